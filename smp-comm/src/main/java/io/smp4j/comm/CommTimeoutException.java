@@ -1,0 +1,45 @@
+package io.smp4j.comm;
+
+import java.time.Duration;
+
+/**
+ * A blocking wait ran past the communicator's timeout: the peer is dead, stopped, or far slower than allowed.
+ * The message names this rank, the peer, the tag and the operation, so the log of any surviving rank says
+ * which rank to look at.
+ */
+public class CommTimeoutException extends CommException {
+    private final int rank;
+    private final int peer;
+    private final int tag;
+    private final String operation;
+
+    public CommTimeoutException(String group, int rank, int peer, int tag, String operation, Duration timeout) {
+        super(String.format(
+                "rank %d of group '%s' timed out after %.1f s in %s with peer rank %d (tag %d): "
+                        + "the peer is dead, stopped or too slow; raise smp.comm.timeout.s (SMP_COMM_TIMEOUT_S) "
+                        + "if the peer is only slow",
+                rank, group, timeout.toMillis() / 1000.0, operation, peer, tag));
+        this.rank = rank;
+        this.peer = peer;
+        this.tag = tag;
+        this.operation = operation;
+    }
+
+    /** This rank, in the group that timed out. */
+    public int rank() {
+        return rank;
+    }
+
+    /** The peer rank waited for, in the same group. */
+    public int peer() {
+        return peer;
+    }
+
+    public int tag() {
+        return tag;
+    }
+
+    public String operation() {
+        return operation;
+    }
+}

@@ -1,0 +1,83 @@
+package io.smp4j.comm.launch;
+
+import io.smp4j.comm.Communicator;
+import io.smp4j.comm.local.LocalCluster;
+import io.smp4j.comm.mpj.MpjRuntime;
+import io.smp4j.comm.mpj.PortExchangeServer;
+import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns "this process was started by some launcher" into a world {@link Communicator}:
+ * under {@code ./smp run} or {@code mpirun} (Open MPI, MPICH) it joins the MPJ Express niodev job, rank 0 serving
+ * the port exchange when no launcher does; started alone, it is a world of one that needs no MPI.
+ *
+ * <pre>{@code
+ * try (Communicator world = Bootstrap.init()) {
+ *     world.allReduce(grads, ReduceOp.AVERAGE);
+ * }
+ * }</pre>
+ */
+public final class Bootstrap {
+    private static final Logger LOG = LoggerFactory.getLogger(Bootstrap.class);
+    public static final String TIMEOUT_PROPERTY = "smp.comm.timeout.s";
+    public static final String TIMEOUT_ENV = "SMP_COMM_TIMEOUT_S";
+    public static final double DEFAULT_TIMEOUT_S = 300;
+
+    private Bootstrap() {
+    }
+
+    /** Joins the job described by this process's environment. */
+    public static Communicator init() {
+        return init(LaunchInfo.fromEnvironment(System.getenv()), commTimeout());
+    }
+
+    public static Communicator init(LaunchInfo info, Duration timeout) {
+        if (info.size() == 1) {
+            LOG.debug("no launcher: world of one, no MPI");
+            return new LocalCluster(1, timeout).world(0);
+        }
+        PortExchangeServer server = null;
+        if (info.rank() == 0 && info.rank0Serves()) {
+            server = new PortExchangeServer(info.masterAddr(), info.masterPort(), info.size());
+        }
+        try {
+            return MpjRuntime.init(info.rank(), info.size(), info.masterAddr(), info.masterPort(), timeout);
+        } finally {
+            if (server != null) {
+                server.close();
+            }
+        }
+    }
+
+    /**
+     * The longest any rank waits for a peer: system property {@value #TIMEOUT_PROPERTY}, else environment
+     * variable {@value #TIMEOUT_ENV}, else {@value #DEFAULT_TIMEOUT_S} seconds.
+     */
+    public static Duration commTimeout() {
+        String v = System.getProperty(TIMEOUT_PROPERTY);
+        String source = TIMEOUT_PROPERTY;
+        if (v == null) {
+            v = System.getenv(TIMEOUT_ENV);
+            source = TIMEOUT_ENV;
+        }
+        if (v == null || v.isBlank()) {
+            return seconds(DEFAULT_TIMEOUT_S);
+        }
+        double s;
+        try {
+            s = Double.parseDouble(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(source + "='" + v + "' is not a number of seconds");
+        }
+        if (!(s > 0)) {
+            throw new IllegalArgumentException(source + "=" + v + " must be a positive number of seconds");
+        }
+        return seconds(s);
+    }
+
+    private static Duration seconds(double s) {
+        return Duration.ofNanos((long) (s * 1e9));
+    }
+}

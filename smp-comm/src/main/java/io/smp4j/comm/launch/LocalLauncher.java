@@ -1,0 +1,272 @@
+package io.smp4j.comm.launch;
+
+import io.smp4j.comm.mpj.PortExchangeServer;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A simulated cluster on this machine: starts N JVMs on 127.0.0.1, serves MPJ's port exchange, prefixes each line
+ * of their output with {@code [rank i]}, and when a rank fails (non-zero exit, killed) stops the others and
+ * returns non-zero with a message naming the rank. Behind {@code ./smp run -np N}.
+ *
+ * <pre>{@code
+ * int code = new LocalLauncher.Builder(4, "io.smp4j.examples.AllReduceDemo").build().run();
+ * }</pre>
+ */
+public final class LocalLauncher {
+    private static final Logger LOG = LoggerFactory.getLogger(LocalLauncher.class);
+
+    private final int np;
+    private final String mainClass;
+    private final List<String> args;
+    private final List<String> jvmArgs;
+    private final String classpath;
+    private final Map<String, String> env;
+    private final boolean stopOthersOnFailure;
+    private final Duration grace;
+    private final PrintStream out;
+    private final List<Process> processes = new ArrayList<>();
+    private volatile String failureMessage;
+
+    private LocalLauncher(Builder b) {
+        this.np = b.np;
+        this.mainClass = b.mainClass;
+        this.args = List.copyOf(b.args);
+        this.jvmArgs = List.copyOf(b.jvmArgs);
+        this.classpath = b.classpath;
+        this.env = new LinkedHashMap<>(b.env);
+        this.stopOthersOnFailure = b.stopOthersOnFailure;
+        this.grace = b.grace;
+        this.out = b.out;
+    }
+
+    /** Options of one launch. */
+    public static final class Builder {
+        private final int np;
+        private final String mainClass;
+        private final List<String> args = new ArrayList<>();
+        private final List<String> jvmArgs = new ArrayList<>();
+        private String classpath = System.getProperty("java.class.path");
+        private final Map<String, String> env = new LinkedHashMap<>();
+        private boolean stopOthersOnFailure = true;
+        private Duration grace = Duration.ofSeconds(3);
+        private PrintStream out = System.out;
+
+        public Builder(int np, String mainClass) {
+            if (np < 1) {
+                throw new IllegalArgumentException("-np must be at least 1, got " + np);
+            }
+            this.np = np;
+            this.mainClass = Objects.requireNonNull(mainClass);
+        }
+
+        public Builder args(List<String> a) {
+            args.addAll(a);
+            return this;
+        }
+
+        public Builder jvmArgs(List<String> a) {
+            jvmArgs.addAll(a);
+            return this;
+        }
+
+        public Builder classpath(String cp) {
+            classpath = cp;
+            return this;
+        }
+
+        /** Extra environment for every rank. */
+        public Builder env(String key, String value) {
+            env.put(key, value);
+            return this;
+        }
+
+        /** When false, a failed rank does not stop the others (tests that watch the survivors use it). */
+        public Builder stopOthersOnFailure(boolean stop) {
+            stopOthersOnFailure = stop;
+            return this;
+        }
+
+        /** How long stopped ranks get to exit after SIGTERM before they are killed. */
+        public Builder grace(Duration g) {
+            grace = g;
+            return this;
+        }
+
+        /** Where the ranks' prefixed output goes. */
+        public Builder output(PrintStream o) {
+            out = o;
+            return this;
+        }
+
+        public LocalLauncher build() {
+            return new LocalLauncher(this);
+        }
+    }
+
+    /** The message of the first failure, or null if every rank exited 0. */
+    public String failureMessage() {
+        return failureMessage;
+    }
+
+    /** The processes of the last run, indexed by rank (tests use it to inject faults). */
+    public synchronized List<Process> processes() {
+        return List.copyOf(processes);
+    }
+
+    /** Runs the job to the end and returns 0 if every rank exited 0. */
+    public int run() throws IOException, InterruptedException {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Thread killOnExit = new Thread(this::destroyAll, "smp-launcher-cleanup");
+        Runtime.getRuntime().addShutdownHook(killOnExit);
+        List<Thread> pumps = new ArrayList<>();
+        try (PortExchangeServer server = np > 1 ? new PortExchangeServer("127.0.0.1", 0, np) : null) {
+            for (int r = 0; r < np; r++) {
+                List<String> cmd = new ArrayList<>();
+                cmd.add(java);
+                cmd.addAll(jvmArgs);
+                cmd.add("-cp");
+                cmd.add(classpath);
+                cmd.add(mainClass);
+                cmd.addAll(args);
+                ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+                Map<String, String> e = pb.environment();
+                e.put("SMP_RANK", Integer.toString(r));
+                e.put("SMP_WORLD_SIZE", Integer.toString(np));
+                e.put("SMP_LOCAL_RANK", Integer.toString(r));
+                e.put("SMP_LOCAL_SIZE", Integer.toString(np));
+                e.put("MASTER_ADDR", "127.0.0.1");
+                e.put("MASTER_PORT", Integer.toString(server == null ? 0 : server.port()));
+                e.put("SMP_PORT_SERVER", "launcher");
+                if (!e.containsKey("MPJ_HOME") && Files.isDirectory(Path.of("/usr/share/mpj"))) {
+                    e.put("MPJ_HOME", "/usr/share/mpj");
+                }
+                e.putAll(env);
+                Process p = pb.start();
+                synchronized (this) {
+                    processes.add(p);
+                }
+                final int rank = r;
+                Thread pump = new Thread(() -> pump(p, "[rank " + rank + "] "), "smp-pump-" + r);
+                pump.setDaemon(true);
+                pump.start();
+                pumps.add(pump);
+            }
+            int code = watch();
+            for (Thread t : pumps) {
+                t.join(2000);
+            }
+            return code;
+        } finally {
+            destroyAll();
+            try {
+                Runtime.getRuntime().removeShutdownHook(killOnExit);
+            } catch (IllegalStateException ignored) {
+                // already shutting down
+            }
+        }
+    }
+
+    private int watch() throws InterruptedException {
+        boolean[] exited = new boolean[np];
+        int remaining = np;
+        int firstFailureCode = 0;
+        while (remaining > 0) {
+            for (int r = 0; r < np; r++) {
+                Process p = processes.get(r);
+                if (exited[r] || p.isAlive()) {
+                    continue;
+                }
+                exited[r] = true;
+                remaining--;
+                int code = p.exitValue();
+                if (code != 0 && firstFailureCode == 0) {
+                    firstFailureCode = code;
+                    failureMessage = "rank " + r + " " + describeExit(code)
+                            + (stopOthersOnFailure && remaining > 0 ? "; stopping the other " + remaining
+                            + " rank" + (remaining == 1 ? "" : "s") : "");
+                    LOG.error("smp launcher: {}", failureMessage);
+                    if (stopOthersOnFailure) {
+                        stopOthers(r);
+                    }
+                }
+            }
+            if (remaining > 0) {
+                Thread.sleep(20);
+            }
+        }
+        return firstFailureCode;
+    }
+
+    static String describeExit(int code) {
+        if (code > 128 && code < 160) {
+            int sig = code - 128;
+            String name = switch (sig) {
+                case 9 -> "SIGKILL";
+                case 15 -> "SIGTERM";
+                case 6 -> "SIGABRT";
+                case 11 -> "SIGSEGV";
+                case 2 -> "SIGINT";
+                default -> "signal " + sig;
+            };
+            return "was killed by " + name + " (exit code " + code + ")";
+        }
+        return "exited with code " + code;
+    }
+
+    private void stopOthers(int failed) throws InterruptedException {
+        for (int r = 0; r < np; r++) {
+            if (r != failed) {
+                processes.get(r).destroy();
+            }
+        }
+        long deadline = System.nanoTime() + grace.toNanos();
+        for (int r = 0; r < np; r++) {
+            Process p = processes.get(r);
+            long left = deadline - System.nanoTime();
+            if (left > 0) {
+                p.waitFor(left, TimeUnit.NANOSECONDS);
+            }
+            if (p.isAlive()) {
+                p.destroyForcibly();
+            }
+        }
+    }
+
+    private synchronized void destroyAll() {
+        for (Process p : processes) {
+            if (p.isAlive()) {
+                p.destroyForcibly();
+            }
+        }
+    }
+
+    private void pump(Process p, String prefix) {
+        try (BufferedReader in = new BufferedReader(
+                new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = in.readLine()) != null) {
+                synchronized (out) {
+                    out.println(prefix + line);
+                    out.flush();
+                }
+            }
+        } catch (IOException e) {
+            // the rank went away; its exit code says why
+        }
+    }
+}

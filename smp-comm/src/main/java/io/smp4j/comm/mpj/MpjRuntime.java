@@ -1,0 +1,103 @@
+package io.smp4j.comm.mpj;
+
+import io.smp4j.comm.CommException;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.time.Duration;
+import mpi.MPI;
+import mpi.MPIException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Starts and stops MPJ Express niodev in this process, without mpjrun or MPJ daemons. */
+public final class MpjRuntime {
+    private static final Logger LOG = LoggerFactory.getLogger(MpjRuntime.class);
+    private static boolean initialized;
+
+    private MpjRuntime() {
+    }
+
+    /**
+     * Joins the job: waits (up to {@code timeout}) until the port-exchange server at {@code host:port} accepts,
+     * then runs MPI.Init for niodev and returns the world communicator.
+     */
+    public static synchronized MpjCommunicator init(int rank, int size, String host, int port, Duration timeout) {
+        if (initialized) {
+            throw new CommException("MPJ Express is already initialised in this process");
+        }
+        awaitServer(host, port, timeout);
+        String conf = "#Number of Processes;" + size + ";#Protocol Switch Limit;131072;#Server Name;" + host
+                + ";#Server Port;" + port;
+        try {
+            synchronized (MpjCommunicator.MPJ_LOCK) {
+                MPI.Init(new String[] {Integer.toString(rank), conf, "niodev"});
+            }
+            initialized = true;
+            MpjCommunicator world = new MpjCommunicator(MPI.COMM_WORLD, "world", timeout, true);
+            if (world.rank() != rank || world.size() != size) {
+                throw new CommException("MPJ started as rank " + world.rank() + " of " + world.size()
+                        + " but this process is rank " + rank + " of " + size);
+            }
+            LOG.debug("MPJ niodev up: rank {} of {} via {}:{}", rank, size, host, port);
+            return world;
+        } catch (MPIException e) {
+            throw new CommException("MPJ Express failed to start rank " + rank + " of " + size + " via "
+                    + host + ":" + port + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** MPJ's client connects only once, so first wait until the server is listening. */
+    private static void awaitServer(String host, int port, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        IOException last = null;
+        while (System.nanoTime() < deadline) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(host, port), 1000);
+                return;
+            } catch (IOException e) {
+                last = e;
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new CommException("interrupted while waiting for the port-exchange server");
+                }
+            }
+        }
+        throw new CommException("the port-exchange server at " + host + ":" + port + " did not answer within "
+                + timeout.toSeconds() + " s (" + last + "): is rank 0 running, and are MASTER_ADDR/MASTER_PORT "
+                + "the same on every rank?");
+    }
+
+    /**
+     * MPI.Finalize synchronises with the peers and would hang if one is gone: run it with a deadline and give up
+     * quietly (the process is ending anyway).
+     */
+    static synchronized void finalizeQuietly(Duration timeout) {
+        if (!initialized) {
+            return;
+        }
+        initialized = false;
+        Thread t = new Thread(() -> {
+            try {
+                synchronized (MpjCommunicator.MPJ_LOCK) {
+                    MPI.Finalize();
+                }
+            } catch (Throwable e) {
+                LOG.debug("MPI.Finalize failed: {}", e.toString());
+            }
+        }, "smp-mpj-finalize");
+        t.setDaemon(true);
+        t.start();
+        try {
+            t.join(Math.min(timeout.toMillis(), 10_000));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (t.isAlive()) {
+            LOG.warn("MPI.Finalize did not return within {} ms (a peer may be gone); exiting without it",
+                    Math.min(timeout.toMillis(), 10_000));
+        }
+    }
+}
