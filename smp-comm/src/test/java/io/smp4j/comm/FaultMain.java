@@ -1,0 +1,41 @@
+package io.smp4j.comm;
+
+import io.smp4j.comm.launch.Bootstrap;
+
+/**
+ * Rank process for the fault tests. Mode {@code allreduce-forever}: all-reduces in a loop, printing
+ * {@code READY} after the first rounds and {@code DETECTED <message>} (exit 42) when a communication times out.
+ * Mode {@code rank1-fails}: rank 1 exits 7 after one barrier while the others keep waiting in barriers.
+ */
+public final class FaultMain {
+    private FaultMain() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Communicator world = Bootstrap.init();
+        String mode = args[0];
+        try {
+            float[] buf = new float[100_000];
+            for (int i = 0; ; i++) {
+                if (mode.equals("allreduce-forever")) {
+                    world.allReduce(buf, ReduceOp.SUM);
+                    if (i == 3) {
+                        System.out.println("READY");
+                    }
+                    Thread.sleep(5);
+                } else {
+                    world.barrier();
+                    if (world.rank() == 1) {
+                        System.out.println("FAILING");
+                        System.out.flush();
+                        Runtime.getRuntime().halt(7);
+                    }
+                }
+            }
+        } catch (CommTimeoutException e) {
+            System.out.println("DETECTED " + e.getMessage());
+            System.out.flush();
+            Runtime.getRuntime().halt(42);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+package io.smp4j.comm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.smp4j.comm.launch.LocalLauncher;
+import io.smp4j.comm.local.LocalCluster;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/** A dead or silent rank never hangs the others: real processes, real kills. */
+class FaultToleranceTest {
+    static final double TIMEOUT_S = 3;
+
+    /** Runs a launch in the background and returns its output buffer and future exit code. */
+    private record Launch(LocalLauncher launcher, ByteArrayOutputStream bytes, Future<Integer> exit,
+                          ExecutorService pool) {
+        String output() {
+            return bytes.toString(StandardCharsets.UTF_8);
+        }
+
+        void awaitLine(String line, double seconds) throws InterruptedException {
+            long deadline = System.nanoTime() + (long) (seconds * 1e9);
+            while (!output().contains(line)) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("no '" + line + "' within " + seconds + " s; output:\n" + output());
+                }
+                Thread.sleep(20);
+            }
+        }
+    }
+
+    private static Launch start(int np, String mode, boolean stopOthers) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
+        LocalLauncher l = new LocalLauncher.Builder(np, FaultMain.class.getName())
+                .args(List.of(mode))
+                .jvmArgs(List.of("-Xmx128m", "-Dsmp.comm.timeout.s=" + TIMEOUT_S))
+                .stopOthersOnFailure(stopOthers)
+                .output(out)
+                .build();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        return new Launch(l, bytes, pool.submit(l::run), pool);
+    }
+
+    @Test
+    void survivorsOfAKilledRankFailWithinTheTimeoutNamingPeerTagAndOperation() throws Exception {
+        Launch run = start(3, "allreduce-forever", false);
+        run.awaitLine("[rank 2] READY", 60);
+        long killedAt = System.nanoTime();
+        run.launcher().processes().get(2).destroyForcibly(); // SIGKILL mid-exchange
+        int code = run.exit().get(60, TimeUnit.SECONDS);
+        double seconds = (System.nanoTime() - killedAt) / 1e9;
+        run.pool().shutdown();
+        String out = run.output();
+        assertEquals(137, code, "the first failure is rank 2's SIGKILL; output:\n" + out);
+        assertEquals("rank 2 was killed by SIGKILL (exit code 137)", run.launcher().failureMessage());
+        Pattern detected = Pattern.compile("\\[rank (\\d)] DETECTED rank (\\d) of group 'world' timed out after "
+                + "3\\.0 s in (allReduce \\((?:recv from|send to)\\)) with peer rank (\\d) \\(tag (\\d+)\\)");
+        Matcher m = detected.matcher(out);
+        int survivors = 0;
+        boolean someoneNamesRank2 = false;
+        while (m.find()) {
+            survivors++;
+            assertEquals(m.group(1), m.group(2), "the message names the rank that printed it");
+            assertTrue(Integer.parseInt(m.group(5)) > Communicator.MAX_USER_TAG, "collective tag");
+            someoneNamesRank2 |= m.group(4).equals("2");
+        }
+        assertEquals(2, survivors, "both survivors detect the loss; output:\n" + out);
+        assertTrue(someoneNamesRank2, "the survivor waiting on rank 2 names it; output:\n" + out);
+        assertTrue(seconds < TIMEOUT_S + 10, "survivors exited " + seconds + " s after the kill");
+        System.out.printf("killed rank 2 -> survivors exited after %.2f s (timeout %.1f s)%n", seconds, TIMEOUT_S);
+    }
+
+    @Test
+    void launcherStopsTheOthersWhenARankFails() throws Exception {
+        Launch run = start(3, "rank1-fails", true);
+        long t0 = System.nanoTime();
+        int code = run.exit().get(60, TimeUnit.SECONDS);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        run.pool().shutdown();
+        assertEquals(7, code, run.output());
+        assertEquals("rank 1 exited with code 7; stopping the other 2 ranks", run.launcher().failureMessage());
+        assertTrue(seconds < 30, "took " + seconds + " s");
+        for (Process p : run.launcher().processes()) {
+            assertTrue(!p.isAlive(), "a rank outlived the launcher");
+        }
+    }
+
+    @Test
+    void launcherStopsTheOthersWhenARankIsKilled() throws Exception {
+        Launch run = start(3, "allreduce-forever", true);
+        run.awaitLine("[rank 1] READY", 60);
+        run.launcher().processes().get(1).destroyForcibly();
+        int code = run.exit().get(30, TimeUnit.SECONDS);
+        run.pool().shutdown();
+        assertEquals(137, code);
+        assertEquals("rank 1 was killed by SIGKILL (exit code 137); stopping the other 2 ranks",
+                run.launcher().failureMessage());
+    }
+
+    @Test
+    void inJvmKilledRankIsSilentAndPeersTimeOut() {
+        LocalCluster cluster = new LocalCluster(3, Duration.ofMillis(400));
+        cluster.kill(2);
+        AssertionError e = org.junit.jupiter.api.Assertions.assertThrows(AssertionError.class, () -> {
+            try {
+                cluster.run(c -> {
+                    if (c.rank() != 2) {
+                        c.allReduce(new float[10], ReduceOp.SUM);
+                    }
+                });
+            } catch (CommException ex) {
+                throw new AssertionError(ex.getMessage(), ex);
+            }
+        });
+        assertTrue(e.getMessage().contains("timed out after 0.4 s in allReduce"), e.getMessage());
+    }
+}
