@@ -10,8 +10,12 @@ import java.util.List;
  * The owner of each chunk applies the averaging once before the all-gather, so every rank ends with identical bits.
  */
 final class RingAllReduce {
-    /** 256 Ki floats = 1 MiB per message: past MPJ's eager limit, few enough messages for 47 MB. */
-    static final int DEFAULT_SEGMENT_FLOATS = 1 << 18;
+    /**
+     * 2 Mi floats = 8 MiB per message. MPJ niodev pays a large fixed cost per message (rendezvous above 128 KB,
+     * buffer set-up), so fewer, larger messages win: at 47 MB on 2 ranks 32 Ki floats took 248 ms, 128 Ki 96 ms,
+     * 512 Ki 97 ms, 2 Mi 65 ms, 8 Mi 63 ms ({@code ./smp bench comm --segment-floats N}).
+     */
+    static final int DEFAULT_SEGMENT_FLOATS = 1 << 21;
 
     private RingAllReduce() {
     }

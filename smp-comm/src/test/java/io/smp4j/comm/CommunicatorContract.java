@@ -137,18 +137,26 @@ public final class CommunicatorContract {
         for (int i = 0; i < n; i++) {
             buf[i] = (c.rank() + 1) * (i % 1024);
         }
-        if (c instanceof AbstractCommunicator a) {
-            a.setSegmentFloats(40_000);
-        }
-        c.allReduce(buf, ReduceOp.AVERAGE);
+        withSegments(c, 40_000, () -> c.allReduce(buf, ReduceOp.AVERAGE));
         float factor = (p + 1) / 2f; // mean of 1..p
         for (int i = 0; i < n; i++) {
             float expected = factor * (i % 1024);
             check(Math.abs(buf[i] - expected) <= 1e-6f * Math.abs(expected), "avg[%d] = %f, expected %f", i,
                     buf[i], expected);
         }
+    }
+
+    /** Runs {@code body} with small segments, so that messages are split and streamed as with large buffers. */
+    static void withSegments(Communicator c, int floats, Runnable body) {
         if (c instanceof AbstractCommunicator a) {
-            a.setSegmentFloats(RingAllReduce.DEFAULT_SEGMENT_FLOATS);
+            a.setSegmentFloats(floats);
+            try {
+                body.run();
+            } finally {
+                a.setSegmentFloats(RingAllReduce.DEFAULT_SEGMENT_FLOATS);
+            }
+        } else {
+            body.run();
         }
     }
 
@@ -200,7 +208,8 @@ public final class CommunicatorContract {
                     buf[i] = root + i * 0.5f;
                 }
             }
-            c.broadcast(buf, 0, buf.length, root);
+            final int from = root;
+            withSegments(c, 50_000, () -> c.broadcast(buf, 0, buf.length, from));
             for (int i = 0; i < buf.length; i += 997) {
                 check(buf[i] == root + i * 0.5f, "root %d: buf[%d]=%f", root, i, buf[i]);
             }

@@ -1,0 +1,103 @@
+package io.smp4j.examples;
+
+import io.smp4j.comm.launch.LocalLauncher;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The Java side of {@code ./smp}: {@code run -np N EXAMPLE [options]} starts EXAMPLE on a local simulated cluster
+ * of N processes (127.0.0.1, MPJ Express niodev); {@code bench comm} runs the communication benchmark on 2 and 4
+ * ranks.
+ */
+public final class Cli {
+    /** Example name -> main class. */
+    static final Map<String, String> EXAMPLES = new LinkedHashMap<>();
+
+    static {
+        EXAMPLES.put("allreduce", AllReduceDemo.class.getName());
+        EXAMPLES.put("commbench", io.smp4j.examples.bench.CommBench.class.getName());
+    }
+
+    private Cli() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        System.exit(run(List.of(args)));
+    }
+
+    static int run(List<String> args) throws Exception {
+        if (args.isEmpty()) {
+            return usage("no command given");
+        }
+        switch (args.get(0)) {
+            case "run" -> {
+                return runExample(args.subList(1, args.size()));
+            }
+            case "bench" -> {
+                String what = args.size() > 1 ? args.get(1) : "comm";
+                if (!what.equals("comm")) {
+                    return usage("unknown benchmark '" + what + "'; available: comm");
+                }
+                List<String> extra = args.size() > 2 ? args.subList(2, args.size()) : List.of();
+                int code = 0;
+                for (int np : new int[] {2, 4}) {
+                    code |= launch(np, EXAMPLES.get("commbench"), extra);
+                }
+                return code;
+            }
+            default -> {
+                return usage("unknown command '" + args.get(0) + "'");
+            }
+        }
+    }
+
+    static int runExample(List<String> args) throws Exception {
+        int np = 1;
+        int i = 0;
+        if (args.size() >= 2 && args.get(0).equals("-np")) {
+            try {
+                np = Integer.parseInt(args.get(1));
+            } catch (NumberFormatException e) {
+                return usage("-np needs a number of processes, got '" + args.get(1) + "'");
+            }
+            if (np < 1) {
+                return usage("-np must be at least 1, got " + np);
+            }
+            i = 2;
+        }
+        if (i >= args.size()) {
+            return usage("no example given; available: " + String.join(", ", EXAMPLES.keySet()));
+        }
+        String main = EXAMPLES.get(args.get(i));
+        if (main == null) {
+            return usage("unknown example '" + args.get(i) + "'; available: " + String.join(", ", EXAMPLES.keySet()));
+        }
+        return launch(np, main, args.subList(i + 1, args.size()));
+    }
+
+    static int launch(int np, String mainClass, List<String> exampleArgs) throws Exception {
+        List<String> jvm = new ArrayList<>();
+        jvm.add("-Xmx" + System.getProperty("smp.rank.xmx", "2g"));
+        for (String prop : new String[] {"smp.comm.timeout.s"}) {
+            if (System.getProperty(prop) != null) {
+                jvm.add("-D" + prop + "=" + System.getProperty(prop));
+            }
+        }
+        LocalLauncher launcher = new LocalLauncher.Builder(np, mainClass).args(exampleArgs).jvmArgs(jvm).build();
+        int code = launcher.run();
+        if (code != 0) {
+            System.err.println("smp: " + launcher.failureMessage());
+        }
+        return code;
+    }
+
+    private static int usage(String problem) {
+        System.err.println("smp: " + problem);
+        System.err.println("usage: ./smp run -np N EXAMPLE [options]   (examples: "
+                + String.join(", ", EXAMPLES.keySet()) + ")");
+        System.err.println("       ./smp bench [comm] [--max-bytes N] [--segment-floats N] [--no-mpj]");
+        return 2;
+    }
+}

@@ -1,0 +1,151 @@
+package io.smp4j.examples.bench;
+
+import io.smp4j.comm.AbstractCommunicator;
+import io.smp4j.comm.Communicator;
+import io.smp4j.comm.ReduceOp;
+import io.smp4j.comm.launch.Bootstrap;
+import io.smp4j.comm.mpj.MpjCommunicator;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Rank program of {@code ./smp bench comm}: for message sizes 4 KB .. 64 MB (and 46.8 MB, ResNet18's gradients),
+ * measures point-to-point (ping-pong between ranks 0 and 1), smp4j's ring all-reduce and MPJ's own Allreduce, and
+ * prints on rank 0 a table as nccl-tests does: time, algorithm bandwidth (size / time) and bus bandwidth
+ * (algbw x 2(p-1)/p, comparable across rank counts). Medians over several iterations after a warm-up.
+ *
+ * <p>Options: {@code --max-bytes N}, {@code --segment-floats N}, {@code --no-mpj}.
+ */
+public final class CommBench {
+    static final long RESNET18_FLOATS = 11_689_512L;
+
+    private CommBench() {
+    }
+
+    public static void main(String[] args) {
+        long maxBytes = 64L << 20;
+        int segment = 0;
+        boolean mpj = true;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--max-bytes" -> maxBytes = Long.parseLong(args[++i]);
+                case "--segment-floats" -> segment = Integer.parseInt(args[++i]);
+                case "--no-mpj" -> mpj = false;
+                default -> throw new IllegalArgumentException("unknown option " + args[i]
+                        + "; allowed: --max-bytes N, --segment-floats N, --no-mpj");
+            }
+        }
+        int code = 0;
+        try (Communicator world = Bootstrap.init()) {
+            if (segment > 0) {
+                ((AbstractCommunicator) world).setSegmentFloats(segment);
+            }
+            run(world, maxBytes, mpj);
+        } catch (RuntimeException e) {
+            System.out.println("bench failed: " + e.getMessage());
+            code = 1;
+        }
+        System.out.flush();
+        Runtime.getRuntime().halt(code);
+    }
+
+    static List<Long> sizes(long maxBytes) {
+        List<Long> s = new ArrayList<>();
+        for (long b = 4096; b <= maxBytes; b *= 4) {
+            s.add(b);
+        }
+        long resnet = RESNET18_FLOATS * 4;
+        if (resnet <= maxBytes) {
+            s.add(resnet);
+            s.sort(Long::compare);
+        }
+        return s;
+    }
+
+    static void run(Communicator c, long maxBytes, boolean withMpj) {
+        int p = c.size();
+        boolean rank0 = c.rank() == 0;
+        if (rank0) {
+            System.out.printf(Locale.ROOT, "# smp4j comm bench: %d ranks (MPJ Express niodev, loopback), "
+                    + "times are medians in microseconds, bandwidths in GB/s (1e9 bytes/s)%n", p);
+            System.out.printf(Locale.ROOT, "%12s %10s | %10s %8s | %10s %8s %8s | %10s %8s %8s | %7s%n",
+                    "size(B)", "floats", "p2p(us)", "p2p bw", "ring(us)", "algbw", "busbw", "mpj(us)", "algbw",
+                    "busbw", "speedup");
+        }
+        for (long bytes : sizes(maxBytes)) {
+            int n = (int) (bytes / 4);
+            int iters = bytes <= (1 << 20) ? 20 : bytes <= (16 << 20) ? 7 : 5;
+            float[] buf = new float[n];
+            double p2p = pingPong(c, buf, iters);
+            double ring = timed(c, iters, () -> c.allReduce(buf, ReduceOp.SUM));
+            double mpjT = Double.NaN;
+            if (withMpj && c instanceof MpjCommunicator m) {
+                mpjT = timed(c, Math.min(iters, 3), () -> m.mpjAllReduceSum(buf, 0, n));
+            }
+            if (rank0) {
+                double alg = bytes / ring / 1e3;
+                double bus = alg * 2.0 * (p - 1) / p;
+                double malg = bytes / mpjT / 1e3;
+                System.out.printf(Locale.ROOT, "%12d %10d | %10.1f %8.3f | %10.1f %8.3f %8.3f | %10.1f %8.3f %8.3f |"
+                                + " %6.2fx%n", bytes, n, p2p, bytes / p2p / 1e3, ring, alg, bus, mpjT, malg,
+                        malg * 2.0 * (p - 1) / p, mpjT / ring);
+            }
+        }
+    }
+
+    /** One-way time between ranks 0 and 1 (half the round trip); other ranks idle. */
+    static double pingPong(Communicator c, float[] buf, int iters) {
+        double[] t = new double[iters];
+        c.barrier();
+        for (int i = 0; i < iters + 1; i++) {
+            long t0 = System.nanoTime();
+            if (c.rank() == 0) {
+                c.send(buf, 0, buf.length, 1, 1);
+                c.recv(buf, 0, buf.length, 1, 2);
+            } else if (c.rank() == 1) {
+                c.recv(buf, 0, buf.length, 0, 1);
+                c.send(buf, 0, buf.length, 0, 2);
+            }
+            if (i > 0) {
+                t[i - 1] = (System.nanoTime() - t0) / 2e3;
+            }
+        }
+        c.barrier();
+        return median(t);
+    }
+
+    /** Median time of {@code op} in microseconds, the maximum over ranks of each iteration. */
+    static double timed(Communicator c, int iters, Runnable op) {
+        double[] t = new double[iters];
+        op.run(); // warm-up
+        for (int i = 0; i < iters; i++) {
+            c.barrier();
+            long t0 = System.nanoTime();
+            op.run();
+            float[] dt = {(System.nanoTime() - t0) / 1e3f};
+            t[i] = dt[0];
+        }
+        // Agree on one number: the slowest rank's median.
+        float[] med = {(float) median(t)};
+        float[] all = new float[c.size()];
+        all[c.rank()] = med[0];
+        c.allReduce(all, ReduceOp.SUM);
+        return Arrays.stream(toDouble(all)).max().orElse(med[0]);
+    }
+
+    private static double[] toDouble(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            d[i] = f[i];
+        }
+        return d;
+    }
+
+    static double median(double[] t) {
+        double[] s = t.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+}

@@ -1,0 +1,65 @@
+package io.smp4j.examples;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class CliTest {
+    /** Runs the CLI with stdout and stderr captured; returns exit code and the text. */
+    private static Object[] cli(String... args) throws Exception {
+        PrintStream out = System.out;
+        PrintStream err = System.err;
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        PrintStream capture = new PrintStream(bytes, true, StandardCharsets.UTF_8);
+        System.setOut(capture);
+        System.setErr(capture);
+        try {
+            int code = Cli.run(List.of(args));
+            return new Object[] {code, bytes.toString(StandardCharsets.UTF_8)};
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+    }
+
+    @Test
+    void allReduceDemoOnThreeRealProcessesMatchesClosedForm() throws Exception {
+        Object[] r = cli("run", "-np", "3", "allreduce", "--floats", "100003");
+        String out = (String) r[1];
+        assertEquals(0, r[0], out);
+        assertTrue(out.contains("[rank 0] all-reduce (sum) of 100,003 floats (0.4 MB) over 3 ranks"), out);
+        assertTrue(out.contains("result matches closed form (max error 0.0)"), out);
+        assertEquals(3, out.lines().filter(l -> l.contains("average matches closed form (max error 0.0)")).count(),
+                out);
+    }
+
+    @Test
+    void badCommandLinesSayWhatIsWrongAndWhatIsAllowed() throws Exception {
+        Object[] r = cli("run", "-np", "2", "resnet9");
+        assertEquals(2, r[0]);
+        assertTrue(((String) r[1]).startsWith("smp: unknown example 'resnet9'; available: allreduce, commbench"),
+                (String) r[1]);
+        r = cli("run", "-np", "two", "allreduce");
+        assertEquals(2, r[0]);
+        assertTrue(((String) r[1]).startsWith("smp: -np needs a number of processes, got 'two'"), (String) r[1]);
+        r = cli("run", "-np", "0", "allreduce");
+        assertTrue(((String) r[1]).startsWith("smp: -np must be at least 1, got 0"), (String) r[1]);
+        r = cli("launch");
+        assertTrue(((String) r[1]).startsWith("smp: unknown command 'launch'"), (String) r[1]);
+    }
+
+    @Test
+    void aFailingExampleFailsTheRunAndNamesTheRank() throws Exception {
+        // 3 ranks cannot hold 2 stages: every rank fails in Topology before any communication.
+        Object[] r = cli("run", "-np", "3", "allreduce", "--floats", "10", "--partitions", "2");
+        String out = (String) r[1];
+        assertTrue((int) r[0] != 0, out);
+        assertTrue(out.contains("world size 3 is not a multiple of partitions 2"), out);
+        assertTrue(out.matches("(?s).*smp: rank \\d exited with code 1.*"), out);
+    }
+}
