@@ -25,6 +25,10 @@ public abstract class AbstractCommunicator implements Communicator {
     private final Duration timeout;
     private int splitCount;
     private int segmentFloats = RingAllReduce.DEFAULT_SEGMENT_FLOATS;
+    private AllReduceAlgorithm allReduceAlgorithm = AllReduceAlgorithm.fromSystemProperty();
+    /** Created on the first all-reduce that uses it; {@code shmUnavailable} once creation failed. */
+    private io.smp4j.comm.shm.SharedMemoryAllReduce shm;
+    private boolean shmUnavailable;
 
     protected AbstractCommunicator(int rank, int size, String name, Duration timeout) {
         if (size < 1 || rank < 0 || rank >= size) {
@@ -83,6 +87,19 @@ public abstract class AbstractCommunicator implements Communicator {
 
     int segmentFloats() {
         return segmentFloats;
+    }
+
+    /** Chooses the all-reduce algorithm; every rank of the group must choose the same. */
+    public void setAllReduceAlgorithm(AllReduceAlgorithm algorithm) {
+        this.allReduceAlgorithm = Objects.requireNonNull(algorithm);
+    }
+
+    /**
+     * Whether {@link AllReduceAlgorithm#AUTO} may use shared memory for large buffers: true for transports whose
+     * ranks are processes (possibly on one host), where the network path is the bottleneck.
+     */
+    protected boolean sharedMemoryByDefault() {
+        return false;
     }
 
     // ---------------------------------------------------------------- point to point
@@ -190,7 +207,36 @@ public abstract class AbstractCommunicator implements Communicator {
     @Override
     public void allReduce(float[] buf, int offset, int length, ReduceOp op) {
         checkRange(buf.length, offset, length);
-        RingAllReduce.run(this, buf, offset, length, op);
+        if (size > 1 && useSharedMemory(length)) {
+            shm.allReduce(buf, offset, length, op);
+        } else {
+            RingAllReduce.run(this, buf, offset, length, op);
+        }
+    }
+
+    /** Same answer on every rank: depends only on the length, the algorithm and a collective outcome. */
+    private boolean useSharedMemory(int length) {
+        boolean wanted = switch (allReduceAlgorithm) {
+            case RING -> false;
+            case SHM -> true;
+            case AUTO -> sharedMemoryByDefault() && length >= AllReduceAlgorithm.AUTO_SHM_MIN_FLOATS;
+        };
+        if (!wanted || shmUnavailable) {
+            return false;
+        }
+        if (shm == null) {
+            shm = io.smp4j.comm.shm.SharedMemoryAllReduce.create(this, length);
+            shmUnavailable = shm == null;
+        }
+        return shm != null;
+    }
+
+    /** Releases what the collectives hold (the shared-memory mapping). */
+    protected void closeCollectives() {
+        if (shm != null) {
+            shm.close();
+            shm = null;
+        }
     }
 
     @Override

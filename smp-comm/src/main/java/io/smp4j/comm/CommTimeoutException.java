@@ -15,10 +15,10 @@ public class CommTimeoutException extends CommException {
 
     public CommTimeoutException(String group, int rank, int peer, int tag, String operation, Duration timeout) {
         super(String.format(
-                "rank %d of group '%s' timed out after %.1f s in %s with peer rank %d (tag %d): "
+                "rank %d of group '%s' timed out after %.1f s in %s with peer rank %d%s: "
                         + "the peer is dead, stopped or too slow; raise smp.comm.timeout.s (SMP_COMM_TIMEOUT_S) "
                         + "if the peer is only slow",
-                rank, group, timeout.toMillis() / 1000.0, operation, peer, tag));
+                rank, group, timeout.toMillis() / 1000.0, operation, peer, tag >= 0 ? " (tag " + tag + ")" : ""));
         this.rank = rank;
         this.peer = peer;
         this.tag = tag;
@@ -35,6 +35,7 @@ public class CommTimeoutException extends CommException {
         return peer;
     }
 
+    /** The message tag waited for, or -1 for waits that have none (shared-memory barriers). */
     public int tag() {
         return tag;
     }

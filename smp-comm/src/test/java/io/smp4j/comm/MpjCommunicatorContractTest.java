@@ -14,38 +14,45 @@ import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 /**
- * The same contract on MPJ Express niodev: 3 real JVMs on loopback (an odd size, so ring chunks are uneven), all
- * scenarios in one launch, one JUnit test per scenario.
+ * The same contract on MPJ Express niodev: 3 real JVMs on loopback (an odd size, so chunks are uneven), all
+ * scenarios in one launch per all-reduce algorithm (auto = shared memory for large buffers, ring for all sizes,
+ * shared memory for all sizes), one JUnit test per scenario.
  */
 class MpjCommunicatorContractTest {
     static final int NP = 3;
-    static String output;
-    static int exitCode;
+    static final String[] ALGORITHMS = {"auto", "ring", "shm"};
+    static final String[] OUTPUT = new String[ALGORITHMS.length];
+    static final int[] EXIT = new int[ALGORITHMS.length];
 
     @BeforeAll
     static void launch() throws Exception {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
-            exitCode = new LocalLauncher.Builder(NP, ScenarioMain.class.getName())
-                    .jvmArgs(List.of("-Xmx256m", "-Dsmp.comm.timeout.s=" + TestSupport.timeoutSeconds()))
-                    .output(out)
-                    .build()
-                    .run();
+        for (int a = 0; a < ALGORITHMS.length; a++) {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
+                EXIT[a] = new LocalLauncher.Builder(NP, ScenarioMain.class.getName())
+                        .jvmArgs(List.of("-Xmx256m", "-Dsmp.comm.timeout.s=" + TestSupport.timeoutSeconds(),
+                                "-D" + AllReduceAlgorithm.PROPERTY + "=" + ALGORITHMS[a]))
+                        .output(out)
+                        .build()
+                        .run();
+            }
+            OUTPUT[a] = bytes.toString(StandardCharsets.UTF_8);
+            java.nio.file.Files.writeString(java.nio.file.Path.of("target", "mpj-contract-" + ALGORITHMS[a] + ".log"),
+                    OUTPUT[a]);
         }
-        output = bytes.toString(StandardCharsets.UTF_8);
-        java.nio.file.Files.writeString(java.nio.file.Path.of("target", "mpj-contract.log"), output);
     }
 
     @TestFactory
     Stream<DynamicTest> contract() {
-        return Stream.concat(
-                CommunicatorContract.scenarios().keySet().stream().map(name -> DynamicTest.dynamicTest(name, () -> {
-                    for (int r = 0; r < NP; r++) {
-                        assertTrue(output.contains("[rank " + r + "] SCENARIO " + name + " OK"),
-                                "rank " + r + " did not pass " + name + "; output:\n" + output);
-                    }
-                })),
-                Stream.of(DynamicTest.dynamicTest("every rank exits 0", () ->
-                        assertEquals(0, exitCode, "launcher exit code; output:\n" + output))));
+        return java.util.stream.IntStream.range(0, ALGORITHMS.length).boxed().flatMap(a -> Stream.concat(
+                CommunicatorContract.scenarios().keySet().stream().map(name ->
+                        DynamicTest.dynamicTest(name + " (" + ALGORITHMS[a] + ")", () -> {
+                            for (int r = 0; r < NP; r++) {
+                                assertTrue(OUTPUT[a].contains("[rank " + r + "] SCENARIO " + name + " OK"),
+                                        "rank " + r + " did not pass " + name + "; output:\n" + OUTPUT[a]);
+                            }
+                        })),
+                Stream.of(DynamicTest.dynamicTest("every rank exits 0 (" + ALGORITHMS[a] + ")", () ->
+                        assertEquals(0, EXIT[a], "launcher exit code; output:\n" + OUTPUT[a])))));
     }
 }

@@ -71,6 +71,7 @@ public final class LocalCommunicator extends AbstractCommunicator {
 
     @Override
     public void close() {
-        // Mailboxes belong to the cluster; nothing per rank to release.
+        // Mailboxes belong to the cluster; only the collectives hold something per rank.
+        closeCollectives();
     }
 }

@@ -143,7 +143,13 @@ public final class MpjCommunicator extends AbstractCommunicator {
     }
 
     @Override
+    protected boolean sharedMemoryByDefault() {
+        return true;
+    }
+
+    @Override
     public void close() {
+        closeCollectives();
         if (world) {
             MpjRuntime.finalizeQuietly(timeout());
         }

@@ -1,6 +1,7 @@
 package io.smp4j.examples.bench;
 
 import io.smp4j.comm.AbstractCommunicator;
+import io.smp4j.comm.AllReduceAlgorithm;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.comm.launch.Bootstrap;
@@ -68,29 +69,36 @@ public final class CommBench {
         int p = c.size();
         boolean rank0 = c.rank() == 0;
         if (rank0) {
-            System.out.printf(Locale.ROOT, "# smp4j comm bench: %d ranks (MPJ Express niodev, loopback), "
-                    + "times are medians in microseconds, bandwidths in GB/s (1e9 bytes/s)%n", p);
-            System.out.printf(Locale.ROOT, "%12s %10s | %10s %8s | %10s %8s %8s | %10s %8s %8s | %7s%n",
-                    "size(B)", "floats", "p2p(us)", "p2p bw", "ring(us)", "algbw", "busbw", "mpj(us)", "algbw",
-                    "busbw", "speedup");
+            System.out.printf(Locale.ROOT, "# smp4j comm bench: %d ranks on one host; p2p and ring over MPJ Express "
+                    + "niodev (loopback TCP), shm through /dev/shm; medians in microseconds, GB/s = 1e9 bytes/s, "
+                    + "busbw = algbw x 2(p-1)/p%n", p);
+            System.out.printf(Locale.ROOT, "%10s %9s | %9s %6s | %9s %6s %6s | %9s %6s %6s | %9s %6s %6s | %8s%n",
+                    "size(B)", "floats", "p2p(us)", "GB/s", "ring(us)", "algbw", "busbw", "shm(us)", "algbw",
+                    "busbw", "mpj(us)", "algbw", "busbw", "best/mpj");
         }
         for (long bytes : sizes(maxBytes)) {
             int n = (int) (bytes / 4);
             int iters = bytes <= (1 << 20) ? 20 : bytes <= (16 << 20) ? 7 : 5;
             float[] buf = new float[n];
             double p2p = pingPong(c, buf, iters);
+            AbstractCommunicator a = (AbstractCommunicator) c;
+            a.setAllReduceAlgorithm(AllReduceAlgorithm.RING);
             double ring = timed(c, iters, () -> c.allReduce(buf, ReduceOp.SUM));
+            a.setAllReduceAlgorithm(AllReduceAlgorithm.SHM);
+            double shm = timed(c, iters, () -> c.allReduce(buf, ReduceOp.SUM));
+            a.setAllReduceAlgorithm(AllReduceAlgorithm.AUTO);
             double mpjT = Double.NaN;
             if (withMpj && c instanceof MpjCommunicator m) {
                 mpjT = timed(c, Math.min(iters, 3), () -> m.mpjAllReduceSum(buf, 0, n));
             }
             if (rank0) {
+                double bus = 2.0 * (p - 1) / p;
                 double alg = bytes / ring / 1e3;
-                double bus = alg * 2.0 * (p - 1) / p;
+                double salg = bytes / shm / 1e3;
                 double malg = bytes / mpjT / 1e3;
-                System.out.printf(Locale.ROOT, "%12d %10d | %10.1f %8.3f | %10.1f %8.3f %8.3f | %10.1f %8.3f %8.3f |"
-                                + " %6.2fx%n", bytes, n, p2p, bytes / p2p / 1e3, ring, alg, bus, mpjT, malg,
-                        malg * 2.0 * (p - 1) / p, mpjT / ring);
+                System.out.printf(Locale.ROOT, "%10d %9d | %9.1f %6.3f | %9.1f %6.3f %6.3f | %9.1f %6.3f %6.3f | "
+                                + "%9.1f %6.3f %6.3f | %7.2fx%n", bytes, n, p2p, bytes / p2p / 1e3, ring, alg,
+                        alg * bus, shm, salg, salg * bus, mpjT, malg, malg * bus, mpjT / Math.min(ring, shm));
             }
         }
     }
