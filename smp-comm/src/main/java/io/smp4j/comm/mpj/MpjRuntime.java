@@ -26,6 +26,7 @@ public final class MpjRuntime {
         if (initialized) {
             throw new CommException("MPJ Express is already initialised in this process");
         }
+        checkHostNameResolves();
         awaitServer(host, port, timeout);
         String conf = "#Number of Processes;" + size + ";#Protocol Switch Limit;131072;#Server Name;" + host
                 + ";#Server Port;" + port;
@@ -44,6 +45,17 @@ public final class MpjRuntime {
         } catch (MPIException e) {
             throw new CommException("MPJ Express failed to start rank " + rank + " of " + size + " via "
                     + host + ":" + port + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** niodev calls InetAddress.getLocalHost() in MPI.Init and fails with a bare UnknownHostException. */
+    private static void checkHostNameResolves() {
+        try {
+            java.net.InetAddress.getLocalHost();
+        } catch (java.net.UnknownHostException e) {
+            String name = e.getMessage() == null ? "?" : e.getMessage().split(":")[0].trim();
+            throw new CommException("this host's name '" + name + "' does not resolve to an address, and MPJ Express "
+                    + "needs it: add a line '127.0.1.1 " + name + "' to /etc/hosts (./smp setup does this)", e);
         }
     }
 
