@@ -1,5 +1,6 @@
 package io.smp4j.comm;
 
+import io.smp4j.comm.shm.SharedMemoryAllReduce;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -27,7 +28,7 @@ public abstract class AbstractCommunicator implements Communicator {
     private int segmentFloats = RingAllReduce.DEFAULT_SEGMENT_FLOATS;
     private AllReduceAlgorithm allReduceAlgorithm = AllReduceAlgorithm.fromSystemProperty();
     /** Created on the first all-reduce that uses it; {@code shmUnavailable} once creation failed. */
-    private io.smp4j.comm.shm.SharedMemoryAllReduce shm;
+    private SharedMemoryAllReduce shm;
     private boolean shmUnavailable;
 
     protected AbstractCommunicator(int rank, int size, String name, Duration timeout) {
@@ -225,7 +226,7 @@ public abstract class AbstractCommunicator implements Communicator {
             return false;
         }
         if (shm == null) {
-            shm = io.smp4j.comm.shm.SharedMemoryAllReduce.create(this, length);
+            shm = SharedMemoryAllReduce.create(this, length);
             shmUnavailable = shm == null;
         }
         return shm != null;

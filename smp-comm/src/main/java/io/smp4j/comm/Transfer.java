@@ -17,21 +17,13 @@ public interface Transfer {
      */
     default boolean awaitNanos(long nanos) {
         long deadline = System.nanoTime() + nanos;
-        int spins = 0;
+        Backoff backoff = new Backoff();
         while (!poll()) {
             long left = deadline - System.nanoTime();
             if (left <= 0) {
                 return false;
             }
-            spins++;
-            if (spins < 64) {
-                Thread.onSpinWait();
-            } else if (spins < 256) {
-                Thread.yield();
-            } else {
-                // Sleep in short naps so that on an oversubscribed machine the peer gets the core.
-                java.util.concurrent.locks.LockSupport.parkNanos(Math.min(left, spins < 2048 ? 20_000L : 200_000L));
-            }
+            backoff.pause(left);
             if (Thread.interrupted()) {
                 Thread.currentThread().interrupt();
                 throw new CommException("interrupted while waiting for a transfer");

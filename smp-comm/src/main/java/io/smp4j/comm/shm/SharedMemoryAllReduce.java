@@ -1,6 +1,7 @@
 package io.smp4j.comm.shm;
 
 import io.smp4j.comm.CommException;
+import io.smp4j.comm.Backoff;
 import io.smp4j.comm.CommTimeoutException;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
@@ -16,7 +17,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.UUID;
-import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -218,20 +218,14 @@ public final class SharedMemoryAllReduce implements AutoCloseable {
         int gen = ++generation;
         INT.setRelease(header, r * FLAG_STRIDE, gen);
         long deadline = System.nanoTime() + group.timeout().toNanos();
-        int spins = 0;
+        Backoff backoff = new Backoff();
         for (int q = 0; q < p; q++) {
             while ((int) INT.getAcquire(header, q * FLAG_STRIDE) < gen) {
-                if (System.nanoTime() > deadline) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
                     throw new CommTimeoutException(group.name(), r, q, -1, what, group.timeout());
                 }
-                spins++;
-                if (spins < 100) {
-                    Thread.onSpinWait();
-                } else if (spins < 1000) {
-                    Thread.yield();
-                } else {
-                    LockSupport.parkNanos(20_000);
-                }
+                backoff.pause(left);
             }
         }
     }
