@@ -9,7 +9,8 @@ import java.util.Locale;
 /**
  * {@code ./smp run -np N allreduce [--floats F] [--partitions P]}: every rank contributes (rank + 1) * (i mod 1000)
  * to an all-reduce of F floats (default: ResNet18's 11,689,512 gradients) over the world, then over its
- * data-parallel group for P pipeline stages, and checks both results against their closed forms.
+ * data-parallel group for P pipeline stages (default: 2 on an even world above 2 ranks, else 1), and checks both
+ * results against their closed forms.
  */
 public final class AllReduceDemo {
     private AllReduceDemo() {
@@ -17,7 +18,7 @@ public final class AllReduceDemo {
 
     public static void main(String[] args) {
         int n = 11_689_512;
-        int partitions = 1;
+        int partitions = 0; // 0: two stages when the world is an even number of ranks above 2, else one
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--floats" -> n = Integer.parseInt(args[++i]);
@@ -38,8 +39,8 @@ public final class AllReduceDemo {
 
     static boolean run(Communicator world, int n, int partitions) {
         int p = world.size();
-        if (partitions == 1 && p % 2 == 0 && p > 2) {
-            partitions = 2;
+        if (partitions == 0) {
+            partitions = p % 2 == 0 && p > 2 ? 2 : 1;
         }
         Topology topo = new Topology(p, partitions, "cluster");
         if (world.rank() == 0) {

@@ -39,6 +39,16 @@ class CliTest {
     }
 
     @Test
+    void anExplicitPartitionCountIsKept() throws Exception {
+        Object[] r = cli("run", "-np", "4", "allreduce", "--floats", "1000", "--partitions", "1");
+        String out = (String) r[1];
+        assertEquals(0, r[0], out);
+        assertTrue(out.contains("[rank 0] layout: world 4 = 1 stage x 4 replicas, placement DP"), out);
+        assertEquals(4, out.lines().filter(l -> l.contains("data-parallel group [0, 1, 2, 3]: average matches"))
+                .count(), out);
+    }
+
+    @Test
     void badCommandLinesSayWhatIsWrongAndWhatIsAllowed() throws Exception {
         Object[] r = cli("run", "-np", "2", "resnet9");
         assertEquals(2, r[0]);

@@ -132,8 +132,7 @@ public final class CommBench {
             c.barrier();
             long t0 = System.nanoTime();
             op.run();
-            float[] dt = {(System.nanoTime() - t0) / 1e3f};
-            t[i] = dt[0];
+            t[i] = (System.nanoTime() - t0) / 1e3;
         }
         // Agree on one number: the slowest rank's median.
         float[] med = {(float) median(t)};
