@@ -1,0 +1,148 @@
+package io.smp4j.pipeline.partition;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Which units each stage runs: stage s holds units {@code [boundaries[s], boundaries[s+1])}. Built once (on rank 0)
+ * and sent to every rank as bytes, so all ranks run the same plan even though their measurements differ.
+ *
+ * @param units        the units in model order, with their measured costs
+ * @param boundaries   P+1 unit indices, starting at 0 and ending at the number of units
+ * @param memoryWeight the weight used (NaN for a manual plan)
+ * @param how          {@code auto} or {@code manual}
+ */
+public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memoryWeight, String how) {
+    public PartitionPlan {
+        units = List.copyOf(units);
+        boundaries = boundaries.clone();
+        if (boundaries.length < 2 || boundaries[0] != 0 || boundaries[boundaries.length - 1] != units.size()) {
+            throw new IllegalArgumentException("boundaries must run from 0 to " + units.size());
+        }
+        for (int s = 0; s + 1 < boundaries.length; s++) {
+            if (boundaries[s] >= boundaries[s + 1]) {
+                throw new IllegalArgumentException("stage " + s + " is empty");
+            }
+        }
+    }
+
+    public int stages() {
+        return boundaries.length - 1;
+    }
+
+    public int firstUnit(int stage) {
+        return boundaries[stage];
+    }
+
+    /** One past the last unit of {@code stage}. */
+    public int endUnit(int stage) {
+        return boundaries[stage + 1];
+    }
+
+    public int stageOf(int unit) {
+        for (int s = 0; s < stages(); s++) {
+            if (unit < boundaries[s + 1]) {
+                return s;
+            }
+        }
+        throw new IllegalArgumentException("unit " + unit + " is not in the model (" + units.size() + " units)");
+    }
+
+    public long stageParameters(int stage) {
+        long n = 0;
+        for (int i = firstUnit(stage); i < endUnit(stage); i++) {
+            n += units.get(i).parameters();
+        }
+        return n;
+    }
+
+    public double stageTimeMillis(int stage) {
+        double t = 0;
+        for (int i = firstUnit(stage); i < endUnit(stage); i++) {
+            t += units.get(i).timeMillis();
+        }
+        return t;
+    }
+
+    public long stageMemoryBytes(int stage) {
+        long m = 0;
+        for (int i = firstUnit(stage); i < endUnit(stage); i++) {
+            m += units.get(i).memoryBytes();
+        }
+        return m;
+    }
+
+    /** The plan as a table: stage, units, parameters, measured time and memory, share of the total. */
+    public List<String> table() {
+        List<String> out = new ArrayList<>();
+        double totalT = 0;
+        double totalM = 0;
+        for (int s = 0; s < stages(); s++) {
+            totalT += stageTimeMillis(s);
+            totalM += stageMemoryBytes(s);
+        }
+        out.add(String.format(Locale.ROOT, "partition plan (%s%s): %d units in %d stages", how,
+                "auto".equals(how) ? String.format(Locale.ROOT, ", memory_weight %.2f", memoryWeight) : "",
+                units.size(), stages()));
+        out.add(String.format(Locale.ROOT, "%5s  %-24s %12s %10s %6s %10s %6s", "stage", "units", "parameters",
+                "time ms", "time%", "memory MB", "mem%"));
+        for (int s = 0; s < stages(); s++) {
+            String names = endUnit(s) - firstUnit(s) == 1 ? units.get(firstUnit(s)).name()
+                    : firstUnit(s) + ".." + (endUnit(s) - 1) + " (" + (endUnit(s) - firstUnit(s)) + ")";
+            out.add(String.format(Locale.ROOT, "%5d  %-24s %,12d %10.2f %5.1f%% %10.2f %5.1f%%", s, names,
+                    stageParameters(s), stageTimeMillis(s), totalT > 0 ? 100 * stageTimeMillis(s) / totalT : 0,
+                    stageMemoryBytes(s) / 1e6, totalM > 0 ? 100 * stageMemoryBytes(s) / totalM : 0));
+        }
+        return out;
+    }
+
+    /** Text form, one unit per line, for sending the plan from rank 0 to the others. */
+    public byte[] toBytes() {
+        StringBuilder b = new StringBuilder();
+        b.append(how).append('\t').append(memoryWeight).append('\t');
+        for (int i = 0; i < boundaries.length; i++) {
+            b.append(i == 0 ? "" : ",").append(boundaries[i]);
+        }
+        b.append('\n');
+        for (UnitCost u : units) {
+            b.append(u.name()).append('\t').append(u.timeMillis()).append('\t').append(u.parameters()).append('\t')
+                    .append(u.parameterBytes()).append('\t').append(u.activationBytes()).append('\n');
+        }
+        return b.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    public static PartitionPlan fromBytes(byte[] bytes) {
+        String[] lines = new String(bytes, StandardCharsets.UTF_8).split("\n");
+        String[] head = lines[0].split("\t");
+        String[] bs = head[2].split(",");
+        int[] b = new int[bs.length];
+        for (int i = 0; i < bs.length; i++) {
+            b[i] = Integer.parseInt(bs[i]);
+        }
+        List<UnitCost> units = new ArrayList<>();
+        for (int i = 1; i < lines.length; i++) {
+            String[] f = lines[i].split("\t");
+            units.add(new UnitCost(f[0], Double.parseDouble(f[1]), Long.parseLong(f[2]), Long.parseLong(f[3]),
+                    Long.parseLong(f[4])));
+        }
+        return new PartitionPlan(units, b, Double.parseDouble(head[1]), head[0]);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof PartitionPlan p && units.equals(p.units) && java.util.Arrays.equals(boundaries, p.boundaries)
+                && Double.compare(memoryWeight, p.memoryWeight) == 0 && how.equals(p.how);
+    }
+
+    @Override
+    public int hashCode() {
+        return units.hashCode() * 31 + java.util.Arrays.hashCode(boundaries);
+    }
+
+    @Override
+    public String toString() {
+        return String.join("\n", table());
+    }
+}

@@ -1,0 +1,138 @@
+package io.smp4j.pipeline.partition;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Splits an ordered list of units into P contiguous, non-empty stages.
+ *
+ * <p>Auto: each unit's cost is {@code memoryWeight * memoryShare + (1 - memoryWeight) * timeShare} (shares of the
+ * model's total, so the two are comparable), and the split minimises the cost of the most expensive stage, exactly,
+ * by dynamic programming over (stages, prefix). SageMaker's {@code optimize: speed} means memory_weight 0.2,
+ * {@code optimize: memory} 0.8.
+ *
+ * <p>Manual: a unit -> stage assignment, with {@code defaultPartition} for units not named.
+ */
+public final class Partitioner {
+    private Partitioner() {
+    }
+
+    /** The best contiguous split of {@code units} into {@code stages} stages. */
+    public static PartitionPlan auto(List<UnitCost> units, int stages, double memoryWeight) {
+        checkCounts(units.size(), stages);
+        if (!(memoryWeight >= 0 && memoryWeight <= 1)) {
+            throw new IllegalArgumentException("memory_weight " + memoryWeight + " is not in [0, 1]");
+        }
+        double[] cost = combinedCosts(units, memoryWeight);
+        return new PartitionPlan(units, balance(cost, stages), memoryWeight, "auto");
+    }
+
+    /** Per-unit cost as a weighted share of the model's time and memory. */
+    public static double[] combinedCosts(List<UnitCost> units, double memoryWeight) {
+        double totalTime = units.stream().mapToDouble(UnitCost::timeMillis).sum();
+        double totalMem = units.stream().mapToDouble(UnitCost::memoryBytes).sum();
+        double[] c = new double[units.size()];
+        for (int i = 0; i < c.length; i++) {
+            double t = totalTime > 0 ? units.get(i).timeMillis() / totalTime : 0;
+            double m = totalMem > 0 ? units.get(i).memoryBytes() / totalMem : 0;
+            c[i] = memoryWeight * m + (1 - memoryWeight) * t;
+        }
+        return c;
+    }
+
+    /**
+     * Exact min-max contiguous partition: returns boundaries b of length P+1 with stage s = units [b[s], b[s+1]).
+     * Ties go to the split whose earlier stages are as large as possible, so the answer is deterministic.
+     */
+    public static int[] balance(double[] cost, int stages) {
+        int n = cost.length;
+        checkCounts(n, stages);
+        double[] prefix = new double[n + 1];
+        for (int i = 0; i < n; i++) {
+            prefix[i + 1] = prefix[i] + cost[i];
+        }
+        // best[k][i]: the smallest possible maximum stage cost splitting the first i units into k stages.
+        double[][] best = new double[stages + 1][n + 1];
+        int[][] cut = new int[stages + 1][n + 1];
+        for (double[] row : best) {
+            java.util.Arrays.fill(row, Double.POSITIVE_INFINITY);
+        }
+        best[0][0] = 0;
+        for (int k = 1; k <= stages; k++) {
+            for (int i = k; i <= n - (stages - k); i++) {
+                for (int j = i - 1; j >= k - 1; j--) {
+                    double v = Math.max(best[k - 1][j], prefix[i] - prefix[j]);
+                    if (v < best[k][i]) {
+                        best[k][i] = v;
+                        cut[k][i] = j;
+                    }
+                }
+            }
+        }
+        int[] b = new int[stages + 1];
+        b[stages] = n;
+        for (int k = stages; k >= 1; k--) {
+            b[k - 1] = cut[k][b[k]];
+        }
+        return b;
+    }
+
+    /**
+     * Manual placement: {@code assignment} maps unit index to stage; units not in it go to {@code defaultPartition}.
+     * Stages must follow the model's order (a pipeline only passes data forward) and none may be empty.
+     */
+    public static PartitionPlan manual(List<UnitCost> units, int stages, Map<Integer, Integer> assignment,
+                                       int defaultPartition) {
+        checkCounts(units.size(), stages);
+        if (defaultPartition < 0 || defaultPartition >= stages) {
+            throw new IllegalArgumentException("default_partition " + defaultPartition + " is out of range: "
+                    + "allowed 0.." + (stages - 1) + " for " + stages + " partitions");
+        }
+        for (Map.Entry<Integer, Integer> e : assignment.entrySet()) {
+            if (e.getKey() < 0 || e.getKey() >= units.size()) {
+                throw new IllegalArgumentException("manual placement names unit " + e.getKey() + ", but the model "
+                        + "has units 0.." + (units.size() - 1));
+            }
+            if (e.getValue() < 0 || e.getValue() >= stages) {
+                throw new IllegalArgumentException("unit " + e.getKey() + " (" + units.get(e.getKey()).name()
+                        + ") is assigned to stage " + e.getValue() + ", out of range: allowed 0.." + (stages - 1));
+            }
+        }
+        int[] stageOf = new int[units.size()];
+        for (int i = 0; i < stageOf.length; i++) {
+            stageOf[i] = assignment.getOrDefault(i, defaultPartition);
+            if (i > 0 && stageOf[i] < stageOf[i - 1]) {
+                throw new IllegalArgumentException("unit " + i + " (" + units.get(i).name() + ") is on stage "
+                        + stageOf[i] + " after unit " + (i - 1) + " on stage " + stageOf[i - 1]
+                        + ": stages must follow the model's order");
+            }
+        }
+        int[] b = new int[stages + 1];
+        b[stages] = units.size();
+        for (int s = 1; s < stages; s++) {
+            int first = 0;
+            while (first < stageOf.length && stageOf[first] < s) {
+                first++;
+            }
+            b[s] = first;
+        }
+        for (int s = 0; s < stages; s++) {
+            if (b[s] >= b[s + 1]) {
+                throw new IllegalArgumentException("stage " + s + " has no units under the manual placement; every "
+                        + "one of the " + stages + " stages needs at least one");
+            }
+        }
+        return new PartitionPlan(units, b, Double.NaN, "manual");
+    }
+
+    private static void checkCounts(int units, int stages) {
+        if (stages < 1) {
+            throw new IllegalArgumentException("partitions must be >= 1, got " + stages);
+        }
+        if (units < stages) {
+            throw new IllegalArgumentException("the model has " + units + " unit" + (units == 1 ? "" : "s")
+                    + " but partitions is " + stages + ": every stage needs at least one unit; use at most "
+                    + units + " partitions or a model with more top-level blocks");
+        }
+    }
+}

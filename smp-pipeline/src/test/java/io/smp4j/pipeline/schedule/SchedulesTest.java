@@ -1,0 +1,64 @@
+package io.smp4j.pipeline.schedule;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class SchedulesTest {
+    /** Both schedules, P = 1..6, M = 1..12, backward as costly as forward and twice as costly. */
+    @Test
+    void bubbleIsTheClosedFormAndActivationPeaksAreAsPromised() {
+        for (String name : new String[] {"simple", "interleaved"}) {
+            for (int p = 1; p <= 6; p++) {
+                for (int m = 1; m <= 12; m++) {
+                    for (double b : new double[] {1, 2}) {
+                        Schedule s = Schedules.of(name, p, m);
+                        ScheduleSimulator.Report r = ScheduleSimulator.simulate(s, 1, b);
+                        String what = name + " P=" + p + " M=" + m + " b=" + b;
+                        assertEquals((p - 1.0) / (m + p - 1), r.bubbleFraction(), 1e-12, what);
+                        assertEquals((m + p - 1) * (1 + b), r.makespan(), 1e-9, what);
+                        for (int st = 0; st < p; st++) {
+                            int expected = name.equals("simple") ? m : Math.min(p - st, m);
+                            assertEquals(expected, r.peakActivations()[st], what + " stage " + st);
+                            assertEquals(m * (1 + b), r.busy()[st], 1e-9, what);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void textFormIsShortAndRoundTrips() {
+        Schedule s = Schedules.interleaved(2, 3);
+        assertEquals(List.of("stage 0: F0 SA0 F1 SA1 RG0 B0 F2 SA2 RG1 B1 RG2 B2",
+                "stage 1: RA0 F0 B0 SG0 RA1 F1 B1 SG1 RA2 F2 B2 SG2"), s.lines());
+        assertEquals(s.actions(), Schedule.parse("x", 3, s.lines()).actions());
+        assertEquals(List.of("stage 0: F0 SA0 F1 SA1 RG0 B0 RG1 B1", "stage 1: RA0 F0 RA1 F1 B0 SG0 B1 SG1"),
+                Schedules.simple(2, 2).lines());
+    }
+
+    private static String rejection(int m, String... lines) {
+        return assertThrows(ScheduleSimulator.InvalidScheduleException.class,
+                () -> ScheduleSimulator.simulate(Schedule.parse("bad", m, List.of(lines)), 1, 1)).getMessage();
+    }
+
+    @Test
+    void brokenSchedulesAreRejectedWithTheReason() {
+        // Both stages first wait for the other: stage 0 for a gradient, stage 1 for an activation sent after it.
+        assertEquals("deadlock: stage 0 waits at RG0 (action 1); stage 1 waits at RA0 (action 0);",
+                rejection(1, "stage 0: F0 RG0 SA0 B0", "stage 1: RA0 F0 B0 SG0"));
+        assertEquals("stage 1, action F0: its activation was not received first (RA0)",
+                rejection(1, "stage 0: F0 SA0 RG0 B0", "stage 1: F0 RA0 B0 SG0"));
+        assertEquals("stage 0, action B0: its forward has not run", rejection(1, "stage 0: B0 F0"));
+        assertEquals("stage 0, action F0: it runs twice", rejection(1, "stage 0: F0 F0 B0"));
+        assertEquals("stage 0 forwards 1 and backwards 1 of the 2 microbatches", rejection(2, "stage 0: F0 B0"));
+        assertEquals("stage 0, action F3: microbatch 3 does not exist (M = 2)", rejection(2, "stage 0: F3"));
+        assertEquals("'X1' is not an action; examples: F0, B3, RA1, SA1, RG2, SG2",
+                assertThrows(IllegalArgumentException.class, () -> Action.parse("X1")).getMessage());
+        assertEquals("pipeline 'gpipe' is not valid; allowed: simple, interleaved",
+                assertThrows(IllegalArgumentException.class, () -> Schedules.of("gpipe", 2, 2)).getMessage());
+    }
+}
