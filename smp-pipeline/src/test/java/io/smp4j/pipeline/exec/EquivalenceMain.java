@@ -86,7 +86,15 @@ public final class EquivalenceMain {
     }
 
     static List<NDList> split(NDList whole, int m) {
-        int size = Microbatches.size(BATCH, m);
+        return split(whole, m, BATCH);
+    }
+
+    static List<NDList> split64(NDList whole, int m) {
+        return split(whole, m, 64);
+    }
+
+    static List<NDList> split(NDList whole, int m, int batch) {
+        int size = Microbatches.size(batch, m);
         List<NDList> parts = new ArrayList<>();
         for (int i = 0; i < m; i++) {
             parts.add(new NDList(whole.head().get(i * size + ":" + (i + 1) * size)));

@@ -1,0 +1,44 @@
+package io.smp4j.pipeline.exec;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.engine.Engine;
+import io.smp4j.comm.launch.LocalLauncher;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/** 800 pipeline steps on 2 real processes: resident memory does not grow over the last 400. */
+class PipelineMemoryTest {
+    /** A leaked microbatch scope per step (several 64 KB activations and gradients) would add well over 16 MB. */
+    static final long MAX_GROWTH_KB = 16 * 1024;
+
+    @Test
+    void residentMemoryStaysFlatOver400StepsAfterWarmUp() throws Exception {
+        Engine.getInstance();
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        int code;
+        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
+            code = new LocalLauncher.Builder(2, MemoryMain.class.getName())
+                    .jvmArgs(List.of("-Xmx128m", "-Dai.djl.pytorch.num_threads=1",
+                            "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120"))
+                    .output(out).build().run();
+        }
+        String output = bytes.toString(StandardCharsets.UTF_8);
+        assertEquals(0, code, output);
+        Matcher m = Pattern.compile("RSS rank=(\\d) warm=(\\d+) end=(\\d+) KB").matcher(output);
+        int ranks = 0;
+        while (m.find()) {
+            ranks++;
+            long growth = Long.parseLong(m.group(3)) - Long.parseLong(m.group(2));
+            System.out.println("pipeline memory: " + m.group() + " growth " + growth + " KB over 400 steps");
+            assertTrue(growth < MAX_GROWTH_KB, m.group() + ": grew " + growth + " KB");
+        }
+        assertEquals(2, ranks, output);
+    }
+}
