@@ -39,6 +39,14 @@ class CliTest {
     }
 
     @Test
+    void aSingleProcessRunNeedsNoMpi() throws Exception {
+        Object[] r = cli("run", "-np", "1", "allreduce", "--floats", "1000");
+        String out = (String) r[1];
+        assertEquals(0, r[0], out);
+        assertTrue(out.contains("[rank 0] all-reduce (sum) of 1,000 floats (0.0 MB) over 1 ranks"), out);
+    }
+
+    @Test
     void anExplicitPartitionCountIsKept() throws Exception {
         Object[] r = cli("run", "-np", "4", "allreduce", "--floats", "1000", "--partitions", "1");
         String out = (String) r[1];

@@ -1,5 +1,11 @@
 package io.smp4j.pipeline;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
+import java.util.ArrayList;
+import java.util.List;
+
 /** Microbatch arithmetic: a batch of {@code batchSize} samples cut into {@code microbatches} equal parts. */
 public final class Microbatches {
     private Microbatches() {
@@ -27,5 +33,38 @@ public final class Microbatches {
             throw new IllegalArgumentException("microbatch " + index + " is not in 0.." + (microbatches - 1));
         }
         return index * size(batchSize, microbatches);
+    }
+
+    /**
+     * Cuts every array of {@code batch} along {@code axis} into {@code microbatches} equal parts: element i of the
+     * result holds part i of each array.
+     *
+     * <p>The parts are copies, not views. With DJL's PyTorch engine an array made from a Java array
+     * ({@code manager.create(float[])}) is backed by a direct buffer that only its Java object keeps alive; a view
+     * does not, so once the batch's Java object is unreachable the garbage collector may free the memory under the
+     * views while the pipeline still runs (seen: NaN gradients under load). Copies own their memory.
+     */
+    public static List<NDList> split(NDList batch, int microbatches, int axis) {
+        List<NDList> parts = new ArrayList<>();
+        for (int i = 0; i < microbatches; i++) {
+            parts.add(new NDList());
+        }
+        for (NDArray a : batch) {
+            if (axis < 0 || axis >= a.getShape().dimension()) {
+                throw new IllegalArgumentException("cannot split an array of shape " + a.getShape() + " along axis "
+                        + axis);
+            }
+            int n = Math.toIntExact(a.getShape().get(axis));
+            int size = size(n, microbatches);
+            for (int i = 0; i < microbatches; i++) {
+                NDIndex index = new NDIndex();
+                for (int d = 0; d < axis; d++) {
+                    index.addAllDim();
+                }
+                index.addSliceDim(i * size, (i + 1) * size);
+                parts.get(i).add(a.get(index).duplicate());
+            }
+        }
+        return parts;
     }
 }

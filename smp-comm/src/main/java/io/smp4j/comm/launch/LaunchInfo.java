@@ -66,7 +66,8 @@ public record LaunchInfo(int rank, int size, int localRank, int localSize, Strin
         }
         String addr = env.getOrDefault("MASTER_ADDR", DEFAULT_MASTER_ADDR).trim();
         int port = intVar(env, "MASTER_PORT", DEFAULT_MASTER_PORT);
-        if (port < 1 || port > 65535) {
+        // A world of one exchanges no ports (the local launcher passes 0 then).
+        if (size > 1 && (port < 1 || port > 65535)) {
             throw new IllegalArgumentException("MASTER_PORT=" + port + " is not a TCP port (1..65535)");
         }
         boolean rank0Serves = !"launcher".equals(env.get("SMP_PORT_SERVER"));

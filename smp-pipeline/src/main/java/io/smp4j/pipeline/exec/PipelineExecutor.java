@@ -82,6 +82,13 @@ public final class PipelineExecutor {
         NDArray input;
         NDArray output;
         NDArray upstreamGradient;
+        /**
+         * The loss scale as a tensor. NDArray.mul(Number) would make it from a Java value: a tensor over a direct
+         * buffer that only a temporary Java object keeps alive, while autograd saves it for the backward. A garbage
+         * collection between this microbatch's forward and backward then frees it and the gradients become garbage
+         * (seen: NaN under load with the simple schedule). Holding it here until the backward prevents that.
+         */
+        NDArray lossScale;
     }
 
     /**
@@ -132,7 +139,8 @@ public final class PipelineExecutor {
                             lab.attach(f.scope);
                             NDArray l = loss.apply(lab, out);
                             losses[mb] = l.getFloat();
-                            f.output = l.mul(lossScale);
+                            f.lossScale = f.scope.create(lossScale);
+                            f.output = l.mul(f.lossScale);
                         }
                     }
                     case SEND_ACTIVATION -> channel.send(flight[mb].output, stageIndex + 1, true, mb, sends);

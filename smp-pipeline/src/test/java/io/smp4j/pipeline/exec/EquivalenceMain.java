@@ -21,9 +21,8 @@ import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.pipeline.Microbatches;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
-import io.smp4j.pipeline.partition.CostProfiler;
 import io.smp4j.pipeline.partition.PartitionPlan;
-import io.smp4j.pipeline.partition.Partitioner;
+import io.smp4j.pipeline.partition.Planner;
 import io.smp4j.pipeline.schedule.Schedule;
 import io.smp4j.pipeline.schedule.Schedules;
 import java.util.ArrayList;
@@ -35,7 +34,9 @@ import java.util.Random;
  * Rank program of the equivalence test: {@code EquivalenceMain MODEL} with the world = one pipeline of P stages.
  * For M in {4, 8} and both schedules, trains this rank's stage for 3 SGD steps, then runs the unsplit model in this
  * same process over the same microbatches from the same seed, and prints the largest relative difference of its
- * stage's parameters (and, on the last stage, of the losses): {@code EQUIV ... maxRelParamDiff=... }.
+ * stage's parameters (and, on the last stage, of the losses): {@code EQUIV ... maxRelParamDiff=... }. The pipelined
+ * run collects garbage after every action, so memory that only unreachable Java objects keep alive cannot go
+ * unnoticed.
  */
 public final class EquivalenceMain {
     static final int STEPS = 3;
@@ -86,20 +87,7 @@ public final class EquivalenceMain {
     }
 
     static List<NDList> split(NDList whole, int m) {
-        return split(whole, m, BATCH);
-    }
-
-    static List<NDList> split64(NDList whole, int m) {
-        return split(whole, m, 64);
-    }
-
-    static List<NDList> split(NDList whole, int m, int batch) {
-        int size = Microbatches.size(batch, m);
-        List<NDList> parts = new ArrayList<>();
-        for (int i = 0; i < m; i++) {
-            parts.add(new NDList(whole.head().get(i * size + ":" + (i + 1) * size)));
-        }
-        return parts;
+        return Microbatches.split(whole, m, 0);
     }
 
     static void sgd(Block block) {
@@ -119,16 +107,12 @@ public final class EquivalenceMain {
             int r = world.rank();
             Loss loss = Loss.softmaxCrossEntropyLoss();
             // Rank 0 measures and partitions; every rank runs the plan it receives.
-            byte[] planBytes = null;
+            Block probe = initialised(model, manager, BATCH / 4);
+            NDList sample = new NDList(manager.randomNormal(sampleShape(model, BATCH / 4)));
+            PartitionPlan plan = Planner.plan(world, probe, sample, Planner.Settings.auto(p, 0.2));
             if (r == 0) {
-                Block probe = initialised(model, manager, BATCH / 4);
-                List<ModelUnits.Unit> units = ModelUnits.of(probe, p);
-                NDList sample = new NDList(manager.randomNormal(sampleShape(model, BATCH / 4)));
-                PartitionPlan plan = Partitioner.auto(CostProfiler.profile(probe, units, sample, 3), p, 0.2);
                 plan.table().forEach(line -> System.out.println("PLAN " + line));
-                planBytes = plan.toBytes();
             }
-            PartitionPlan plan = PartitionPlan.fromBytes(world.broadcast(planBytes, 0));
             for (int m : new int[] {4, 8}) {
                 for (String pipeline : new String[] {"simple", "interleaved"}) {
                     code |= compare(world, manager, model, plan, m, Schedules.of(pipeline, p, m), loss) ? 0 : 1;
@@ -154,6 +138,9 @@ public final class EquivalenceMain {
             List<ModelUnits.Unit> units = ModelUnits.of(full, p);
             Block stage = ModelUnits.stage(units, plan.firstUnit(r), plan.endUnit(r));
             PipelineExecutor exec = new PipelineExecutor(stage, r, p, world, scope);
+            // A garbage collection after every action: anything the pipeline needs but only a dropped Java object
+            // keeps alive (DJL's PyTorch arrays made from Java values are) would be freed, and the step would fail.
+            exec.setListener((action, t0, t1) -> System.gc());
             for (int s = 0; s < STEPS; s++) {
                 try (NDManager step = scope.newSubManager()) {
                     NDList[] b = batch(model, step, s);
@@ -176,7 +163,9 @@ public final class EquivalenceMain {
                             NDList out = ref.forward(ps, xs.get(i), true);
                             NDArray l = loss.evaluate(ys.get(i), out);
                             refLoss[s][i] = l.getFloat();
-                            gc.backward(l.mul(1f / m));
+                            try (NDArray scale = step.create(1f / m)) {
+                                gc.backward(l.mul(scale));
+                            }
                         }
                     }
                     sgd(ref);

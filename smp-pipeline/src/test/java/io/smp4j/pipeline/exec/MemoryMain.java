@@ -12,6 +12,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.loss.Loss;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.launch.Bootstrap;
+import io.smp4j.pipeline.Microbatches;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.schedule.Schedule;
 import io.smp4j.pipeline.schedule.Schedules;
@@ -63,7 +64,7 @@ public final class MemoryMain {
                 try (NDManager step = manager.newSubManager()) {
                     NDList[] b = {new NDList(step.randomNormal(new Shape(64, 256))),
                         new NDList(step.randomInteger(0, 10, new Shape(64), DataType.FLOAT32))};
-                    exec.trainStep(schedule, EquivalenceMain.split64(b[0], 4), EquivalenceMain.split64(b[1], 4),
+                    exec.trainStep(schedule, Microbatches.split(b[0], 4, 0), Microbatches.split(b[1], 4, 0),
                             (lab, out) -> loss.evaluate(lab, out), 0.25f);
                 }
                 if (s == WARM) {
