@@ -80,34 +80,88 @@ public final class PipelineExecutor {
     private static final class InFlight {
         NDManager scope;
         NDArray input;
-        NDArray output;
+        /** Holds output, backward target and the arrays autograd needs (see {@link Forward.Result#keepAlive}). */
+        Forward.Result result;
         NDArray upstreamGradient;
-        /**
-         * The loss scale as a tensor. NDArray.mul(Number) would make it from a Java value: a tensor over a direct
-         * buffer that only a temporary Java object keeps alive, while autograd saves it for the backward. A garbage
-         * collection between this microbatch's forward and backward then frees it and the gradients become garbage
-         * (seen: NaN under load with the simple schedule). Holding it here until the backward prevents that.
-         */
-        NDArray lossScale;
     }
 
     /**
-     * Zeroes this stage's gradients, then runs the schedule's actions for this stage.
-     *
-     * @param inputs    per microbatch, the model input (used on stage 0 only)
-     * @param labels    per microbatch, the labels (used on the last stage only)
-     * @param loss      (labels, output) -> scalar loss of one microbatch (last stage only)
-     * @param lossScale factor on each microbatch's loss before backward
-     * @return on the last stage, the unscaled loss of each microbatch; elsewhere an empty array
+     * One microbatch's forward on this stage, supplied by the caller: run the stage on {@code input} (the received
+     * activation, or null on stage 0 where the caller has the data) and say what to send on and what to
+     * backpropagate.
      */
+    @FunctionalInterface
+    public interface Forward {
+        /**
+         * @param microbatch the microbatch index
+         * @param input      the stage input (requires gradient), or null on stage 0
+         * @param scope      where this microbatch's arrays live until its backward is done
+         */
+        Result forward(int microbatch, NDArray input, NDManager scope);
+
+        /**
+         * @param output         the stage output (sent to the next stage unless this is the last)
+         * @param backwardTarget on the last stage, the scalar to backpropagate (already scaled); else null
+         * @param keepAlive      arrays autograd needs until the backward that only this result references
+         */
+        record Result(NDArray output, NDArray backwardTarget, List<NDArray> keepAlive) {
+        }
+    }
+
+    /** Convenience: stage 0 forwards {@code inputs}, the last stage scores with {@code loss} scaled by lossScale. */
     public StepResult trainStep(Schedule schedule, List<NDList> inputs, List<NDList> labels,
                                 BiFunction<NDList, NDList, NDArray> loss, float lossScale) {
+        float[] losses = new float[last() ? schedule.microbatches() : 0];
+        run(schedule, (mb, input, scope) -> {
+            NDArray x = input;
+            if (x == null) {
+                x = inputs.get(mb).head().duplicate();
+                x.attach(scope);
+            }
+            NDList out = stage.forward(parameterStore, new NDList(x), true);
+            out.attach(scope);
+            if (!last()) {
+                return new Forward.Result(out.head(), null, List.of());
+            }
+            NDList lab = new NDList();
+            for (NDArray y : labels.get(mb)) {
+                lab.add(y.duplicate());
+            }
+            lab.attach(scope);
+            NDArray l = loss.apply(lab, out);
+            losses[mb] = l.getFloat();
+            // NDArray.mul(Number) would make the scalar over a direct buffer that only a temporary Java object keeps
+            // alive, while autograd saves it for the backward: a GC in between would free it (seen: NaN gradients).
+            NDArray scale = scope.create(lossScale);
+            return new Forward.Result(out.head(), l.mul(scale), List.of(scale));
+        });
+        return new StepResult(losses);
+    }
+
+    /** Runs {@code stage} forward with autograd on {@code input}; for {@link Forward} implementations. */
+    public NDList forwardStage(NDArray input) {
+        return stage.forward(parameterStore, new NDList(input), true);
+    }
+
+    public boolean isFirstStage() {
+        return first();
+    }
+
+    public boolean isLastStage() {
+        return last();
+    }
+
+    /**
+     * Zeroes this stage's gradients, then runs the schedule's actions for this stage, calling {@code forward} at each
+     * forward action. A schedule without backward actions (evaluation) runs forwards only.
+     */
+    public void run(Schedule schedule, Forward forward) {
         int m = schedule.microbatches();
         Parameters.zeroGradients(stage);
         InFlight[] flight = new InFlight[m];
-        float[] losses = new float[last() ? m : 0];
         List<CommRequest> sends = new ArrayList<>();
-        try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+        boolean training = schedule.forStage(stageIndex).stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
+        try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             for (Action a : schedule.forStage(stageIndex)) {
                 long t0 = System.nanoTime();
                 int mb = a.microbatch();
@@ -122,42 +176,29 @@ public final class PipelineExecutor {
                         if (f == null) {
                             f = flight[mb] = new InFlight();
                             f.scope = manager.newSubManager();
-                            f.input = inputs.get(mb).head().duplicate();
-                            f.input.attach(f.scope);
                         }
-                        if (!first()) {
+                        if (f.input != null && training) {
                             f.input.setRequiresGradient(true);
                         }
-                        NDList out = stage.forward(parameterStore, new NDList(f.input), true);
-                        out.attach(f.scope);
-                        f.output = out.head();
-                        if (last()) {
-                            NDList lab = new NDList();
-                            for (NDArray y : labels.get(mb)) {
-                                lab.add(y.duplicate());
-                            }
-                            lab.attach(f.scope);
-                            NDArray l = loss.apply(lab, out);
-                            losses[mb] = l.getFloat();
-                            f.lossScale = f.scope.create(lossScale);
-                            f.output = l.mul(f.lossScale);
+                        f.result = forward.forward(mb, f.input, f.scope);
+                        if (last() && training && f.result.backwardTarget() == null) {
+                            throw new IllegalStateException("microbatch " + mb + " produced no loss to backpropagate "
+                                    + "on the last stage (call model.backward(loss) in the step)");
                         }
                     }
-                    case SEND_ACTIVATION -> channel.send(flight[mb].output, stageIndex + 1, true, mb, sends);
+                    case SEND_ACTIVATION -> channel.send(flight[mb].result.output(), stageIndex + 1, true, mb, sends);
                     case RECV_GRADIENT -> flight[mb].upstreamGradient =
                             channel.recv(flight[mb].scope, stageIndex + 1, false, mb);
                     case BACKWARD -> {
                         InFlight f = flight[mb];
-                        gc.backward(last() ? f.output : f.output.mul(f.upstreamGradient).sum());
+                        gc.backward(last() ? f.result.backwardTarget()
+                                : f.result.output().mul(f.upstreamGradient).sum());
                     }
-                    case SEND_GRADIENT -> {
-                        InFlight f = flight[mb];
-                        channel.send(f.input.getGradient(), stageIndex - 1, false, mb, sends);
-                        // The gradient is copied out by send: this microbatch is finished here.
-                    }
+                    case SEND_GRADIENT -> channel.send(flight[mb].input.getGradient(), stageIndex - 1, false, mb,
+                            sends);
                     default -> throw new IllegalStateException("unknown action " + a);
                 }
-                if (a.type() == Action.Type.BACKWARD && first() || a.type() == Action.Type.SEND_GRADIENT) {
+                if (done(a, training)) {
                     flight[mb].scope.close();
                     flight[mb] = null;
                 }
@@ -171,6 +212,13 @@ public final class PipelineExecutor {
             }
         }
         CommRequest.awaitAll(sends);
-        return new StepResult(losses);
+    }
+
+    /** The last action of a microbatch on this stage, after which its arrays can go. */
+    private boolean done(Action a, boolean training) {
+        if (!training) {
+            return last() ? a.type() == Action.Type.FORWARD : a.type() == Action.Type.SEND_ACTIVATION;
+        }
+        return first() ? a.type() == Action.Type.BACKWARD : a.type() == Action.Type.SEND_GRADIENT;
     }
 }

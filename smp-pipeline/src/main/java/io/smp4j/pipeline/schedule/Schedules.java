@@ -31,6 +31,20 @@ public final class Schedules {
         };
     }
 
+    /** Evaluation: every stage forwards the microbatches in order; nothing runs backward. */
+    public static Schedule forwardOnly(int stages, int microbatches) {
+        check(stages, microbatches);
+        List<List<Action>> all = new ArrayList<>();
+        for (int s = 0; s < stages; s++) {
+            List<Action> a = new ArrayList<>();
+            for (int m = 0; m < microbatches; m++) {
+                forward(a, s, stages, m);
+            }
+            all.add(a);
+        }
+        return new Schedule("forward-only", stages, microbatches, all);
+    }
+
     public static Schedule simple(int stages, int microbatches) {
         check(stages, microbatches);
         List<List<Action>> all = new ArrayList<>();

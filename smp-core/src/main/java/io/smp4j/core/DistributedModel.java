@@ -1,0 +1,208 @@
+package io.smp4j.core;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import io.smp4j.pipeline.exec.PipelineExecutor;
+import io.smp4j.pipeline.model.ModelUnits;
+import io.smp4j.pipeline.model.Parameters;
+import io.smp4j.pipeline.partition.PartitionPlan;
+import io.smp4j.pipeline.partition.Planner;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A DJL {@link Block} trained split across the ranks of its pipeline group, as SageMaker's
+ * {@code smp.DistributedModel}. Initialise the block the same way on every rank (same seed), then wrap it. At the
+ * first {@link Step} it is partitioned (auto by measured cost, or manually with {@link #place}); this rank then runs
+ * only its stage. Inside a step, {@link #forward} runs the local stage and {@link #backward} marks the loss.
+ */
+public final class DistributedModel {
+    private static final Logger LOG = LoggerFactory.getLogger(DistributedModel.class);
+
+    private final Smp smp;
+    private final Block block;
+    private final NDManager manager;
+    private final Map<Integer, Integer> placement = new HashMap<>();
+    private PartitionPlan plan;
+    private Block stage;
+    private PipelineExecutor executor;
+    private boolean training = true;
+    private StepOutput lastOutput;
+    /** Set while a step body runs for one microbatch. */
+    private StepContext current;
+
+    public DistributedModel(Smp smp, Block block, NDManager manager) {
+        this.smp = smp;
+        this.block = block;
+        this.manager = manager;
+    }
+
+    /** Manual placement of unit {@code unit} (in model order) on stage {@code stage}; used when auto_partition false. */
+    public DistributedModel place(int unit, int stage) {
+        if (plan != null) {
+            throw new IllegalStateException("the model is already partitioned; place units before the first step");
+        }
+        placement.put(unit, stage);
+        return this;
+    }
+
+    /** Steps train (forward + backward); {@link #eval()} makes them forward-only. */
+    public DistributedModel train() {
+        training = true;
+        return this;
+    }
+
+    public DistributedModel eval() {
+        training = false;
+        return this;
+    }
+
+    public boolean isTraining() {
+        return training;
+    }
+
+    public boolean partitioned() {
+        return plan != null;
+    }
+
+    /** The plan every rank runs (null before the first step). */
+    public PartitionPlan plan() {
+        return plan;
+    }
+
+    /** The block this rank runs (null before the first step). */
+    public Block localStage() {
+        return stage;
+    }
+
+    /** Parameters of this rank's stage. */
+    public List<Parameter> localParameters() {
+        return stage == null ? List.of() : Parameters.of(stage);
+    }
+
+    public Smp smp() {
+        return smp;
+    }
+
+    /** The wrapped block (all of it; this rank trains only {@link #localStage()}). */
+    public Block block() {
+        return block;
+    }
+
+    NDManager manager() {
+        return manager;
+    }
+
+    PipelineExecutor executor() {
+        return executor;
+    }
+
+    /** Partitions on the first step, with one microbatch of the model input as the measuring sample. */
+    void partition(NDList sample) {
+        int p = smp.ppSize();
+        Planner.Settings settings = smp.config().autoPartition()
+                ? Planner.Settings.auto(p, smp.config().memoryWeight())
+                : Planner.Settings.manual(p, placement, smp.config().defaultPartition());
+        // World rank 0 plans for every replica: the data-parallel all-reduce needs identical stages.
+        plan = Planner.plan(smp.world(), block, sample, settings);
+        List<ModelUnits.Unit> units = ModelUnits.of(block, p);
+        stage = ModelUnits.stage(units, plan.firstUnit(smp.ppRank()), plan.endUnit(smp.ppRank()));
+        executor = new PipelineExecutor(stage, smp.ppRank(), p, smp.pipelineGroup(), manager);
+        if (smp.rank() == 0) {
+            plan.table().forEach(line -> LOG.info("{}", line));
+        }
+        // The replicas of a stage start from identical parameters even if their seeds differ.
+        if (smp.dpSize() > 1) {
+            for (Parameter prm : Parameters.of(stage)) {
+                NDArray a = prm.getArray();
+                float[] v = a.toFloatArray();
+                smp.dataParallelGroup().broadcast(v, 0, v.length, 0);
+                a.set(v);
+            }
+        }
+    }
+
+    /**
+     * Inside a step: runs this rank's stage on the microbatch. On stage 0 the argument is the model input; later
+     * stages use the activation received from the previous stage. On stages other than the last the step body ends
+     * here (they have no output to score).
+     */
+    public NDList forward(NDList inputs) {
+        StepContext ctx = current;
+        if (ctx == null) {
+            throw new IllegalStateException("DistributedModel.forward is only valid inside a @Step method run by "
+                    + "Smp.step");
+        }
+        if (ctx.tracing) {
+            ctx.traced = inputs;
+            throw StepContext.STOP;
+        }
+        NDArray in = ctx.input;
+        if (in == null) {
+            in = inputs.head().duplicate();
+            in.attach(ctx.scope);
+        }
+        NDList out = executor.forwardStage(in);
+        out.attach(ctx.scope);
+        ctx.output = out.head();
+        if (!executor.isLastStage()) {
+            throw StepContext.STOP;
+        }
+        return out;
+    }
+
+    /** Inside a training step: the loss of this microbatch to backpropagate (averaged over microbatches). */
+    public void backward(NDArray loss) {
+        StepContext ctx = current;
+        if (ctx == null || ctx.tracing) {
+            throw new IllegalStateException("DistributedModel.backward is only valid inside a @Step method run by "
+                    + "Smp.step");
+        }
+        // A tensor, not mul(Number): see PipelineExecutor.Forward.Result#keepAlive.
+        NDArray scale = ctx.scope.create(1f / smp.config().microbatches());
+        ctx.keepAlive.add(scale);
+        ctx.target = loss.mul(scale);
+    }
+
+    void enter(StepContext ctx) {
+        current = ctx;
+    }
+
+    void leave() {
+        current = null;
+    }
+
+    void replaceOutput(StepOutput out) {
+        if (lastOutput != null) {
+            lastOutput.close();
+        }
+        lastOutput = out;
+    }
+
+    /** One microbatch's state while the step body runs. */
+    static final class StepContext {
+        /** Ends the body where the rest cannot run here; not an error. */
+        static final RuntimeException STOP = new RuntimeException("step body stops here", null, false, false) {
+        };
+        final NDArray input;
+        final NDManager scope;
+        final boolean tracing;
+        NDList traced;
+        NDArray output;
+        NDArray target;
+        final List<NDArray> keepAlive = new ArrayList<>();
+
+        StepContext(NDArray input, NDManager scope, boolean tracing) {
+            this.input = input;
+            this.scope = scope;
+            this.tracing = tracing;
+        }
+    }
+}

@@ -1,0 +1,72 @@
+package io.smp4j.core;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Parameter;
+import ai.djl.training.optimizer.Optimizer;
+import io.smp4j.comm.ReduceOp;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Wraps a DJL {@link Optimizer}, as SageMaker's {@code smp.DistributedOptimizer}: {@link #step()} averages the local
+ * stage's gradients over the data-parallel group (one all-reduce of all gradients as one buffer: shared memory on
+ * one host, the ring across hosts) when {@code ddp} is on, then updates only this rank's parameters.
+ */
+public final class DistributedOptimizer {
+    private final DistributedModel model;
+    private final Optimizer optimizer;
+
+    public DistributedOptimizer(DistributedModel model, Optimizer optimizer) {
+        this.model = model;
+        this.optimizer = optimizer;
+    }
+
+    /** Call after a training step. */
+    public void step() {
+        if (!model.partitioned()) {
+            throw new IllegalStateException("DistributedOptimizer.step() before the first step: nothing to update");
+        }
+        List<Parameter> params = new ArrayList<>();
+        for (Parameter p : model.localParameters()) {
+            if (p.requiresGradient() && p.getArray().hasGradient()) {
+                params.add(p);
+            }
+        }
+        Smp smp = model.smp();
+        if (smp.config().ddp() && smp.dpSize() > 1) {
+            averageOverReplicas(smp, params);
+        }
+        for (Parameter p : params) {
+            NDArray w = p.getArray();
+            try (NDArray g = w.getGradient()) {
+                optimizer.update(p.getId(), w, g);
+            }
+        }
+    }
+
+    private static void averageOverReplicas(Smp smp, List<Parameter> params) {
+        int total = 0;
+        for (Parameter p : params) {
+            total += Math.toIntExact(p.getArray().size());
+        }
+        float[] flat = new float[total];
+        int at = 0;
+        for (Parameter p : params) {
+            float[] g = p.getArray().getGradient().toFloatArray();
+            System.arraycopy(g, 0, flat, at, g.length);
+            at += g.length;
+        }
+        smp.dataParallelGroup().allReduce(flat, ReduceOp.AVERAGE);
+        at = 0;
+        for (Parameter p : params) {
+            NDArray g = p.getArray().getGradient();
+            int n = Math.toIntExact(g.size());
+            float[] part = java.util.Arrays.copyOfRange(flat, at, at + n);
+            at += n;
+            // Overwrite in place (set(float[]) could rebind the gradient to memory only a Java object owns).
+            try (NDArray avg = g.getManager().create(part, g.getShape())) {
+                g.subi(g).addi(avg);
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+package io.smp4j.core;
+
+import ai.djl.Device;
+import io.smp4j.comm.Communicator;
+import io.smp4j.comm.Topology;
+import io.smp4j.comm.launch.Bootstrap;
+import io.smp4j.comm.launch.LaunchInfo;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The entry point, as SageMaker's {@code smp.init()}: validates the configuration against the launch (before any
+ * MPI work, so every rank fails alike with the same message), joins the job, and builds the rank grid and its process
+ * groups. Ranks: {@link #rank()} in the world, {@link #ppRank()} = stage, {@link #dpRank()} = model replica.
+ *
+ * <pre>{@code
+ * try (Smp smp = Smp.init(SmpConfig.fromEnvironment())) {
+ *     DistributedModel model = new DistributedModel(smp, block, manager);
+ *     DistributedOptimizer opt = new DistributedOptimizer(model, Optimizer.sgd()...build());
+ *     for (...) {
+ *         StepOutput loss = smp.step(this, "trainStep", model, images, labels);
+ *         opt.step();
+ *     }
+ * }
+ * }</pre>
+ */
+public final class Smp implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Smp.class);
+
+    private final SmpConfig config;
+    private final LaunchInfo launch;
+    private final Communicator world;
+    private final Topology topology;
+    private final Communicator pipelineGroup;
+    private final Communicator dataParallelGroup;
+
+    private Smp(SmpConfig config, LaunchInfo launch, Communicator world) {
+        this.config = config;
+        this.launch = launch;
+        this.world = world;
+        this.topology = new Topology(world.size(), config.partitions(), config.placementStrategy());
+        int r = world.rank();
+        // Every rank splits twice, in the same order: first the pipeline groups, then the data-parallel groups.
+        this.pipelineGroup = world.split(topology.dpRank(r), topology.ppRank(r));
+        this.dataParallelGroup = world.split(topology.ppRank(r), topology.dpRank(r));
+    }
+
+    /** Joins the job this process was launched into, with {@code SMP_CONFIG}'s configuration. */
+    public static Smp init() {
+        return init(SmpConfig.fromEnvironment());
+    }
+
+    public static Smp init(SmpConfig config) {
+        LaunchInfo launch = LaunchInfo.fromEnvironment(System.getenv());
+        validate(config, launch.size(), launch.localSize());
+        Communicator world = Bootstrap.init(launch, Bootstrap.commTimeout());
+        Smp smp = new Smp(config, launch, world);
+        if (world.rank() == 0) {
+            smp.topology.describe().forEach(line -> LOG.info("{}", line));
+        }
+        return smp;
+    }
+
+    /** The layout checks of {@link #init}, as a pure function of the config and the launch. */
+    public static void validate(SmpConfig config, int worldSize, int localSize) {
+        new Topology(worldSize, config.partitions(), config.placementStrategy());
+        int replicas = worldSize / config.partitions();
+        if (replicas > 1 && !config.ddp()) {
+            throw new IllegalArgumentException("world size " + worldSize + " with partitions " + config.partitions()
+                    + " makes " + replicas + " model replicas, which needs ddp: true (data parallelism); set ddp "
+                    + "true, or partitions " + worldSize + ", or start " + config.partitions() + " processes");
+        }
+        if (config.processesPerHost() > 0 && config.processesPerHost() != localSize) {
+            throw new IllegalArgumentException("mpi.processes_per_host is " + config.processesPerHost() + " but "
+                    + localSize + " processes were started on this host; launch with -npernode "
+                    + config.processesPerHost() + " (mpirun) or change processes_per_host");
+        }
+    }
+
+    public SmpConfig config() {
+        return config;
+    }
+
+    public Topology topology() {
+        return topology;
+    }
+
+    public int rank() {
+        return world.rank();
+    }
+
+    public int size() {
+        return world.size();
+    }
+
+    public int localRank() {
+        return launch.localRank();
+    }
+
+    public int localSize() {
+        return launch.localSize();
+    }
+
+    /** This rank's stage (SageMaker {@code pp_rank} / {@code mp_rank}). */
+    public int ppRank() {
+        return topology.ppRank(rank());
+    }
+
+    public int ppSize() {
+        return topology.ppSize();
+    }
+
+    /** This rank's model replica (SageMaker {@code dp_rank}). */
+    public int dpRank() {
+        return topology.dpRank(rank());
+    }
+
+    public int dpSize() {
+        return topology.dpSize();
+    }
+
+    public Communicator world() {
+        return world;
+    }
+
+    /** The ranks holding this rank's model replica, ranked by stage (SageMaker {@code MP_GROUP}). */
+    public Communicator pipelineGroup() {
+        return pipelineGroup;
+    }
+
+    /** The ranks holding this rank's stage, ranked by replica (SageMaker {@code DP_GROUP}). */
+    public Communicator dataParallelGroup() {
+        return dataParallelGroup;
+    }
+
+    public void barrier() {
+        world.barrier();
+    }
+
+    /**
+     * The device of this rank. CPU for now: GPU selection by local rank comes with the JCuda device layer (DJL cannot
+     * compute on the GPU machines of this workplace).
+     */
+    public Device device() {
+        return Device.cpu();
+    }
+
+    public Duration timeout() {
+        return world.timeout();
+    }
+
+    /**
+     * Runs the {@link Step}-annotated method {@code method} of {@code target} as one pipelined (and data-parallel)
+     * step: NDArray/NDList arguments are cut into the configured microbatches (dimension 0, or {@link SplitAxis};
+     * {@link NotSplit} passes them whole), other arguments are passed as they are, and the body runs once per
+     * microbatch as the schedule requires. Returns what the body returned, per microbatch, the same on every rank of
+     * the pipeline group.
+     */
+    public StepOutput step(Object target, String method, Object... args) {
+        Method m = StepRunner.find(target.getClass(), method, args);
+        try {
+            return StepRunner.run(this, target, m, args);
+        } catch (InvocationTargetException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new IllegalStateException("step " + method + " failed: " + cause, cause);
+        } catch (IllegalAccessException e) {
+            throw new IllegalArgumentException("step method " + method + " is not accessible: make it public", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        world.close();
+    }
+
+    @Override
+    public String toString() {
+        return "Smp[rank " + rank() + "/" + size() + ", stage " + ppRank() + "/" + ppSize() + ", replica " + dpRank()
+                + "/" + dpSize() + ", " + config + "]";
+    }
+}

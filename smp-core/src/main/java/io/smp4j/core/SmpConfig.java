@@ -1,0 +1,342 @@
+package io.smp4j.core;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import com.google.gson.JsonPrimitive;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * smp4j's configuration, in the vocabulary of SageMaker's {@code modelparallel.parameters} and {@code mpi} dicts,
+ * with SageMaker's defaults. Read from JSON ({@link #fromJson}, {@link #fromFile}; {@code SMP_CONFIG} or
+ * {@code -Dsmp.config} name a file), from a {@code Map}, or built with {@link #builder()}.
+ *
+ * <p>Every problem is reported before any work: an unknown key names the nearest known one, a wrong value names
+ * the key, the value and what is allowed.
+ *
+ * <pre>{@code
+ * SmpConfig cfg = SmpConfig.fromJson("""
+ *     {"partitions": 2, "microbatches": 4, "pipeline": "interleaved", "ddp": true,
+ *      "mpi": {"processes_per_host": 4}}""");
+ * }</pre>
+ *
+ * @param partitions          pipeline stages per model replica ({@code pipeline_parallel_degree})
+ * @param microbatches        microbatches per batch
+ * @param pipeline            {@code interleaved} (1F1B) or {@code simple} (all forwards, then all backwards)
+ * @param optimize            {@code speed} or {@code memory}: sets the default memory_weight
+ * @param memoryWeight        auto-partition weight of memory against time, in [0, 1]
+ * @param autoPartition       partition by measured cost; false requires manual placement or default_partition
+ * @param defaultPartition    stage of units not placed manually
+ * @param ddp                 all-reduce gradients over the data-parallel group (hybrid parallelism)
+ * @param placementStrategy   {@code cluster}, {@code spread}, or letters such as {@code DP}
+ * @param activeMicrobatches  most microbatches in flight at once
+ * @param processesPerHost    {@code mpi.processes_per_host} (0: not set)
+ * @param customMpiOptions    {@code mpi.custom_mpi_options}
+ */
+public record SmpConfig(int partitions, int microbatches, String pipeline, String optimize, double memoryWeight,
+                        boolean autoPartition, int defaultPartition, boolean ddp, String placementStrategy,
+                        int activeMicrobatches, int processesPerHost, String customMpiOptions) {
+
+    static final List<String> KEYS = List.of("partitions", "pipeline_parallel_degree", "microbatches", "pipeline",
+            "optimize", "memory_weight", "auto_partition", "default_partition", "ddp", "placement_strategy",
+            "active_microbatches", "mpi");
+    static final List<String> MPI_KEYS = List.of("enabled", "processes_per_host", "custom_mpi_options");
+
+    /** The configuration of {@code SMP_CONFIG} / {@code -Dsmp.config}, or all defaults with 1 partition. */
+    public static SmpConfig fromEnvironment() {
+        String file = System.getProperty("smp.config", System.getenv("SMP_CONFIG"));
+        return file == null || file.isBlank() ? builder().build() : fromFile(Path.of(file));
+    }
+
+    public static SmpConfig fromFile(Path file) {
+        try {
+            return fromJson(Files.readString(file));
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read the smp config file " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Parses a JSON object of {@code modelparallel.parameters} keys, optionally with an {@code mpi} object. */
+    public static SmpConfig fromJson(String json) {
+        JsonElement root;
+        try {
+            root = JsonParser.parseString(json);
+        } catch (JsonParseException e) {
+            throw new IllegalArgumentException("the smp config is not valid JSON: " + rootCause(e));
+        }
+        if (!root.isJsonObject()) {
+            throw new IllegalArgumentException("the smp config must be a JSON object such as {\"partitions\": 2}, got "
+                    + root);
+        }
+        return fromMap(toMap(root.getAsJsonObject()));
+    }
+
+    private static String rootCause(Throwable e) {
+        while (e.getCause() != null) {
+            e = e.getCause();
+        }
+        return e.getMessage();
+    }
+
+    private static Map<String, Object> toMap(JsonObject o) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonElement> e : o.entrySet()) {
+            JsonElement v = e.getValue();
+            if (v.isJsonObject()) {
+                m.put(e.getKey(), toMap(v.getAsJsonObject()));
+            } else if (v.isJsonPrimitive()) {
+                JsonPrimitive p = v.getAsJsonPrimitive();
+                m.put(e.getKey(), p.isBoolean() ? (Object) p.getAsBoolean()
+                        : p.isNumber() ? (Object) p.getAsBigDecimal() : p.getAsString());
+            } else {
+                m.put(e.getKey(), v.isJsonNull() ? null : v.toString());
+            }
+        }
+        return m;
+    }
+
+    /** From a map of SageMaker keys (values: numbers, booleans, strings; {@code mpi}: a map). */
+    public static SmpConfig fromMap(Map<String, ?> params) {
+        Builder b = builder();
+        for (Map.Entry<String, ?> e : params.entrySet()) {
+            String key = e.getKey();
+            Object v = e.getValue();
+            switch (key) {
+                case "partitions", "pipeline_parallel_degree" -> b.partitions(integer(key, v));
+                case "microbatches" -> b.microbatches(integer(key, v));
+                case "pipeline" -> b.pipeline(string(key, v));
+                case "optimize" -> b.optimize(string(key, v));
+                case "memory_weight" -> b.memoryWeight(number(key, v));
+                case "auto_partition" -> b.autoPartition(bool(key, v));
+                case "default_partition" -> b.defaultPartition(integer(key, v));
+                case "ddp" -> b.ddp(bool(key, v));
+                case "placement_strategy" -> b.placementStrategy(string(key, v));
+                case "active_microbatches" -> b.activeMicrobatches(integer(key, v));
+                case "mpi" -> {
+                    if (!(v instanceof Map<?, ?> mpi)) {
+                        throw new IllegalArgumentException("mpi must be an object such as {\"processes_per_host\": 4}, "
+                                + "got " + v);
+                    }
+                    for (Map.Entry<?, ?> me : mpi.entrySet()) {
+                        String mk = String.valueOf(me.getKey());
+                        switch (mk) {
+                            case "enabled" -> bool("mpi.enabled", me.getValue());
+                            case "processes_per_host" -> b.processesPerHost(integer("mpi.processes_per_host",
+                                    me.getValue()));
+                            case "custom_mpi_options" -> b.customMpiOptions(string("mpi.custom_mpi_options",
+                                    me.getValue()));
+                            default -> throw unknown("mpi." + mk, MPI_KEYS.stream().map(k -> "mpi." + k).toList());
+                        }
+                    }
+                }
+                default -> throw unknown(key, KEYS);
+            }
+        }
+        return b.build();
+    }
+
+    static IllegalArgumentException unknown(String key, List<String> known) {
+        String best = null;
+        int bestDistance = Integer.MAX_VALUE;
+        for (String k : known) {
+            int d = distance(key.toLowerCase(Locale.ROOT), k);
+            if (d < bestDistance) {
+                bestDistance = d;
+                best = k;
+            }
+        }
+        String hint = bestDistance <= Math.max(2, key.length() / 3) ? "did you mean '" + best + "'? " : "";
+        return new IllegalArgumentException("unknown smp config key '" + key + "': " + hint + "known keys: "
+                + String.join(", ", known));
+    }
+
+    /** Levenshtein distance: how many edits turn {@code a} into {@code b}. */
+    static int distance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int sub = prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                cur[j] = Math.min(sub, Math.min(prev[j] + 1, cur[j - 1] + 1));
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
+    }
+
+    private static int integer(String key, Object v) {
+        if (v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue())
+                && Math.abs(n.doubleValue()) <= Integer.MAX_VALUE) {
+            return n.intValue();
+        }
+        throw new IllegalArgumentException(key + " must be an integer, got " + describe(v));
+    }
+
+    private static double number(String key, Object v) {
+        if (v instanceof Number n) {
+            return n.doubleValue();
+        }
+        throw new IllegalArgumentException(key + " must be a number, got " + describe(v));
+    }
+
+    private static boolean bool(String key, Object v) {
+        if (v instanceof Boolean b) {
+            return b;
+        }
+        throw new IllegalArgumentException(key + " must be true or false, got " + describe(v));
+    }
+
+    private static String string(String key, Object v) {
+        if (v instanceof String s) {
+            return s;
+        }
+        throw new IllegalArgumentException(key + " must be a string, got " + describe(v));
+    }
+
+    private static String describe(Object v) {
+        return v instanceof String s ? "\"" + s + "\"" : v instanceof java.math.BigDecimal d
+                ? d.stripTrailingZeros().toPlainString() : String.valueOf(v);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Builder with SageMaker's defaults; {@link #build()} checks every value. */
+    public static final class Builder {
+        private int partitions = 1;
+        private int microbatches = 1;
+        private String pipeline = "interleaved";
+        private String optimize = "memory";
+        private Double memoryWeight;
+        private boolean autoPartition = true;
+        private int defaultPartition;
+        private boolean ddp;
+        private String placementStrategy = "cluster";
+        private Integer activeMicrobatches;
+        private int processesPerHost;
+        private String customMpiOptions = "";
+
+        public Builder partitions(int v) {
+            partitions = v;
+            return this;
+        }
+
+        public Builder microbatches(int v) {
+            microbatches = v;
+            return this;
+        }
+
+        public Builder pipeline(String v) {
+            pipeline = v;
+            return this;
+        }
+
+        public Builder optimize(String v) {
+            optimize = v;
+            return this;
+        }
+
+        public Builder memoryWeight(double v) {
+            memoryWeight = v;
+            return this;
+        }
+
+        public Builder autoPartition(boolean v) {
+            autoPartition = v;
+            return this;
+        }
+
+        public Builder defaultPartition(int v) {
+            defaultPartition = v;
+            return this;
+        }
+
+        public Builder ddp(boolean v) {
+            ddp = v;
+            return this;
+        }
+
+        public Builder placementStrategy(String v) {
+            placementStrategy = v;
+            return this;
+        }
+
+        public Builder activeMicrobatches(int v) {
+            activeMicrobatches = v;
+            return this;
+        }
+
+        public Builder processesPerHost(int v) {
+            processesPerHost = v;
+            return this;
+        }
+
+        public Builder customMpiOptions(String v) {
+            customMpiOptions = v;
+            return this;
+        }
+
+        public SmpConfig build() {
+            List<String> problems = new ArrayList<>();
+            if (partitions < 1) {
+                problems.add("partitions must be >= 1, got " + partitions);
+            }
+            if (microbatches < 1) {
+                problems.add("microbatches must be >= 1, got " + microbatches);
+            }
+            String pipe = lower(pipeline);
+            if (!Set.of("interleaved", "simple").contains(pipe)) {
+                problems.add("pipeline must be one of interleaved, simple; got \"" + pipeline + "\"");
+            }
+            String opt = lower(optimize);
+            if (!Set.of("speed", "memory").contains(opt)) {
+                problems.add("optimize must be one of speed, memory; got \"" + optimize + "\"");
+            }
+            double mw = memoryWeight != null ? memoryWeight : "speed".equals(opt) ? 0.2 : 0.8;
+            if (!(mw >= 0 && mw <= 1)) {
+                problems.add("memory_weight must be in [0, 1], got " + mw);
+            }
+            if (defaultPartition < 0 || defaultPartition >= Math.max(1, partitions)) {
+                problems.add("default_partition must be in 0.." + (Math.max(1, partitions) - 1) + " for "
+                        + partitions + " partitions, got " + defaultPartition);
+            }
+            try {
+                io.smp4j.comm.Topology.letters(placementStrategy);
+            } catch (IllegalArgumentException e) {
+                problems.add(e.getMessage());
+            }
+            int active = activeMicrobatches != null ? activeMicrobatches : partitions + 2;
+            if (active < 1) {
+                problems.add("active_microbatches must be >= 1, got " + active);
+            }
+            if (processesPerHost < 0) {
+                problems.add("mpi.processes_per_host must be >= 1, got " + processesPerHost);
+            }
+            if (!problems.isEmpty()) {
+                throw new IllegalArgumentException(String.join("; ", problems));
+            }
+            return new SmpConfig(partitions, microbatches, pipe, opt, mw, autoPartition, defaultPartition, ddp,
+                    placementStrategy, active, processesPerHost, customMpiOptions == null ? "" : customMpiOptions);
+        }
+
+        private static String lower(String s) {
+            return s == null ? "" : s.trim().toLowerCase(Locale.ROOT);
+        }
+    }
+}

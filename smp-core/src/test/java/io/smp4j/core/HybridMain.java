@@ -1,0 +1,219 @@
+package io.smp4j.core;
+
+import ai.djl.basicmodelzoo.cv.classification.ResNetV1;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.XavierInitializer;
+import ai.djl.training.loss.Loss;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.Tracker;
+import io.smp4j.pipeline.Microbatches;
+import io.smp4j.pipeline.model.ModelUnits;
+import io.smp4j.pipeline.model.Parameters;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+
+/**
+ * Rank program of the hybrid-parallel proof, through the user API: {@code HybridMain MODEL PARTITIONS MICROBATCHES
+ * PIPELINE PLACEMENT}. Trains 3 steps with Smp/DistributedModel/@Step/DistributedOptimizer, then replays in this
+ * process the single-process reference over the same global batch as the same microbatches, and prints
+ * {@code HYBRID ... maxRelParamDiff=... maxRelLossDiff=... OK|FAIL} over the trainable parameters and every
+ * microbatch loss.
+ */
+public final class HybridMain {
+    static final int STEPS = 3;
+    static final int GLOBAL_BATCH = 16;
+    static final float LR = 0.05f;
+
+    /** The user's code: exactly what a README training step looks like. */
+    public static final class Trainer {
+        private final Loss loss = Loss.softmaxCrossEntropyLoss();
+
+        @Step
+        public NDArray trainStep(DistributedModel model, NDList images, NDList labels) {
+            NDList out = model.forward(images);
+            NDArray l = loss.evaluate(labels, out);
+            model.backward(l);
+            return l;
+        }
+    }
+
+    private HybridMain() {
+    }
+
+    static Block build(String model, NDManager m, int rows) {
+        Engine.getInstance().setRandomSeed(77);
+        Block b = model.equals("resnet18")
+                ? ResNetV1.builder().setImageShape(new Shape(3, 32, 32)).setNumLayers(18).setOutSize(10).build()
+                : new SequentialBlock().add(Linear.builder().setUnits(48).build()).add(Activation::relu)
+                .add(Linear.builder().setUnits(32).build()).add(Activation::tanh)
+                .add(Linear.builder().setUnits(10).build());
+        b.setInitializer(new XavierInitializer(), Parameter.Type.WEIGHT);
+        b.initialize(m, DataType.FLOAT32, shape(model, rows));
+        return b;
+    }
+
+    static Shape shape(String model, int rows) {
+        return model.equals("resnet18") ? new Shape(rows, 3, 32, 32) : new Shape(rows, 20);
+    }
+
+    /** Step s's global batch: depends only on the seed, never on the layout. */
+    static NDList[] globalBatch(String model, NDManager m, int s) {
+        Random rnd = new Random(99 + s);
+        Shape xs = shape(model, GLOBAL_BATCH);
+        float[] x = new float[(int) xs.size()];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        float[] y = new float[GLOBAL_BATCH];
+        for (int i = 0; i < y.length; i++) {
+            y[i] = rnd.nextInt(10);
+        }
+        return new NDList[] {new NDList(m.create(x, xs)), new NDList(m.create(y, new Shape(GLOBAL_BATCH)))};
+    }
+
+    static Optimizer sgd() {
+        return Optimizer.sgd().setLearningRateTracker(Tracker.fixed(LR)).build();
+    }
+
+    public static void main(String[] args) {
+        String model = args[0];
+        SmpConfig cfg = SmpConfig.builder().partitions(Integer.parseInt(args[1]))
+                .microbatches(Integer.parseInt(args[2])).pipeline(args[3]).placementStrategy(args[4]).ddp(true)
+                .optimize("speed").build();
+        int code = 0;
+        try (Smp smp = Smp.init(cfg); NDManager manager = NDManager.newBaseManager()) {
+            int d = smp.dpSize();
+            int m = cfg.microbatches();
+            int local = GLOBAL_BATCH / d;
+            Trainer trainer = new Trainer();
+            DistributedModel dm = new DistributedModel(smp, build(model, manager, local / m), manager);
+            DistributedOptimizer opt = new DistributedOptimizer(dm, sgd());
+            float[][] losses = new float[STEPS][];
+            for (int s = 0; s < STEPS; s++) {
+                try (NDManager step = manager.newSubManager()) {
+                    NDList[] g = globalBatch(model, step, s);
+                    // Data-parallel replica r takes the r-th contiguous slice of the global batch.
+                    NDList x = new NDList(g[0].head().get(smp.dpRank() * local + ":" + (smp.dpRank() + 1) * local));
+                    NDList y = new NDList(g[1].head().get(smp.dpRank() * local + ":" + (smp.dpRank() + 1) * local));
+                    StepOutput out = smp.step(trainer, "trainStep", dm, x, y);
+                    losses[s] = new float[out.outputs().size()];
+                    for (int i = 0; i < losses[s].length; i++) {
+                        losses[s][i] = out.outputs().get(i).getFloat();
+                    }
+                    opt.step();
+                }
+            }
+
+            // The reference: one process, the whole global batch as the same D x M microbatches. It sums in the
+            // distributed run's order (each replica's M microbatches scaled by 1/M, then the replicas' gradients
+            // averaged), so that float re-association, which chaotic training amplifies, is not what is compared.
+            Block ref = build(model, manager, local / m);
+            Optimizer refOpt = sgd();
+            ParameterStore ps = new ParameterStore(manager, false);
+            Loss loss = Loss.softmaxCrossEntropyLoss();
+            List<Parameter> refParams = new java.util.ArrayList<>();
+            for (Parameter p : Parameters.of(ref)) {
+                if (p.requiresGradient()) {
+                    refParams.add(p);
+                }
+            }
+            float[][] refLosses = new float[STEPS][d * m];
+            for (int s = 0; s < STEPS; s++) {
+                try (NDManager step = manager.newSubManager()) {
+                    NDList[] g = globalBatch(model, step, s);
+                    List<NDList> xs = Microbatches.split(g[0], d * m, 0);
+                    List<NDList> ys = Microbatches.split(g[1], d * m, 0);
+                    float[][] sum = new float[refParams.size()][];
+                    for (int r = 0; r < d; r++) {
+                        Parameters.zeroGradients(ref);
+                        try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                            for (int i = r * m; i < (r + 1) * m; i++) {
+                                NDArray l = loss.evaluate(ys.get(i), ref.forward(ps, xs.get(i), true));
+                                refLosses[s][i] = l.getFloat();
+                                try (NDArray scale = step.create(1f / m)) {
+                                    gc.backward(l.mul(scale));
+                                }
+                            }
+                        }
+                        for (int k = 0; k < refParams.size(); k++) {
+                            float[] gr = refParams.get(k).getArray().getGradient().toFloatArray();
+                            if (sum[k] == null) {
+                                sum[k] = gr;
+                            } else {
+                                for (int e = 0; e < gr.length; e++) {
+                                    sum[k][e] += gr[e];
+                                }
+                            }
+                        }
+                    }
+                    for (int k = 0; k < refParams.size(); k++) {
+                        NDArray w = refParams.get(k).getArray();
+                        for (int e = 0; e < sum[k].length; e++) {
+                            sum[k][e] *= 1.0f / d;
+                        }
+                        NDArray grad = w.getGradient();
+                        try (NDArray avg = step.create(sum[k], grad.getShape())) {
+                            grad.subi(grad).addi(avg);
+                        }
+                        refOpt.update(refParams.get(k).getId(), w, grad);
+                    }
+                }
+            }
+
+            List<ModelUnits.Unit> refUnits = ModelUnits.of(ref, smp.ppSize());
+            List<ModelUnits.Unit> units = ModelUnits.of(dm.block(), smp.ppSize());
+            double maxRel = 0;
+            int tensors = 0;
+            for (int u = dm.plan().firstUnit(smp.ppRank()); u < dm.plan().endUnit(smp.ppRank()); u++) {
+                List<Parameter> a = Parameters.of(units.get(u).block());
+                List<Parameter> b = Parameters.of(refUnits.get(u).block());
+                for (int i = 0; i < a.size(); i++) {
+                    if (!a.get(i).requiresGradient()) {
+                        continue; // BatchNorm running statistics: per-replica buffers under data parallelism
+                    }
+                    float[] xv = a.get(i).getArray().toFloatArray();
+                    float[] yv = b.get(i).getArray().toFloatArray();
+                    double diff = 0;
+                    double scale = 1e-12;
+                    for (int k = 0; k < xv.length; k++) {
+                        diff = Math.max(diff, Math.abs(xv[k] - yv[k]));
+                        scale = Math.max(scale, Math.abs(yv[k]));
+                    }
+                    maxRel = Math.max(maxRel, diff / scale);
+                    tensors++;
+                }
+            }
+            double lossDiff = 0;
+            for (int s = 0; s < STEPS; s++) {
+                for (int i = 0; i < m; i++) {
+                    float r = refLosses[s][smp.dpRank() * m + i];
+                    lossDiff = Math.max(lossDiff, Math.abs(losses[s][i] - r) / Math.max(1e-12, Math.abs(r)));
+                }
+            }
+            boolean ok = maxRel <= 1e-5 && lossDiff <= 1e-5 && tensors > 0;
+            System.out.printf(Locale.ROOT, "HYBRID model=%s W=%d P=%d D=%d M=%d pipeline=%s placement=%s rank=%d "
+                            + "stage=%d replica=%d tensors=%d maxRelParamDiff=%.3g maxRelLossDiff=%.3g %s%n", model,
+                    smp.size(), smp.ppSize(), d, m, cfg.pipeline(), cfg.placementStrategy(), smp.rank(), smp.ppRank(),
+                    smp.dpRank(), tensors, maxRel, lossDiff, ok ? "OK" : "FAIL");
+            code = ok ? 0 : 1;
+        } catch (RuntimeException e) {
+            e.printStackTrace(System.out);
+            code = 1;
+        }
+        System.out.flush();
+        Runtime.getRuntime().halt(code);
+    }
+}

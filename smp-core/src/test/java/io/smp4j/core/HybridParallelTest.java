@@ -1,0 +1,53 @@
+package io.smp4j.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.engine.Engine;
+import io.smp4j.comm.launch.LocalLauncher;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Hybrid pipeline + data parallelism through the user API equals one process running the same global batch as the
+ * same microbatches: every parameter and every microbatch loss to 1e-5 relative, on real processes.
+ */
+class HybridParallelTest {
+    @ParameterizedTest(name = "{0}: {1} ranks, {2} partitions, {3} microbatches, {4}, {5}")
+    @CsvSource({"resnet18, 4, 2, 2, interleaved, spread", "mlp, 2, 1, 4, simple, cluster",
+        "mlp, 4, 2, 2, simple, cluster"})
+    void hybridTrainingEqualsOneProcess(String model, int np, int partitions, int microbatches, String pipeline,
+                                        String placement) throws Exception {
+        Engine.getInstance();
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        int code;
+        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
+            code = new LocalLauncher.Builder(np, HybridMain.class.getName())
+                    .args(List.of(model, "" + partitions, "" + microbatches, pipeline, placement))
+                    .jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
+                            "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120"))
+                    .output(out).build().run();
+        }
+        String output = bytes.toString(StandardCharsets.UTF_8);
+        Files.writeString(Path.of("target", "hybrid-" + model + "-w" + np + "-p" + partitions + ".log"), output);
+        Matcher m = Pattern.compile("HYBRID .* rank=(\\d) stage=(\\d) replica=(\\d) tensors=(\\d+) "
+                + "maxRelParamDiff=(\\S+) maxRelLossDiff=(\\S+) (OK|FAIL)").matcher(output);
+        int ranks = 0;
+        while (m.find()) {
+            ranks++;
+            assertTrue(Integer.parseInt(m.group(4)) > 0, m.group());
+            assertTrue(Double.parseDouble(m.group(5)) <= 1e-5, m.group());
+            assertTrue(Double.parseDouble(m.group(6)) <= 1e-5, m.group());
+        }
+        assertEquals(np, ranks, output);
+        assertEquals(0, code, output);
+    }
+}
