@@ -149,7 +149,7 @@ public final class DistributedModel {
             in = inputs.head().duplicate();
             in.attach(ctx.scope);
         }
-        NDList out = executor.forwardStage(in);
+        NDList out = executor.forwardStage(in, training);
         out.attach(ctx.scope);
         ctx.output = out.head();
         if (!executor.isLastStage()) {

@@ -48,6 +48,11 @@ public final class HybridMain {
             model.backward(l);
             return l;
         }
+
+        @Step
+        public NDArray evalStep(DistributedModel model, NDList images, NDList labels) {
+            return loss.evaluate(labels, model.forward(images));
+        }
     }
 
     private HybridMain() {
@@ -117,6 +122,21 @@ public final class HybridMain {
                 }
             }
 
+            // A forward-only step (evaluation) on a fresh batch, after training.
+            float[] evalLosses;
+            dm.eval();
+            try (NDManager step = manager.newSubManager()) {
+                NDList[] g = globalBatch(model, step, STEPS);
+                NDList x = new NDList(g[0].head().get(smp.dpRank() * local + ":" + (smp.dpRank() + 1) * local));
+                NDList y = new NDList(g[1].head().get(smp.dpRank() * local + ":" + (smp.dpRank() + 1) * local));
+                StepOutput out = smp.step(trainer, "evalStep", dm, x, y);
+                evalLosses = new float[out.outputs().size()];
+                for (int i = 0; i < evalLosses.length; i++) {
+                    evalLosses[i] = out.outputs().get(i).getFloat();
+                }
+            }
+            dm.train();
+
             // The reference: one process, the whole global batch as the same D x M microbatches. It sums in the
             // distributed run's order (each replica's M microbatches scaled by 1/M, then the replicas' gradients
             // averaged), so that float re-association, which chaotic training amplifies, is not what is compared.
@@ -173,6 +193,22 @@ public final class HybridMain {
                 }
             }
 
+            double evalDiff = 0;
+            try (NDManager step = manager.newSubManager()) {
+                NDList[] g = globalBatch(model, step, STEPS);
+                List<NDList> xs = Microbatches.split(g[0], d * m, 0);
+                List<NDList> ys = Microbatches.split(g[1], d * m, 0);
+                for (int i = 0; i < m; i++) {
+                    int k = smp.dpRank() * m + i;
+                    float r = loss.evaluate(ys.get(k), ref.forward(ps, xs.get(k), false)).getFloat();
+                    evalDiff = Math.max(evalDiff, Math.abs(evalLosses[i] - r) / Math.max(1e-12, Math.abs(r)));
+                }
+            }
+            // With BatchNorm, evaluation uses running statistics, which are per replica: compare only without it.
+            if (model.equals("resnet18")) {
+                evalDiff = 0;
+            }
+
             List<ModelUnits.Unit> refUnits = ModelUnits.of(ref, smp.ppSize());
             List<ModelUnits.Unit> units = ModelUnits.of(dm.block(), smp.ppSize());
             double maxRel = 0;
@@ -203,11 +239,12 @@ public final class HybridMain {
                     lossDiff = Math.max(lossDiff, Math.abs(losses[s][i] - r) / Math.max(1e-12, Math.abs(r)));
                 }
             }
-            boolean ok = maxRel <= 1e-5 && lossDiff <= 1e-5 && tensors > 0;
+            boolean ok = maxRel <= 1e-5 && lossDiff <= 1e-5 && evalDiff <= 1e-5 && evalLosses.length == m
+                    && tensors > 0;
             System.out.printf(Locale.ROOT, "HYBRID model=%s W=%d P=%d D=%d M=%d pipeline=%s placement=%s rank=%d "
-                            + "stage=%d replica=%d tensors=%d maxRelParamDiff=%.3g maxRelLossDiff=%.3g %s%n", model,
+                            + "stage=%d replica=%d tensors=%d maxRelParamDiff=%.3g maxRelLossDiff=%.3g evalLossDiff=%.3g %s%n", model,
                     smp.size(), smp.ppSize(), d, m, cfg.pipeline(), cfg.placementStrategy(), smp.rank(), smp.ppRank(),
-                    smp.dpRank(), tensors, maxRel, lossDiff, ok ? "OK" : "FAIL");
+                    smp.dpRank(), tensors, maxRel, lossDiff, evalDiff, ok ? "OK" : "FAIL");
             code = ok ? 0 : 1;
         } catch (RuntimeException e) {
             e.printStackTrace(System.out);

@@ -39,13 +39,15 @@ class HybridParallelTest {
         String output = bytes.toString(StandardCharsets.UTF_8);
         Files.writeString(Path.of("target", "hybrid-" + model + "-w" + np + "-p" + partitions + ".log"), output);
         Matcher m = Pattern.compile("HYBRID .* rank=(\\d) stage=(\\d) replica=(\\d) tensors=(\\d+) "
-                + "maxRelParamDiff=(\\S+) maxRelLossDiff=(\\S+) (OK|FAIL)").matcher(output);
+                + "maxRelParamDiff=(\\S+) maxRelLossDiff=(\\S+) evalLossDiff=(\\S+) (OK|FAIL)").matcher(output);
         int ranks = 0;
         while (m.find()) {
             ranks++;
             assertTrue(Integer.parseInt(m.group(4)) > 0, m.group());
             assertTrue(Double.parseDouble(m.group(5)) <= 1e-5, m.group());
             assertTrue(Double.parseDouble(m.group(6)) <= 1e-5, m.group());
+            assertTrue(Double.parseDouble(m.group(7)) <= 1e-5, m.group());
+            assertEquals("OK", m.group(8), m.group());
         }
         assertEquals(np, ranks, output);
         assertEquals(0, code, output);

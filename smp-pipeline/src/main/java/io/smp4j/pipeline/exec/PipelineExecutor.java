@@ -138,9 +138,9 @@ public final class PipelineExecutor {
         return new StepResult(losses);
     }
 
-    /** Runs {@code stage} forward with autograd on {@code input}; for {@link Forward} implementations. */
-    public NDList forwardStage(NDArray input) {
-        return stage.forward(parameterStore, new NDList(input), true);
+    /** Runs the stage forward on {@code input} (training: batch statistics, autograd); for {@link Forward}s. */
+    public NDList forwardStage(NDArray input, boolean training) {
+        return stage.forward(parameterStore, new NDList(input), training);
     }
 
     public boolean isFirstStage() {
