@@ -104,8 +104,14 @@ public final class DistributedModel {
         return executor;
     }
 
-    /** Partitions on the first step, with one microbatch of the model input as the measuring sample. */
-    void partition(NDList sample) {
+    /**
+     * Partitions now, with {@code sample} (one microbatch of the model input) for measuring; collective over the
+     * world. Steps do this by themselves the first time; call it to load a checkpoint before any step.
+     */
+    public void partition(NDList sample) {
+        if (plan != null) {
+            throw new IllegalStateException("the model is already partitioned");
+        }
         int p = smp.ppSize();
         Planner.Settings settings = smp.config().autoPartition()
                 ? Planner.Settings.auto(p, smp.config().memoryWeight())
@@ -124,7 +130,7 @@ public final class DistributedModel {
                 NDArray a = prm.getArray();
                 float[] v = a.toFloatArray();
                 smp.dataParallelGroup().broadcast(v, 0, v.length, 0);
-                a.set(v);
+                Parameters.copyInto(a, v);
             }
         }
     }

@@ -42,7 +42,21 @@ public final class Parameters {
     public static void restore(Block block, List<float[]> values) {
         List<Parameter> params = of(block);
         for (int i = 0; i < params.size(); i++) {
-            params.get(i).getArray().set(values.get(i));
+            copyInto(params.get(i).getArray(), values.get(i));
+        }
+    }
+
+    /**
+     * Overwrites {@code target}'s values in place, in memory the engine owns. Replacing arrays (DJL's
+     * loadParameters does) would leave the copies a ParameterStore holds stale and drop the gradient request; an
+     * array made from a Java array is backed by memory only its Java object keeps alive, so it is used and closed.
+     */
+    public static void copyInto(NDArray target, float[] values) {
+        if (values.length != target.size()) {
+            throw new IllegalArgumentException(values.length + " values for an array of shape " + target.getShape());
+        }
+        try (NDArray tmp = target.getManager().create(values, target.getShape())) {
+            target.subi(target).addi(tmp);
         }
     }
 }

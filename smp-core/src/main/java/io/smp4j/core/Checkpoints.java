@@ -1,0 +1,248 @@
+package io.smp4j.core;
+
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import io.smp4j.comm.Communicator;
+import io.smp4j.pipeline.model.ModelUnits;
+import io.smp4j.pipeline.model.Parameters;
+import io.smp4j.pipeline.partition.PartitionPlan;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Properties;
+import java.util.UUID;
+
+/**
+ * Checkpoints of a {@link DistributedModel}, per stage, as SageMaker's {@code smp.save(..., partial=True)}: data-parallel
+ * rank 0 of every stage writes its stage's parameters (running statistics included: name, shape, values), world
+ * rank 0 adds a manifest (layout, plan, step). Writes are atomic: everything goes into a temporary directory that is
+ * renamed into place, and the {@code latest} pointer is replaced by a rename, so a crash mid-save leaves the previous
+ * checkpoint loadable. All calls are collective over the world.
+ *
+ * <p>Optimizer state is not saved: DJL's optimizers expose none; stateless SGD resumes exactly.
+ */
+public final class Checkpoints {
+    static final String LATEST = "latest";
+    static final String MANIFEST = "manifest.properties";
+
+    private Checkpoints() {
+    }
+
+    /** Saves {@code model} as checkpoint {@code step} under {@code dir}; returns the checkpoint's directory. */
+    public static Path save(DistributedModel model, Path dir, long step) throws IOException {
+        Smp smp = model.smp();
+        requirePartitioned(model);
+        Communicator world = smp.world();
+        // One temporary directory for the whole job, named by world rank 0.
+        byte[] name = world.broadcast(smp.rank() == 0
+                ? (".tmp-step-" + step + "-" + UUID.randomUUID()).getBytes(StandardCharsets.UTF_8) : null, 0);
+        Path tmp = dir.resolve(new String(name, StandardCharsets.UTF_8));
+        if (smp.rank() == 0) {
+            Files.createDirectories(tmp);
+        }
+        world.barrier();
+        if (smp.dpRank() == 0) {
+            try (OutputStream os = Files.newOutputStream(tmp.resolve(stageFile(smp.ppRank())));
+                 DataOutputStream out = new DataOutputStream(os)) {
+                writeStage(model.localStage(), out);
+            }
+        }
+        world.barrier();
+        Path target = dir.resolve("step-" + step);
+        if (smp.rank() == 0) {
+            Properties manifest = new Properties();
+            manifest.setProperty("step", Long.toString(step));
+            manifest.setProperty("partitions", Integer.toString(smp.ppSize()));
+            manifest.setProperty("boundaries", Arrays.toString(model.plan().boundaries()));
+            manifest.setProperty("units", Integer.toString(model.plan().units().size()));
+            try (OutputStream os = Files.newOutputStream(tmp.resolve(MANIFEST))) {
+                manifest.store(os, "smp4j checkpoint");
+            }
+            if (Files.exists(target)) {
+                deleteTree(target);
+            }
+            move(tmp, target);
+            Path pointer = dir.resolve(".tmp-" + LATEST + "-" + UUID.randomUUID());
+            Files.writeString(pointer, target.getFileName().toString());
+            move(pointer, dir.resolve(LATEST));
+        }
+        world.barrier();
+        return target;
+    }
+
+    /** Loads the newest complete checkpoint under {@code dir} into {@code model}; returns its step. */
+    public static long loadLatest(DistributedModel model, Path dir) throws IOException {
+        Path pointer = dir.resolve(LATEST);
+        if (!Files.exists(pointer)) {
+            throw new IllegalArgumentException("no checkpoint in " + dir + " (no '" + LATEST + "' file)");
+        }
+        return load(model, dir.resolve(Files.readString(pointer).trim()));
+    }
+
+    /** Loads checkpoint {@code checkpoint} (a {@code step-N} directory) into this rank's stage. */
+    public static long load(DistributedModel model, Path checkpoint) throws IOException {
+        requirePartitioned(model);
+        Smp smp = model.smp();
+        Properties manifest = new Properties();
+        Path manifestFile = checkpoint.resolve(MANIFEST);
+        if (!Files.exists(manifestFile)) {
+            throw new IllegalArgumentException("checkpoint " + checkpoint + " is incomplete: no " + MANIFEST);
+        }
+        try (var in = Files.newInputStream(manifestFile)) {
+            manifest.load(in);
+        }
+        String want = Arrays.toString(model.plan().boundaries());
+        if (!Integer.toString(smp.ppSize()).equals(manifest.getProperty("partitions"))
+                || !want.equals(manifest.getProperty("boundaries"))) {
+            throw new IllegalArgumentException("checkpoint " + checkpoint + " was saved with partitions "
+                    + manifest.getProperty("partitions") + " and stage boundaries " + manifest.getProperty("boundaries")
+                    + ", but this job runs partitions " + smp.ppSize() + " with boundaries " + want
+                    + "; resume with the same partitions (and a manual placement reproducing those boundaries) or "
+                    + "export the full model instead");
+        }
+        // Read and check first, apply only when every rank could: a bad file fails every rank alike, and no rank's
+        // model is left half overwritten.
+        Path file = checkpoint.resolve(stageFile(smp.ppRank()));
+        List<float[]> values = null;
+        String problem = "";
+        try (DataInputStream in = new DataInputStream(Files.newInputStream(file))) {
+            values = readStage(model.localStage(), in);
+        } catch (IOException | RuntimeException e) {
+            String why = e instanceof java.io.EOFException ? "the file ends early" : String.valueOf(e.getMessage());
+            problem = "checkpoint file " + file + " cannot be loaded (truncated or from another model): " + why;
+        }
+        for (byte[] other : smp.world().allGather(problem.getBytes(StandardCharsets.UTF_8))) {
+            if (other.length > 0) {
+                throw new IllegalArgumentException(new String(other, StandardCharsets.UTF_8));
+            }
+        }
+        apply(model.localStage(), values);
+        return Long.parseLong(manifest.getProperty("step"));
+    }
+
+    /**
+     * Gathers every stage to world rank 0 and writes the whole model as a plain DJL parameter file there, loadable
+     * with {@code block.loadParameters(manager, in)} into the unwrapped block. Collective; a no-op file on others.
+     */
+    public static void exportFull(DistributedModel model, Path file) throws IOException {
+        requirePartitioned(model);
+        Smp smp = model.smp();
+        if (smp.dpRank() != 0) {
+            smp.world().barrier();
+            return;
+        }
+        Communicator pipe = smp.pipelineGroup();
+        ByteArrayOutputStream mine = new ByteArrayOutputStream();
+        try (DataOutputStream out = new DataOutputStream(mine)) {
+            writeStage(model.localStage(), out);
+        }
+        byte[][] stages = pipe.allGather(mine.toByteArray());
+        if (smp.rank() == 0) {
+            PartitionPlan plan = model.plan();
+            List<ModelUnits.Unit> units = ModelUnits.of(model.block(), smp.ppSize());
+            for (int s = 0; s < plan.stages(); s++) {
+                Block stage = ModelUnits.stage(units, plan.firstUnit(s), plan.endUnit(s));
+                try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(stages[s]))) {
+                    apply(stage, readStage(stage, in));
+                }
+            }
+            Path tmp = file.resolveSibling(".tmp-" + file.getFileName() + "-" + UUID.randomUUID());
+            try (DataOutputStream out = new DataOutputStream(Files.newOutputStream(tmp))) {
+                model.block().saveParameters(out);
+            }
+            move(tmp, file);
+        }
+        smp.world().barrier();
+    }
+
+    /** A stage's parameters: count, then per parameter its name, shape and values. */
+    static void writeStage(Block stage, DataOutputStream out) throws IOException {
+        List<Parameter> params = Parameters.of(stage);
+        out.writeInt(params.size());
+        for (Parameter p : params) {
+            out.writeUTF(p.getName());
+            long[] shape = p.getArray().getShape().getShape();
+            out.writeInt(shape.length);
+            for (long d : shape) {
+                out.writeLong(d);
+            }
+            float[] v = p.getArray().toFloatArray();
+            out.writeInt(v.length);
+            ByteBuffer b = ByteBuffer.allocate(4 * v.length);
+            b.asFloatBuffer().put(v);
+            out.write(b.array());
+        }
+    }
+
+    /** Reads what {@link #writeStage} wrote, checking it against the stage's names and shapes. */
+    static List<float[]> readStage(Block stage, DataInputStream in) throws IOException {
+        List<Parameter> params = Parameters.of(stage);
+        List<float[]> values = new java.util.ArrayList<>();
+        int n = in.readInt();
+        if (n != params.size()) {
+            throw new IOException("it holds " + n + " parameters, the stage has " + params.size());
+        }
+        for (Parameter p : params) {
+            String name = in.readUTF();
+            long[] shape = new long[in.readInt()];
+            for (int i = 0; i < shape.length; i++) {
+                shape[i] = in.readLong();
+            }
+            if (!name.equals(p.getName()) || !Arrays.equals(shape, p.getArray().getShape().getShape())) {
+                throw new IOException("parameter " + name + " " + Arrays.toString(shape) + " does not match "
+                        + p.getName() + " " + p.getArray().getShape());
+            }
+            byte[] bytes = new byte[4 * in.readInt()];
+            in.readFully(bytes);
+            float[] v = new float[bytes.length / 4];
+            ByteBuffer.wrap(bytes).asFloatBuffer().get(v);
+            values.add(v);
+        }
+        return values;
+    }
+
+    /** Overwrites the stage's parameters in place (see {@link Parameters#copyInto}). */
+    static void apply(Block stage, List<float[]> values) {
+        List<Parameter> params = Parameters.of(stage);
+        for (int i = 0; i < params.size(); i++) {
+            Parameters.copyInto(params.get(i).getArray(), values.get(i));
+        }
+    }
+
+    static String stageFile(int stage) {
+        return "stage-" + stage + ".params";
+    }
+
+    private static void requirePartitioned(DistributedModel model) {
+        if (!model.partitioned()) {
+            throw new IllegalStateException("the model is partitioned at its first step; save or load after it");
+        }
+    }
+
+    private static void move(Path from, Path to) throws IOException {
+        try {
+            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            throw new IOException("the file system of " + to + " cannot rename atomically; checkpoints need it", e);
+        }
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        try (var walk = Files.walk(p)) {
+            for (Path q : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(q);
+            }
+        }
+    }
+}
