@@ -52,20 +52,19 @@ public final class DistributedOptimizer {
         float[] flat = new float[total];
         int at = 0;
         for (Parameter p : params) {
-            float[] g = p.getArray().getGradient().toFloatArray();
-            System.arraycopy(g, 0, flat, at, g.length);
-            at += g.length;
+            try (NDArray grad = p.getArray().getGradient()) {
+                float[] g = grad.toFloatArray();
+                System.arraycopy(g, 0, flat, at, g.length);
+                at += g.length;
+            }
         }
         smp.dataParallelGroup().allReduce(flat, ReduceOp.AVERAGE);
         at = 0;
         for (Parameter p : params) {
-            NDArray g = p.getArray().getGradient();
-            int n = Math.toIntExact(g.size());
-            float[] part = java.util.Arrays.copyOfRange(flat, at, at + n);
-            at += n;
-            // Overwrite in place (set(float[]) could rebind the gradient to memory only a Java object owns).
-            try (NDArray avg = g.getManager().create(part, g.getShape())) {
-                g.subi(g).addi(avg);
+            try (NDArray g = p.getArray().getGradient()) {
+                int n = Math.toIntExact(g.size());
+                io.smp4j.pipeline.model.Parameters.copyInto(g, java.util.Arrays.copyOfRange(flat, at, at + n));
+                at += n;
             }
         }
     }

@@ -214,23 +214,13 @@ public final class HybridMain {
             double maxRel = 0;
             int tensors = 0;
             for (int u = dm.plan().firstUnit(smp.ppRank()); u < dm.plan().endUnit(smp.ppRank()); u++) {
-                List<Parameter> a = Parameters.of(units.get(u).block());
-                List<Parameter> b = Parameters.of(refUnits.get(u).block());
-                for (int i = 0; i < a.size(); i++) {
-                    if (!a.get(i).requiresGradient()) {
-                        continue; // BatchNorm running statistics: per-replica buffers under data parallelism
-                    }
-                    float[] xv = a.get(i).getArray().toFloatArray();
-                    float[] yv = b.get(i).getArray().toFloatArray();
-                    double diff = 0;
-                    double scale = 1e-12;
-                    for (int k = 0; k < xv.length; k++) {
-                        diff = Math.max(diff, Math.abs(xv[k] - yv[k]));
-                        scale = Math.max(scale, Math.abs(yv[k]));
-                    }
-                    maxRel = Math.max(maxRel, diff / scale);
-                    tensors++;
-                }
+                // BatchNorm running statistics are per-replica buffers under data parallelism: trainable only.
+                List<Parameter> a = Parameters.of(units.get(u).block()).stream().filter(Parameter::requiresGradient)
+                        .toList();
+                List<Parameter> b = Parameters.of(refUnits.get(u).block()).stream()
+                        .filter(Parameter::requiresGradient).toList();
+                maxRel = Math.max(maxRel, Parameters.maxRelativeDifference(a, b));
+                tensors += a.size();
             }
             double lossDiff = 0;
             for (int s = 0; s < STEPS; s++) {

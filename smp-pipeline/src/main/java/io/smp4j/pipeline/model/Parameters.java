@@ -24,8 +24,11 @@ public final class Parameters {
     public static void zeroGradients(Block block) {
         for (Parameter p : of(block)) {
             if (p.isInitialized() && p.getArray().hasGradient()) {
-                NDArray g = p.getArray().getGradient();
-                g.subi(g);
+                // getGradient() returns a new handle on the gradient each call, attached to the parameter's
+                // long-lived manager: close it, or every step leaks one handle per parameter.
+                try (NDArray g = p.getArray().getGradient()) {
+                    g.subi(g);
+                }
             }
         }
     }
@@ -47,16 +50,39 @@ public final class Parameters {
     }
 
     /**
-     * Overwrites {@code target}'s values in place, in memory the engine owns. Replacing arrays (DJL's
-     * loadParameters does) would leave the copies a ParameterStore holds stale and drop the gradient request; an
-     * array made from a Java array is backed by memory only its Java object keeps alive, so it is used and closed.
+     * Overwrites {@code target}'s values in place. Replacing arrays (DJL's loadParameters does) would leave the
+     * arrays a ParameterStore holds stale and drop the gradient request; in-place arithmetic is an autograd operation
+     * that PyTorch refuses on a leaf requiring gradients when grad mode is on. NDArray.set copies into the tensor's
+     * own memory (checked: values intact after forced garbage collections), outside autograd.
      */
     public static void copyInto(NDArray target, float[] values) {
         if (values.length != target.size()) {
             throw new IllegalArgumentException(values.length + " values for an array of shape " + target.getShape());
         }
-        try (NDArray tmp = target.getManager().create(values, target.getShape())) {
-            target.subi(target).addi(tmp);
+        target.set(values);
+    }
+
+    /**
+     * The largest relative difference between two aligned parameter lists: per tensor, the largest element-wise
+     * difference divided by the largest magnitude of {@code reference}'s tensor. Used to prove distributed runs equal
+     * to unsplit ones.
+     */
+    public static double maxRelativeDifference(List<Parameter> actual, List<Parameter> reference) {
+        if (actual.size() != reference.size()) {
+            throw new IllegalArgumentException(actual.size() + " parameters against " + reference.size());
         }
+        double worst = 0;
+        for (int i = 0; i < actual.size(); i++) {
+            float[] x = actual.get(i).getArray().toFloatArray();
+            float[] y = reference.get(i).getArray().toFloatArray();
+            double diff = 0;
+            double scale = 1e-12;
+            for (int k = 0; k < x.length; k++) {
+                diff = Math.max(diff, Math.abs(x[k] - y[k]));
+                scale = Math.max(scale, Math.abs(y[k]));
+            }
+            worst = Math.max(worst, diff / scale);
+        }
+        return worst;
     }
 }

@@ -33,19 +33,15 @@ public final class Schedules {
 
     /** Evaluation: every stage forwards the microbatches in order; nothing runs backward. */
     public static Schedule forwardOnly(int stages, int microbatches) {
-        check(stages, microbatches);
-        List<List<Action>> all = new ArrayList<>();
-        for (int s = 0; s < stages; s++) {
-            List<Action> a = new ArrayList<>();
-            for (int m = 0; m < microbatches; m++) {
-                forward(a, s, stages, m);
-            }
-            all.add(a);
-        }
-        return new Schedule("forward-only", stages, microbatches, all);
+        return fillDrain("forward-only", stages, microbatches, false);
     }
 
     public static Schedule simple(int stages, int microbatches) {
+        return fillDrain("simple", stages, microbatches, true);
+    }
+
+    /** All forwards in microbatch order, then (when training) all backwards in microbatch order. */
+    private static Schedule fillDrain(String name, int stages, int microbatches, boolean backwards) {
         check(stages, microbatches);
         List<List<Action>> all = new ArrayList<>();
         for (int s = 0; s < stages; s++) {
@@ -53,12 +49,12 @@ public final class Schedules {
             for (int m = 0; m < microbatches; m++) {
                 forward(a, s, stages, m);
             }
-            for (int m = 0; m < microbatches; m++) {
+            for (int m = 0; backwards && m < microbatches; m++) {
                 backward(a, s, stages, m);
             }
             all.add(a);
         }
-        return new Schedule("simple", stages, microbatches, all);
+        return new Schedule(name, stages, microbatches, all);
     }
 
     public static Schedule interleaved(int stages, int microbatches) {

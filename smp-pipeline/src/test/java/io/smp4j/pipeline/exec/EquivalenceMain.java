@@ -177,19 +177,9 @@ public final class EquivalenceMain {
             int tensors = 0;
             for (int u = plan.firstUnit(r); u < plan.endUnit(r); u++) {
                 List<Parameter> a = Parameters.of(units.get(u).block());
-                List<Parameter> b = Parameters.of(refUnits.get(u).block());
-                for (int i = 0; i < a.size(); i++) {
-                    float[] x = a.get(i).getArray().toFloatArray();
-                    float[] y = b.get(i).getArray().toFloatArray();
-                    double diff = 0;
-                    double scale = 1e-12;
-                    for (int k = 0; k < x.length; k++) {
-                        diff = Math.max(diff, Math.abs(x[k] - y[k]));
-                        scale = Math.max(scale, Math.abs(y[k]));
-                    }
-                    maxRel = Math.max(maxRel, diff / scale);
-                    tensors++;
-                }
+                maxRel = Math.max(maxRel, Parameters.maxRelativeDifference(a,
+                        Parameters.of(refUnits.get(u).block())));
+                tensors += a.size();
             }
             double lossDiff = 0;
             if (r == p - 1) {
