@@ -190,7 +190,8 @@ public final class EquivalenceMain {
                     }
                 }
             }
-            boolean ok = maxRel <= 1e-5 && lossDiff <= 1e-5 && tensors > 0;
+            // A stage may hold only parameter-free units (an activation): the test sums tensors over the stages.
+            boolean ok = maxRel <= 1e-5 && lossDiff <= 1e-5;
             System.out.printf(Locale.ROOT, "EQUIV model=%s P=%d M=%d pipeline=%s stage=%d tensors=%d "
                             + "maxRelParamDiff=%.3g maxRelLossDiff=%.3g lastLoss=%.5f %s%n", model, p, m,
                     schedule.name(), r, tensors, maxRel, lossDiff, refLoss[STEPS - 1][m - 1], ok ? "OK" : "FAIL");
