@@ -63,7 +63,12 @@ public final class DistributedOptimizer {
         for (Parameter p : params) {
             try (NDArray g = p.getArray().getGradient()) {
                 int n = Math.toIntExact(g.size());
-                io.smp4j.pipeline.model.Parameters.copyInto(g, java.util.Arrays.copyOfRange(flat, at, at + n));
+                // In-place arithmetic, which respects the gradient's memory layout (autograd may produce gradients
+                // that NDArray.set's raw copy would overrun). Gradients are not leaves, so grad mode does not matter.
+                try (NDArray avg = g.getManager().create(java.util.Arrays.copyOfRange(flat, at, at + n),
+                        g.getShape())) {
+                    g.subi(g).addi(avg);
+                }
                 at += n;
             }
         }

@@ -53,7 +53,8 @@ public final class Parameters {
      * Overwrites {@code target}'s values in place. Replacing arrays (DJL's loadParameters does) would leave the
      * arrays a ParameterStore holds stale and drop the gradient request; in-place arithmetic is an autograd operation
      * that PyTorch refuses on a leaf requiring gradients when grad mode is on. NDArray.set copies into the tensor's
-     * own memory (checked: values intact after forced garbage collections), outside autograd.
+     * own memory (checked: values intact after forced garbage collections), outside autograd. For parameter arrays
+     * as initialised (contiguous); not for arrays autograd produced, such as gradients.
      */
     public static void copyInto(NDArray target, float[] values) {
         if (values.length != target.size()) {
