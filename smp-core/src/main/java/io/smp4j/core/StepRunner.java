@@ -109,7 +109,7 @@ final class StepRunner {
             }
             PipelineExecutor exec = model.executor();
             Schedule schedule = model.isTraining()
-                    ? Schedules.of(smp.config().pipeline(), smp.ppSize(), m)
+                    ? Schedules.of(smp.config().pipeline(), smp.ppSize(), m, smp.config().activeMicrobatches())
                     : Schedules.forwardOnly(smp.ppSize(), m);
             float[][] values = new float[m][];
             Shape[] shapes = new Shape[m];

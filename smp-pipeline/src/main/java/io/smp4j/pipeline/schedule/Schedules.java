@@ -20,15 +20,47 @@ public final class Schedules {
     private Schedules() {
     }
 
-    /** {@code simple} or {@code interleaved} (SageMaker's {@code pipeline} values). */
+    /** {@code simple} or {@code interleaved} (SageMaker's {@code pipeline} values), without a cap. */
     public static Schedule of(String pipeline, int stages, int microbatches) {
+        return of(pipeline, stages, microbatches, Integer.MAX_VALUE);
+    }
+
+    /**
+     * {@code simple} or {@code interleaved} with at most {@code activeMicrobatches} microbatches in flight on any
+     * stage (SageMaker's {@code active_microbatches}): simple runs fill-drain in waves of that many microbatches;
+     * interleaved shortens its warm-up to activeMicrobatches - 1 when that is below its natural bound.
+     */
+    public static Schedule of(String pipeline, int stages, int microbatches, int activeMicrobatches) {
+        if (activeMicrobatches < 1) {
+            throw new IllegalArgumentException("active_microbatches must be >= 1, got " + activeMicrobatches);
+        }
         String p = pipeline == null ? "" : pipeline.trim().toLowerCase(Locale.ROOT);
         return switch (p) {
-            case "simple" -> simple(stages, microbatches);
-            case "interleaved" -> interleaved(stages, microbatches);
+            case "simple" -> waves(stages, microbatches, activeMicrobatches);
+            case "interleaved" -> interleaved(stages, microbatches, activeMicrobatches);
             default -> throw new IllegalArgumentException("pipeline '" + pipeline + "' is not valid; allowed: "
                     + "simple, interleaved");
         };
+    }
+
+    /** Fill-drain over waves of at most {@code wave} microbatches: forwards of a wave, then its backwards. */
+    private static Schedule waves(int stages, int microbatches, int wave) {
+        check(stages, microbatches);
+        List<List<Action>> all = new ArrayList<>();
+        for (int s = 0; s < stages; s++) {
+            List<Action> a = new ArrayList<>();
+            for (int first = 0; first < microbatches; first += wave) {
+                int end = (int) Math.min((long) first + wave, microbatches);
+                for (int m = first; m < end; m++) {
+                    forward(a, s, stages, m);
+                }
+                for (int m = first; m < end; m++) {
+                    backward(a, s, stages, m);
+                }
+            }
+            all.add(a);
+        }
+        return new Schedule("simple", stages, microbatches, all);
     }
 
     /** Evaluation: every stage forwards the microbatches in order; nothing runs backward. */
@@ -58,11 +90,15 @@ public final class Schedules {
     }
 
     public static Schedule interleaved(int stages, int microbatches) {
+        return interleaved(stages, microbatches, Integer.MAX_VALUE);
+    }
+
+    private static Schedule interleaved(int stages, int microbatches, int active) {
         check(stages, microbatches);
         List<List<Action>> all = new ArrayList<>();
         for (int s = 0; s < stages; s++) {
             List<Action> a = new ArrayList<>();
-            int warmup = Math.min(stages - 1 - s, microbatches);
+            int warmup = Math.min(Math.min(stages - 1 - s, active - 1), microbatches);
             int nextForward = 0;
             int nextBackward = 0;
             for (; nextForward < warmup; nextForward++) {

@@ -30,6 +30,30 @@ class SchedulesTest {
         }
     }
 
+    /** active_microbatches caps in-flight microbatches without deadlock, for every small P, M and cap. */
+    @Test
+    void activeMicrobatchesCapsWhatAStageHolds() {
+        for (String name : new String[] {"simple", "interleaved"}) {
+            for (int p = 1; p <= 5; p++) {
+                for (int m = 1; m <= 10; m++) {
+                    for (int cap = 1; cap <= 6; cap++) {
+                        ScheduleSimulator.Report r = ScheduleSimulator.simulate(Schedules.of(name, p, m, cap), 1, 2);
+                        for (int st = 0; st < p; st++) {
+                            int natural = name.equals("simple") ? m : Math.min(p - st, m);
+                            assertEquals(Math.min(natural, cap), r.peakActivations()[st],
+                                    name + " P=" + p + " M=" + m + " cap=" + cap + " stage " + st);
+                        }
+                    }
+                }
+            }
+        }
+        // A cap at or above the natural bound changes nothing.
+        assertEquals(Schedules.simple(3, 6).actions(), Schedules.of("simple", 3, 6, 6).actions());
+        assertEquals(Schedules.interleaved(3, 6).actions(), Schedules.of("interleaved", 3, 6, 5).actions());
+        assertEquals(List.of("stage 0: F0 SA0 F1 SA1 RG0 B0 RG1 B1 F2 SA2 RG2 B2",
+                "stage 1: RA0 F0 RA1 F1 B0 SG0 B1 SG1 RA2 F2 B2 SG2"), Schedules.of("simple", 2, 3, 2).lines());
+    }
+
     @Test
     void textFormIsShortAndRoundTrips() {
         Schedule s = Schedules.interleaved(2, 3);
