@@ -30,9 +30,12 @@ import java.util.UUID;
  * renamed into place, and the {@code latest} pointer is replaced by a rename, so a crash mid-save leaves the previous
  * checkpoint loadable. All calls are collective over the world.
  *
- * <p>Optimizer state is not saved: DJL's optimizers expose none; stateless SGD resumes exactly.
+ * <p>Given the {@link DistributedOptimizer}, its state for the stage (momentum, Adam's moments, update counts; see
+ * {@link OptimizerState}) is saved next to the parameters and restored with them, so that resuming continues the exact
+ * loss trajectory.
  */
 public final class Checkpoints {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Checkpoints.class);
     static final String LATEST = "latest";
     static final String MANIFEST = "manifest.properties";
 
@@ -41,6 +44,12 @@ public final class Checkpoints {
 
     /** Saves {@code model} as checkpoint {@code step} under {@code dir}; returns the checkpoint's directory. */
     public static Path save(DistributedModel model, Path dir, long step) throws IOException {
+        return save(model, null, dir, step);
+    }
+
+    /** Saves {@code model} and the state of {@code optimizer} (may be null) as checkpoint {@code step}. */
+    public static Path save(DistributedModel model, DistributedOptimizer optimizer, Path dir, long step)
+            throws IOException {
         Smp smp = model.smp();
         requirePartitioned(model);
         Communicator world = smp.world();
@@ -57,6 +66,12 @@ public final class Checkpoints {
                  DataOutputStream out = new DataOutputStream(os)) {
                 writeStage(model.localStage(), out);
             }
+            if (optimizer != null) {
+                try (OutputStream os = Files.newOutputStream(tmp.resolve(optimizerFile(smp.ppRank())));
+                     DataOutputStream out = new DataOutputStream(os)) {
+                    OptimizerState.write(optimizer.optimizer(), model.localParameters(), out);
+                }
+            }
         }
         world.barrier();
         Path target = dir.resolve("step-" + step);
@@ -66,6 +81,7 @@ public final class Checkpoints {
             manifest.setProperty("partitions", Integer.toString(smp.ppSize()));
             manifest.setProperty("boundaries", Arrays.toString(model.plan().boundaries()));
             manifest.setProperty("units", Integer.toString(model.plan().units().size()));
+            manifest.setProperty("optimizer", optimizer == null ? "none" : optimizer.optimizer().getClass().getName());
             try (OutputStream os = Files.newOutputStream(tmp.resolve(MANIFEST))) {
                 manifest.store(os, "smp4j checkpoint");
             }
@@ -83,15 +99,30 @@ public final class Checkpoints {
 
     /** Loads the newest complete checkpoint under {@code dir} into {@code model}; returns its step. */
     public static long loadLatest(DistributedModel model, Path dir) throws IOException {
+        return loadLatest(model, null, dir);
+    }
+
+    /** Loads the newest complete checkpoint into {@code model} and, when not null, {@code optimizer}. */
+    public static long loadLatest(DistributedModel model, DistributedOptimizer optimizer, Path dir)
+            throws IOException {
         Path pointer = dir.resolve(LATEST);
         if (!Files.exists(pointer)) {
             throw new IllegalArgumentException("no checkpoint in " + dir + " (no '" + LATEST + "' file)");
         }
-        return load(model, dir.resolve(Files.readString(pointer).trim()));
+        return load(model, optimizer, dir.resolve(Files.readString(pointer).trim()));
     }
 
     /** Loads checkpoint {@code checkpoint} (a {@code step-N} directory) into this rank's stage. */
     public static long load(DistributedModel model, Path checkpoint) throws IOException {
+        return load(model, null, checkpoint);
+    }
+
+    /**
+     * Loads checkpoint {@code checkpoint} into this rank's stage and, when {@code optimizer} is not null, the
+     * optimizer's state for it. A checkpoint saved without optimizer state leaves the optimizer fresh (logged).
+     */
+    public static long load(DistributedModel model, DistributedOptimizer optimizer, Path checkpoint)
+            throws IOException {
         requirePartitioned(model);
         Smp smp = model.smp();
         Properties manifest = new Properties();
@@ -115,12 +146,24 @@ public final class Checkpoints {
         // model is left half overwritten.
         Path file = checkpoint.resolve(stageFile(smp.ppRank()));
         List<float[]> values = null;
+        OptimizerState.Loaded state = null;
+        boolean withState = optimizer != null && !"none".equals(manifest.getProperty("optimizer", "none"));
+        if (optimizer != null && !withState && smp.rank() == 0) {
+            LOG.warn("checkpoint {} holds no optimizer state; the optimizer starts fresh", checkpoint);
+        }
         String problem = "";
         try (DataInputStream in = new DataInputStream(Files.newInputStream(file))) {
             values = readStage(model.localStage(), in);
         } catch (IOException | RuntimeException e) {
-            String why = e instanceof java.io.EOFException ? "the file ends early" : String.valueOf(e.getMessage());
-            problem = "checkpoint file " + file + " cannot be loaded (truncated or from another model): " + why;
+            problem = "checkpoint file " + file + " cannot be loaded (truncated or from another model): " + why(e);
+        }
+        if (withState && problem.isEmpty()) {
+            file = checkpoint.resolve(optimizerFile(smp.ppRank()));
+            try (DataInputStream in = new DataInputStream(Files.newInputStream(file))) {
+                state = OptimizerState.read(optimizer.optimizer(), model.localParameters(), in);
+            } catch (IOException | RuntimeException e) {
+                problem = "checkpoint file " + file + " cannot be loaded (truncated, or another optimizer): " + why(e);
+            }
         }
         for (byte[] other : smp.world().allGather(problem.getBytes(StandardCharsets.UTF_8))) {
             if (other.length > 0) {
@@ -128,7 +171,20 @@ public final class Checkpoints {
             }
         }
         apply(model.localStage(), values);
+        if (state != null) {
+            OptimizerState.apply(optimizer.optimizer(), model.localParameters(), state, model.manager());
+        }
         return Long.parseLong(manifest.getProperty("step"));
+    }
+
+    private static String why(Exception e) {
+        if (e instanceof java.io.EOFException) {
+            return "the file ends early";
+        }
+        if (e instanceof java.nio.file.NoSuchFileException) {
+            return "the file is missing";
+        }
+        return String.valueOf(e.getMessage());
     }
 
     /**
@@ -151,17 +207,33 @@ public final class Checkpoints {
         if (smp.rank() == 0) {
             PartitionPlan plan = model.plan();
             List<ModelUnits.Unit> units = ModelUnits.of(model.block(), smp.ppSize());
+            // Other stages' parameters were released at partitioning: re-create them for the export, free them after.
+            List<Parameter> recreated = new java.util.ArrayList<>();
             for (int s = 0; s < plan.stages(); s++) {
                 Block stage = ModelUnits.stage(units, plan.firstUnit(s), plan.endUnit(s));
+                for (Parameter p : Parameters.of(stage)) {
+                    if (!p.isInitialized()) {
+                        // Zeros, not the initializer: no draw from the engine's random generator.
+                        ai.djl.training.initializer.Initializer init = p.getInitializer();
+                        p.setInitializer(ai.djl.training.initializer.Initializer.ZEROS);
+                        p.initialize(model.manager(), ai.djl.ndarray.types.DataType.FLOAT32);
+                        p.setInitializer(init);
+                        recreated.add(p);
+                    }
+                }
                 try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(stages[s]))) {
                     apply(stage, readStage(stage, in));
                 }
             }
-            Path tmp = file.resolveSibling(".tmp-" + file.getFileName() + "-" + UUID.randomUUID());
-            try (DataOutputStream out = new DataOutputStream(Files.newOutputStream(tmp))) {
-                model.block().saveParameters(out);
+            try {
+                Path tmp = file.resolveSibling(".tmp-" + file.getFileName() + "-" + UUID.randomUUID());
+                try (DataOutputStream out = new DataOutputStream(Files.newOutputStream(tmp))) {
+                    model.block().saveParameters(out);
+                }
+                move(tmp, file);
+            } finally {
+                recreated.forEach(Parameter::close);
             }
-            move(tmp, file);
         }
         smp.world().barrier();
     }
@@ -218,6 +290,10 @@ public final class Checkpoints {
         for (int i = 0; i < params.size(); i++) {
             Parameters.copyInto(params.get(i).getArray(), values.get(i));
         }
+    }
+
+    static String optimizerFile(int stage) {
+        return "stage-" + stage + ".optimizer";
     }
 
     static String stageFile(int stage) {

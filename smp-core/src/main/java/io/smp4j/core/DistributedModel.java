@@ -124,6 +124,7 @@ public final class DistributedModel {
         if (smp.rank() == 0) {
             plan.table().forEach(line -> LOG.info("{}", line));
         }
+        releaseOtherStages(units);
         // The replicas of a stage start from identical parameters even if their seeds differ.
         if (smp.dpSize() > 1) {
             for (Parameter prm : Parameters.of(stage)) {
@@ -133,6 +134,33 @@ public final class DistributedModel {
                 Parameters.copyInto(a, v);
             }
         }
+    }
+
+    /**
+     * Frees the parameters of the units other stages run: this rank keeps only its stage's. Every rank initialised the
+     * whole block (so that the initial model depends only on the seed) and the planner measured all of it; from here
+     * on the rest is dead weight. Their shapes and initialisers stay, so {@link Checkpoints#exportFull} can
+     * re-create them to gather the whole model.
+     */
+    private void releaseOtherStages(List<ModelUnits.Unit> units) {
+        long freed = 0;
+        long kept = 0;
+        for (int u = 0; u < units.size(); u++) {
+            boolean local = u >= plan.firstUnit(smp.ppRank()) && u < plan.endUnit(smp.ppRank());
+            for (Parameter prm : Parameters.of(units.get(u).block())) {
+                if (!prm.isInitialized()) {
+                    continue;
+                }
+                if (local) {
+                    kept += prm.getArray().size();
+                } else {
+                    freed += prm.getArray().size();
+                    prm.close();
+                }
+            }
+        }
+        LOG.debug("rank {}: keeps {} parameter values of stage {}, released {} of other stages", smp.rank(), kept,
+                smp.ppRank(), freed);
     }
 
     /**

@@ -21,6 +21,11 @@ public final class DistributedOptimizer {
         this.optimizer = optimizer;
     }
 
+    /** The wrapped DJL optimizer. */
+    public Optimizer optimizer() {
+        return optimizer;
+    }
+
     /** Call after a training step. */
     public void step() {
         if (!model.partitioned()) {

@@ -18,9 +18,10 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Rank program of the checkpoint test (2 stages x 2 replicas, MLP, manual placement): save after 2 steps, run step
- * 3, crash a later save halfway, resume a model from another seed from the newest complete checkpoint and run step
- * 3 again; then the error cases and the full export. Prints {@code CKPT name OK|FAIL detail} lines.
+ * Rank program of the checkpoint test (2 stages x 2 replicas, MLP, manual placement): save after 2 steps, run steps
+ * 3-4, crash a later save halfway, resume a model from another seed from the newest complete checkpoint (parameters and
+ * SGD momentum) and run steps 3-4 again; then the error cases and the full export. Prints
+ * {@code CKPT name OK|FAIL detail} lines.
  */
 public final class CheckpointMain {
     private CheckpointMain() {
@@ -36,6 +37,12 @@ public final class CheckpointMain {
             }
         }
         return new DistributedModel(smp, b, m).place(2, 1).place(3, 1).place(4, 1);
+    }
+
+    /** SGD with momentum: optimizer state that a resume must restore. */
+    static ai.djl.training.optimizer.Optimizer momentum() {
+        return ai.djl.training.optimizer.Optimizer.sgd()
+                .setLearningRateTracker(ai.djl.training.tracker.Tracker.fixed(HybridMain.LR)).optMomentum(0.9f).build();
     }
 
     static NDList[] slice(Smp smp, NDManager m, int step) {
@@ -90,12 +97,19 @@ public final class CheckpointMain {
         try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager()) {
             HybridMain.Trainer t = new HybridMain.Trainer();
             DistributedModel dm = model(smp, m, 77);
-            DistributedOptimizer opt = new DistributedOptimizer(dm, HybridMain.sgd());
+            DistributedOptimizer opt = new DistributedOptimizer(dm, momentum());
             train(smp, dm, opt, t, m, 0);
             train(smp, dm, opt, t, m, 1);
-            Path saved = Checkpoints.save(dm, dir, 2);
+            // Only this rank's stage stays allocated.
+            int total = Parameters.of(dm.block()).size();
+            long live = Parameters.of(dm.block()).stream().filter(Parameter::isInitialized).count();
+            boolean releasedOk = live == dm.localParameters().size() && live < total && live > 0;
+            report(smp, "released", releasedOk, live + " of " + total + " parameter tensors allocated");
+            code |= releasedOk ? 0 : 1;
+            Path saved = Checkpoints.save(dm, opt, dir, 2);
             float[] step3 = train(smp, dm, opt, t, m, 2);
-            List<float[]> after3 = params(dm);
+            float[] step4 = train(smp, dm, opt, t, m, 3);
+            List<float[]> after4 = params(dm);
 
             // A save of step 3 that crashed halfway: a temporary directory with a truncated file, no manifest.
             if (smp.rank() == 0) {
@@ -105,16 +119,48 @@ public final class CheckpointMain {
             }
             smp.barrier();
 
+            // Control: without the optimizer's state (momentum) the trajectory departs at the second step.
+            DistributedModel fresh = model(smp, m, 5);
+            DistributedOptimizer freshOpt = new DistributedOptimizer(fresh, momentum());
+            try (NDManager s = m.newSubManager()) {
+                fresh.partition(new NDList(slice(smp, s, 0)[0].head().get("0:2")));
+            }
+            Checkpoints.loadLatest(fresh, dir);
+            float[] fresh3 = train(smp, fresh, freshOpt, t, m, 2);
+            float[] fresh4 = train(smp, fresh, freshOpt, t, m, 3);
+            boolean controlOk = Arrays.equals(step3, fresh3) && !Arrays.equals(step4, fresh4);
+            report(smp, "control", controlOk, "without optimizer state: " + Arrays.toString(fresh4) + " vs "
+                    + Arrays.toString(step4));
+            code |= controlOk ? 0 : 1;
+
             DistributedModel resumed = model(smp, m, 5);
-            DistributedOptimizer opt2 = new DistributedOptimizer(resumed, HybridMain.sgd());
+            DistributedOptimizer opt2 = new DistributedOptimizer(resumed, momentum());
             try (NDManager s = m.newSubManager()) {
                 resumed.partition(new NDList(slice(smp, s, 0)[0].head().get("0:2")));
             }
-            long step = Checkpoints.loadLatest(resumed, dir);
+            long step = Checkpoints.loadLatest(resumed, opt2, dir);
             float[] again3 = train(smp, resumed, opt2, t, m, 2);
-            boolean ok = step == 2 && Arrays.equals(step3, again3) && same(after3, params(resumed));
-            report(smp, "resume", ok, "step=" + step + " losses " + Arrays.toString(step3) + " vs "
-                    + Arrays.toString(again3));
+            float[] again4 = train(smp, resumed, opt2, t, m, 3);
+            boolean ok = step == 2 && Arrays.equals(step3, again3) && Arrays.equals(step4, again4)
+                    && same(after4, params(resumed));
+            report(smp, "resume", ok, "step=" + step + " losses " + Arrays.toString(step3) + Arrays.toString(step4)
+                    + " vs " + Arrays.toString(again3) + Arrays.toString(again4));
+            code |= ok ? 0 : 1;
+
+            // Optimizer state of another kind of optimizer is refused, on every rank, before anything changes.
+            DistributedModel otherOpt = model(smp, m, 5);
+            DistributedOptimizer adam = new DistributedOptimizer(otherOpt, ai.djl.training.optimizer.Optimizer.adam()
+                    .build());
+            try (NDManager s = m.newSubManager()) {
+                otherOpt.partition(new NDList(slice(smp, s, 0)[0].head().get("0:2")));
+            }
+            List<float[]> before = params(otherOpt);
+            String wrongOpt = errorOf(() -> Checkpoints.loadLatest(otherOpt, adam, dir));
+            boolean wrongOk = wrongOpt.contains("stage-0.optimizer cannot be loaded (truncated, or another "
+                    + "optimizer): it holds the state of a ai.djl.training.optimizer.Sgd, this job's optimizer is a "
+                    + "ai.djl.training.optimizer.Adam") && same(before, params(otherOpt));
+            report(smp, "wrong-optimizer", wrongOk, wrongOpt);
+            code |= wrongOk ? 0 : 1;
             List<float[]> afterResume = params(resumed);
             code |= ok ? 0 : 1;
 

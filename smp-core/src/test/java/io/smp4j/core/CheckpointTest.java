@@ -25,7 +25,7 @@ class CheckpointTest {
                     .output(out).build().run();
         }
         String output = bytes.toString(StandardCharsets.UTF_8);
-        for (String check : new String[] {"resume", "truncated", "layout", "export"}) {
+        for (String check : new String[] {"released", "control", "resume", "wrong-optimizer", "truncated", "layout", "export"}) {
             assertEquals(4, output.lines().filter(l -> l.contains("CKPT " + check + " rank=") && l.contains(" OK"))
                     .count(), check + "; output:\n" + output);
         }
