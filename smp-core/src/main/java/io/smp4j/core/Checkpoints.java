@@ -97,6 +97,43 @@ public final class Checkpoints {
         return target;
     }
 
+    /**
+     * Before partitioning: makes {@code model} use the stage boundaries of the newest checkpoint under {@code dir}
+     * (an automatic plan rests on measured times and may differ from the saved one). Then partition and load.
+     */
+    public static void placeLikeLatest(DistributedModel model, Path dir) throws IOException {
+        Path checkpoint = latest(dir);
+        Properties manifest = manifest(checkpoint);
+        int partitions = Integer.parseInt(manifest.getProperty("partitions"));
+        if (partitions != model.smp().ppSize()) {
+            throw new IllegalArgumentException("checkpoint " + checkpoint + " was saved with partitions " + partitions
+                    + ", but this job runs partitions " + model.smp().ppSize() + "; resume with the same partitions "
+                    + "or export the full model instead");
+        }
+        String b = manifest.getProperty("boundaries").replaceAll("[\\[\\] ]", "");
+        model.placeByBoundaries(java.util.Arrays.stream(b.split(",")).mapToInt(Integer::parseInt).toArray());
+    }
+
+    private static Path latest(Path dir) throws IOException {
+        Path pointer = dir.resolve(LATEST);
+        if (!Files.exists(pointer)) {
+            throw new IllegalArgumentException("no checkpoint in " + dir + " (no '" + LATEST + "' file)");
+        }
+        return dir.resolve(Files.readString(pointer).trim());
+    }
+
+    private static Properties manifest(Path checkpoint) throws IOException {
+        Properties manifest = new Properties();
+        Path manifestFile = checkpoint.resolve(MANIFEST);
+        if (!Files.exists(manifestFile)) {
+            throw new IllegalArgumentException("checkpoint " + checkpoint + " is incomplete: no " + MANIFEST);
+        }
+        try (var in = Files.newInputStream(manifestFile)) {
+            manifest.load(in);
+        }
+        return manifest;
+    }
+
     /** Loads the newest complete checkpoint under {@code dir} into {@code model}; returns its step. */
     public static long loadLatest(DistributedModel model, Path dir) throws IOException {
         return loadLatest(model, null, dir);
@@ -105,11 +142,7 @@ public final class Checkpoints {
     /** Loads the newest complete checkpoint into {@code model} and, when not null, {@code optimizer}. */
     public static long loadLatest(DistributedModel model, DistributedOptimizer optimizer, Path dir)
             throws IOException {
-        Path pointer = dir.resolve(LATEST);
-        if (!Files.exists(pointer)) {
-            throw new IllegalArgumentException("no checkpoint in " + dir + " (no '" + LATEST + "' file)");
-        }
-        return load(model, optimizer, dir.resolve(Files.readString(pointer).trim()));
+        return load(model, optimizer, latest(dir));
     }
 
     /** Loads checkpoint {@code checkpoint} (a {@code step-N} directory) into this rank's stage. */
@@ -125,14 +158,7 @@ public final class Checkpoints {
             throws IOException {
         requirePartitioned(model);
         Smp smp = model.smp();
-        Properties manifest = new Properties();
-        Path manifestFile = checkpoint.resolve(MANIFEST);
-        if (!Files.exists(manifestFile)) {
-            throw new IllegalArgumentException("checkpoint " + checkpoint + " is incomplete: no " + MANIFEST);
-        }
-        try (var in = Files.newInputStream(manifestFile)) {
-            manifest.load(in);
-        }
+        Properties manifest = manifest(checkpoint);
         String want = Arrays.toString(model.plan().boundaries());
         if (!Integer.toString(smp.ppSize()).equals(manifest.getProperty("partitions"))
                 || !want.equals(manifest.getProperty("boundaries"))) {

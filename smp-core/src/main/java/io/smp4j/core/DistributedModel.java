@@ -31,6 +31,7 @@ public final class DistributedModel {
     private final NDManager manager;
     private final Map<Integer, Integer> placement = new HashMap<>();
     private PartitionPlan plan;
+    private boolean fixedPlacement;
     private Block stage;
     private PipelineExecutor executor;
     private boolean training = true;
@@ -50,6 +51,34 @@ public final class DistributedModel {
             throw new IllegalStateException("the model is already partitioned; place units before the first step");
         }
         placement.put(unit, stage);
+        return this;
+    }
+
+    /**
+     * Partitions at these stage boundaries (unit indices, {@code partitions + 1} of them, from 0 to the unit count)
+     * instead of planning, even with {@code auto_partition} on: what resuming a checkpoint needs, since an automatic
+     * plan rests on measured times and can differ between runs. See {@link Checkpoints#placeLikeLatest}.
+     */
+    public DistributedModel placeByBoundaries(int[] boundaries) {
+        if (plan != null) {
+            throw new IllegalStateException("the model is already partitioned; place units before the first step");
+        }
+        int p = smp.ppSize();
+        if (boundaries.length != p + 1 || boundaries[0] != 0) {
+            throw new IllegalArgumentException("stage boundaries " + java.util.Arrays.toString(boundaries) + " do not "
+                    + "describe " + p + " stages (need " + (p + 1) + " unit indices starting at 0)");
+        }
+        placement.clear();
+        for (int s = 0; s < p; s++) {
+            if (boundaries[s + 1] <= boundaries[s]) {
+                throw new IllegalArgumentException("stage boundaries " + java.util.Arrays.toString(boundaries)
+                        + " leave stage " + s + " empty");
+            }
+            for (int u = boundaries[s]; u < boundaries[s + 1]; u++) {
+                placement.put(u, s);
+            }
+        }
+        fixedPlacement = true;
         return this;
     }
 
@@ -113,7 +142,7 @@ public final class DistributedModel {
             throw new IllegalStateException("the model is already partitioned");
         }
         int p = smp.ppSize();
-        Planner.Settings settings = smp.config().autoPartition()
+        Planner.Settings settings = smp.config().autoPartition() && !fixedPlacement
                 ? Planner.Settings.auto(p, smp.config().memoryWeight())
                 : Planner.Settings.manual(p, placement, smp.config().defaultPartition());
         // World rank 0 plans for every replica: the data-parallel all-reduce needs identical stages.
@@ -121,6 +150,12 @@ public final class DistributedModel {
         List<ModelUnits.Unit> units = ModelUnits.of(block, p);
         stage = ModelUnits.stage(units, plan.firstUnit(smp.ppRank()), plan.endUnit(smp.ppRank()));
         executor = new PipelineExecutor(stage, smp.ppRank(), p, smp.pipelineGroup(), manager);
+        executor.setListener((a, start, end) -> {
+            Timeline t = smp.timeline();
+            if (t != null) {
+                t.action(a, start, end);
+            }
+        });
         if (smp.rank() == 0) {
             plan.table().forEach(line -> LOG.info("{}", line));
         }

@@ -38,14 +38,23 @@ public final class DistributedOptimizer {
             }
         }
         Smp smp = model.smp();
+        Timeline timeline = smp.timeline();
         if (smp.config().ddp() && smp.dpSize() > 1) {
+            long t0 = System.nanoTime();
             averageOverReplicas(smp, params);
+            if (timeline != null) {
+                timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce", -1, t0, System.nanoTime());
+            }
         }
+        long t0 = System.nanoTime();
         for (Parameter p : params) {
             NDArray w = p.getArray();
             try (NDArray g = w.getGradient()) {
                 optimizer.update(p.getId(), w, g);
             }
+        }
+        if (timeline != null) {
+            timeline.add(Timeline.Kind.UPDATE, "update", -1, t0, System.nanoTime());
         }
     }
 

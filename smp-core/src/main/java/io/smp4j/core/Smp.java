@@ -36,6 +36,7 @@ public final class Smp implements AutoCloseable {
     private final Topology topology;
     private final Communicator pipelineGroup;
     private final Communicator dataParallelGroup;
+    private volatile Timeline timeline;
 
     private Smp(SmpConfig config, LaunchInfo launch, Communicator world) {
         this.config = config;
@@ -146,6 +147,30 @@ public final class Smp implements AutoCloseable {
      */
     public Device device() {
         return Device.cpu();
+    }
+
+    /**
+     * Collective over the world: starts this rank's {@link Timeline} (not yet recording), its clock origin taken as
+     * the ranks leave a barrier. Steps and the optimizer then record into it while it records.
+     */
+    public Timeline startTimeline() {
+        world.barrier();
+        timeline = new Timeline(rank(), System.nanoTime());
+        return timeline;
+    }
+
+    /** The timeline of {@link #startTimeline()}, or null. */
+    public Timeline timeline() {
+        return timeline;
+    }
+
+    /** One name per world rank for timelines and logs, e.g. {@code rank 2 (stage 0, replica 1)}. */
+    public java.util.List<String> rankNames() {
+        java.util.List<String> names = new java.util.ArrayList<>();
+        for (int r = 0; r < size(); r++) {
+            names.add("rank " + r + " (stage " + topology.ppRank(r) + ", replica " + topology.dpRank(r) + ")");
+        }
+        return names;
     }
 
     public Duration timeout() {

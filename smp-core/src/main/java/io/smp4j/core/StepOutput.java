@@ -19,6 +19,8 @@ import java.util.List;
 public final class StepOutput implements AutoCloseable {
     private final NDManager manager;
     private final List<NDArray> outputs;
+    /** Every returned value's output (this is the first); empty for a step that returned nothing. */
+    private List<StepOutput> values = List.of();
 
     StepOutput(NDManager manager, List<float[]> values, List<Shape> shapes) {
         this.manager = manager;
@@ -27,6 +29,37 @@ public final class StepOutput implements AutoCloseable {
             out.add(manager.create(values.get(i), shapes.get(i)).duplicate());
         }
         this.outputs = Collections.unmodifiableList(out);
+    }
+
+    /** {@code values.get(k)}: the k-th returned value of every microbatch. */
+    static StepOutput of(NDManager manager, List<List<float[]>> values, List<List<Shape>> shapes) {
+        if (values.isEmpty()) {
+            return new StepOutput(manager, List.of(), List.of());
+        }
+        List<StepOutput> all = new ArrayList<>();
+        for (int k = 0; k < values.size(); k++) {
+            all.add(new StepOutput(manager, values.get(k), shapes.get(k)));
+        }
+        StepOutput first = all.get(0);
+        first.values = Collections.unmodifiableList(all);
+        return first;
+    }
+
+    /**
+     * The output of the {@code k}-th value a step returned as an {@link NDList} or {@code NDArray[]} (as SageMaker
+     * returns one {@code StepOutput} per returned tensor); {@code value(0)} is this object.
+     */
+    public StepOutput value(int k) {
+        if (k < 0 || k >= values.size()) {
+            throw new IndexOutOfBoundsException("the step returned " + values.size() + " value(s); asked for value "
+                    + k);
+        }
+        return values.get(k);
+    }
+
+    /** How many values the step returned per microbatch. */
+    public int valueCount() {
+        return values.size();
     }
 
     /** One value per microbatch, in microbatch order. */

@@ -56,9 +56,10 @@ final class StepRunner {
                         + "parameter, found " + models);
             }
             Class<?> ret = m.getReturnType();
-            if (ret != void.class && !NDArray.class.isAssignableFrom(ret) && !Number.class.isAssignableFrom(box(ret))) {
+            if (ret != void.class && !NDArray.class.isAssignableFrom(ret) && !Number.class.isAssignableFrom(box(ret))
+                    && ret != NDList.class && ret != NDArray[].class) {
                 throw new IllegalArgumentException("step " + name + " returns " + ret.getSimpleName()
-                        + "; a step returns void, an NDArray or a number");
+                        + "; a step returns void, an NDArray, a number, or several values as an NDList or NDArray[]");
             }
             return m;
         }
@@ -111,8 +112,8 @@ final class StepRunner {
             Schedule schedule = model.isTraining()
                     ? Schedules.of(smp.config().pipeline(), smp.ppSize(), m, smp.config().activeMicrobatches())
                     : Schedules.forwardOnly(smp.ppSize(), m);
-            float[][] values = new float[m][];
-            Shape[] shapes = new Shape[m];
+            float[][][] values = new float[m][][];
+            Shape[][] shapes = new Shape[m][];
             DistributedModel dm = model;
             exec.run(schedule, (mb, input, scope) -> {
                 DistributedModel.StepContext ctx = new DistributedModel.StepContext(input, scope, false);
@@ -120,10 +121,15 @@ final class StepRunner {
                 try {
                     Object r = method.invoke(target, perMicrobatch.get(mb));
                     // The microbatch's arrays die after its backward: copy the value out now.
-                    NDArray v = r instanceof NDArray a ? a : r instanceof Number n ? scope.create(n.floatValue()) : null;
-                    if (v != null) {
-                        values[mb] = v.toFloatArray();
-                        shapes[mb] = v.getShape();
+                    List<NDArray> vs = r instanceof NDArray a ? List.of(a)
+                            : r instanceof Number n ? List.of(scope.create(n.floatValue()))
+                            : r instanceof NDList l ? l
+                            : r instanceof NDArray[] arr ? List.of(arr) : List.of();
+                    values[mb] = new float[vs.size()][];
+                    shapes[mb] = new Shape[vs.size()];
+                    for (int k = 0; k < vs.size(); k++) {
+                        values[mb][k] = vs.get(k).toFloatArray();
+                        shapes[mb][k] = vs.get(k).getShape();
                     }
                 } catch (InvocationTargetException e) {
                     if (e.getCause() != DistributedModel.StepContext.STOP) {
@@ -178,53 +184,60 @@ final class StepRunner {
     }
 
     /** The last stage's values, sent to every rank of the pipeline group. */
-    private static StepOutput gather(DistributedModel model, float[][] values, Shape[] shapes) {
+    private static StepOutput gather(DistributedModel model, float[][][] values, Shape[][] shapes) {
         Communicator pipe = model.smp().pipelineGroup();
         int last = pipe.size() - 1;
         byte[] msg = null;
         if (pipe.rank() == last) {
             int bytes = 4;
             for (int i = 0; i < values.length; i++) {
-                bytes += values[i] == null ? 4 : 4 + 8 * shapes[i].dimension() + 4 + 4 * values[i].length;
+                bytes += 4;
+                for (int k = 0; values[i] != null && k < values[i].length; k++) {
+                    bytes += 4 + 8 * shapes[i][k].dimension() + 4 + 4 * values[i][k].length;
+                }
             }
             ByteBuffer b = ByteBuffer.allocate(bytes).putInt(values.length);
             for (int i = 0; i < values.length; i++) {
-                if (values[i] == null) {
-                    b.putInt(-1);
-                    continue;
-                }
-                b.putInt(shapes[i].dimension());
-                for (long d : shapes[i].getShape()) {
-                    b.putLong(d);
-                }
-                b.putInt(values[i].length);
-                for (float f : values[i]) {
-                    b.putFloat(f);
+                int count = values[i] == null ? 0 : values[i].length;
+                b.putInt(count);
+                for (int k = 0; k < count; k++) {
+                    b.putInt(shapes[i][k].dimension());
+                    for (long d : shapes[i][k].getShape()) {
+                        b.putLong(d);
+                    }
+                    b.putInt(values[i][k].length);
+                    for (float f : values[i][k]) {
+                        b.putFloat(f);
+                    }
                 }
             }
             msg = b.array();
         }
         ByteBuffer b = ByteBuffer.wrap(pipe.broadcast(msg, last));
         int n = b.getInt();
-        List<float[]> vals = new ArrayList<>();
-        List<Shape> shp = new ArrayList<>();
+        // vals.get(k): the k-th returned value of every microbatch.
+        List<List<float[]>> vals = new ArrayList<>();
+        List<List<Shape>> shp = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-            int dims = b.getInt();
-            if (dims < 0) {
-                continue;
+            int count = b.getInt();
+            for (int k = 0; k < count; k++) {
+                if (vals.size() <= k) {
+                    vals.add(new ArrayList<>());
+                    shp.add(new ArrayList<>());
+                }
+                long[] s = new long[b.getInt()];
+                for (int d = 0; d < s.length; d++) {
+                    s[d] = b.getLong();
+                }
+                float[] v = new float[b.getInt()];
+                for (int j = 0; j < v.length; j++) {
+                    v[j] = b.getFloat();
+                }
+                vals.get(k).add(v);
+                shp.get(k).add(new Shape(s));
             }
-            long[] s = new long[dims];
-            for (int d = 0; d < dims; d++) {
-                s[d] = b.getLong();
-            }
-            float[] v = new float[b.getInt()];
-            for (int k = 0; k < v.length; k++) {
-                v[k] = b.getFloat();
-            }
-            vals.add(v);
-            shp.add(new Shape(s));
         }
         NDManager outManager = model.manager().newSubManager();
-        return new StepOutput(outManager, vals, shp);
+        return StepOutput.of(outManager, vals, shp);
     }
 }

@@ -50,8 +50,10 @@ public final class HybridMain {
         }
 
         @Step
-        public NDArray evalStep(DistributedModel model, NDList images, NDList labels) {
-            return loss.evaluate(labels, model.forward(images));
+        public NDList evalStep(DistributedModel model, NDList images, NDList labels) {
+            NDList out = model.forward(images);
+            // Two values per microbatch: the loss and the logits (two StepOutputs, as SageMaker returns a tuple).
+            return new NDList(loss.evaluate(labels, out), out.head());
         }
     }
 
@@ -133,6 +135,12 @@ public final class HybridMain {
                 evalLosses = new float[out.outputs().size()];
                 for (int i = 0; i < evalLosses.length; i++) {
                     evalLosses[i] = out.outputs().get(i).getFloat();
+                }
+                // The second value: every microbatch's logits, joined back into this replica's batch.
+                NDArray logits = out.value(1).concat();
+                if (out.valueCount() != 2 || logits.getShape().get(0) != local) {
+                    throw new IllegalStateException("evaluation step returned " + out.valueCount()
+                            + " values, logits " + logits.getShape() + " for a batch of " + local);
                 }
             }
             dm.train();

@@ -48,7 +48,7 @@ class StepApiTest {
                 + "annotated @Step", error("train", model, x));
         assertEquals("method Steps.notAnnotated is not annotated @Step", error("notAnnotated", model, x));
         assertEquals("step noModel must take exactly one DistributedModel parameter, found 0", error("noModel", x, x));
-        assertEquals("step badReturn returns String; a step returns void, an NDArray or a number",
+        assertEquals("step badReturn returns String; a step returns void, an NDArray, a number, or several values as an NDList or NDArray[]",
                 error("badReturn", model, x));
         assertEquals("step good: argument 1 is a String but the parameter is NDList", error("good", model, "x", x));
         assertEquals("step good takes 3 arguments, 2 given", error("good", model, x));

@@ -16,6 +16,7 @@ public final class Cli {
     static final Map<String, String> EXAMPLES = new LinkedHashMap<>();
 
     static {
+        EXAMPLES.put("resnet18", io.smp4j.examples.resnet.ResNet18Training.class.getName());
         EXAMPLES.put("allreduce", AllReduceDemo.class.getName());
         EXAMPLES.put("commbench", io.smp4j.examples.bench.CommBench.class.getName());
     }
@@ -27,7 +28,8 @@ public final class Cli {
         System.exit(run(List.of(args)));
     }
 
-    static int run(List<String> args) throws Exception {
+    /** Runs a command line ({@code run ...}, {@code bench ...}); returns the exit code. */
+    public static int run(List<String> args) throws Exception {
         if (args.isEmpty()) {
             return usage("no command given");
         }
@@ -80,11 +82,21 @@ public final class Cli {
     static int launch(int np, String mainClass, List<String> exampleArgs) throws Exception {
         List<String> jvm = new ArrayList<>();
         jvm.add("-Xmx" + System.getProperty("smp.rank.xmx", "2g"));
-        for (String prop : new String[] {"smp.comm.timeout.s"}) {
+        for (String prop : new String[] {"smp.comm.timeout.s", "smp.comm.allreduce"}) {
             if (System.getProperty(prop) != null) {
                 jvm.add("-D" + prop + "=" + System.getProperty(prop));
             }
         }
+        // N ranks share this machine's cores: one rank's PyTorch must not take them all (oversubscription makes
+        // every rank slower than the pipeline's bubbles).
+        int cores = Runtime.getRuntime().availableProcessors();
+        jvm.add("-Dai.djl.pytorch.num_threads=" + System.getProperty("ai.djl.pytorch.num_threads",
+                Integer.toString(Math.max(1, cores / np))));
+        jvm.add("-Dai.djl.pytorch.num_interop_threads=1");
+        jvm.add("-Djava.awt.headless=true");
+        // DJL's start-up chatter (engine info; "Failed to detect GPU count" on machines without a GPU) stays out.
+        jvm.add("-Dorg.slf4j.simpleLogger.log.ai.djl=" + System.getProperty("smp.djl.log", "warn"));
+        jvm.add("-Dorg.slf4j.simpleLogger.log.ai.djl.util.cuda=" + System.getProperty("smp.djl.log", "error"));
         LocalLauncher launcher = new LocalLauncher.Builder(np, mainClass).args(exampleArgs).jvmArgs(jvm).build();
         int code = launcher.run();
         if (code != 0) {
