@@ -197,7 +197,8 @@ public final class ResNet18Training {
                 float loss = lossAndCorrect[0] / replicas;
                 metrics.step(s + 1, loss, ms, lossAndCorrect[1] / global);
                 if (chief) {
-                    bar.update(s % perEpoch + 1, String.format(Locale.ROOT, "loss %.4f", loss));
+                    // DJL's ProgressBar counts from 0: update(k) draws k + 1 of perEpoch.
+                    bar.update(s % perEpoch, String.format(Locale.ROOT, "loss %.4f", loss));
                     barOpen = s % perEpoch + 1 < perEpoch;
                     if ((s + 1) % o.logEvery == 0 || s + 1 == total) {
                         say("step %d/%d epoch %d: loss %.4f, train accuracy %.3f, %.1f samples/s, step %.0f ms",
