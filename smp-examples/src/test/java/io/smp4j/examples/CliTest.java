@@ -60,8 +60,13 @@ class CliTest {
     void badCommandLinesSayWhatIsWrongAndWhatIsAllowed() throws Exception {
         Object[] r = cli("run", "-np", "2", "resnet9");
         assertEquals(2, r[0]);
-        assertTrue(((String) r[1]).startsWith("smp: unknown example 'resnet9'; available: allreduce, commbench"),
-                (String) r[1]);
+        assertTrue(((String) r[1]).startsWith("smp: unknown example 'resnet9'; available: resnet18, allreduce, "
+                + "commbench"), (String) r[1]);
+        // A bad example option: every rank refuses it before any work, one of them says why, the run fails.
+        r = cli("run", "-np", "2", "resnet18", "--batch-size", "x");
+        assertEquals(2, r[0], (String) r[1]);
+        assertEquals(1, ((String) r[1]).lines().filter(l -> l.equals(
+                "[rank 0] resnet18: --batch-size needs a whole number >= 1, got 'x'")).count(), (String) r[1]);
         r = cli("run", "-np", "two", "allreduce");
         assertEquals(2, r[0]);
         assertTrue(((String) r[1]).startsWith("smp: -np needs a number of processes, got 'two'"), (String) r[1]);

@@ -93,4 +93,27 @@ class TrainOptionsTest {
             assertEquals(1L, b[1].head().getLong(1));
         }
     }
+
+    /** A hymenoptera-style tree of .jpg files (JPEG, not PNG) reads the same way. */
+    @Test
+    void jpegImageFolders(@TempDir Path dir) throws Exception {
+        for (String cls : new String[] {"ants", "bees"}) {
+            Path folder = dir.resolve("train").resolve(cls);
+            Files.createDirectories(folder);
+            for (int i = 0; i < 3; i++) {
+                java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(40, 30,
+                        java.awt.image.BufferedImage.TYPE_INT_RGB);
+                img.setRGB(i, i, 0xff8800);
+                javax.imageio.ImageIO.write(img, "jpg", folder.resolve(cls + i + ".jpg").toFile());
+            }
+        }
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager()) {
+            ImageData.SortedImageFolder train = ImageData.open(dir.resolve("train"), 24);
+            assertEquals(List.of("ants", "bees"), train.getSynset());
+            ai.djl.ndarray.NDList[] b = ImageData.batch(train, m, new int[] {5, 0});
+            assertEquals(new ai.djl.ndarray.types.Shape(2, 3, 24, 24), b[0].head().getShape());
+            assertEquals(1L, b[1].head().getLong(0));
+            assertEquals(0L, b[1].head().getLong(1));
+        }
+    }
 }
