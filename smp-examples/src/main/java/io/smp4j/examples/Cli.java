@@ -38,16 +38,25 @@ public final class Cli {
                 return runExample(args.subList(1, args.size()));
             }
             case "bench" -> {
-                String what = args.size() > 1 ? args.get(1) : "comm";
-                if (!what.equals("comm")) {
-                    return usage("unknown benchmark '" + what + "'; available: comm");
+                boolean named = args.size() > 1 && !args.get(1).startsWith("--");
+                String what = named ? args.get(1) : "all";
+                List<String> extra = args.subList(named ? 2 : 1, args.size());
+                switch (what) {
+                    case "all" -> {
+                        return io.smp4j.examples.bench.BenchSuite.main(extra);
+                    }
+                    case "comm" -> {
+                        int code = 0;
+                        for (int np : new int[] {2, 4}) {
+                            code |= launch(np, EXAMPLES.get("commbench"), extra);
+                        }
+                        return code;
+                    }
+                    default -> {
+                        return usage("unknown benchmark '" + what + "'; available: all (the suite and its report), "
+                                + "comm");
+                    }
                 }
-                List<String> extra = args.size() > 2 ? args.subList(2, args.size()) : List.of();
-                int code = 0;
-                for (int np : new int[] {2, 4}) {
-                    code |= launch(np, EXAMPLES.get("commbench"), extra);
-                }
-                return code;
             }
             default -> {
                 return usage("unknown command '" + args.get(0) + "'");
@@ -79,7 +88,8 @@ public final class Cli {
         return launch(np, main, args.subList(i + 1, args.size()));
     }
 
-    static int launch(int np, String mainClass, List<String> exampleArgs) throws Exception {
+    /** Starts {@code mainClass} on {@code np} local processes (see {@code ./smp run}); returns the exit code. */
+    public static int launch(int np, String mainClass, List<String> exampleArgs) throws Exception {
         List<String> jvm = new ArrayList<>();
         jvm.add("-Xmx" + System.getProperty("smp.rank.xmx", "2g"));
         for (String prop : new String[] {"smp.comm.timeout.s", "smp.comm.allreduce"}) {
@@ -109,7 +119,8 @@ public final class Cli {
         System.err.println("smp: " + problem);
         System.err.println("usage: ./smp run -np N EXAMPLE [options]   (examples: "
                 + String.join(", ", EXAMPLES.keySet()) + ")");
-        System.err.println("       ./smp bench [comm] [--max-bytes N] [--segment-floats N] [--no-mpj]");
+        System.err.println("       ./smp bench [--out DIR] [--steps N]   the suite; report in DIR/benchmarks.md");
+        System.err.println("       ./smp bench comm [--max-bytes N] [--segment-floats N] [--no-mpj]");
         return 2;
     }
 }

@@ -29,13 +29,15 @@ public final class CommBench {
         long maxBytes = 64L << 20;
         int segment = 0;
         boolean mpj = true;
+        String out = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
+                case "--out" -> out = args[++i];
                 case "--max-bytes" -> maxBytes = Long.parseLong(args[++i]);
                 case "--segment-floats" -> segment = Integer.parseInt(args[++i]);
                 case "--no-mpj" -> mpj = false;
                 default -> throw new IllegalArgumentException("unknown option " + args[i]
-                        + "; allowed: --max-bytes N, --segment-floats N, --no-mpj");
+                        + "; allowed: --max-bytes N, --segment-floats N, --no-mpj, --out FILE");
             }
         }
         int code = 0;
@@ -43,8 +45,15 @@ public final class CommBench {
             if (segment > 0) {
                 ((AbstractCommunicator) world).setSegmentFloats(segment);
             }
-            run(world, maxBytes, mpj);
-        } catch (RuntimeException e) {
+            List<java.util.Map<String, Object>> rows = run(world, maxBytes, mpj);
+            if (out != null && world.rank() == 0) {
+                java.util.Map<String, Object> r = new java.util.LinkedHashMap<>();
+                r.put("ranks", world.size());
+                r.put("rows", rows);
+                java.nio.file.Files.writeString(java.nio.file.Path.of(out),
+                        new com.google.gson.GsonBuilder().setPrettyPrinting().create().toJson(r));
+            }
+        } catch (RuntimeException | java.io.IOException e) {
             System.out.println("bench failed: " + e.getMessage());
             code = 1;
         }
@@ -65,7 +74,8 @@ public final class CommBench {
         return s;
     }
 
-    static void run(Communicator c, long maxBytes, boolean withMpj) {
+    static List<java.util.Map<String, Object>> run(Communicator c, long maxBytes, boolean withMpj) {
+        List<java.util.Map<String, Object>> rows = new ArrayList<>();
         int p = c.size();
         boolean rank0 = c.rank() == 0;
         if (rank0) {
@@ -99,8 +109,17 @@ public final class CommBench {
                 System.out.printf(Locale.ROOT, "%10d %9d | %9.1f %6.3f | %9.1f %6.3f %6.3f | %9.1f %6.3f %6.3f | "
                                 + "%9.1f %6.3f %6.3f | %7.2fx%n", bytes, n, p2p, bytes / p2p / 1e3, ring, alg,
                         alg * bus, shm, salg, salg * bus, mpjT, malg, malg * bus, mpjT / Math.min(ring, shm));
+                java.util.Map<String, Object> row = new java.util.LinkedHashMap<>();
+                row.put("bytes", bytes);
+                row.put("p2p_us", p2p);
+                row.put("ring_us", ring);
+                row.put("shm_us", shm);
+                row.put("mpj_us", Double.isNaN(mpjT) ? null : mpjT);
+                row.put("bus_factor", bus);
+                rows.add(row);
             }
         }
+        return rows;
     }
 
     /** One-way time between ranks 0 and 1 (half the round trip); other ranks idle. */

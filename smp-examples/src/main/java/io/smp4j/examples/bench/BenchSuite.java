@@ -1,0 +1,363 @@
+package io.smp4j.examples.bench;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import io.smp4j.examples.Cli;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code ./smp bench}: the whole benchmark suite, every comparison measured side by side in one run, written as a
+ * Markdown report and JSON ({@code docs/benchmarks.md}, {@code docs/benchmarks.json} by default).
+ * <ol>
+ *   <li>runtime overhead: {@code @Step} (partitions 1, microbatches 1) vs a plain DJL Trainer loop;</li>
+ *   <li>pipeline efficiency: 2 stages on 2 processes x 1 thread, M = 4, 8, 16, both schedules, vs 1 process x 1
+ *   thread, beside M/(M+P-1);</li>
+ *   <li>data parallel: smp4j (partitions 1, ddp) vs PyTorch DDP (gloo), 2 processes x 1 thread;</li>
+ *   <li>communication: smp4j's p2p / ring / shared-memory all-reduce vs MPJ's Allreduce vs gloo, 2 and 4 ranks;</li>
+ *   <li>memory: peak resident memory per rank, simple vs interleaved at M = 16.</li>
+ * </ol>
+ */
+public final class BenchSuite {
+    static final Gson GSON = new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create();
+    final Path work;
+    final Path python;
+    final Map<String, Object> results = new LinkedHashMap<>();
+    final int steps;
+
+    BenchSuite(Path work, Path python, int steps) {
+        this.work = work;
+        this.python = python;
+        this.steps = steps;
+    }
+
+    /** Options: {@code --out DIR} (default docs), {@code --steps N} timed steps per run (default 12). */
+    public static int main(List<String> args) throws Exception {
+        Path out = Path.of("docs");
+        int steps = 12;
+        for (int i = 0; i < args.size(); i += 2) {
+            switch (args.get(i)) {
+                case "--out" -> out = Path.of(args.get(i + 1));
+                case "--steps" -> steps = Integer.parseInt(args.get(i + 1));
+                default -> throw new IllegalArgumentException("unknown bench option " + args.get(i)
+                        + "; allowed: --out DIR, --steps N");
+            }
+        }
+        Path script = Path.of(System.getProperty("smp.root", ".")).resolve(
+                "smp-examples/src/main/python/torch_bench.py").toAbsolutePath();
+        BenchSuite b = new BenchSuite(Files.createTempDirectory("smp4j-bench"), script, steps);
+        long t0 = System.nanoTime();
+        b.results.put("machine", machine());
+        b.overhead();
+        b.pipeline();
+        b.dataParallel();
+        b.comm();
+        b.results.put("suite_minutes", (System.nanoTime() - t0) / 60e9);
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("benchmarks.json"), GSON.toJson(b.results));
+        Files.writeString(out.resolve("benchmarks.md"), new Report(JsonParser.parseString(GSON.toJson(b.results))
+                .getAsJsonObject()).markdown());
+        System.out.println("bench: report " + out.resolve("benchmarks.md") + ", data " + out.resolve("benchmarks.json")
+                + String.format(Locale.ROOT, " (%.1f min)", (System.nanoTime() - t0) / 60e9));
+        return 0;
+    }
+
+    /** Runs TrainBench on {@code np} ranks with 1 PyTorch thread each; returns its JSON. */
+    JsonObject train(String name, int np, String... args) throws Exception {
+        Path file = work.resolve(name + ".json");
+        List<String> a = new ArrayList<>(List.of(args));
+        a.addAll(List.of("--out", file.toString()));
+        if (!a.contains("--steps")) {
+            a.addAll(List.of("--steps", Integer.toString(steps)));
+        }
+        System.setProperty("ai.djl.pytorch.num_threads", "1");
+        System.out.println("bench: " + name + " (" + np + " process" + (np > 1 ? "es" : "") + ") " + a);
+        int code = Cli.launch(np, TrainBench.class.getName(), a);
+        if (code != 0 || !Files.exists(file)) {
+            throw new IllegalStateException("benchmark " + name + " failed (exit " + code + ")");
+        }
+        return JsonParser.parseString(Files.readString(file)).getAsJsonObject();
+    }
+
+    void overhead() throws Exception {
+        Map<String, Object> r = new LinkedHashMap<>();
+        for (String model : new String[] {"resnet18", "djl-resnet18"}) {
+            // Alternating rounds of 6 steps each (4 timed rounds after one warm-up round).
+            r.put(model, train("overhead-" + model, 1, "--mode", "overhead", "--model", model, "--image-size", "64",
+                    "--batch-size", "32", "--rounds", "4", "--steps", "6"));
+        }
+        results.put("overhead", r);
+    }
+
+    void pipeline() throws Exception {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("baseline", train("pipeline-1proc", 1, "--partitions", "1", "--microbatches", "1"));
+        for (int m : new int[] {4, 8, 16}) {
+            for (String p : new String[] {"simple", "interleaved"}) {
+                r.put(p + "-M" + m, train("pipeline-" + p + "-M" + m, 2, "--partitions", "2", "--microbatches",
+                        Integer.toString(m), "--pipeline", p));
+            }
+        }
+        results.put("pipeline", r);
+    }
+
+    void dataParallel() throws Exception {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("smp4j", train("ddp-smp4j", 2, "--partitions", "1", "--microbatches", "1", "--ddp", "true"));
+        r.put("pytorch", python("ddp", "ddp-torch", "--nproc", "2", "--batch-size", "32", "--image-size", "64",
+                "--steps", Integer.toString(steps)));
+        results.put("data_parallel", r);
+    }
+
+    void comm() throws Exception {
+        Map<String, Object> r = new LinkedHashMap<>();
+        StringBuilder sizes = new StringBuilder();
+        for (long s : CommBench.sizes(64L << 20)) {
+            sizes.append(sizes.length() == 0 ? "" : ",").append(s);
+        }
+        for (int np : new int[] {2, 4}) {
+            Path file = work.resolve("comm-" + np + ".json");
+            System.out.println("bench: comm (" + np + " processes)");
+            int code = Cli.launch(np, CommBench.class.getName(), List.of("--out", file.toString()));
+            if (code != 0) {
+                throw new IllegalStateException("comm benchmark failed on " + np + " ranks");
+            }
+            r.put("smp4j-" + np, JsonParser.parseString(Files.readString(file)));
+            r.put("gloo-" + np, python("allreduce", "gloo-" + np, "--nproc", Integer.toString(np), "--sizes",
+                    sizes.toString()));
+        }
+        results.put("comm", r);
+    }
+
+    /** Runs torch_bench.py; a missing PyTorch is reported, not fatal. */
+    JsonElement python(String what, String name, String... args) throws Exception {
+        Path file = work.resolve(name + ".json");
+        List<String> cmd = new ArrayList<>(List.of("/usr/bin/python3", python.toString(), what, "--out",
+                file.toString()));
+        cmd.addAll(List.of(args));
+        System.out.println("bench: " + name + " (PyTorch) " + cmd);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(20, TimeUnit.MINUTES) || p.exitValue() != 0 || !Files.exists(file)) {
+            System.out.println(out);
+            JsonObject o = new JsonObject();
+            o.addProperty("error", "PyTorch benchmark failed: " + out.lines().reduce((a, b) -> b).orElse(""));
+            return o;
+        }
+        return JsonParser.parseString(Files.readString(file));
+    }
+
+    static Map<String, Object> machine() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("date", ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME));
+        m.put("cpu", firstMatch(Path.of("/proc/cpuinfo"), "model name"));
+        m.put("cores", Runtime.getRuntime().availableProcessors());
+        m.put("memory", firstMatch(Path.of("/proc/meminfo"), "MemTotal"));
+        m.put("kernel", System.getProperty("os.version"));
+        m.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
+        m.put("djl", "0.35.1, PyTorch engine, libtorch 2.7.1 (CPU)");
+        m.put("mpj", "MPJ Express 0.44 niodev (Debian libmpj-java)");
+        return m;
+    }
+
+    private static String firstMatch(Path file, String key) {
+        try {
+            for (String line : Files.readAllLines(file)) {
+                if (line.startsWith(key)) {
+                    return line.substring(line.indexOf(':') + 1).trim();
+                }
+            }
+        } catch (IOException e) {
+            return "unknown";
+        }
+        return "unknown";
+    }
+
+    /** The Markdown report from the collected JSON. */
+    static final class Report {
+        final JsonObject r;
+        final StringBuilder s = new StringBuilder();
+
+        Report(JsonObject r) {
+            this.r = r;
+        }
+
+        void line(String format, Object... args) {
+            s.append(String.format(Locale.ROOT, format, args)).append('\n');
+        }
+
+        static double d(JsonObject o, String k) {
+            return o.get(k).getAsDouble();
+        }
+
+        String markdown() {
+            JsonObject m = r.getAsJsonObject("machine");
+            line("# smp4j benchmarks");
+            line("");
+            line("Generated by `./smp bench` on %s: %s, %d cores, %s memory, Linux %s, %s; DJL %s; %s. Every "
+                    + "comparison below was measured side by side in this one run (%.1f minutes); times are medians.",
+                    m.get("date").getAsString(), m.get("cpu").getAsString(), m.get("cores").getAsInt(),
+                    m.get("memory").getAsString(), m.get("kernel").getAsString(), m.get("java").getAsString(),
+                    m.get("djl").getAsString(), m.get("mpj").getAsString(), r.get("suite_minutes").getAsDouble());
+            line("");
+            line("Models: `resnet18` is the standard ResNet18 (torchvision's layout, 11.18 M parameters with 10 "
+                    + "classes), `djl-resnet18` is DJL's `ResNetV1` with 18 layers (0.90 M parameters, the example's "
+                    + "model). Input 3x64x64, synthetic data made once, SGD with momentum.");
+            overhead();
+            pipeline();
+            dataParallel();
+            comm();
+            memory();
+            return s.toString();
+        }
+
+        void overhead() {
+            line("");
+            line("## 1. Runtime overhead (target: ratio <= 1.03)");
+            line("");
+            line("One process, batch 32, partitions 1, microbatches 1, ddp off: a step through `@Step` + "
+                    + "`DistributedOptimizer` vs DJL's own `EasyTrain.trainBatch` + `Trainer.step`, same model, data "
+                    + "and thread count, in alternating rounds.");
+            line("");
+            line("| model | plain DJL (ms) | smp4j (ms) | ratio | target |");
+            line("|---|---|---|---|---|");
+            JsonObject o = r.getAsJsonObject("overhead");
+            for (String model : o.keySet()) {
+                JsonObject x = o.getAsJsonObject(model);
+                double ratio = d(x, "ratio");
+                line("| %s | %.1f | %.1f | %.3f | %s |", model, d(x, "plain_djl_median_ms"), d(x, "smp4j_median_ms"),
+                        ratio, ratio <= 1.03 ? "met" : "missed");
+            }
+        }
+
+        void pipeline() {
+            line("");
+            line("## 2. Pipeline efficiency (target: >= 95%% of M/(M+P-1) at M = 8)");
+            line("");
+            JsonObject p = r.getAsJsonObject("pipeline");
+            JsonObject base = p.getAsJsonObject("baseline");
+            double baseSps = d(base, "samples_per_second");
+            line("`resnet18`, batch 32 per step. Baseline: 1 process x 1 thread, whole model, %.1f samples/s "
+                    + "(%.0f ms per step). Pipelined: 2 stages on 2 processes x 1 thread (auto partition). Busy = a "
+                    + "rank's forward + backward time per step / the step's wall time (from the timeline); ideal "
+                    + "speed-up = P x M/(M+P-1) with perfectly balanced stages.", baseSps, d(base, "median_step_ms"));
+            line("");
+            line("| schedule | M | step (ms) | samples/s | speed-up | ideal | busy rank 0 / 1 | M/(M+P-1) | "
+                    + "busy / theory |");
+            line("|---|---|---|---|---|---|---|---|---|");
+            for (String key : p.keySet()) {
+                if (key.equals("baseline")) {
+                    continue;
+                }
+                JsonObject x = p.getAsJsonObject(key);
+                int mb = Integer.parseInt(x.get("microbatches").getAsString());
+                double theory = mb / (mb + 1.0);
+                double step = d(x, "median_step_ms");
+                JsonArray ranks = x.getAsJsonArray("ranks");
+                double b0 = ranks.get(0).getAsJsonObject().get("compute_ms_per_step").getAsDouble() / step;
+                double b1 = ranks.get(1).getAsJsonObject().get("compute_ms_per_step").getAsDouble() / step;
+                double busy = (b0 + b1) / 2;
+                line("| %s | %d | %.0f | %.1f | %.2fx | %.2fx | %.0f%% / %.0f%% | %.0f%% | %.0f%% |",
+                        x.get("pipeline").getAsString(), mb, step, d(x, "samples_per_second"),
+                        d(x, "samples_per_second") / baseSps, 2 * theory, 100 * b0, 100 * b1, 100 * theory,
+                        100 * busy / theory);
+            }
+        }
+
+        void dataParallel() {
+            line("");
+            line("## 3. Data parallel vs PyTorch DDP (target: samples/s ratio >= 1.0)");
+            line("");
+            JsonObject dp = r.getAsJsonObject("data_parallel");
+            JsonObject ours = dp.getAsJsonObject("smp4j");
+            JsonObject torch = dp.getAsJsonObject("pytorch");
+            if (torch.has("error")) {
+                line("PyTorch side unavailable: %s", torch.get("error").getAsString());
+                return;
+            }
+            double ratio = d(ours, "samples_per_second") / d(torch, "samples_per_second");
+            double oursAr = 0;
+            for (JsonElement e : ours.getAsJsonArray("ranks")) {
+                oursAr = Math.max(oursAr, e.getAsJsonObject().get("all_reduce_ms_per_step").getAsDouble());
+            }
+            line("2 processes x 1 thread, `resnet18` / torchvision `resnet18(num_classes=10)`, 3x64x64, batch 32 per "
+                    + "process (global 64). smp4j: partitions 1, ddp (gradients averaged after backward as one "
+                    + "buffer, shared memory on one host). PyTorch %s: DistributedDataParallel, gloo (bucketed, "
+                    + "overlapped with backward).", torch.get("torch_version").getAsString());
+            line("");
+            line("| | step (ms) | samples/s | all-reduce of all gradients (ms) |");
+            line("|---|---|---|---|");
+            line("| smp4j | %.0f | %.1f | %.1f (per step, from the timeline) |", d(ours, "median_step_ms"),
+                    d(ours, "samples_per_second"), oursAr);
+            line("| PyTorch DDP gloo | %.0f | %.1f | %.1f (one flat all_reduce of %.2f M floats) |",
+                    d(torch, "median_step_ms"), d(torch, "samples_per_second"), d(torch, "all_reduce_ms"),
+                    d(torch, "parameters") / 1e6);
+            line("");
+            line("Ratio smp4j / PyTorch: **%.2f** (%s).", ratio, ratio >= 1.0 ? "target met" : "target missed");
+        }
+
+        void comm() {
+            line("");
+            line("## 4. Communication");
+            line("");
+            line("Medians in microseconds per operation on one host (loopback); p2p = one-way time of a ping-pong; "
+                    + "ring = smp4j's segmented ring all-reduce over MPJ niodev; shm = smp4j's shared-memory "
+                    + "all-reduce (/dev/shm); MPJ = MPJ Express's own Allreduce; gloo = torch.distributed "
+                    + "all_reduce. busbw = size / time x 2(p-1)/p in GB/s.");
+            JsonObject c = r.getAsJsonObject("comm");
+            for (int np : new int[] {2, 4}) {
+                JsonObject ours = c.getAsJsonObject("smp4j-" + np);
+                JsonObject gloo = c.getAsJsonObject("gloo-" + np);
+                JsonObject g = gloo.has("median_ms") ? gloo.getAsJsonObject("median_ms") : new JsonObject();
+                line("");
+                line("%d ranks:", np);
+                line("");
+                line("| bytes | p2p | ring | shm | MPJ | gloo | best smp4j busbw | MPJ / best | gloo / best |");
+                line("|---|---|---|---|---|---|---|---|---|");
+                for (JsonElement e : ours.getAsJsonArray("rows")) {
+                    JsonObject row = e.getAsJsonObject();
+                    long bytes = row.get("bytes").getAsLong();
+                    double best = Math.min(d(row, "ring_us"), d(row, "shm_us"));
+                    double mpj = row.get("mpj_us").isJsonNull() ? Double.NaN : d(row, "mpj_us");
+                    double gl = g.has(Long.toString(bytes)) ? g.get(Long.toString(bytes)).getAsDouble() * 1e3
+                            : Double.NaN;
+                    line("| %,d | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2fx | %.2fx |", bytes, d(row, "p2p_us"),
+                            d(row, "ring_us"), d(row, "shm_us"), mpj, gl, bytes / best / 1e3 * d(row, "bus_factor"),
+                            mpj / best, gl / best);
+                }
+            }
+        }
+
+        void memory() {
+            line("");
+            line("## 5. Memory: simple vs interleaved at M = 16");
+            line("");
+            line("Peak resident memory (VmHWM) of each rank of the M = 16 runs of section 2 (2 stages, batch 32, "
+                    + "microbatches of 2). `simple` holds all 16 microbatches' activations before the first backward; "
+                    + "`interleaved` (1F1B) at most P - stage of them.");
+            line("");
+            line("| schedule | rank 0 (stage 0) MB | rank 1 (stage 1) MB |");
+            line("|---|---|---|");
+            JsonObject p = r.getAsJsonObject("pipeline");
+            for (String sched : new String[] {"simple", "interleaved"}) {
+                JsonArray ranks = p.getAsJsonObject(sched + "-M16").getAsJsonArray("ranks");
+                line("| %s | %.0f | %.0f |", sched, ranks.get(0).getAsJsonObject().get("peak_rss_mb").getAsDouble(),
+                        ranks.get(1).getAsJsonObject().get("peak_rss_mb").getAsDouble());
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+package io.smp4j.examples.bench;
+
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.EasyTrain;
+import ai.djl.training.Trainer;
+import ai.djl.training.dataset.Batch;
+import ai.djl.training.loss.Loss;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.Tracker;
+import ai.djl.translate.Batchifier;
+import com.google.gson.GsonBuilder;
+import io.smp4j.comm.ReduceOp;
+import io.smp4j.core.DistributedModel;
+import io.smp4j.core.DistributedOptimizer;
+import io.smp4j.core.Smp;
+import io.smp4j.core.SmpConfig;
+import io.smp4j.core.Step;
+import io.smp4j.core.Timeline;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Rank program of the training benchmarks: synthetic data (made once, so that only training is timed), a ResNet18,
+ * SGD. Modes:
+ * <ul>
+ *   <li>{@code smp}: steps through {@code @Step} with the given smp config on all ranks; per step wall time, and from
+ *   the timeline each rank's compute (forward + backward) time and all-reduce time; peak resident memory per rank.</li>
+ *   <li>{@code overhead} (one process): the same model and data trained by smp4j (partitions 1, microbatches 1) and by
+ *   a plain DJL {@link Trainer} loop ({@link EasyTrain#trainBatch}), in alternating rounds.</li>
+ * </ul>
+ * Rank 0 writes the result as JSON to {@code --out}.
+ */
+public final class TrainBench {
+    /** The step body. */
+    public static final class Body {
+        private final Loss loss = Loss.softmaxCrossEntropyLoss();
+
+        @Step
+        public NDArray train(DistributedModel model, NDList x, NDList y) {
+            NDArray l = loss.evaluate(y, model.forward(x));
+            model.backward(l);
+            return l;
+        }
+    }
+
+    private TrainBench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> o = new LinkedHashMap<>();
+        o.put("mode", "smp");
+        o.put("model", "resnet18");
+        o.put("image-size", "64");
+        o.put("batch-size", "32");
+        o.put("steps", "12");
+        o.put("warmup", "3");
+        o.put("partitions", "1");
+        o.put("microbatches", "1");
+        o.put("pipeline", "interleaved");
+        o.put("ddp", "false");
+        o.put("rounds", "4");
+        o.put("out", "");
+        for (int i = 0; i < args.length; i += 2) {
+            String k = args[i].replaceFirst("^--", "");
+            if (!o.containsKey(k) || i + 1 >= args.length) {
+                throw new IllegalArgumentException("bad option " + args[i] + "; allowed: " + o.keySet());
+            }
+            o.put(k, args[i + 1]);
+        }
+        Map<String, Object> result = o.get("mode").equals("overhead") ? overhead(o) : smp(o);
+        if (result != null && !o.get("out").isEmpty()) {
+            Files.writeString(Path.of(o.get("out")), new GsonBuilder().setPrettyPrinting().create().toJson(result));
+        }
+        System.out.flush();
+        Runtime.getRuntime().halt(0);
+    }
+
+    static int i(Map<String, String> o, String k) {
+        return Integer.parseInt(o.get(k));
+    }
+
+    static NDList[] data(NDManager m, Map<String, String> o, int batch) {
+        Engine.getInstance().setRandomSeed(11);
+        int s = i(o, "image-size");
+        NDArray x = m.randomNormal(new Shape(batch, 3, s, s));
+        NDArray y = m.randomInteger(0, 10, new Shape(batch), DataType.INT64);
+        return new NDList[] {new NDList(x), new NDList(y)};
+    }
+
+    static Optimizer sgd() {
+        return Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.01f)).optMomentum(0.9f).build();
+    }
+
+    /** Pipeline / data-parallel run: rank 0 returns the result, others null. */
+    static Map<String, Object> smp(Map<String, String> o) throws Exception {
+        SmpConfig cfg = SmpConfig.builder().partitions(i(o, "partitions")).microbatches(i(o, "microbatches"))
+                .pipeline(o.get("pipeline")).ddp(Boolean.parseBoolean(o.get("ddp"))).build();
+        int steps = i(o, "steps");
+        int warmup = i(o, "warmup");
+        try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager()) {
+            int batch = i(o, "batch-size");
+            int s = i(o, "image-size");
+            Engine.getInstance().setRandomSeed(5);
+            Block net = ResNets.build(o.get("model"), s, 10);
+            net.initialize(m, DataType.FLOAT32, new Shape(batch / cfg.microbatches(), 3, s, s));
+            DistributedModel dm = new DistributedModel(smp, net, m);
+            DistributedOptimizer opt = new DistributedOptimizer(dm, sgd());
+            NDList[] d = data(m, o, batch);
+            Body body = new Body();
+            Timeline timeline = smp.startTimeline();
+            double[] wall = new double[steps];
+            for (int step = 0; step < warmup + steps; step++) {
+                smp.barrier(); // every step starts together: wall time is the slowest rank's
+                timeline.setStep(step);
+                timeline.setRecording(step >= warmup);
+                long t0 = System.nanoTime();
+                smp.step(body, "train", dm, d[0], d[1]);
+                opt.step();
+                long t1 = System.nanoTime();
+                if (step >= warmup) {
+                    wall[step - warmup] = (t1 - t0) / 1e6;
+                }
+            }
+            // Per rank: compute and all-reduce milliseconds per step, this rank's median wall, peak RSS.
+            double compute = 0;
+            double allReduce = 0;
+            for (Timeline.Event e : timeline.events()) {
+                if (e.kind() == Timeline.Kind.FORWARD || e.kind() == Timeline.Kind.BACKWARD) {
+                    compute += e.durationMicros() / 1e3;
+                } else if (e.kind() == Timeline.Kind.ALL_REDUCE) {
+                    allReduce += e.durationMicros() / 1e3;
+                }
+            }
+            float[] mine = {(float) (compute / steps), (float) (allReduce / steps), (float) median(wall),
+                    (float) peakRssMb()};
+            float[] all = new float[4 * smp.size()];
+            System.arraycopy(mine, 0, all, 4 * smp.rank(), 4);
+            smp.world().allReduce(all, ReduceOp.SUM);
+            if (smp.rank() != 0) {
+                return null;
+            }
+            Map<String, Object> r = new LinkedHashMap<>(o);
+            r.put("world_size", smp.size());
+            r.put("dp_size", smp.dpSize());
+            double med = 0;
+            List<Map<String, Object>> ranks = new ArrayList<>();
+            for (int k = 0; k < smp.size(); k++) {
+                Map<String, Object> rk = new LinkedHashMap<>();
+                rk.put("rank", k);
+                rk.put("compute_ms_per_step", all[4 * k]);
+                rk.put("all_reduce_ms_per_step", all[4 * k + 1]);
+                rk.put("median_step_ms", all[4 * k + 2]);
+                rk.put("peak_rss_mb", all[4 * k + 3]);
+                ranks.add(rk);
+                med = Math.max(med, all[4 * k + 2]);
+            }
+            r.put("ranks", ranks);
+            r.put("median_step_ms", med);
+            r.put("samples_per_second", batch * smp.dpSize() / (med / 1e3));
+            r.put("step_ms", wall);
+            return r;
+        }
+    }
+
+    /** smp4j (partitions 1) vs a plain DJL Trainer loop, same model, data and threads, alternating rounds. */
+    static Map<String, Object> overhead(Map<String, String> o) throws Exception {
+        int batch = i(o, "batch-size");
+        int s = i(o, "image-size");
+        int steps = i(o, "steps");
+        int rounds = i(o, "rounds");
+        SmpConfig cfg = SmpConfig.builder().partitions(1).microbatches(1).ddp(false).build();
+        try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager();
+             Model model = Model.newInstance("plain", Device.cpu())) {
+            NDList[] d = data(m, o, batch);
+            // Plain DJL.
+            Engine.getInstance().setRandomSeed(5);
+            model.setBlock(ResNets.build(o.get("model"), s, 10));
+            Trainer trainer = model.newTrainer(new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
+                    .optOptimizer(sgd()).optDevices(new Device[] {Device.cpu()}));
+            trainer.initialize(new Shape(batch, 3, s, s));
+            // smp4j.
+            Engine.getInstance().setRandomSeed(5);
+            Block net = ResNets.build(o.get("model"), s, 10);
+            net.initialize(m, DataType.FLOAT32, new Shape(batch, 3, s, s));
+            DistributedModel dm = new DistributedModel(smp, net, m);
+            DistributedOptimizer opt = new DistributedOptimizer(dm, sgd());
+            Body body = new Body();
+            List<Double> plain = new ArrayList<>();
+            List<Double> ours = new ArrayList<>();
+            for (int round = 0; round < rounds + 1; round++) {
+                for (int k = 0; k < steps; k++) {
+                    // A Batch closes its arrays: give it copies, made before the clock starts.
+                    NDManager bm = m.newSubManager();
+                    NDList x = new NDList(d[0].head().duplicate());
+                    NDList y = new NDList(d[1].head().duplicate());
+                    x.attach(bm);
+                    y.attach(bm);
+                    long t0 = System.nanoTime();
+                    try (Batch b = new Batch(bm, x, y, batch, Batchifier.STACK, Batchifier.STACK, 0, 1)) {
+                        EasyTrain.trainBatch(trainer, b);
+                        trainer.step();
+                    }
+                    if (round > 0) {
+                        plain.add((System.nanoTime() - t0) / 1e6);
+                    }
+                }
+                for (int k = 0; k < steps; k++) {
+                    long t0 = System.nanoTime();
+                    smp.step(body, "train", dm, d[0], d[1]);
+                    opt.step();
+                    if (round > 0) {
+                        ours.add((System.nanoTime() - t0) / 1e6);
+                    }
+                }
+            }
+            trainer.close();
+            Map<String, Object> r = new LinkedHashMap<>(o);
+            double p = median(plain.stream().mapToDouble(Double::doubleValue).toArray());
+            double q = median(ours.stream().mapToDouble(Double::doubleValue).toArray());
+            r.put("plain_djl_median_ms", p);
+            r.put("smp4j_median_ms", q);
+            r.put("ratio", q / p);
+            r.put("plain_djl_ms", plain);
+            r.put("smp4j_ms", ours);
+            return r;
+        }
+    }
+
+    static double median(double[] v) {
+        double[] c = v.clone();
+        java.util.Arrays.sort(c);
+        return c.length == 0 ? 0 : c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
+    }
+
+    /** Peak resident set size of this process (VmHWM), in MB. */
+    static double peakRssMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("\\D+", "")) / 1024.0;
+                }
+            }
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+        return -1;
+    }
+}
