@@ -19,6 +19,7 @@ public final class Cli {
         EXAMPLES.put("resnet18", io.smp4j.examples.resnet.ResNet18Training.class.getName());
         EXAMPLES.put("allreduce", AllReduceDemo.class.getName());
         EXAMPLES.put("commbench", io.smp4j.examples.bench.CommBench.class.getName());
+        EXAMPLES.put("trainbench", io.smp4j.examples.bench.TrainBench.class.getName());
     }
 
     private Cli() {

@@ -61,7 +61,7 @@ class CliTest {
         Object[] r = cli("run", "-np", "2", "resnet9");
         assertEquals(2, r[0]);
         assertTrue(((String) r[1]).startsWith("smp: unknown example 'resnet9'; available: resnet18, allreduce, "
-                + "commbench"), (String) r[1]);
+                + "commbench, trainbench"), (String) r[1]);
         // A bad example option: every rank refuses it before any work, one of them says why, the run fails.
         r = cli("run", "-np", "2", "resnet18", "--batch-size", "x");
         assertEquals(2, r[0], (String) r[1]);

@@ -29,7 +29,7 @@ import java.util.concurrent.TimeUnit;
  *   thread, beside M/(M+P-1);</li>
  *   <li>data parallel: smp4j (partitions 1, ddp) vs PyTorch DDP (gloo), 2 processes x 1 thread;</li>
  *   <li>communication: smp4j's p2p / ring / shared-memory all-reduce vs MPJ's Allreduce vs gloo, 2 and 4 ranks;</li>
- *   <li>memory: peak resident memory per rank, simple vs interleaved at M = 16.</li>
+ *   <li>memory: peak resident memory per rank during the steps, simple vs interleaved at M = 16.</li>
  * </ol>
  */
 public final class BenchSuite {
@@ -66,6 +66,7 @@ public final class BenchSuite {
         b.pipeline();
         b.dataParallel();
         b.comm();
+        b.memory();
         b.results.put("suite_minutes", (System.nanoTime() - t0) / 60e9);
         Files.createDirectories(out);
         Files.writeString(out.resolve("benchmarks.json"), GSON.toJson(b.results));
@@ -108,11 +109,22 @@ public final class BenchSuite {
         r.put("baseline", train("pipeline-1proc", 1, "--partitions", "1", "--microbatches", "1"));
         for (int m : new int[] {4, 8, 16}) {
             for (String p : new String[] {"simple", "interleaved"}) {
+                // optimize speed: stages balanced by measured time (memory_weight 0.2), what throughput wants.
                 r.put(p + "-M" + m, train("pipeline-" + p + "-M" + m, 2, "--partitions", "2", "--microbatches",
-                        Integer.toString(m), "--pipeline", p));
+                        Integer.toString(m), "--pipeline", p, "--optimize", "speed"));
             }
         }
         results.put("pipeline", r);
+    }
+
+    /** Activation memory: batch 128 in 16 microbatches of 8, so that the activations outweigh the JVM and libtorch. */
+    void memory() throws Exception {
+        Map<String, Object> r = new LinkedHashMap<>();
+        for (String p : new String[] {"simple", "interleaved"}) {
+            r.put(p, train("memory-" + p, 2, "--partitions", "2", "--microbatches", "16", "--batch-size", "128",
+                    "--pipeline", p, "--optimize", "speed", "--steps", "3", "--warmup", "1"));
+        }
+        results.put("memory", r);
     }
 
     void dataParallel() throws Exception {
@@ -252,7 +264,7 @@ public final class BenchSuite {
             JsonObject base = p.getAsJsonObject("baseline");
             double baseSps = d(base, "samples_per_second");
             line("`resnet18`, batch 32 per step. Baseline: 1 process x 1 thread, whole model, %.1f samples/s "
-                    + "(%.0f ms per step). Pipelined: 2 stages on 2 processes x 1 thread (auto partition). Busy = a "
+                    + "(%.0f ms per step). Pipelined: 2 stages on 2 processes x 1 thread (auto partition, optimize speed). Busy = a "
                     + "rank's forward + backward time per step / the step's wall time (from the timeline); ideal "
                     + "speed-up = P x M/(M+P-1) with perfectly balanced stages.", baseSps, d(base, "median_step_ms"));
             line("");
@@ -291,8 +303,13 @@ public final class BenchSuite {
             }
             double ratio = d(ours, "samples_per_second") / d(torch, "samples_per_second");
             double oursAr = 0;
+            double copy = 0;
+            double comm = 0;
             for (JsonElement e : ours.getAsJsonArray("ranks")) {
-                oursAr = Math.max(oursAr, e.getAsJsonObject().get("all_reduce_ms_per_step").getAsDouble());
+                JsonObject k = e.getAsJsonObject();
+                oursAr = Math.max(oursAr, k.get("all_reduce_ms_per_step").getAsDouble());
+                copy = Math.max(copy, k.get("gradient_copy_ms").getAsDouble());
+                comm = Math.max(comm, k.get("all_reduce_comm_ms").getAsDouble());
             }
             line("2 processes x 1 thread, `resnet18` / torchvision `resnet18(num_classes=10)`, 3x64x64, batch 32 per "
                     + "process (global 64). smp4j: partitions 1, ddp (gradients averaged after backward as one "
@@ -301,8 +318,9 @@ public final class BenchSuite {
             line("");
             line("| | step (ms) | samples/s | all-reduce of all gradients (ms) |");
             line("|---|---|---|---|");
-            line("| smp4j | %.0f | %.1f | %.1f (per step, from the timeline) |", d(ours, "median_step_ms"),
-                    d(ours, "samples_per_second"), oursAr);
+            line("| smp4j | %.0f | %.1f | %.1f per step (of which gradient copies %.1f, the all-reduce call %.1f, "
+                    + "including waiting for the other replica) |", d(ours, "median_step_ms"),
+                    d(ours, "samples_per_second"), oursAr, copy, comm);
             line("| PyTorch DDP gloo | %.0f | %.1f | %.1f (one flat all_reduce of %.2f M floats) |",
                     d(torch, "median_step_ms"), d(torch, "samples_per_second"), d(torch, "all_reduce_ms"),
                     d(torch, "parameters") / 1e6);
@@ -346,17 +364,24 @@ public final class BenchSuite {
             line("");
             line("## 5. Memory: simple vs interleaved at M = 16");
             line("");
-            line("Peak resident memory (VmHWM) of each rank of the M = 16 runs of section 2 (2 stages, batch 32, "
-                    + "microbatches of 2). `simple` holds all 16 microbatches' activations before the first backward; "
-                    + "`interleaved` (1F1B) at most P - stage of them.");
+            line("2 stages on 2 processes, `resnet18`, batch 128 in 16 microbatches of 8 (so that activations "
+                    + "outweigh the JVM and libtorch). The kernel's peak-RSS mark is reset before the timed steps "
+                    + "(/proc/self/clear_refs); peak = VmHWM after them, growth = peak - RSS when they started. "
+                    + "`simple` holds all 16 microbatches' activations before the first backward; `interleaved` "
+                    + "(1F1B) at most P - stage of them.");
             line("");
-            line("| schedule | rank 0 (stage 0) MB | rank 1 (stage 1) MB |");
-            line("|---|---|---|");
-            JsonObject p = r.getAsJsonObject("pipeline");
+            line("| schedule | stage 0 peak (MB) | stage 0 growth (MB) | stage 1 peak (MB) | stage 1 growth (MB) | "
+                    + "step (ms) |");
+            line("|---|---|---|---|---|---|");
+            JsonObject mem = r.getAsJsonObject("memory");
             for (String sched : new String[] {"simple", "interleaved"}) {
-                JsonArray ranks = p.getAsJsonObject(sched + "-M16").getAsJsonArray("ranks");
-                line("| %s | %.0f | %.0f |", sched, ranks.get(0).getAsJsonObject().get("peak_rss_mb").getAsDouble(),
-                        ranks.get(1).getAsJsonObject().get("peak_rss_mb").getAsDouble());
+                JsonObject x = mem.getAsJsonObject(sched);
+                JsonArray ranks = x.getAsJsonArray("ranks");
+                JsonObject a = ranks.get(0).getAsJsonObject();
+                JsonObject b = ranks.get(1).getAsJsonObject();
+                line("| %s | %.0f | %.0f | %.0f | %.0f | %.0f |", sched, d(a, "peak_rss_mb"),
+                        d(a, "peak_rss_mb") - d(a, "rss_at_first_timed_step_mb"), d(b, "peak_rss_mb"),
+                        d(b, "peak_rss_mb") - d(b, "rss_at_first_timed_step_mb"), d(x, "median_step_ms"));
             }
         }
     }

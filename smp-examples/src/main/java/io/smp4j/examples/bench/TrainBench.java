@@ -71,6 +71,7 @@ public final class TrainBench {
         o.put("microbatches", "1");
         o.put("pipeline", "interleaved");
         o.put("ddp", "false");
+        o.put("optimize", "memory");
         o.put("rounds", "4");
         o.put("out", "");
         for (int i = 0; i < args.length; i += 2) {
@@ -107,7 +108,7 @@ public final class TrainBench {
     /** Pipeline / data-parallel run: rank 0 returns the result, others null. */
     static Map<String, Object> smp(Map<String, String> o) throws Exception {
         SmpConfig cfg = SmpConfig.builder().partitions(i(o, "partitions")).microbatches(i(o, "microbatches"))
-                .pipeline(o.get("pipeline")).ddp(Boolean.parseBoolean(o.get("ddp"))).build();
+                .pipeline(o.get("pipeline")).ddp(Boolean.parseBoolean(o.get("ddp"))).optimize(o.get("optimize")).build();
         int steps = i(o, "steps");
         int warmup = i(o, "warmup");
         try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager()) {
@@ -122,7 +123,13 @@ public final class TrainBench {
             Body body = new Body();
             Timeline timeline = smp.startTimeline();
             double[] wall = new double[steps];
+            double[] copy = new double[steps];
+            double[] comm = new double[steps];
+            double rssBefore = 0;
             for (int step = 0; step < warmup + steps; step++) {
+                if (step == warmup) {
+                    rssBefore = resetPeakRss();
+                }
                 smp.barrier(); // every step starts together: wall time is the slowest rank's
                 timeline.setStep(step);
                 timeline.setRecording(step >= warmup);
@@ -132,6 +139,8 @@ public final class TrainBench {
                 long t1 = System.nanoTime();
                 if (step >= warmup) {
                     wall[step - warmup] = (t1 - t0) / 1e6;
+                    copy[step - warmup] = opt.lastStepTimes().copyMillis();
+                    comm[step - warmup] = opt.lastStepTimes().allReduceMillis();
                 }
             }
             // Per rank: compute and all-reduce milliseconds per step, this rank's median wall, peak RSS.
@@ -145,9 +154,10 @@ public final class TrainBench {
                 }
             }
             float[] mine = {(float) (compute / steps), (float) (allReduce / steps), (float) median(wall),
-                    (float) peakRssMb()};
-            float[] all = new float[4 * smp.size()];
-            System.arraycopy(mine, 0, all, 4 * smp.rank(), 4);
+                    (float) peakRssMb(), (float) rssBefore, (float) median(copy), (float) median(comm)};
+            final int w = mine.length;
+            float[] all = new float[w * smp.size()];
+            System.arraycopy(mine, 0, all, w * smp.rank(), w);
             smp.world().allReduce(all, ReduceOp.SUM);
             if (smp.rank() != 0) {
                 return null;
@@ -160,12 +170,15 @@ public final class TrainBench {
             for (int k = 0; k < smp.size(); k++) {
                 Map<String, Object> rk = new LinkedHashMap<>();
                 rk.put("rank", k);
-                rk.put("compute_ms_per_step", all[4 * k]);
-                rk.put("all_reduce_ms_per_step", all[4 * k + 1]);
-                rk.put("median_step_ms", all[4 * k + 2]);
-                rk.put("peak_rss_mb", all[4 * k + 3]);
+                rk.put("compute_ms_per_step", all[w * k]);
+                rk.put("all_reduce_ms_per_step", all[w * k + 1]);
+                rk.put("median_step_ms", all[w * k + 2]);
+                rk.put("peak_rss_mb", all[w * k + 3]);
+                rk.put("rss_at_first_timed_step_mb", all[w * k + 4]);
+                rk.put("gradient_copy_ms", all[w * k + 5]);
+                rk.put("all_reduce_comm_ms", all[w * k + 6]);
                 ranks.add(rk);
-                med = Math.max(med, all[4 * k + 2]);
+                med = Math.max(med, all[w * k + 2]);
             }
             r.put("ranks", ranks);
             r.put("median_step_ms", med);
@@ -245,11 +258,28 @@ public final class TrainBench {
         return c.length == 0 ? 0 : c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
     }
 
+    /**
+     * Resets the kernel's peak-RSS mark to the current RSS (Linux: "5" into /proc/self/clear_refs), so that VmHWM then
+     * measures the timed steps only; returns the current RSS in MB.
+     */
+    static double resetPeakRss() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux, or not allowed: VmHWM stays the lifetime peak
+        }
+        return status("VmRSS:");
+    }
+
     /** Peak resident set size of this process (VmHWM), in MB. */
     static double peakRssMb() {
+        return status("VmHWM:");
+    }
+
+    private static double status(String key) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmHWM:")) {
+                if (line.startsWith(key)) {
                     return Long.parseLong(line.replaceAll("\\D+", "")) / 1024.0;
                 }
             }

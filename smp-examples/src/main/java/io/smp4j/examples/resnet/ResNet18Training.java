@@ -91,7 +91,10 @@ public final class ResNet18Training {
             Run run = new Run(smp, manager, o, data);
             run.train();
         } catch (IllegalArgumentException e) {
-            System.err.println("resnet18: " + e.getMessage());
+            // A configuration problem every rank finds alike: one message is enough.
+            if (LaunchInfo.fromEnvironment(System.getenv()).rank() == 0) {
+                System.err.println("resnet18: " + e.getMessage());
+            }
             code = 2;
         } finally {
             ImageData.deleteTree(generated);
