@@ -91,6 +91,12 @@ public final class Cli {
 
     /** Starts {@code mainClass} on {@code np} local processes (see {@code ./smp run}); returns the exit code. */
     public static int launch(int np, String mainClass, List<String> exampleArgs) throws Exception {
+        return launch(np, mainClass, exampleArgs, Map.of());
+    }
+
+    /** As {@link #launch(int, String, List)}, with extra environment variables for the ranks. */
+    public static int launch(int np, String mainClass, List<String> exampleArgs, Map<String, String> env)
+            throws Exception {
         List<String> jvm = new ArrayList<>();
         jvm.add("-Xmx" + System.getProperty("smp.rank.xmx", "2g"));
         for (String prop : new String[] {"smp.comm.timeout.s", "smp.comm.allreduce"}) {
@@ -108,7 +114,9 @@ public final class Cli {
         // DJL's start-up chatter (engine info; "Failed to detect GPU count" on machines without a GPU) stays out.
         jvm.add("-Dorg.slf4j.simpleLogger.log.ai.djl=" + System.getProperty("smp.djl.log", "warn"));
         jvm.add("-Dorg.slf4j.simpleLogger.log.ai.djl.util.cuda=" + System.getProperty("smp.djl.log", "error"));
-        LocalLauncher launcher = new LocalLauncher.Builder(np, mainClass).args(exampleArgs).jvmArgs(jvm).build();
+        LocalLauncher.Builder builder = new LocalLauncher.Builder(np, mainClass).args(exampleArgs).jvmArgs(jvm);
+        env.forEach(builder::env);
+        LocalLauncher launcher = builder.build();
         int code = launcher.run();
         if (code != 0) {
             System.err.println("smp: " + launcher.failureMessage());
