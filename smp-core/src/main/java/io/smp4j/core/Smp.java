@@ -2,6 +2,8 @@ package io.smp4j.core;
 
 import ai.djl.Device;
 import io.smp4j.comm.Communicator;
+import io.smp4j.core.device.DeviceSelector;
+import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.comm.Topology;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.comm.launch.LaunchInfo;
@@ -37,6 +39,7 @@ public final class Smp implements AutoCloseable {
     private final Communicator pipelineGroup;
     private final Communicator dataParallelGroup;
     private volatile Timeline timeline;
+    private DeviceSelector.Selection device = new DeviceSelector.Selection(Device.cpu(), null, "not selected");
 
     private Smp(SmpConfig config, LaunchInfo launch, Communicator world) {
         this.config = config;
@@ -57,8 +60,15 @@ public final class Smp implements AutoCloseable {
     public static Smp init(SmpConfig config) {
         LaunchInfo launch = LaunchInfo.fromEnvironment(System.getenv());
         validate(config, launch.size(), launch.localSize());
+        // Before any communication: too many processes for this host's GPUs fails here, on every rank.
+        DeviceSelector.Selection device = DeviceSelector.select(launch.localRank(), launch.localSize(),
+                new JCudaProbe(), DeviceSelector.request());
         Communicator world = Bootstrap.init(launch, Bootstrap.commTimeout());
         Smp smp = new Smp(config, launch, world);
+        smp.device = device;
+        if (device.gpu() != null) {
+            LOG.info("rank {}: {}", world.rank(), device.reason());
+        }
         if (world.rank() == 0) {
             smp.topology.describe().forEach(line -> LOG.info("{}", line));
         }
@@ -142,11 +152,16 @@ public final class Smp implements AutoCloseable {
     }
 
     /**
-     * The device of this rank. CPU for now: GPU selection by local rank comes with the JCuda device layer (DJL cannot
-     * compute on the GPU machines of this workplace).
+     * The device of this rank: on a host with GPUs, GPU {@code localRank()} (one process per GPU, made current with
+     * cudaSetDevice); otherwise the CPU. {@code smp.device=cpu} forces the CPU. Create the model's NDManager on it.
      */
     public Device device() {
-        return Device.cpu();
+        return device.device();
+    }
+
+    /** The device choice with its GPU (null on the CPU) and the reason, as logged at start-up. */
+    public DeviceSelector.Selection deviceSelection() {
+        return device;
     }
 
     /**

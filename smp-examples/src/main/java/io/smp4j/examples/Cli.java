@@ -38,6 +38,9 @@ public final class Cli {
             case "run" -> {
                 return runExample(args.subList(1, args.size()));
             }
+            case "doctor" -> {
+                return Doctor.run(System.out, new io.smp4j.core.device.JCudaProbe(), System.getenv());
+            }
             case "bench" -> {
                 boolean named = args.size() > 1 && !args.get(1).startsWith("--");
                 String what = named ? args.get(1) : "all";
@@ -129,6 +132,7 @@ public final class Cli {
         System.err.println("usage: ./smp run -np N EXAMPLE [options]   (examples: "
                 + String.join(", ", EXAMPLES.keySet()) + ")");
         System.err.println("       ./smp bench [--out DIR] [--steps N]   the suite; report in DIR/benchmarks.md");
+        System.err.println("       ./smp doctor                         what smp4j finds here (engine, MPJ, mpirun, GPUs)");
         System.err.println("       ./smp bench comm [--max-bytes N] [--segment-floats N] [--no-mpj]");
         return 2;
     }

@@ -1,0 +1,66 @@
+package io.smp4j.core.device;
+
+import ai.djl.Device;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Which device a process trains on, as SageMaker's smp does it: on a host with GPUs, local rank i owns GPU i (one
+ * process per GPU); more processes on a host than GPUs is an error; without a usable driver, the CPU, said in one log
+ * line. {@code smp.device} (system property) or {@code SMP_DEVICE} (environment) {@code cpu} forces the CPU.
+ */
+public final class DeviceSelector {
+    private static final Logger LOG = LoggerFactory.getLogger(DeviceSelector.class);
+
+    /** The choice: a DJL device, the GPU behind it (null on the CPU) and why. */
+    public record Selection(Device device, Gpu gpu, String reason) {
+    }
+
+    private DeviceSelector() {
+    }
+
+    /**
+     * @param localRank this process's rank on its host
+     * @param localSize processes on this host
+     * @param probe     the driver (JCuda, or a fake in tests)
+     * @param request   {@code auto} or {@code cpu}
+     */
+    public static Selection select(int localRank, int localSize, GpuProbe probe, String request) {
+        if ("cpu".equals(request)) {
+            return cpu("the CPU was asked for (smp.device=cpu)");
+        }
+        if (!"auto".equals(request)) {
+            throw new IllegalArgumentException("smp.device is '" + request + "'; allowed: auto, cpu");
+        }
+        List<Gpu> gpus;
+        try {
+            gpus = probe.gpus();
+        } catch (GpuProbe.GpuUnavailableException e) {
+            return cpu("no usable GPU (" + e.getMessage() + "): training on the CPU");
+        }
+        if (gpus.isEmpty()) {
+            return cpu("no GPU on this host: training on the CPU");
+        }
+        if (localSize > gpus.size()) {
+            throw new IllegalArgumentException("this host runs " + localSize + " smp processes but has "
+                    + gpus.size() + " GPU(s); each process needs a GPU of its own: start at most " + gpus.size()
+                    + " per host (mpirun -npernode " + gpus.size() + ", mpi.processes_per_host), or set "
+                    + "smp.device=cpu");
+        }
+        Gpu gpu = probe.use(localRank);
+        return new Selection(Device.gpu(localRank), gpu, "local rank " + localRank + " of " + localSize + " -> "
+                + gpu);
+    }
+
+    /** The request from {@code -Dsmp.device} or {@code SMP_DEVICE}, default auto. */
+    public static String request() {
+        String v = System.getProperty("smp.device", System.getenv("SMP_DEVICE"));
+        return v == null || v.isBlank() ? "auto" : v.trim().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    private static Selection cpu(String reason) {
+        LOG.info("device: {}", reason);
+        return new Selection(Device.cpu(), null, reason);
+    }
+}
