@@ -145,6 +145,10 @@ public final class DistributedModel {
         Planner.Settings settings = smp.config().autoPartition() && !fixedPlacement
                 ? Planner.Settings.auto(p, smp.config().memoryWeight())
                 : Planner.Settings.manual(p, placement, smp.config().defaultPartition());
+        long[] limits = stageMemoryLimits();
+        if (limits != null && settings.assignment() == null) {
+            settings = settings.withMemoryLimits(limits, smp.config().activeMicrobatches());
+        }
         // World rank 0 plans for every replica: the data-parallel all-reduce needs identical stages.
         plan = Planner.plan(smp.world(), block, sample, settings);
         List<ModelUnits.Unit> units = ModelUnits.of(block, p);
@@ -169,6 +173,27 @@ public final class DistributedModel {
                 Parameters.copyInto(a, v);
             }
         }
+    }
+
+    /**
+     * Collective over the world: each stage's memory limit = the least free memory among the GPUs of the ranks that
+     * run it (JCuda, at start-up); null when any rank trains on the CPU.
+     */
+    private long[] stageMemoryLimits() {
+        io.smp4j.core.device.Gpu gpu = smp.deviceSelection().gpu();
+        long mine = gpu == null ? -1 : gpu.freeBytes();
+        byte[][] all = smp.world().allGather(java.nio.ByteBuffer.allocate(8).putLong(mine).array());
+        long[] limits = new long[smp.ppSize()];
+        java.util.Arrays.fill(limits, Long.MAX_VALUE);
+        for (int r = 0; r < all.length; r++) {
+            long free = java.nio.ByteBuffer.wrap(all[r]).getLong();
+            if (free < 0) {
+                return null;
+            }
+            int stage = smp.topology().ppRank(r);
+            limits[stage] = Math.min(limits[stage], free);
+        }
+        return limits;
     }
 
     /**

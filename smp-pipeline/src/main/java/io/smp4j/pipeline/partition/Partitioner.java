@@ -27,6 +27,73 @@ public final class Partitioner {
         return new PartitionPlan(units, balance(cost, stages), memoryWeight, "auto");
     }
 
+    /**
+     * As {@link #auto(List, int, double)}, but stage s may use at most {@code limits[s]} bytes of device memory
+     * (e.g. its GPU's free memory): {@link #stageBytes} of the units it gets. Throws when no split fits.
+     *
+     * @param inflight microbatches a stage holds at once (active_microbatches)
+     */
+    public static PartitionPlan auto(List<UnitCost> units, int stages, double memoryWeight, long[] limits,
+                                     int inflight) {
+        checkCounts(units.size(), stages);
+        if (limits.length != stages) {
+            throw new IllegalArgumentException(limits.length + " memory limits for " + stages + " stages");
+        }
+        double[] cost = combinedCosts(units, memoryWeight);
+        int n = units.size();
+        double[][] best = new double[stages + 1][n + 1];
+        int[][] cut = new int[stages + 1][n + 1];
+        for (double[] row : best) {
+            java.util.Arrays.fill(row, Double.POSITIVE_INFINITY);
+        }
+        best[0][0] = 0;
+        for (int k = 1; k <= stages; k++) {
+            for (int i = k; i <= n - (stages - k); i++) {
+                double c = 0;
+                for (int j = i - 1; j >= k - 1; j--) {
+                    c += cost[j];
+                    if (stageBytes(units, j, i, inflight) > limits[k - 1]) {
+                        break; // growing the stage further only adds bytes
+                    }
+                    double v = Math.max(best[k - 1][j], c);
+                    if (v < best[k][i]) {
+                        best[k][i] = v;
+                        cut[k][i] = j;
+                    }
+                }
+            }
+        }
+        if (best[stages][n] == Double.POSITIVE_INFINITY) {
+            long need = 0;
+            for (int i = 0; i < n; i++) {
+                need = Math.max(need, stageBytes(units, i, i + 1, inflight));
+            }
+            long total = stageBytes(units, 0, n, inflight);
+            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "the model does not fit in %d "
+                    + "stages within the devices' memory (stage limits %s MB): it needs %.1f MB in all (3 x parameter "
+                    + "bytes for weights, gradients and optimizer state + %d microbatches of activations), its "
+                    + "largest unit alone %.1f MB; use more partitions, fewer active_microbatches or smaller "
+                    + "microbatches", stages, java.util.Arrays.stream(limits)
+                    .mapToObj(l -> String.format(java.util.Locale.ROOT, "%.1f", l / 1e6))
+                    .collect(java.util.stream.Collectors.joining(", ", "[", "]")), total / 1e6, inflight, need / 1e6));
+        }
+        int[] b = new int[stages + 1];
+        b[stages] = n;
+        for (int k = stages; k >= 1; k--) {
+            b[k - 1] = cut[k][b[k]];
+        }
+        return new PartitionPlan(units, b, memoryWeight, "auto");
+    }
+
+    /** Device bytes units [from, to) need on one stage: 3 x parameters + {@code inflight} x activations. */
+    public static long stageBytes(List<UnitCost> units, int from, int to, int inflight) {
+        long b = 0;
+        for (int i = from; i < to; i++) {
+            b += 3 * units.get(i).parameterBytes() + (long) inflight * units.get(i).activationBytes();
+        }
+        return b;
+    }
+
     /** Per-unit cost as a weighted share of the model's time and memory. */
     public static double[] combinedCosts(List<UnitCost> units, double memoryWeight) {
         double totalTime = units.stream().mapToDouble(UnitCost::timeMillis).sum();

@@ -18,13 +18,19 @@ public final class Planner {
 
     /** How to partition. {@code assignment} null means auto. */
     public record Settings(int partitions, double memoryWeight, Map<Integer, Integer> assignment,
-                           int defaultPartition, int profileRepeats) {
+                           int defaultPartition, int profileRepeats, long[] memoryLimits, int inflight) {
         public static Settings auto(int partitions, double memoryWeight) {
-            return new Settings(partitions, memoryWeight, null, 0, 3);
+            return new Settings(partitions, memoryWeight, null, 0, 3, null, 1);
         }
 
         public static Settings manual(int partitions, Map<Integer, Integer> assignment, int defaultPartition) {
-            return new Settings(partitions, Double.NaN, assignment, defaultPartition, 3);
+            return new Settings(partitions, Double.NaN, assignment, defaultPartition, 3, null, 1);
+        }
+
+        /** Auto partitioning within each stage's device memory (bytes per stage), {@code inflight} microbatches. */
+        public Settings withMemoryLimits(long[] limits, int inflight) {
+            return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, limits,
+                    inflight);
         }
     }
 
@@ -39,7 +45,10 @@ public final class Planner {
                 List<ModelUnits.Unit> units = ModelUnits.of(model, settings.partitions());
                 List<UnitCost> costs = CostProfiler.profile(model, units, sample, settings.profileRepeats());
                 PartitionPlan plan = settings.assignment() == null
+                        ? settings.memoryLimits() == null
                         ? Partitioner.auto(costs, settings.partitions(), settings.memoryWeight())
+                        : Partitioner.auto(costs, settings.partitions(), settings.memoryWeight(),
+                        settings.memoryLimits(), settings.inflight())
                         : Partitioner.manual(costs, settings.partitions(), settings.assignment(),
                         settings.defaultPartition());
                 message = concat((byte) 1, plan.toBytes());

@@ -122,4 +122,24 @@ class PartitionerTest {
         }
         return u;
     }
+
+    /** Stage memory limits (a GPU's free memory) override the cost balance, and an impossible fit is refused. */
+    @Test
+    void memoryLimitsPerStage() {
+        // Time says: a alone on stage 0 (9 of 12 ms). Memory: each unit 3 x 100 parameter bytes + 2 x 50 activation.
+        List<UnitCost> units = List.of(new UnitCost("a", 9, 25, 100, 50), new UnitCost("b", 1, 25, 100, 50),
+                new UnitCost("c", 1, 25, 100, 50), new UnitCost("d", 1, 25, 100, 50));
+        assertEquals(400, Partitioner.stageBytes(units, 0, 1, 2));
+        int[] free = Partitioner.auto(units, 2, 0.0, new long[] {10_000, 10_000}, 2).boundaries();
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {0, 1, 4}, free);
+        // Stage 1 may hold only 2 units (800 bytes): b must move to stage 0.
+        int[] tight = Partitioner.auto(units, 2, 0.0, new long[] {10_000, 800}, 2).boundaries();
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {0, 2, 4}, tight);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Partitioner.auto(units, 2, 0.0, new long[] {500, 500}, 2));
+        assertEquals("the model does not fit in 2 stages within the devices' memory (stage limits [0.0, 0.0] MB): "
+                + "it needs 0.0 MB in all (3 x parameter bytes for weights, gradients and optimizer state + 2 "
+                + "microbatches of activations), its largest unit alone 0.0 MB; use more partitions, fewer "
+                + "active_microbatches or smaller microbatches", e.getMessage());
+    }
 }
