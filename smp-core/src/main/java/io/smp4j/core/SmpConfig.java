@@ -71,6 +71,14 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
 
     /** Parses a JSON object of {@code modelparallel.parameters} keys, optionally with an {@code mpi} object. */
     public static SmpConfig fromJson(String json) {
+        return fromMap(jsonToMap(json));
+    }
+
+    /**
+     * The JSON object as a map (nested objects, e.g. {@code mpi}, as maps; numbers as BigDecimal), for callers that
+     * merge a config file with overrides before {@link #fromMap}.
+     */
+    public static Map<String, Object> jsonToMap(String json) {
         JsonElement root;
         try {
             root = JsonParser.parseString(json);
@@ -81,7 +89,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
             throw new IllegalArgumentException("the smp config must be a JSON object such as {\"partitions\": 2}, got "
                     + root);
         }
-        return fromMap(toMap(root.getAsJsonObject()));
+        return toMap(root.getAsJsonObject());
     }
 
     private static String rootCause(Throwable e) {

@@ -1,8 +1,5 @@
 package io.smp4j.examples.resnet;
 
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import io.smp4j.core.SmpConfig;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -136,35 +133,17 @@ public final class TrainOptions {
 
     /** The JSON object of {@code file} as a map (nested objects, e.g. {@code mpi}, stay maps). */
     static Map<String, Object> readConfig(Path file) {
+        String text;
         try {
-            JsonElement root = JsonParser.parseString(Files.readString(file));
-            if (!root.isJsonObject()) {
-                throw new IllegalArgumentException("--config " + file + " must hold a JSON object such as "
-                        + "{\"partitions\": 2}");
-            }
-            return toMap(root.getAsJsonObject());
+            text = Files.readString(file);
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read --config " + file + ": " + e.getMessage(), e);
-        } catch (com.google.gson.JsonParseException e) {
-            throw new IllegalArgumentException("--config " + file + " is not valid JSON: " + e.getMessage(), e);
         }
-    }
-
-    private static Map<String, Object> toMap(JsonObject o) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        for (Map.Entry<String, JsonElement> e : o.entrySet()) {
-            JsonElement v = e.getValue();
-            if (v.isJsonObject()) {
-                m.put(e.getKey(), toMap(v.getAsJsonObject()));
-            } else if (v.isJsonPrimitive()) {
-                var p = v.getAsJsonPrimitive();
-                m.put(e.getKey(), p.isBoolean() ? (Object) p.getAsBoolean()
-                        : p.isNumber() ? (Object) p.getAsBigDecimal() : p.getAsString());
-            } else {
-                m.put(e.getKey(), v.isJsonNull() ? null : v.toString());
-            }
+        try {
+            return SmpConfig.jsonToMap(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--config " + file + ": " + e.getMessage(), e);
         }
-        return m;
     }
 
     private static int positive(String opt, String v) {

@@ -69,8 +69,8 @@ class TrainOptionsTest {
         org.junit.jupiter.api.Assertions.assertTrue(error("--config", cfg.toString())
                 .startsWith("unknown smp config key 'microbatch': did you mean 'microbatches'?"));
         Files.writeString(cfg, "[1]");
-        assertEquals("--config " + cfg + " must hold a JSON object such as {\"partitions\": 2}",
-                error("--config", cfg.toString()));
+        assertEquals("--config " + cfg + ": the smp config must be a JSON object such as {\"partitions\": 2}, got "
+                + "[1]", error("--config", cfg.toString()));
     }
 
     @Test

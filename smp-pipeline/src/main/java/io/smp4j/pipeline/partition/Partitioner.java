@@ -41,29 +41,8 @@ public final class Partitioner {
         }
         double[] cost = combinedCosts(units, memoryWeight);
         int n = units.size();
-        double[][] best = new double[stages + 1][n + 1];
-        int[][] cut = new int[stages + 1][n + 1];
-        for (double[] row : best) {
-            java.util.Arrays.fill(row, Double.POSITIVE_INFINITY);
-        }
-        best[0][0] = 0;
-        for (int k = 1; k <= stages; k++) {
-            for (int i = k; i <= n - (stages - k); i++) {
-                double c = 0;
-                for (int j = i - 1; j >= k - 1; j--) {
-                    c += cost[j];
-                    if (stageBytes(units, j, i, inflight) > limits[k - 1]) {
-                        break; // growing the stage further only adds bytes
-                    }
-                    double v = Math.max(best[k - 1][j], c);
-                    if (v < best[k][i]) {
-                        best[k][i] = v;
-                        cut[k][i] = j;
-                    }
-                }
-            }
-        }
-        if (best[stages][n] == Double.POSITIVE_INFINITY) {
+        int[] b = split(cost, stages, (k, from, to) -> stageBytes(units, from, to, inflight) <= limits[k]);
+        if (b == null) {
             long need = 0;
             for (int i = 0; i < n; i++) {
                 need = Math.max(need, stageBytes(units, i, i + 1, inflight));
@@ -76,11 +55,6 @@ public final class Partitioner {
                     + "microbatches", stages, java.util.Arrays.stream(limits)
                     .mapToObj(l -> String.format(java.util.Locale.ROOT, "%.1f", l / 1e6))
                     .collect(java.util.stream.Collectors.joining(", ", "[", "]")), total / 1e6, inflight, need / 1e6));
-        }
-        int[] b = new int[stages + 1];
-        b[stages] = n;
-        for (int k = stages; k >= 1; k--) {
-            b[k - 1] = cut[k][b[k]];
         }
         return new PartitionPlan(units, b, memoryWeight, "auto");
     }
@@ -112,12 +86,19 @@ public final class Partitioner {
      * Ties go to the split whose earlier stages are as large as possible, so the answer is deterministic.
      */
     public static int[] balance(double[] cost, int stages) {
+        checkCounts(cost.length, stages);
+        return split(cost, stages, (k, from, to) -> true);
+    }
+
+    /** Whether units [from, to) may form stage k. Must stay false once false as the stage grows to the left. */
+    @FunctionalInterface
+    interface Fits {
+        boolean test(int stage, int from, int to);
+    }
+
+    /** The min-max dynamic program over (stages, prefix); null when no split satisfies {@code fits}. */
+    private static int[] split(double[] cost, int stages, Fits fits) {
         int n = cost.length;
-        checkCounts(n, stages);
-        double[] prefix = new double[n + 1];
-        for (int i = 0; i < n; i++) {
-            prefix[i + 1] = prefix[i] + cost[i];
-        }
         // best[k][i]: the smallest possible maximum stage cost splitting the first i units into k stages.
         double[][] best = new double[stages + 1][n + 1];
         int[][] cut = new int[stages + 1][n + 1];
@@ -127,14 +108,22 @@ public final class Partitioner {
         best[0][0] = 0;
         for (int k = 1; k <= stages; k++) {
             for (int i = k; i <= n - (stages - k); i++) {
+                double c = 0;
                 for (int j = i - 1; j >= k - 1; j--) {
-                    double v = Math.max(best[k - 1][j], prefix[i] - prefix[j]);
+                    c += cost[j];
+                    if (!fits.test(k - 1, j, i)) {
+                        break;
+                    }
+                    double v = Math.max(best[k - 1][j], c);
                     if (v < best[k][i]) {
                         best[k][i] = v;
                         cut[k][i] = j;
                     }
                 }
             }
+        }
+        if (best[stages][n] == Double.POSITIVE_INFINITY) {
+            return null;
         }
         int[] b = new int[stages + 1];
         b[stages] = n;
