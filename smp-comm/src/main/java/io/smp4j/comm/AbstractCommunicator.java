@@ -30,6 +30,8 @@ public abstract class AbstractCommunicator implements Communicator {
     /** Created on the first all-reduce that uses it; {@code shmUnavailable} once creation failed. */
     private SharedMemoryAllReduce shm;
     private boolean shmUnavailable;
+    /** World rank of each rank of this group; null for the world itself. */
+    private int[] worldRanks;
 
     protected AbstractCommunicator(int rank, int size, String name, Duration timeout) {
         if (size < 1 || rank < 0 || rank >= size) {
@@ -181,7 +183,7 @@ public abstract class AbstractCommunicator implements Communicator {
         @Override
         public int await(Duration limit) {
             if (!done && !transfer.awaitNanos(limit.toNanos())) {
-                throw new CommTimeoutException(name, rank, peer, tag, describe(what, tag), limit);
+                throw new CommTimeoutException(AbstractCommunicator.this, peer, tag, describe(what, tag), limit);
             }
             done = true;
             return transfer.count();
@@ -358,7 +360,19 @@ public abstract class AbstractCommunicator implements Communicator {
             newRank++;
         }
         String child = name + "/split" + (splitCount++) + ":color" + color;
-        return createSubgroup(color, key, members, newRank, child);
+        AbstractCommunicator sub = createSubgroup(color, key, members, newRank, child);
+        sub.worldRanks = Arrays.stream(members).map(this::worldRank).toArray();
+        return sub;
+    }
+
+    /** The world rank of rank {@code r} of this group (r itself for the world). */
+    public int worldRank(int r) {
+        return worldRanks == null ? r : worldRanks[r];
+    }
+
+    /** {@code rank r}, with its world rank when this is a sub-group: what error messages name. */
+    public String who(int r) {
+        return worldRanks == null ? "rank " + r : "rank " + r + " (world rank " + worldRank(r) + ")";
     }
 
     @Override

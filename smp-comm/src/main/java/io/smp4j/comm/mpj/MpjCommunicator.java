@@ -64,7 +64,8 @@ public final class MpjCommunicator extends AbstractCommunicator {
             }
             return new MpjTransfer(req, null, length);
         } catch (MPIException e) {
-            throw new CommException("MPJ Isend to rank " + dest + " (tag " + tag + ") failed on rank " + rank(), e);
+            throw new CommException("MPJ Isend to " + who(dest) + " (tag " + tag + ") failed on " + who(rank())
+                    + ": the connection is gone (the peer died?)", e);
         }
     }
 
@@ -77,8 +78,8 @@ public final class MpjCommunicator extends AbstractCommunicator {
             }
             return new MpjTransfer(req, typeOf(buf), -1);
         } catch (MPIException e) {
-            throw new CommException("MPJ Irecv from rank " + source + " (tag " + tag + ") failed on rank "
-                    + rank(), e);
+            throw new CommException("MPJ Irecv from " + who(source) + " (tag " + tag + ") failed on " + who(rank())
+                    + ": the connection is gone (the peer died?)", e);
         }
     }
 

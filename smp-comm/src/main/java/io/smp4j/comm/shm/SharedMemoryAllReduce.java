@@ -223,7 +223,9 @@ public final class SharedMemoryAllReduce implements AutoCloseable {
             while ((int) INT.getAcquire(header, q * FLAG_STRIDE) < gen) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
-                    throw new CommTimeoutException(group.name(), r, q, -1, what, group.timeout());
+                    throw group instanceof io.smp4j.comm.AbstractCommunicator a
+                            ? new CommTimeoutException(a, q, -1, what, group.timeout())
+                            : new CommTimeoutException(group.name(), r, q, -1, what, group.timeout());
                 }
                 backoff.pause(left);
             }

@@ -96,11 +96,22 @@ public final class ResNet18Training {
                 System.err.println("resnet18: " + e.getMessage());
             }
             code = 2;
+        } catch (io.smp4j.comm.CommException e) {
+            // A lost or silent peer (timeout, closed connection): say which, and leave at once. Closing the
+            // communicator would wait on the very peer that is gone.
+            System.err.println("resnet18: rank " + LaunchInfo.fromEnvironment(System.getenv()).rank()
+                    + " stops: " + e.getMessage());
+            code = 3;
+        } catch (RuntimeException | Error e) {
+            e.printStackTrace();
+            code = 1;
         } finally {
             ImageData.deleteTree(generated);
         }
         System.out.flush();
-        System.exit(code);
+        System.err.flush();
+        // halt, not exit: MPJ's threads and shutdown hooks must not keep a failed rank alive.
+        Runtime.getRuntime().halt(code);
     }
 
     /** One training run on this rank. */
