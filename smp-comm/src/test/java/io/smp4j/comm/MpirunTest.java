@@ -27,7 +27,7 @@ class MpirunTest {
         }
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = List.of("mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2",
-                "-x", "MASTER_ADDR=127.0.0.1", "-x", "MASTER_PORT=" + port,
+                "-x", "MASTER_ADDR=127.0.0.1", "-x", "MASTER_PORT=" + port, "-x", "SMP_JOB_TOKEN=mpirun-test-secret",
                 java, "-Xmx256m", "-Dsmp.comm.timeout.s=" + TestSupport.timeoutSeconds(),
                 "-cp", System.getProperty("java.class.path"), ScenarioMain.class.getName());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);

@@ -23,6 +23,8 @@ public final class Bootstrap {
     private static final Logger LOG = LoggerFactory.getLogger(Bootstrap.class);
     public static final String TIMEOUT_PROPERTY = "smp.comm.timeout.s";
     public static final String TIMEOUT_ENV = "SMP_COMM_TIMEOUT_S";
+    /** The job's secret: ranks present it to the port-exchange server (set by the local launcher, or by the user). */
+    public static final String TOKEN_ENV = "SMP_JOB_TOKEN";
     public static final double DEFAULT_TIMEOUT_S = 300;
 
     private Bootstrap() {
@@ -38,12 +40,19 @@ public final class Bootstrap {
             LOG.debug("no launcher: world of one, no MPI");
             return new LocalCluster(1, timeout).world(0);
         }
+        String token = System.getenv(TOKEN_ENV);
+        token = token == null || token.isBlank() ? null : token;
         PortExchangeServer server = null;
         if (info.rank() == 0 && info.rank0Serves()) {
-            server = new PortExchangeServer(info.masterAddr(), info.masterPort(), info.size());
+            if (token == null) {
+                LOG.warn("{} is not set: the port exchange at {}:{} admits any process that claims a rank; pass "
+                        + "one to every rank (mpirun -x {}=<secret>)", TOKEN_ENV, info.masterAddr(),
+                        info.masterPort(), TOKEN_ENV);
+            }
+            server = new PortExchangeServer(info.masterAddr(), info.masterPort(), info.size(), token);
         }
         try {
-            return MpjRuntime.init(info.rank(), info.size(), info.masterAddr(), info.masterPort(), timeout);
+            return MpjRuntime.init(info.rank(), info.size(), info.masterAddr(), info.masterPort(), timeout, token);
         } finally {
             if (server != null) {
                 server.close();

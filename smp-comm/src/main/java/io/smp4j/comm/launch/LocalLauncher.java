@@ -1,6 +1,8 @@
 package io.smp4j.comm.launch;
 
 import io.smp4j.comm.mpj.PortExchangeServer;
+import java.security.SecureRandom;
+import java.util.HexFormat;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -134,7 +136,10 @@ public final class LocalLauncher {
         Thread killOnExit = new Thread(this::destroyAll, "smp-launcher-cleanup");
         Runtime.getRuntime().addShutdownHook(killOnExit);
         List<Thread> pumps = new ArrayList<>();
-        try (PortExchangeServer server = np > 1 ? new PortExchangeServer("127.0.0.1", 0, np) : null) {
+        byte[] secret = new byte[16];
+        new SecureRandom().nextBytes(secret);
+        String token = HexFormat.of().formatHex(secret);
+        try (PortExchangeServer server = np > 1 ? new PortExchangeServer("127.0.0.1", 0, np, token) : null) {
             for (int r = 0; r < np; r++) {
                 List<String> cmd = new ArrayList<>();
                 cmd.add(java);
@@ -152,6 +157,7 @@ public final class LocalLauncher {
                 e.put("MASTER_ADDR", "127.0.0.1");
                 e.put("MASTER_PORT", Integer.toString(server == null ? 0 : server.port()));
                 e.put("SMP_PORT_SERVER", "launcher");
+                e.put(Bootstrap.TOKEN_ENV, token);
                 if (!e.containsKey("MPJ_HOME") && Files.isDirectory(Path.of("/usr/share/mpj"))) {
                     e.put("MPJ_HOME", "/usr/share/mpj");
                 }

@@ -23,11 +23,21 @@ public final class MpjRuntime {
      * then runs MPI.Init for niodev and returns the world communicator.
      */
     public static synchronized MpjCommunicator init(int rank, int size, String host, int port, Duration timeout) {
+        return init(rank, size, host, port, timeout, null);
+    }
+
+    /** As above; with a job token, this rank first presents it to the port-exchange server. */
+    public static synchronized MpjCommunicator init(int rank, int size, String host, int port, Duration timeout,
+                                                    String token) {
         if (initialized) {
             throw new CommException("MPJ Express is already initialised in this process");
         }
         checkHostNameResolves();
         awaitServer(host, port, timeout);
+        if (token != null) {
+            PortExchangeServer.presentToken(host, port, rank, token, (int) Math.min(Integer.MAX_VALUE,
+                    timeout.toMillis()));
+        }
         String conf = "#Number of Processes;" + size + ";#Protocol Switch Limit;131072;#Server Name;" + host
                 + ";#Server Port;" + port;
         try {
