@@ -1,0 +1,143 @@
+package io.smp4j.examples.resnet;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import io.smp4j.comm.launch.LocalLauncher;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Crash-safe checkpoints: the whole job is SIGKILLed again and again while a checkpoint is being written (the moment
+ * a new temporary checkpoint directory appears, plus a random 0-30 ms); each time the newest complete checkpoint
+ * loads and training resumes from it; the last run finishes, and its losses and its final checkpoint (parameters and
+ * optimizer state, byte for byte) equal those of an uninterrupted run.
+ */
+class CheckpointCrashTest {
+    static final int STEPS = 8;
+    static final int CRASHES = 5;
+
+    static List<String> args(Path ckpt, Path metrics, boolean resume) {
+        List<String> a = new ArrayList<>(List.of("--partitions", "2", "--microbatches", "2", "--batch-size", "8",
+                "--image-size", "32", "--generated-images", "32", "--steps", Integer.toString(STEPS), "--no-eval",
+                "--seed", "3", "--lr", "0.002", "--checkpoint-dir", ckpt.toString(), "--checkpoint-every", "1"));
+        if (metrics != null) {
+            a.addAll(List.of("--metrics-json", metrics.toString()));
+        }
+        if (resume) {
+            a.add("--resume");
+        }
+        return a;
+    }
+
+    static LocalLauncher launcher(List<String> args, ByteArrayOutputStream out) {
+        return new LocalLauncher.Builder(2, ResNet18Training.class.getName()).args(args)
+                .jvmArgs(List.of("-Xmx512m", "-Dai.djl.pytorch.num_threads=1", "-Dsmp.comm.timeout.s=30",
+                        "-Dorg.slf4j.simpleLogger.log.ai.djl=warn", "-DDJL_DISABLE_PROGRESS_BAR=true"))
+                .output(new PrintStream(out, true, StandardCharsets.UTF_8)).build();
+    }
+
+    static Set<String> temporaries(Path dir) throws Exception {
+        Set<String> s = new HashSet<>();
+        if (Files.isDirectory(dir)) {
+            try (var l = Files.list(dir)) {
+                l.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".tmp-step-")).forEach(s::add);
+            }
+        }
+        return s;
+    }
+
+    static float[] losses(Path metrics) throws Exception {
+        JsonArray a = JsonParser.parseString(Files.readString(metrics)).getAsJsonObject().getAsJsonArray("loss");
+        float[] l = new float[a.size()];
+        for (int i = 0; i < l.length; i++) {
+            l[i] = a.get(i).getAsFloat();
+        }
+        return l;
+    }
+
+    @Test
+    void killedWhileSavingResumesTheExactTrajectory(@TempDir Path dir) throws Exception {
+        Path refDir = dir.resolve("reference");
+        ByteArrayOutputStream refOut = new ByteArrayOutputStream();
+        assertEquals(0, launcher(args(refDir, dir.resolve("ref.json"), false), refOut).run(), refOut.toString());
+        float[] reference = losses(dir.resolve("ref.json"));
+
+        Path crashDir = dir.resolve("crashing");
+        Random random = new Random(12345);
+        List<String> kills = new ArrayList<>();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            for (int i = 0; i < CRASHES; i++) {
+                Set<String> before = temporaries(crashDir);
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                boolean resume = Files.exists(crashDir.resolve("latest"));
+                LocalLauncher l = launcher(args(crashDir, null, resume), out);
+                Future<Integer> exit = pool.submit(l::run);
+                // Let 0-2 saves of this run complete, then kill inside the next one.
+                int target = 1 + random.nextInt(3);
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+                Set<String> seen = new HashSet<>();
+                while (seen.size() < target) {
+                    assertTrue(System.nanoTime() < deadline && !exit.isDone(),
+                            "no checkpoint write to interrupt; output:\n" + out);
+                    Thread.sleep(1);
+                    for (String t : temporaries(crashDir)) {
+                        if (!before.contains(t)) {
+                            seen.add(t);
+                        }
+                    }
+                }
+                Thread.sleep(random.nextInt(31));
+                for (Process p : l.processes()) {
+                    p.destroyForcibly();
+                }
+                int code = exit.get(60, TimeUnit.SECONDS);
+                String latest = Files.exists(crashDir.resolve("latest"))
+                        ? Files.readString(crashDir.resolve("latest")).trim() : "none";
+                kills.add("crash " + i + ": exit " + code + ", latest " + latest);
+                assertTrue(code != 0, "the run was not killed: " + out);
+                if (!latest.equals("none")) {
+                    assertTrue(Files.exists(crashDir.resolve(latest).resolve("manifest.properties")),
+                            "latest points at an incomplete checkpoint " + latest);
+                }
+            }
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            Path metrics = dir.resolve("final.json");
+            assertTrue(Files.exists(crashDir.resolve("latest")), "no save completed in " + kills);
+            assertEquals(0, launcher(args(crashDir, metrics, true), out).run(), out.toString());
+            JsonObject m = JsonParser.parseString(Files.readString(metrics)).getAsJsonObject();
+            int first = m.get("first_step").getAsInt();
+            float[] resumed = losses(metrics);
+            float[] want = new float[resumed.length];
+            System.arraycopy(reference, first - 1, want, 0, want.length);
+            assertArrayEquals(want, resumed, 0f, "losses of steps " + first + ".." + STEPS + " after " + kills);
+            for (String f : new String[] {"stage-0.params", "stage-1.params", "stage-0.optimizer",
+                    "stage-1.optimizer"}) {
+                assertEquals(-1L, Files.mismatch(refDir.resolve("step-" + STEPS).resolve(f),
+                        crashDir.resolve("step-" + STEPS).resolve(f)), f + " differs from the uninterrupted run's");
+            }
+            System.out.println("checkpoint crashes: " + kills + "; final run resumed at step " + first);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+}
