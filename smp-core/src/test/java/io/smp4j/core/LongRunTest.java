@@ -1,0 +1,74 @@
+package io.smp4j.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.engine.Engine;
+import io.smp4j.comm.launch.LocalLauncher;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/**
+ * 2,000 steps at partitions 2 x data parallel 2 on 4 real processes: per rank, resident memory flat over the second
+ * half (the Java heap is fixed and pre-touched, so growth would be native), no file-descriptor or thread growth,
+ * throughput steady.
+ */
+class LongRunTest {
+    static final int STEPS = 2000;
+    static final long MAX_RSS_GROWTH_KB = 16 * 1024;
+
+    @Test
+    void twoThousandStepsStayFlat() throws Exception {
+        Engine.getInstance();
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        int code;
+        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
+            code = new LocalLauncher.Builder(4, LongRunMain.class.getName()).args(List.of(Integer.toString(STEPS)))
+                    .jvmArgs(List.of("-Xms96m", "-Xmx96m", "-XX:+AlwaysPreTouch", "-Dai.djl.pytorch.num_threads=1",
+                            "-Dsmp.comm.timeout.s=120"))
+                    .output(out).build().run();
+        }
+        String output = bytes.toString(StandardCharsets.UTF_8);
+        assertEquals(0, code, output);
+        Pattern p = Pattern.compile("LONG rank=(\\d) step=(\\d+) rss_kb=(\\d+) fds=(\\d+) threads=(\\d+) "
+                + "step_ms=([\\d.]+)");
+        Map<Integer, List<long[]>> byRank = new HashMap<>();
+        Map<Integer, List<Double>> times = new HashMap<>();
+        Matcher m = p.matcher(output);
+        while (m.find()) {
+            int r = Integer.parseInt(m.group(1));
+            byRank.computeIfAbsent(r, k -> new ArrayList<>()).add(new long[] {Long.parseLong(m.group(2)),
+                Long.parseLong(m.group(3)), Long.parseLong(m.group(4)), Long.parseLong(m.group(5))});
+            times.computeIfAbsent(r, k -> new ArrayList<>()).add(Double.parseDouble(m.group(6)));
+        }
+        assertEquals(4, byRank.size(), output);
+        StringBuilder report = new StringBuilder();
+        for (int r = 0; r < 4; r++) {
+            List<long[]> rows = byRank.get(r);
+            assertEquals(STEPS / 250, rows.size(), output);
+            long[] mid = rows.get(rows.size() / 2 - 1); // step 1000
+            long[] end = rows.get(rows.size() - 1);
+            long growth = end[1] - mid[1];
+            List<Double> t = times.get(r);
+            double first = t.get(1);
+            double last = t.get(t.size() - 1);
+            report.append(String.format(java.util.Locale.ROOT, "rank %d: rss %d -> %d -> %d KB, fds %d -> %d, "
+                    + "threads %d -> %d, step %.2f -> %.2f ms; ", r, rows.get(0)[1], mid[1], end[1], rows.get(0)[2],
+                    end[2], rows.get(0)[3], end[3], first, last));
+            assertTrue(growth < MAX_RSS_GROWTH_KB, "rank " + r + " resident memory grew " + growth
+                    + " KB over steps 1000-2000; " + report);
+            assertEquals(mid[2], end[2], "rank " + r + " file descriptors; " + report);
+            assertEquals(mid[3], end[3], "rank " + r + " threads; " + report);
+            assertTrue(last < 2 * first, "rank " + r + " slowed down; " + report);
+        }
+        System.out.println("long run: " + report);
+    }
+}
