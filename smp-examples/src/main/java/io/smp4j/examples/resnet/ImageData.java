@@ -51,6 +51,11 @@ final class ImageData {
             this.root = b.root;
         }
 
+        /** The file of image {@code index}. */
+        String key(int index) {
+            return items.get(index).getKey();
+        }
+
         @Override
         protected Path getImagePath(String key) {
             return Paths.get(key);
@@ -105,13 +110,27 @@ final class ImageData {
         // Sampling is ours (seeded order, replica slices), not DJL's; the builder needs one all the same.
         b.setSampling(1, false);
         SortedImageFolder f = b.build();
-        f.transforms = new Pipeline().add(new Resize(imageSize, imageSize)).add(new ToTensor())
-                .add(new Normalize(MEAN, STD));
         try {
             f.prepare();
         } catch (TranslateException e) {
             throw new IOException(e);
         }
+        // Every image decodes, checked before any training work (a corrupt file would otherwise stop a run midway).
+        for (int i = 0; i < f.size(); i++) {
+            Path img = Path.of(f.key(i));
+            java.awt.image.BufferedImage decoded;
+            try {
+                decoded = ImageIO.read(img.toFile());
+            } catch (IOException | RuntimeException e) {
+                decoded = null;
+            }
+            if (decoded == null) {
+                throw new IllegalArgumentException("image " + img + " cannot be read: not an image, or corrupt; "
+                        + "remove or replace it");
+            }
+        }
+        f.transforms = new Pipeline().add(new Resize(imageSize, imageSize)).add(new ToTensor())
+                .add(new Normalize(MEAN, STD));
         return f;
     }
 

@@ -116,4 +116,23 @@ class TrainOptionsTest {
             assertEquals(0L, b[1].head().getLong(1));
         }
     }
+
+    /** Bad data is refused when the data is opened, before any training. */
+    @Test
+    void corruptImagesAndEmptyFoldersAreRefused(@TempDir Path dir) throws Exception {
+        ImageData.generate(dir.resolve("ok"), 1, 4);
+        Path bad = dir.resolve("ok").resolve("train").resolve("vertical").resolve("train_0001.png");
+        Files.write(bad, new byte[] {(byte) 0x89, 'P', 'N', 'G', 0, 1, 2});
+        assertEquals("image " + bad + " cannot be read: not an image, or corrupt; remove or replace it",
+                assertThrows(IllegalArgumentException.class, () -> ImageData.open(dir.resolve("ok").resolve("train"),
+                        32)).getMessage());
+        Files.createDirectories(dir.resolve("empty").resolve("ants"));
+        Files.createDirectories(dir.resolve("empty").resolve("bees"));
+        assertEquals(dir.resolve("empty") + " holds no images (.jpg, .jpeg, .png) in its class folders [ants, bees]",
+                assertThrows(IllegalArgumentException.class, () -> ImageData.open(dir.resolve("empty"), 32))
+                        .getMessage());
+        Files.createDirectories(dir.resolve("none"));
+        assertEquals(dir.resolve("none") + " has no class folders", assertThrows(IllegalArgumentException.class,
+                () -> ImageData.open(dir.resolve("none"), 32)).getMessage());
+    }
 }
