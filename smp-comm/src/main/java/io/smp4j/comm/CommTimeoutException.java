@@ -13,23 +13,15 @@ public class CommTimeoutException extends CommException {
     private final int tag;
     private final String operation;
 
-    public CommTimeoutException(String group, int rank, int peer, int tag, String operation, Duration timeout) {
-        this("rank " + rank, group, "rank " + peer, rank, peer, tag, operation, timeout);
-    }
-
-    /** Names ranks of a sub-group with their world ranks, e.g. {@code rank 1 (world rank 3)}. */
+    /** Names ranks of a sub-group with their world ranks too, e.g. {@code rank 1 (world rank 3)}. */
     public CommTimeoutException(AbstractCommunicator group, int peer, int tag, String operation, Duration timeout) {
-        this(group.who(group.rank()), group.name(), group.who(peer), group.rank(), peer, tag, operation, timeout);
-    }
-
-    private CommTimeoutException(String me, String group, String them, int rank, int peer, int tag, String operation,
-                                 Duration timeout) {
         super(String.format(
                 "%s of group '%s' timed out after %.1f s in %s with peer %s%s: "
                         + "the peer is dead, stopped or too slow; raise smp.comm.timeout.s (SMP_COMM_TIMEOUT_S) "
                         + "if the peer is only slow",
-                me, group, timeout.toMillis() / 1000.0, operation, them, tag >= 0 ? " (tag " + tag + ")" : ""));
-        this.rank = rank;
+                group.who(group.rank()), group.name(), timeout.toMillis() / 1000.0, operation, group.who(peer),
+                tag >= 0 ? " (tag " + tag + ")" : ""));
+        this.rank = group.rank();
         this.peer = peer;
         this.tag = tag;
         this.operation = operation;

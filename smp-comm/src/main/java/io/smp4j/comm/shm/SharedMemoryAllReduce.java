@@ -1,9 +1,9 @@
 package io.smp4j.comm.shm;
 
+import io.smp4j.comm.AbstractCommunicator;
 import io.smp4j.comm.CommException;
 import io.smp4j.comm.Backoff;
 import io.smp4j.comm.CommTimeoutException;
-import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -38,7 +38,7 @@ public final class SharedMemoryAllReduce implements AutoCloseable {
     /** One cache line per rank's counter, so that ranks do not invalidate each other's line. */
     private static final int FLAG_STRIDE = 64;
 
-    private final Communicator group;
+    private final AbstractCommunicator group;
     private final int p;
     private final int r;
     private MappedByteBuffer header;
@@ -48,7 +48,7 @@ public final class SharedMemoryAllReduce implements AutoCloseable {
     private int lastLength = -1;
     private float[] scratch = new float[0];
 
-    private SharedMemoryAllReduce(Communicator group) {
+    private SharedMemoryAllReduce(AbstractCommunicator group) {
         this.group = group;
         this.p = group.size();
         this.r = group.rank();
@@ -58,7 +58,7 @@ public final class SharedMemoryAllReduce implements AutoCloseable {
      * Collective: returns an instance if every rank of {@code group} runs on this host and /dev/shm can hold
      * {@code floats} per rank, else null (callers then use the network path).
      */
-    public static SharedMemoryAllReduce create(Communicator group, int floats) {
+    public static SharedMemoryAllReduce create(AbstractCommunicator group, int floats) {
         byte[][] hosts = group.allGather(hostIdentity().getBytes(StandardCharsets.UTF_8));
         for (byte[] h : hosts) {
             if (!java.util.Arrays.equals(h, hosts[0])) {
@@ -223,9 +223,7 @@ public final class SharedMemoryAllReduce implements AutoCloseable {
             while ((int) INT.getAcquire(header, q * FLAG_STRIDE) < gen) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
-                    throw group instanceof io.smp4j.comm.AbstractCommunicator a
-                            ? new CommTimeoutException(a, q, -1, what, group.timeout())
-                            : new CommTimeoutException(group.name(), r, q, -1, what, group.timeout());
+                    throw new CommTimeoutException(group, q, -1, what, group.timeout());
                 }
                 backoff.pause(left);
             }
