@@ -7,6 +7,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.smp4j.examples.Cli;
+import io.smp4j.examples.Stats;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -139,7 +140,7 @@ public final class BenchSuite {
         for (JsonObject run : runs) {
             run.getAsJsonArray("step_ms").forEach(e -> steps.add(e.getAsDouble()));
         }
-        double med = TrainBench.median(steps.stream().mapToDouble(Double::doubleValue).toArray());
+        double med = Stats.median(steps);
         JsonArray ranks = out.getAsJsonArray("ranks");
         for (int k = 0; k < ranks.size(); k++) {
             double compute = 0;

@@ -6,6 +6,7 @@ import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.comm.mpj.MpjCommunicator;
+import io.smp4j.examples.Stats;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -140,7 +141,7 @@ public final class CommBench {
             }
         }
         c.barrier();
-        return median(t);
+        return Stats.median(t);
     }
 
     /** Median time of {@code op} in microseconds, the maximum over ranks of each iteration. */
@@ -154,7 +155,7 @@ public final class CommBench {
             t[i] = (System.nanoTime() - t0) / 1e3;
         }
         // Agree on one number: the slowest rank's median.
-        float[] med = {(float) median(t)};
+        float[] med = {(float) Stats.median(t)};
         float[] all = new float[c.size()];
         all[c.rank()] = med[0];
         c.allReduce(all, ReduceOp.SUM);
@@ -167,11 +168,5 @@ public final class CommBench {
             d[i] = f[i];
         }
         return d;
-    }
-
-    static double median(double[] t) {
-        double[] s = t.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 }

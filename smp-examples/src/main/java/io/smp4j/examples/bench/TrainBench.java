@@ -25,6 +25,7 @@ import io.smp4j.core.Smp;
 import io.smp4j.core.SmpConfig;
 import io.smp4j.core.Step;
 import io.smp4j.core.Timeline;
+import io.smp4j.examples.Stats;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -153,8 +154,8 @@ public final class TrainBench {
                     allReduce += e.durationMicros() / 1e3;
                 }
             }
-            float[] mine = {(float) (compute / steps), (float) (allReduce / steps), (float) median(wall),
-                    (float) peakRssMb(), (float) rssBefore, (float) median(copy), (float) median(comm)};
+            float[] mine = {(float) (compute / steps), (float) (allReduce / steps), (float) Stats.median(wall),
+                    (float) peakRssMb(), (float) rssBefore, (float) Stats.median(copy), (float) Stats.median(comm)};
             final int w = mine.length;
             float[] all = new float[w * smp.size()];
             System.arraycopy(mine, 0, all, w * smp.rank(), w);
@@ -241,8 +242,8 @@ public final class TrainBench {
             }
             trainer.close();
             Map<String, Object> r = new LinkedHashMap<>(o);
-            double p = median(plain.stream().mapToDouble(Double::doubleValue).toArray());
-            double q = median(ours.stream().mapToDouble(Double::doubleValue).toArray());
+            double p = Stats.median(plain);
+            double q = Stats.median(ours);
             r.put("plain_djl_median_ms", p);
             r.put("smp4j_median_ms", q);
             r.put("ratio", q / p);
@@ -250,12 +251,6 @@ public final class TrainBench {
             r.put("smp4j_ms", ours);
             return r;
         }
-    }
-
-    static double median(double[] v) {
-        double[] c = v.clone();
-        java.util.Arrays.sort(c);
-        return c.length == 0 ? 0 : c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
     }
 
     /**

@@ -2,6 +2,7 @@ package io.smp4j.examples.resnet;
 
 import com.google.gson.GsonBuilder;
 import io.smp4j.core.Smp;
+import io.smp4j.examples.Stats;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -86,14 +87,8 @@ final class Metrics {
 
     /** Median over the steps after the first (the first partitions the model and warms up). */
     double medianSamplesPerSecond() {
-        List<Double> t = new ArrayList<>(stepMillis.size() > 1 ? stepMillis.subList(1, stepMillis.size())
-                : stepMillis);
-        if (t.isEmpty()) {
-            return 0;
-        }
-        t.sort(null);
-        double mid = t.size() % 2 == 1 ? t.get(t.size() / 2) : (t.get(t.size() / 2 - 1) + t.get(t.size() / 2)) / 2;
-        return globalBatch / (mid / 1e3);
+        List<Double> t = stepMillis.size() > 1 ? stepMillis.subList(1, stepMillis.size()) : stepMillis;
+        return t.isEmpty() ? 0 : globalBatch / (Stats.median(t) / 1e3);
     }
 
     void write(Path file) throws IOException {

@@ -67,12 +67,13 @@ public final class ResNet18Training {
     }
 
     public static void main(String[] args) throws Exception {
+        int rank = launchRank();
         TrainOptions o;
         try {
             o = TrainOptions.parse(List.of(args));
         } catch (IllegalArgumentException e) {
             // Every rank parses the same arguments: one message is enough.
-            if (LaunchInfo.fromEnvironment(System.getenv()).rank() == 0) {
+            if (rank == 0) {
                 System.err.println("resnet18: " + e.getMessage());
                 System.err.print(TrainOptions.USAGE);
             }
@@ -92,15 +93,14 @@ public final class ResNet18Training {
             run.train();
         } catch (IllegalArgumentException e) {
             // A configuration problem every rank finds alike: one message is enough.
-            if (LaunchInfo.fromEnvironment(System.getenv()).rank() == 0) {
+            if (rank == 0) {
                 System.err.println("resnet18: " + e.getMessage());
             }
             code = 2;
         } catch (io.smp4j.comm.CommException e) {
             // A lost or silent peer (timeout, closed connection): say which, and leave at once. Closing the
             // communicator would wait on the very peer that is gone.
-            System.err.println("resnet18: rank " + LaunchInfo.fromEnvironment(System.getenv()).rank()
-                    + " stops: " + e.getMessage());
+            System.err.println("resnet18: rank " + rank + " stops: " + e.getMessage());
             code = 3;
         } catch (RuntimeException | Error e) {
             e.printStackTrace();
@@ -114,6 +114,15 @@ public final class ResNet18Training {
         Runtime.getRuntime().halt(code);
     }
 
+    /** This process's rank from the launcher's environment; 0 when it is unusable (Smp.init then says why). */
+    static int launchRank() {
+        try {
+            return LaunchInfo.fromEnvironment(System.getenv()).rank();
+        } catch (IllegalArgumentException e) {
+            return 0;
+        }
+    }
+
     /** One training run on this rank. */
     static final class Run {
         final Smp smp;
@@ -124,6 +133,9 @@ public final class ResNet18Training {
         final Metrics metrics;
         final Steps steps = new Steps();
         final boolean chief;
+        /** The sample order of epoch {@code permEpoch}, made once per epoch. */
+        private int[] perm;
+        private int permEpoch = -1;
 
         Run(Smp smp, NDManager manager, TrainOptions o, Path data) throws Exception {
             this.smp = smp;
@@ -264,16 +276,19 @@ public final class ResNet18Training {
          */
         int[] order(int s, long n, int perEpoch, int global, int offset) {
             int epoch = s / perEpoch;
-            int[] perm = new int[(int) n];
-            for (int i = 0; i < perm.length; i++) {
-                perm[i] = i;
-            }
-            Random r = new Random(o.seed * 7919L + epoch);
-            for (int i = perm.length - 1; i > 0; i--) {
-                int j = r.nextInt(i + 1);
-                int t = perm[i];
-                perm[i] = perm[j];
-                perm[j] = t;
+            if (epoch != permEpoch) {
+                perm = new int[(int) n];
+                for (int i = 0; i < perm.length; i++) {
+                    perm[i] = i;
+                }
+                Random r = new Random(o.seed * 7919L + epoch);
+                for (int i = perm.length - 1; i > 0; i--) {
+                    int j = r.nextInt(i + 1);
+                    int t = perm[i];
+                    perm[i] = perm[j];
+                    perm[j] = t;
+                }
+                permEpoch = epoch;
             }
             int from = (s % perEpoch) * global + offset;
             return Arrays.copyOfRange(perm, from, from + o.batchSize);
