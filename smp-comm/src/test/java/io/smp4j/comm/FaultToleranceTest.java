@@ -5,14 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.smp4j.comm.launch.LocalLauncher;
 import io.smp4j.comm.local.LocalCluster;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -22,40 +16,16 @@ import org.junit.jupiter.api.Test;
 class FaultToleranceTest {
     static final double TIMEOUT_S = 3;
 
-    /** Runs a launch in the background and returns its output buffer and future exit code. */
-    private record Launch(LocalLauncher launcher, ByteArrayOutputStream bytes, Future<Integer> exit,
-                          ExecutorService pool) {
-        String output() {
-            return bytes.toString(StandardCharsets.UTF_8);
-        }
-
-        void awaitLine(String line, double seconds) throws InterruptedException {
-            long deadline = System.nanoTime() + (long) (seconds * 1e9);
-            while (!output().contains(line)) {
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("no '" + line + "' within " + seconds + " s; output:\n" + output());
-                }
-                Thread.sleep(20);
-            }
-        }
-    }
-
-    private static Launch start(int np, String mode, boolean stopOthers) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
-        LocalLauncher l = new LocalLauncher.Builder(np, FaultMain.class.getName())
+    private static TestSupport.Background start(int np, String mode, boolean stopOthers) {
+        return TestSupport.start(new LocalLauncher.Builder(np, FaultMain.class.getName())
                 .args(List.of(mode))
                 .jvmArgs(List.of("-Xmx128m", "-Dsmp.comm.timeout.s=" + TIMEOUT_S))
-                .stopOthersOnFailure(stopOthers)
-                .output(out)
-                .build();
-        ExecutorService pool = Executors.newSingleThreadExecutor();
-        return new Launch(l, bytes, pool.submit(l::run), pool);
+                .stopOthersOnFailure(stopOthers));
     }
 
     @Test
     void survivorsOfAKilledRankFailWithinTheTimeoutNamingPeerTagAndOperation() throws Exception {
-        Launch run = start(3, "allreduce-forever", false);
+        TestSupport.Background run = start(3, "allreduce-forever", false);
         run.awaitLine("[rank 2] READY", 60);
         long killedAt = System.nanoTime();
         run.launcher().processes().get(2).destroyForcibly(); // SIGKILL mid-exchange
@@ -91,7 +61,7 @@ class FaultToleranceTest {
 
     @Test
     void launcherStopsTheOthersWhenARankFails() throws Exception {
-        Launch run = start(3, "rank1-fails", true);
+        TestSupport.Background run = start(3, "rank1-fails", true);
         long t0 = System.nanoTime();
         int code = run.exit().get(60, TimeUnit.SECONDS);
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -106,7 +76,7 @@ class FaultToleranceTest {
 
     @Test
     void launcherStopsTheOthersWhenARankIsKilled() throws Exception {
-        Launch run = start(3, "allreduce-forever", true);
+        TestSupport.Background run = start(3, "allreduce-forever", true);
         run.awaitLine("[rank 1] READY", 60);
         run.launcher().processes().get(1).destroyForcibly();
         int code = run.exit().get(30, TimeUnit.SECONDS);

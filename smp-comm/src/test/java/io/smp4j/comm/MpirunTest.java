@@ -3,7 +3,6 @@ package io.smp4j.comm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,18 +20,14 @@ class MpirunTest {
     void contractUnderOpenMpiMpirun() throws Exception {
         assertEquals(true, Files.isExecutable(Path.of("/usr/bin/mpirun")),
                 "mpirun not found: run ./smp setup (installs openmpi-bin)");
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
+        int port = TestSupport.freePort();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = List.of("mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2",
                 "-x", "MASTER_ADDR=127.0.0.1", "-x", "MASTER_PORT=" + port, "-x", "SMP_JOB_TOKEN=mpirun-test-secret",
                 java, "-Xmx256m", "-Dsmp.comm.timeout.s=" + TestSupport.timeoutSeconds(),
                 "-cp", System.getProperty("java.class.path"), ScenarioMain.class.getName());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        // The surrounding JVM may itself run under a launcher: do not let its rank variables leak in.
-        pb.environment().keySet().removeIf(k -> k.startsWith("SMP_") || k.startsWith("OMPI_") || k.startsWith("PMI"));
+        TestSupport.clearLaunchVariables(pb.environment());
         Process p = pb.start();
         String out;
         try {

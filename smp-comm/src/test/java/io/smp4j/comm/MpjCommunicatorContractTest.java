@@ -4,9 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.smp4j.comm.launch.LocalLauncher;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
@@ -27,16 +24,11 @@ class MpjCommunicatorContractTest {
     @BeforeAll
     static void launch() throws Exception {
         for (int a = 0; a < ALGORITHMS.length; a++) {
-            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-            try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
-                EXIT[a] = new LocalLauncher.Builder(NP, ScenarioMain.class.getName())
-                        .jvmArgs(List.of("-Xmx256m", "-Dsmp.comm.timeout.s=" + TestSupport.timeoutSeconds(),
-                                "-D" + AllReduceAlgorithm.PROPERTY + "=" + ALGORITHMS[a]))
-                        .output(out)
-                        .build()
-                        .run();
-            }
-            OUTPUT[a] = bytes.toString(StandardCharsets.UTF_8);
+            TestSupport.Result r = TestSupport.run(new LocalLauncher.Builder(NP, ScenarioMain.class.getName())
+                    .jvmArgs(List.of("-Xmx256m", "-Dsmp.comm.timeout.s=" + TestSupport.timeoutSeconds(),
+                            "-D" + AllReduceAlgorithm.PROPERTY + "=" + ALGORITHMS[a])));
+            EXIT[a] = r.code();
+            OUTPUT[a] = r.output();
             java.nio.file.Files.writeString(java.nio.file.Path.of("target", "mpj-contract-" + ALGORITHMS[a] + ".log"),
                     OUTPUT[a]);
         }

@@ -3,10 +3,8 @@ package io.smp4j.core;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.djl.engine.Engine;
+import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -22,14 +20,11 @@ class BadInputCatalogTest {
     void everyCaseFailsAlikeOnEveryRankWithItsMessage(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws Exception {
         Engine.getInstance();
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        int code;
-        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
-            code = new LocalLauncher.Builder(2, BadInputMain.class.getName()).args(List.of(dir.toString()))
-                    .jvmArgs(List.of("-Xmx256m", "-Dai.djl.pytorch.num_threads=1", "-Dsmp.comm.timeout.s=60"))
-                    .output(out).build().run();
-        }
-        String output = bytes.toString(StandardCharsets.UTF_8);
+        TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(2, BadInputMain.class.getName())
+                .args(List.of(dir.toString()))
+                .jvmArgs(List.of("-Xmx256m", "-Dai.djl.pytorch.num_threads=1", "-Dsmp.comm.timeout.s=60")));
+        int code = run.code();
+        String output = run.output();
         assertEquals(0, code, output);
         Map<String, Map<Integer, String>> got = new TreeMap<>();
         for (String line : output.lines().toList()) {

@@ -3,10 +3,8 @@ package io.smp4j.core;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.djl.engine.Engine;
+import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -17,14 +15,11 @@ class CheckpointTest {
     @Test
     void saveResumeRefuseAndExport(@TempDir Path dir) throws Exception {
         Engine.getInstance();
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        int code;
-        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
-            code = new LocalLauncher.Builder(4, CheckpointMain.class.getName()).args(List.of(dir.toString()))
-                    .jvmArgs(List.of("-Xmx512m", "-Dai.djl.pytorch.num_threads=1", "-Dsmp.comm.timeout.s=120"))
-                    .output(out).build().run();
-        }
-        String output = bytes.toString(StandardCharsets.UTF_8);
+        TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(4, CheckpointMain.class.getName())
+                .args(List.of(dir.toString()))
+                .jvmArgs(List.of("-Xmx512m", "-Dai.djl.pytorch.num_threads=1", "-Dsmp.comm.timeout.s=120")));
+        int code = run.code();
+        String output = run.output();
         for (String check : new String[] {"released", "control", "resume", "wrong-optimizer", "truncated", "layout", "export"}) {
             assertEquals(4, output.lines().filter(l -> l.contains("CKPT " + check + " rank=") && l.contains(" OK"))
                     .count(), check + "; output:\n" + output);

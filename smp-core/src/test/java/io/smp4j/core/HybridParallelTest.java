@@ -4,10 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
+import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -27,16 +25,12 @@ class HybridParallelTest {
     void hybridTrainingEqualsOneProcess(String model, int np, int partitions, int microbatches, String pipeline,
                                         String placement) throws Exception {
         Engine.getInstance();
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        int code;
-        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
-            code = new LocalLauncher.Builder(np, HybridMain.class.getName())
-                    .args(List.of(model, "" + partitions, "" + microbatches, pipeline, placement))
-                    .jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
-                            "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120"))
-                    .output(out).build().run();
-        }
-        String output = bytes.toString(StandardCharsets.UTF_8);
+        TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(np, HybridMain.class.getName())
+                .args(List.of(model, "" + partitions, "" + microbatches, pipeline, placement))
+                .jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
+                        "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120")));
+        int code = run.code();
+        String output = run.output();
         Files.writeString(Path.of("target", "hybrid-" + model + "-w" + np + "-p" + partitions + ".log"), output);
         Matcher m = Pattern.compile("HYBRID .* rank=(\\d) stage=(\\d) replica=(\\d) tensors=(\\d+) "
                 + "maxRelParamDiff=(\\S+) maxRelLossDiff=(\\S+) evalLossDiff=(\\S+) (OK|FAIL)").matcher(output);

@@ -4,10 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
+import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -28,15 +26,12 @@ class LongRunTest {
     @Test
     void twoThousandStepsStayFlat() throws Exception {
         Engine.getInstance();
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        int code;
-        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
-            code = new LocalLauncher.Builder(4, LongRunMain.class.getName()).args(List.of(Integer.toString(STEPS)))
-                    .jvmArgs(List.of("-Xms96m", "-Xmx96m", "-XX:+AlwaysPreTouch", "-Dai.djl.pytorch.num_threads=1",
-                            "-Dsmp.comm.timeout.s=120"))
-                    .output(out).build().run();
-        }
-        String output = bytes.toString(StandardCharsets.UTF_8);
+        TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(4, LongRunMain.class.getName())
+                .args(List.of(Integer.toString(STEPS)))
+                .jvmArgs(List.of("-Xms96m", "-Xmx96m", "-XX:+AlwaysPreTouch", "-Dai.djl.pytorch.num_threads=1",
+                        "-Dsmp.comm.timeout.s=120")));
+        int code = run.code();
+        String output = run.output();
         assertEquals(0, code, output);
         Pattern p = Pattern.compile("LONG rank=(\\d) step=(\\d+) rss_kb=(\\d+) fds=(\\d+) threads=(\\d+) "
                 + "step_ms=([\\d.]+)");

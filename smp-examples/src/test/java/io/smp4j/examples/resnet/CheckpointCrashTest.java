@@ -7,24 +7,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import java.io.DataInputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.io.DataInputStream;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Map;
-import java.util.TreeMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,11 +47,10 @@ class CheckpointCrashTest {
         return a;
     }
 
-    static LocalLauncher launcher(List<String> args, ByteArrayOutputStream out) {
+    static LocalLauncher.Builder launch(List<String> args) {
         return new LocalLauncher.Builder(2, ResNet18Training.class.getName()).args(args)
                 .jvmArgs(List.of("-Xmx512m", "-Dai.djl.pytorch.num_threads=1", "-Dsmp.comm.timeout.s=30",
-                        "-Dorg.slf4j.simpleLogger.log.ai.djl=warn", "-DDJL_DISABLE_PROGRESS_BAR=true"))
-                .output(new PrintStream(out, true, StandardCharsets.UTF_8)).build();
+                        "-Dorg.slf4j.simpleLogger.log.ai.djl=warn", "-DDJL_DISABLE_PROGRESS_BAR=true"));
     }
 
     static Set<String> temporaries(Path dir) throws Exception {
@@ -145,28 +139,25 @@ class CheckpointCrashTest {
     @Test
     void killedWhileSavingResumesTheExactTrajectory(@TempDir Path dir) throws Exception {
         Path refDir = dir.resolve("reference");
-        ByteArrayOutputStream refOut = new ByteArrayOutputStream();
-        assertEquals(0, launcher(args(refDir, dir.resolve("ref.json"), false), refOut).run(), refOut.toString());
+        TestSupport.Result ref = TestSupport.run(launch(args(refDir, dir.resolve("ref.json"), false)));
+        assertEquals(0, ref.code(), ref.output());
         float[] reference = losses(dir.resolve("ref.json"));
 
         Path crashDir = dir.resolve("crashing");
         Random random = new Random(12345);
         List<String> kills = new ArrayList<>();
-        ExecutorService pool = Executors.newSingleThreadExecutor();
-        try {
-            for (int i = 0; i < CRASHES; i++) {
-                Set<String> before = temporaries(crashDir);
-                ByteArrayOutputStream out = new ByteArrayOutputStream();
-                boolean resume = Files.exists(crashDir.resolve("latest"));
-                LocalLauncher l = launcher(args(crashDir, null, resume), out);
-                Future<Integer> exit = pool.submit(l::run);
+        for (int i = 0; i < CRASHES; i++) {
+            Set<String> before = temporaries(crashDir);
+            boolean resume = Files.exists(crashDir.resolve("latest"));
+            TestSupport.Background run = TestSupport.start(launch(args(crashDir, null, resume)));
+            try {
                 // Let 0-2 saves of this run complete, then kill inside the next one.
                 int target = 1 + random.nextInt(3);
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
                 Set<String> seen = new HashSet<>();
                 while (seen.size() < target) {
-                    assertTrue(System.nanoTime() < deadline && !exit.isDone(),
-                            "no checkpoint write to interrupt; output:\n" + out);
+                    assertTrue(System.nanoTime() < deadline && !run.exit().isDone(),
+                            "no checkpoint write to interrupt; output:\n" + run.output());
                     Thread.sleep(1);
                     for (String t : temporaries(crashDir)) {
                         if (!before.contains(t)) {
@@ -175,38 +166,39 @@ class CheckpointCrashTest {
                     }
                 }
                 Thread.sleep(random.nextInt(31));
-                for (Process p : l.processes()) {
+                for (Process p : run.launcher().processes()) {
                     p.destroyForcibly();
                 }
-                int code = exit.get(60, TimeUnit.SECONDS);
+                int code = run.exit().get(60, TimeUnit.SECONDS);
                 String latest = Files.exists(crashDir.resolve("latest"))
                         ? Files.readString(crashDir.resolve("latest")).trim() : "none";
                 kills.add("crash " + i + ": exit " + code + ", latest " + latest);
-                assertTrue(code != 0, "the run was not killed: " + out);
+                assertTrue(code != 0, "the run was not killed: " + run.output());
                 if (!latest.equals("none")) {
                     assertTrue(Files.exists(crashDir.resolve(latest).resolve("manifest.properties")),
                             "latest points at an incomplete checkpoint " + latest);
                 }
+            } finally {
+                run.launcher().processes().forEach(Process::destroyForcibly); // on a failed assertion too
+                run.pool().shutdownNow();
             }
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            Path metrics = dir.resolve("final.json");
-            assertTrue(Files.exists(crashDir.resolve("latest")), "no save completed in " + kills);
-            assertEquals(0, launcher(args(crashDir, metrics, true), out).run(), out.toString());
-            JsonObject m = JsonParser.parseString(Files.readString(metrics)).getAsJsonObject();
-            int first = m.get("first_step").getAsInt();
-            float[] resumed = losses(metrics);
-            float[] want = new float[resumed.length];
-            System.arraycopy(reference, first - 1, want, 0, want.length);
-            assertArrayEquals(want, resumed, 0f, "losses of steps " + first + ".." + STEPS + " after " + kills);
-            // Stage boundaries may differ between the two jobs (automatic plans are timed), so compare the whole
-            // model: every parameter and every optimizer state array, by name, bit for bit.
-            Map<String, String> want2 = contents(refDir.resolve("step-" + STEPS));
-            Map<String, String> got2 = contents(crashDir.resolve("step-" + STEPS));
-            assertTrue(want2.size() > 100, "parsed " + want2.size() + " arrays");
-            assertEquals(want2, got2, "the final checkpoint differs from the uninterrupted run's");
-            System.out.println("checkpoint crashes: " + kills + "; final run resumed at step " + first);
-        } finally {
-            pool.shutdownNow();
         }
+        Path metrics = dir.resolve("final.json");
+        assertTrue(Files.exists(crashDir.resolve("latest")), "no save completed in " + kills);
+        TestSupport.Result last = TestSupport.run(launch(args(crashDir, metrics, true)));
+        assertEquals(0, last.code(), last.output());
+        JsonObject m = JsonParser.parseString(Files.readString(metrics)).getAsJsonObject();
+        int first = m.get("first_step").getAsInt();
+        float[] resumed = losses(metrics);
+        float[] want = new float[resumed.length];
+        System.arraycopy(reference, first - 1, want, 0, want.length);
+        assertArrayEquals(want, resumed, 0f, "losses of steps " + first + ".." + STEPS + " after " + kills);
+        // Stage boundaries may differ between the two jobs (automatic plans are timed), so compare the whole
+        // model: every parameter and optimizer state array, by its position in the model, bit for bit.
+        Map<String, String> want2 = contents(refDir.resolve("step-" + STEPS));
+        Map<String, String> got2 = contents(crashDir.resolve("step-" + STEPS));
+        assertTrue(want2.size() > 100, "parsed " + want2.size() + " arrays");
+        assertEquals(want2, got2, "the final checkpoint differs from the uninterrupted run's");
+        System.out.println("checkpoint crashes: " + kills + "; final run resumed at step " + first);
     }
 }

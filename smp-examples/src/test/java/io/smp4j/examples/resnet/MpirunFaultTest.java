@@ -2,7 +2,7 @@ package io.smp4j.examples.resnet;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.net.ServerSocket;
+import io.smp4j.comm.TestSupport;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,10 +29,7 @@ class MpirunFaultTest {
 
     @Test
     void killedRankUnderMpirun() throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
+        int port = TestSupport.freePort();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = List.of("mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2",
                 "-x", "MASTER_ADDR=127.0.0.1", "-x", "MASTER_PORT=" + port, "-x", "SMP_JOB_TOKEN=mpirun-fault-test",
@@ -42,7 +39,7 @@ class MpirunFaultTest {
                 "--partitions", "2", "--microbatches", "2", "--batch-size", "8", "--image-size", "32",
                 "--generated-images", "32", "--epochs", "1000", "--no-eval", "--log-every", "1");
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        pb.environment().keySet().removeIf(k -> k.startsWith("SMP_") || k.startsWith("OMPI_") || k.startsWith("PMI"));
+        TestSupport.clearLaunchVariables(pb.environment());
         Process mpirun = pb.start();
         StringBuffer out = new StringBuffer();
         Thread reader = new Thread(() -> {

@@ -3,6 +3,7 @@ package io.smp4j.examples.resnet;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.smp4j.comm.TestSupport;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -76,7 +77,7 @@ class MultiHostTest {
                         "--no-eval", "--log-every", "1"));
                 ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
                 Map<String, String> env = pb.environment();
-                env.keySet().removeIf(k -> k.startsWith("SMP_") || k.startsWith("OMPI_") || k.startsWith("PMI"));
+                TestSupport.clearLaunchVariables(env);
                 env.put("SMP_RANK", Integer.toString(r));
                 env.put("SMP_WORLD_SIZE", "4");
                 env.put("SMP_LOCAL_RANK", Integer.toString(r % 2));

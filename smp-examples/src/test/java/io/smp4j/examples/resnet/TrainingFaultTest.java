@@ -3,14 +3,9 @@ package io.smp4j.examples.resnet;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -21,41 +16,19 @@ import org.junit.jupiter.api.Test;
 class TrainingFaultTest {
     static final double TIMEOUT_S = 4.0;
 
-    private record Run(LocalLauncher launcher, ByteArrayOutputStream bytes, Future<Integer> exit,
-                       ExecutorService pool) {
-        String output() {
-            return bytes.toString(StandardCharsets.UTF_8);
-        }
-
-        void awaitLine(String text, double seconds) throws InterruptedException {
-            long deadline = System.nanoTime() + (long) (seconds * 1e9);
-            while (!output().contains(text)) {
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("no '" + text + "' within " + seconds + " s; output:\n" + output());
-                }
-                Thread.sleep(20);
-            }
-        }
-    }
-
-    private static Run start(boolean stopOthers) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        LocalLauncher l = new LocalLauncher.Builder(4, ResNet18Training.class.getName())
+    private static TestSupport.Background start(boolean stopOthers) {
+        return TestSupport.start(new LocalLauncher.Builder(4, ResNet18Training.class.getName())
                 .args(List.of("--partitions", "2", "--ddp", "--microbatches", "2", "--batch-size", "8",
                         "--image-size", "32", "--generated-images", "32", "--epochs", "1000", "--no-eval",
                         "--log-every", "1"))
                 .jvmArgs(List.of("-Xmx512m", "-Dai.djl.pytorch.num_threads=1", "-Dsmp.comm.timeout.s=" + TIMEOUT_S,
                         "-Dorg.slf4j.simpleLogger.log.ai.djl=warn", "-DDJL_DISABLE_PROGRESS_BAR=true"))
-                .stopOthersOnFailure(stopOthers)
-                .output(new PrintStream(bytes, true, StandardCharsets.UTF_8))
-                .build();
-        ExecutorService pool = Executors.newSingleThreadExecutor();
-        return new Run(l, bytes, pool.submit(l::run), pool);
+                .stopOthersOnFailure(stopOthers));
     }
 
     @Test
     void killedRankMidTraining() throws Exception {
-        Run run = start(false);
+        TestSupport.Background run = start(false);
         run.awaitLine("[rank 0] step 3/", 120);
         long t0 = System.nanoTime();
         run.launcher().processes().get(3).destroyForcibly(); // SIGKILL
@@ -78,7 +51,7 @@ class TrainingFaultTest {
 
     @Test
     void stoppedRankMidTraining() throws Exception {
-        Run run = start(true);
+        TestSupport.Background run = start(true);
         run.awaitLine("[rank 0] step 3/", 120);
         long t0 = System.nanoTime();
         long pid = run.launcher().processes().get(1).pid();

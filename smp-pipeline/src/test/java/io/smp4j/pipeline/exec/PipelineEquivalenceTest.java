@@ -4,10 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
+import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -33,16 +31,12 @@ class PipelineEquivalenceTest {
     @ParameterizedTest(name = "{0} on {1} stages ({2} parameter tensors)")
     @CsvSource({"mlp, 2, 8", "mlp, 4, 8", "resnet18, 2, 159", "resnet18, 4, 159"})
     void pipelinedTrainingEqualsUnsplitTraining(String model, int stages, int parameterTensors) throws Exception {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        int code;
-        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
-            code = new LocalLauncher.Builder(stages, EquivalenceMain.class.getName())
-                    .args(List.of(model))
-                    .jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
-                            "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120"))
-                    .output(out).build().run();
-        }
-        String output = bytes.toString(StandardCharsets.UTF_8);
+        TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(stages, EquivalenceMain.class.getName())
+                .args(List.of(model))
+                .jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
+                        "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120")));
+        int code = run.code();
+        String output = run.output();
         Files.writeString(Path.of("target", "equivalence-" + model + "-p" + stages + ".log"), output);
         assertEquals(0, code, output);
         Pattern line = Pattern.compile("EQUIV model=" + model + " P=" + stages

@@ -4,10 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
+import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -24,15 +22,11 @@ class PipelineMemoryTest {
     @Test
     void residentMemoryStaysFlatOver400StepsAfterWarmUp() throws Exception {
         Engine.getInstance();
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        int code;
-        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
-            code = new LocalLauncher.Builder(2, MemoryMain.class.getName())
-                    .jvmArgs(List.of("-Xms128m", "-Xmx128m", "-XX:+AlwaysPreTouch", "-Dai.djl.pytorch.num_threads=1",
-                            "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120"))
-                    .output(out).build().run();
-        }
-        String output = bytes.toString(StandardCharsets.UTF_8);
+        TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(2, MemoryMain.class.getName())
+                .jvmArgs(List.of("-Xms128m", "-Xmx128m", "-XX:+AlwaysPreTouch", "-Dai.djl.pytorch.num_threads=1",
+                        "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120")));
+        int code = run.code();
+        String output = run.output();
         assertEquals(0, code, output);
         Matcher m = Pattern.compile("RSS rank=(\\d) warm=(\\d+) end=(\\d+) KB").matcher(output);
         int ranks = 0;
