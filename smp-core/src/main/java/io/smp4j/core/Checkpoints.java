@@ -1,23 +1,26 @@
 package io.smp4j.core;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
+import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.partition.PartitionPlan;
+import io.smp4j.pipeline.wire.TensorCodec;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Properties;
@@ -62,15 +65,10 @@ public final class Checkpoints {
         }
         world.barrier();
         if (smp.dpRank() == 0) {
-            try (OutputStream os = Files.newOutputStream(tmp.resolve(stageFile(smp.ppRank())));
-                 DataOutputStream out = new DataOutputStream(os)) {
-                writeStage(model.localStage(), out);
-            }
+            CheckedFiles.write(tmp.resolve(stageFile(smp.ppRank())), out -> writeStage(model.localStage(), out));
             if (optimizer != null) {
-                try (OutputStream os = Files.newOutputStream(tmp.resolve(optimizerFile(smp.ppRank())));
-                     DataOutputStream out = new DataOutputStream(os)) {
-                    OptimizerState.write(optimizer.optimizer(), model.localParameters(), out);
-                }
+                CheckedFiles.write(tmp.resolve(optimizerFile(smp.ppRank())),
+                        out -> OptimizerState.write(optimizer.optimizer(), model.localParameters(), out));
             }
         }
         world.barrier();
@@ -171,21 +169,21 @@ public final class Checkpoints {
         // Read and check first, apply only when every rank could: a bad file fails every rank alike, and no rank's
         // model is left half overwritten.
         Path file = checkpoint.resolve(stageFile(smp.ppRank()));
-        List<float[]> values = null;
+        List<TensorCodec.Stored> values = null;
         OptimizerState.Loaded state = null;
         boolean withState = optimizer != null && !"none".equals(manifest.getProperty("optimizer", "none"));
         if (optimizer != null && !withState && smp.rank() == 0) {
             LOG.warn("checkpoint {} holds no optimizer state; the optimizer starts fresh", checkpoint);
         }
         String problem = "";
-        try (DataInputStream in = new DataInputStream(Files.newInputStream(file))) {
+        try (DataInputStream in = CheckedFiles.read(file)) {
             values = readStage(model.localStage(), in);
         } catch (IOException | RuntimeException e) {
             problem = "checkpoint file " + file + " cannot be loaded (truncated or from another model): " + why(e);
         }
         if (withState && problem.isEmpty()) {
             file = checkpoint.resolve(optimizerFile(smp.ppRank()));
-            try (DataInputStream in = new DataInputStream(Files.newInputStream(file))) {
+            try (DataInputStream in = CheckedFiles.read(file)) {
                 state = OptimizerState.read(optimizer.optimizer(), model.localParameters(), in);
             } catch (IOException | RuntimeException e) {
                 problem = "checkpoint file " + file + " cannot be loaded (truncated, or another optimizer): " + why(e);
@@ -234,7 +232,7 @@ public final class Checkpoints {
             PartitionPlan plan = model.plan();
             List<ModelUnits.Unit> units = ModelUnits.of(model.block(), smp.ppSize());
             // Other stages' parameters were released at partitioning: re-create them for the export, free them after.
-            List<Parameter> recreated = new java.util.ArrayList<>();
+            List<Parameter> recreated = new ArrayList<>();
             for (int s = 0; s < plan.stages(); s++) {
                 Block stage = ModelUnits.stage(units, plan.firstUnit(s), plan.endUnit(s));
                 for (Parameter p : Parameters.of(stage)) {
@@ -264,57 +262,42 @@ public final class Checkpoints {
         smp.world().barrier();
     }
 
-    /** A stage's parameters: count, then per parameter its name, shape and values. */
+    /** A stage's parameters: count, then per parameter its name and its array (type, shape, values). */
     static void writeStage(Block stage, DataOutputStream out) throws IOException {
         List<Parameter> params = Parameters.of(stage);
         out.writeInt(params.size());
         for (Parameter p : params) {
             out.writeUTF(p.getName());
-            long[] shape = p.getArray().getShape().getShape();
-            out.writeInt(shape.length);
-            for (long d : shape) {
-                out.writeLong(d);
-            }
-            float[] v = p.getArray().toFloatArray();
-            out.writeInt(v.length);
-            ByteBuffer b = ByteBuffer.allocate(4 * v.length);
-            b.asFloatBuffer().put(v);
-            out.write(b.array());
+            TensorCodec.write(out, p.getArray());
         }
     }
 
-    /** Reads what {@link #writeStage} wrote, checking it against the stage's names and shapes. */
-    static List<float[]> readStage(Block stage, DataInputStream in) throws IOException {
+    /** Reads what {@link #writeStage} wrote, checking it against the stage's names, types and shapes. */
+    static List<TensorCodec.Stored> readStage(Block stage, DataInputStream in) throws IOException {
         List<Parameter> params = Parameters.of(stage);
-        List<float[]> values = new java.util.ArrayList<>();
+        List<TensorCodec.Stored> values = new ArrayList<>();
         int n = in.readInt();
         if (n != params.size()) {
             throw new IOException("it holds " + n + " parameters, the stage has " + params.size());
         }
         for (Parameter p : params) {
             String name = in.readUTF();
-            long[] shape = new long[in.readInt()];
-            for (int i = 0; i < shape.length; i++) {
-                shape[i] = in.readLong();
+            TensorCodec.Stored v = TensorCodec.read(in);
+            NDArray a = p.getArray();
+            if (!name.equals(p.getName()) || !v.shape().equals(a.getShape()) || v.type() != a.getDataType()) {
+                throw new IOException("parameter " + name + " " + v.type() + " " + v.shape() + " does not match "
+                        + p.getName() + " " + a.getDataType() + " " + a.getShape());
             }
-            if (!name.equals(p.getName()) || !Arrays.equals(shape, p.getArray().getShape().getShape())) {
-                throw new IOException("parameter " + name + " " + Arrays.toString(shape) + " does not match "
-                        + p.getName() + " " + p.getArray().getShape());
-            }
-            byte[] bytes = new byte[4 * in.readInt()];
-            in.readFully(bytes);
-            float[] v = new float[bytes.length / 4];
-            ByteBuffer.wrap(bytes).asFloatBuffer().get(v);
             values.add(v);
         }
         return values;
     }
 
-    /** Overwrites the stage's parameters in place (see {@link Parameters#copyInto}). */
-    static void apply(Block stage, List<float[]> values) {
+    /** Overwrites the stage's parameters in place (see {@link DjlInternals#overwrite}). */
+    static void apply(Block stage, List<TensorCodec.Stored> values) {
         List<Parameter> params = Parameters.of(stage);
         for (int i = 0; i < params.size(); i++) {
-            Parameters.copyInto(params.get(i).getArray(), values.get(i));
+            DjlInternals.overwrite(params.get(i).getArray(), values.get(i).data());
         }
     }
 

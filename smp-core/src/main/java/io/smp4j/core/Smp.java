@@ -7,8 +7,8 @@ import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.comm.Topology;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.comm.launch.LaunchInfo;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
+import io.smp4j.core.step.StepRunner;
+import io.smp4j.pipeline.schedule.Schedules;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -200,18 +200,11 @@ public final class Smp implements AutoCloseable {
      * the pipeline group.
      */
     public StepOutput step(Object target, String method, Object... args) {
-        Method m = StepRunner.find(target.getClass(), method, args);
-        try {
-            return StepRunner.run(this, target, m, args);
-        } catch (InvocationTargetException e) {
-            Throwable cause = e.getCause();
-            if (cause instanceof RuntimeException re) {
-                throw re;
-            }
-            throw new IllegalStateException("step " + method + " failed: " + cause, cause);
-        } catch (IllegalAccessException e) {
-            throw new IllegalArgumentException("step method " + method + " is not accessible: make it public", e);
-        }
+        int m = config.microbatches();
+        StepRunner.Environment env = new StepRunner.Environment(m,
+                Schedules.checked(config.pipeline(), ppSize(), m, config.activeMicrobatches()),
+                Schedules.forwardOnly(ppSize(), m), pipelineGroup);
+        return StepRunner.run(env, target, method, args);
     }
 
     @Override

@@ -75,7 +75,8 @@ public final class Timeline {
         this.step = step;
     }
 
-    void action(Action a, long startNanos, long endNanos) {
+    /** Records one executed pipeline action (the executor's listener). */
+    public void action(Action a, long startNanos, long endNanos) {
         add(Kind.of(a.type()), a.toString(), a.microbatch(), startNanos, endNanos);
     }
 

@@ -173,6 +173,13 @@ public final class CheckpointMain {
                 byte[] full = Files.readAllBytes(saved.resolve("stage-0.params"));
                 Files.write(broken.resolve("stage-0.params"), Arrays.copyOf(full, full.length / 2));
                 Files.copy(saved.resolve("stage-1.params"), broken.resolve("stage-1.params"));
+                Path corrupt = dir.resolve("step-7");
+                Files.createDirectories(corrupt);
+                Files.copy(saved.resolve(Checkpoints.MANIFEST), corrupt.resolve(Checkpoints.MANIFEST));
+                Files.copy(saved.resolve("stage-0.params"), corrupt.resolve("stage-0.params"));
+                byte[] flipped = Files.readAllBytes(saved.resolve("stage-1.params"));
+                flipped[flipped.length / 2] ^= 0x10; // one bit of a parameter value
+                Files.write(corrupt.resolve("stage-1.params"), flipped);
                 Path other = dir.resolve("step-8");
                 Files.createDirectories(other);
                 Files.writeString(other.resolve(Checkpoints.MANIFEST), Files.readString(saved.resolve(
@@ -182,10 +189,17 @@ public final class CheckpointMain {
             String truncated = errorOf(() -> Checkpoints.load(resumed, dir.resolve("step-9")));
             // Every rank fails with the message of the rank whose file is bad, and keeps its parameters.
             boolean truncOk = truncated.equals("checkpoint file " + dir.resolve("step-9").resolve("stage-0.params")
-                    + " cannot be loaded (truncated or from another model): the file ends early")
+                    + " cannot be loaded (truncated or from another model): the file ends early (no checksum trailer)")
                     && same(params(resumed), afterResume);
             report(smp, "truncated", truncOk, truncated);
             code |= truncOk ? 0 : 1;
+            // One flipped bit in a value: the checksum catches it (the file parses, the numbers would be wrong).
+            String corrupted = errorOf(() -> Checkpoints.load(resumed, dir.resolve("step-7")));
+            boolean corruptOk = corrupted.equals("checkpoint file " + dir.resolve("step-7").resolve("stage-1.params")
+                    + " cannot be loaded (truncated or from another model): its CRC32C checksum does not match its "
+                    + "content (the file is corrupted)") && same(params(resumed), afterResume);
+            report(smp, "corrupted", corruptOk, corrupted);
+            code |= corruptOk ? 0 : 1;
             String layout = errorOf(() -> Checkpoints.load(resumed, dir.resolve("step-8")));
             boolean layoutOk = layout.startsWith("checkpoint " + dir.resolve("step-8") + " was saved with partitions 2"
                     + " and stage boundaries [0, 3, 5], but this job runs partitions 2 with boundaries [0, 2, 5]");

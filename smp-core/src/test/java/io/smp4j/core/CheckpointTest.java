@@ -20,7 +20,8 @@ class CheckpointTest {
                 .jvmArgs(List.of("-Xmx512m", "-Dai.djl.pytorch.num_threads=1", "-Dsmp.comm.timeout.s=120")));
         int code = run.code();
         String output = run.output();
-        for (String check : new String[] {"released", "control", "resume", "wrong-optimizer", "truncated", "layout", "export"}) {
+        for (String check : new String[] {"released", "control", "resume", "wrong-optimizer", "truncated", "corrupted",
+            "layout", "export"}) {
             assertEquals(4, output.lines().filter(l -> l.contains("CKPT " + check + " rank=") && l.contains(" OK"))
                     .count(), check + "; output:\n" + output);
         }

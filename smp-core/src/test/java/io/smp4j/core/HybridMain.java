@@ -237,7 +237,7 @@ public final class HybridMain {
                     lossDiff = Math.max(lossDiff, Math.abs(losses[s][i] - r) / Math.max(1e-12, Math.abs(r)));
                 }
             }
-            boolean ok = maxRel <= 1e-5 && lossDiff <= 1e-5 && evalDiff <= 1e-5 && evalLosses.length == m
+            boolean ok = maxRel == 0 && lossDiff == 0 && evalDiff == 0 && evalLosses.length == m
                     && tensors > 0;
             System.out.printf(Locale.ROOT, "HYBRID model=%s W=%d P=%d D=%d M=%d pipeline=%s placement=%s rank=%d "
                             + "stage=%d replica=%d tensors=%d maxRelParamDiff=%.3g maxRelLossDiff=%.3g evalLossDiff=%.3g %s%n", model,

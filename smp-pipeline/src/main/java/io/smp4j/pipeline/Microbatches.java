@@ -3,6 +3,7 @@ package io.smp4j.pipeline;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
+import io.smp4j.pipeline.djl.DjlInternals;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -39,10 +40,9 @@ public final class Microbatches {
      * Cuts every array of {@code batch} along {@code axis} into {@code microbatches} equal parts: element i of the
      * result holds part i of each array.
      *
-     * <p>The parts are copies, not views. With DJL's PyTorch engine an array made from a Java array
-     * ({@code manager.create(float[])}) is backed by a direct buffer that only its Java object keeps alive; a view
-     * does not, so once the batch's Java object is unreachable the garbage collector may free the memory under the
-     * views while the pipeline still runs (seen: NaN gradients under load). Copies own their memory.
+     * <p>The parts are copies that own their memory, not views (see {@link DjlInternals#owned}): a view of a batch made
+     * from Java memory dies with the batch's Java object while the pipeline still runs (seen: NaN gradients under
+     * load).
      */
     public static List<NDList> split(NDList batch, int microbatches, int axis) {
         List<NDList> parts = new ArrayList<>();
@@ -62,7 +62,7 @@ public final class Microbatches {
                     index.addAllDim();
                 }
                 index.addSliceDim(i * size, (i + 1) * size);
-                parts.get(i).add(a.get(index).duplicate());
+                parts.get(i).add(DjlInternals.owned(a.get(index)));
             }
         }
         return parts;

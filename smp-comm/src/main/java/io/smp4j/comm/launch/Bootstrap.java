@@ -1,5 +1,6 @@
 package io.smp4j.comm.launch;
 
+import io.smp4j.comm.CommException;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.local.LocalCluster;
 import io.smp4j.comm.mpj.MpjRuntime;
@@ -40,6 +41,7 @@ public final class Bootstrap {
             LOG.debug("no launcher: world of one, no MPI");
             return new LocalCluster(1, timeout).world(0);
         }
+        requireMpj(info.size());
         String token = System.getenv(TOKEN_ENV);
         token = token == null || token.isBlank() ? null : token;
         PortExchangeServer server = null;
@@ -56,6 +58,28 @@ public final class Bootstrap {
         } finally {
             if (server != null) {
                 server.close();
+            }
+        }
+    }
+
+    /**
+     * MPJ Express is not on Maven Central, so it can be missing from a user's class path: say so, and how to fix it,
+     * before a bare NoClassDefFoundError from deep inside the start-up.
+     */
+    static void requireMpj(int worldSize) {
+        for (String[] c : new String[][] {{"mpi.MPI", "MPJ Express (mpj.jar)"},
+                {"org.apache.log4j.Logger", "the log4j 1.2 API that MPJ Express logs through (reload4j)"}}) {
+            try {
+                Class.forName(c[0], false, Bootstrap.class.getClassLoader());
+            } catch (ClassNotFoundException | LinkageError e) {
+                throw new CommException(c[1] + " is not on the class path (class " + c[0] + " not found), and a job of "
+                        + worldSize + " processes needs it. With Maven, depend on io.smp4j:smp-core (it brings "
+                        + "mpjexpress:mpj and ch.qos.reload4j:reload4j) after putting MPJ's jar into your local "
+                        + "repository once: ./smp setup does it from Debian's libmpj-java (apt-get install "
+                        + "libmpj-java) or from $MPJ_HOME/lib/mpj.jar of the official MPJ Express 0.44 download; by "
+                        + "hand: mvn install:install-file -Dfile=$MPJ_HOME/lib/mpj.jar -DgroupId=mpjexpress "
+                        + "-DartifactId=mpj -Dversion=0.44 -Dpackaging=jar. Without Maven, add mpj.jar and "
+                        + "reload4j-1.2.26.jar to -cp.");
             }
         }
     }

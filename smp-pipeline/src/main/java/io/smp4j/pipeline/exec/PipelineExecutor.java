@@ -12,30 +12,31 @@ import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.Schedule;
+import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.function.BiFunction;
 
 /**
- * Runs one pipeline rank's part of a training step: walks its action list from the {@link Schedule}, forwarding
- * its stage with autograd, sending activations to the next stage and input gradients to the previous one, and
- * running backward with the gradient received from the next stage. Parameter gradients accumulate over the
- * microbatches exactly as one unsplit backward per microbatch would; the loss of each microbatch is scaled by
- * {@code lossScale} (1/M averages the gradients over microbatches, as SageMaker's default).
+ * Runs one pipeline rank's part of a step: walks its action list from the {@link Schedule}, forwarding its stage with
+ * autograd, sending activations to the next stage and input gradients to the previous one, and running backward with
+ * the gradients received from the next stage. What crosses a stage boundary is a list of arrays (a model may pass
+ * several, of any data type; only floating-point ones carry gradients back). Parameter gradients accumulate over the
+ * microbatches exactly as one unsplit backward per microbatch would.
  *
- * <p>Each microbatch lives in its own {@link NDManager} scope, closed as soon as its backward is done.
+ * <p>Each microbatch lives in its own {@link NDManager} scope, closed as soon as its last action on this stage ran.
  *
  * <pre>{@code
- * PipelineExecutor exec = new PipelineExecutor(stageBlock, ppRank, ppSize, pipelineGroup, manager);
- * StepResult r = exec.trainStep(schedule, inputs, labels, (label, out) -> loss.evaluate(label, out), 1f / m);
+ * PipelineExecutor exec = new PipelineExecutor(stageBlock, ppRank, ppSize, pipelineGroup, manager, "units 0..3");
+ * exec.run(schedule, (mb, input, scope) -> { ... return new Forward.Result(output, lossOrNull); });
  * }</pre>
  */
 public final class PipelineExecutor {
     private final Block stage;
     private final int stageIndex;
     private final int stages;
-    private final TensorChannel channel;
+    private final String description;
+    private final StageLink link;
     private final NDManager manager;
     private final ParameterStore parameterStore;
     /** Optional observer of every action (the timeline trace hooks in here). */
@@ -47,11 +48,34 @@ public final class PipelineExecutor {
         void executed(Action action, long startNanos, long endNanos);
     }
 
-    /** What one step produced on this rank. */
-    public record StepResult(float[] losses) {
+    /**
+     * One microbatch's forward on this stage, supplied by the caller: run the stage (see {@link #forwardStage}) on
+     * {@code input} (the received activations, or null on stage 0 where the caller has the data) and say what to send
+     * on and what to backpropagate.
+     */
+    @FunctionalInterface
+    public interface Forward {
+        /**
+         * @param microbatch the microbatch index
+         * @param input      the stage inputs (floating-point ones require gradients), or null on stage 0
+         * @param scope      where this microbatch's arrays live until its last action on this stage
+         */
+        Result forward(int microbatch, NDList input, NDManager scope);
+
+        /**
+         * @param output         the stage output (sent to the next stage unless this is the last), in the scope
+         * @param backwardTarget on the last stage when training, the scalar to backpropagate (already scaled); else
+         *                       null. Arrays autograd needs must live in the microbatch's scope.
+         */
+        record Result(NDList output, NDArray backwardTarget) {
+        }
     }
 
-    public PipelineExecutor(Block stage, int stageIndex, int stages, Communicator pipelineGroup, NDManager manager) {
+    /**
+     * @param description the stage in error messages, e.g. {@code units 4..12 (9)}
+     */
+    public PipelineExecutor(Block stage, int stageIndex, int stages, Communicator pipelineGroup, NDManager manager,
+                            String description) {
         if (pipelineGroup.size() != stages) {
             throw new IllegalArgumentException("the pipeline group has " + pipelineGroup.size() + " ranks for "
                     + stages + " stages");
@@ -59,7 +83,8 @@ public final class PipelineExecutor {
         this.stage = stage;
         this.stageIndex = stageIndex;
         this.stages = stages;
-        this.channel = new TensorChannel(pipelineGroup);
+        this.description = description;
+        this.link = new StageLink(pipelineGroup);
         this.manager = manager;
         this.parameterStore = new ParameterStore(manager, false);
     }
@@ -68,87 +93,34 @@ public final class PipelineExecutor {
         this.listener = Objects.requireNonNull(listener);
     }
 
-    private boolean first() {
+    public boolean isFirstStage() {
         return stageIndex == 0;
     }
 
-    private boolean last() {
+    public boolean isLastStage() {
         return stageIndex == stages - 1;
     }
 
-    /** One microbatch's live state between its forward and its backward. */
-    private static final class InFlight {
-        NDManager scope;
-        NDArray input;
-        /** Holds output, backward target and the arrays autograd needs (see {@link Forward.Result#keepAlive}). */
-        Forward.Result result;
-        NDArray upstreamGradient;
-    }
-
     /**
-     * One microbatch's forward on this stage, supplied by the caller: run the stage on {@code input} (the received
-     * activation, or null on stage 0 where the caller has the data) and say what to send on and what to
-     * backpropagate.
+     * Runs the stage on {@code input} (training: batch statistics, autograd). A stage that cannot take the input (a
+     * count, shape or type mismatch between what the previous stage sent and what this one expects) fails with an
+     * error naming the stage and the input it got.
      */
-    @FunctionalInterface
-    public interface Forward {
-        /**
-         * @param microbatch the microbatch index
-         * @param input      the stage input (requires gradient), or null on stage 0
-         * @param scope      where this microbatch's arrays live until its backward is done
-         */
-        Result forward(int microbatch, NDArray input, NDManager scope);
-
-        /**
-         * @param output         the stage output (sent to the next stage unless this is the last)
-         * @param backwardTarget on the last stage, the scalar to backpropagate (already scaled); else null
-         * @param keepAlive      arrays autograd needs until the backward that only this result references
-         */
-        record Result(NDArray output, NDArray backwardTarget, List<NDArray> keepAlive) {
+    public NDList forwardStage(NDList input, boolean training) {
+        try {
+            return stage.forward(parameterStore, input, training);
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("stage " + stageIndex + " of " + stages + " (" + description
+                    + ") cannot run on its input " + TensorCodec.Header.of(input) + ": " + e.getMessage(), e);
         }
     }
 
-    /** Convenience: stage 0 forwards {@code inputs}, the last stage scores with {@code loss} scaled by lossScale. */
-    public StepResult trainStep(Schedule schedule, List<NDList> inputs, List<NDList> labels,
-                                BiFunction<NDList, NDList, NDArray> loss, float lossScale) {
-        float[] losses = new float[last() ? schedule.microbatches() : 0];
-        run(schedule, (mb, input, scope) -> {
-            NDArray x = input;
-            if (x == null) {
-                x = inputs.get(mb).head().duplicate();
-                x.attach(scope);
-            }
-            NDList out = stage.forward(parameterStore, new NDList(x), true);
-            out.attach(scope);
-            if (!last()) {
-                return new Forward.Result(out.head(), null, List.of());
-            }
-            NDList lab = new NDList();
-            for (NDArray y : labels.get(mb)) {
-                lab.add(y.duplicate());
-            }
-            lab.attach(scope);
-            NDArray l = loss.apply(lab, out);
-            losses[mb] = l.getFloat();
-            // NDArray.mul(Number) would make the scalar over a direct buffer that only a temporary Java object keeps
-            // alive, while autograd saves it for the backward: a GC in between would free it (seen: NaN gradients).
-            NDArray scale = scope.create(lossScale);
-            return new Forward.Result(out.head(), l.mul(scale), List.of(scale));
-        });
-        return new StepResult(losses);
-    }
-
-    /** Runs the stage forward on {@code input} (training: batch statistics, autograd); for {@link Forward}s. */
-    public NDList forwardStage(NDArray input, boolean training) {
-        return stage.forward(parameterStore, new NDList(input), training);
-    }
-
-    public boolean isFirstStage() {
-        return first();
-    }
-
-    public boolean isLastStage() {
-        return last();
+    /** One microbatch's live state between its first and its last action on this stage. */
+    private static final class InFlight {
+        NDManager scope;
+        NDList input;
+        Forward.Result result;
+        NDList upstreamGradients;
     }
 
     /**
@@ -160,46 +132,46 @@ public final class PipelineExecutor {
         Parameters.zeroGradients(stage);
         InFlight[] flight = new InFlight[m];
         List<CommRequest> sends = new ArrayList<>();
-        boolean training = schedule.forStage(stageIndex).stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
+        List<Action> actions = schedule.forStage(stageIndex);
+        boolean training = actions.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
         try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
-            for (Action a : schedule.forStage(stageIndex)) {
+            for (Action a : actions) {
                 long t0 = System.nanoTime();
                 int mb = a.microbatch();
+                if (flight[mb] == null) {
+                    flight[mb] = new InFlight();
+                    flight[mb].scope = manager.newSubManager();
+                }
+                InFlight f = flight[mb];
                 switch (a.type()) {
                     case RECV_ACTIVATION -> {
-                        InFlight f = flight[mb] = new InFlight();
-                        f.scope = manager.newSubManager();
-                        f.input = channel.recv(f.scope, stageIndex - 1, true, mb);
+                        f.input = link.recv(f.scope, stageIndex - 1, StageLink.Direction.ACTIVATION, mb);
+                        if (training) {
+                            for (NDArray x : f.input) {
+                                if (x.getDataType().isFloating()) {
+                                    x.setRequiresGradient(true);
+                                }
+                            }
+                        }
                     }
                     case FORWARD -> {
-                        InFlight f = flight[mb];
-                        if (f == null) {
-                            f = flight[mb] = new InFlight();
-                            f.scope = manager.newSubManager();
-                        }
-                        if (f.input != null && training) {
-                            f.input.setRequiresGradient(true);
-                        }
                         f.result = forward.forward(mb, f.input, f.scope);
-                        if (last() && training && f.result.backwardTarget() == null) {
+                        if (isLastStage() && training && f.result.backwardTarget() == null) {
                             throw new IllegalStateException("microbatch " + mb + " produced no loss to backpropagate "
                                     + "on the last stage (call model.backward(loss) in the step)");
                         }
                     }
-                    case SEND_ACTIVATION -> channel.send(flight[mb].result.output(), stageIndex + 1, true, mb, sends);
-                    case RECV_GRADIENT -> flight[mb].upstreamGradient =
-                            channel.recv(flight[mb].scope, stageIndex + 1, false, mb);
-                    case BACKWARD -> {
-                        InFlight f = flight[mb];
-                        gc.backward(last() ? f.result.backwardTarget()
-                                : f.result.output().mul(f.upstreamGradient).sum());
-                    }
-                    case SEND_GRADIENT -> channel.send(flight[mb].input.getGradient(), stageIndex - 1, false, mb,
+                    case SEND_ACTIVATION -> link.send(f.result.output(), stageIndex + 1, StageLink.Direction.ACTIVATION,
+                            mb, sends);
+                    case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, stageIndex + 1,
+                            StageLink.Direction.GRADIENT, mb);
+                    case BACKWARD -> gc.backward(isLastStage() ? f.result.backwardTarget() : backwardTarget(f, mb));
+                    case SEND_GRADIENT -> link.send(inputGradients(f), stageIndex - 1, StageLink.Direction.GRADIENT, mb,
                             sends);
                     default -> throw new IllegalStateException("unknown action " + a);
                 }
-                if (done(a, training)) {
-                    flight[mb].scope.close();
+                if (lastAction(a, training)) {
+                    f.scope.close();
                     flight[mb] = null;
                 }
                 listener.executed(a, t0, System.nanoTime());
@@ -214,11 +186,52 @@ public final class PipelineExecutor {
         CommRequest.awaitAll(sends);
     }
 
-    /** The last action of a microbatch on this stage, after which its arrays can go. */
-    private boolean done(Action a, boolean training) {
-        if (!training) {
-            return last() ? a.type() == Action.Type.FORWARD : a.type() == Action.Type.SEND_ACTIVATION;
+    /**
+     * The scalar whose backward gives this stage the gradients the next stage sent: sum over the floating-point
+     * outputs of (output x its upstream gradient), summed.
+     */
+    private NDArray backwardTarget(InFlight f, int mb) {
+        NDList out = f.result.output();
+        NDList grads = f.upstreamGradients;
+        NDArray target = null;
+        int g = 0;
+        for (NDArray o : out) {
+            if (!o.getDataType().isFloating()) {
+                continue;
+            }
+            if (g >= grads.size()) {
+                throw new IllegalStateException("stage " + stageIndex + " (" + description + ") got " + grads.size()
+                        + " gradient(s) for microbatch " + mb + " but has more floating-point outputs: "
+                        + TensorCodec.Header.of(out));
+            }
+            NDArray term = o.mul(grads.get(g++)).sum();
+            target = target == null ? term : target.add(term);
         }
-        return first() ? a.type() == Action.Type.BACKWARD : a.type() == Action.Type.SEND_GRADIENT;
+        if (target == null || g != grads.size()) {
+            throw new IllegalStateException("stage " + stageIndex + " (" + description + ") got " + grads.size()
+                    + " gradient(s) for microbatch " + mb + " but its outputs are " + TensorCodec.Header.of(out));
+        }
+        return target;
+    }
+
+    /** The gradients of the floating-point inputs, in input order. */
+    private static NDList inputGradients(InFlight f) {
+        NDList grads = new NDList();
+        for (NDArray x : f.input) {
+            if (x.getDataType().isFloating()) {
+                NDArray g = x.getGradient();
+                g.attach(f.scope);
+                grads.add(g);
+            }
+        }
+        return grads;
+    }
+
+    /** The last action of a microbatch on this stage, after which its arrays can go. */
+    private boolean lastAction(Action a, boolean training) {
+        if (!training) {
+            return isLastStage() ? a.type() == Action.Type.FORWARD : a.type() == Action.Type.SEND_ACTIVATION;
+        }
+        return isFirstStage() ? a.type() == Action.Type.BACKWARD : a.type() == Action.Type.SEND_GRADIENT;
     }
 }

@@ -1,8 +1,11 @@
 package io.smp4j.pipeline.model;
 
+import ai.djl.ndarray.NDList;
 import ai.djl.nn.Block;
 import ai.djl.nn.SequentialBlock;
+import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
+import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -49,6 +52,31 @@ public final class ModelUnits {
             units.addAll(pick, inner);
         }
         return units;
+    }
+
+    /**
+     * Runs unit {@code index} on {@code input}. A unit that cannot take it (a count, shape or type mismatch) is an
+     * {@link IllegalArgumentException} naming the unit, what it was given and where that came from.
+     */
+    public static NDList forward(List<Unit> units, int index, ParameterStore ps, NDList input, boolean training) {
+        Unit unit = units.get(index);
+        try {
+            return unit.block().forward(ps, input, training);
+        } catch (RuntimeException e) {
+            String from = index == 0 ? "the model input" : "the output of unit " + (index - 1) + " ("
+                    + units.get(index - 1).name() + ")";
+            throw new IllegalArgumentException("unit " + index + " (" + unit.name() + ") cannot take " + from + ", "
+                    + TensorCodec.Header.of(input) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Runs every unit in order, as {@link #forward(List, int, ParameterStore, NDList, boolean)} one by one. */
+    public static NDList forwardAll(List<Unit> units, ParameterStore ps, NDList input, boolean training) {
+        NDList x = input;
+        for (int i = 0; i < units.size(); i++) {
+            x = forward(units, i, ps, x, training);
+        }
+        return x;
     }
 
     /** A block that runs units {@code [from, to)} in order: one pipeline stage. */

@@ -9,15 +9,18 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import io.smp4j.pipeline.model.ModelUnits;
+import io.smp4j.pipeline.model.NDLists;
 import io.smp4j.pipeline.model.Parameters;
+import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 /**
  * Measures each unit on one sample microbatch: forward + backward time (median of a few runs after a warm-up),
- * parameter count and bytes, output bytes. Leaves the model as it found it: parameter values (BatchNorm running
- * statistics included) are restored and gradients zeroed afterwards.
+ * parameter count and bytes, output bytes. Units pass lists of arrays along, as the pipeline does. Leaves the model
+ * as it found it: parameter values (BatchNorm running statistics included) are restored and gradients zeroed.
+ * A unit that cannot take its predecessor's output is an {@link IllegalArgumentException} naming both.
  */
 public final class CostProfiler {
     private CostProfiler() {
@@ -28,22 +31,36 @@ public final class CostProfiler {
         List<UnitCost> costs = new ArrayList<>();
         try (NDManager scope = sample.head().getManager().newSubManager()) {
             ParameterStore ps = new ParameterStore(scope, false);
-            NDList x = new NDList(sample.head().duplicate());
-            x.attach(scope);
-            for (ModelUnits.Unit unit : units) {
+            NDList x = NDLists.copy(sample, scope);
+            for (int u = 0; u < units.size(); u++) {
+                ModelUnits.Unit unit = units.get(u);
                 double[] times = new double[repeats];
                 NDList out = null;
                 for (int r = -1; r < repeats; r++) {
                     try (NDManager trial = scope.newSubManager()) {
-                        NDArray in = x.head().duplicate();
-                        in.attach(trial);
+                        NDList in = NDLists.copy(x, trial);
                         long t0 = System.nanoTime();
                         try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                            in.setRequiresGradient(true);
-                            NDList o = unit.block().forward(ps, new NDList(in), true);
-                            gc.backward(o.head().sum());
+                            for (NDArray a : in) {
+                                if (a.getDataType().isFloating()) {
+                                    a.setRequiresGradient(true);
+                                }
+                            }
+                            NDList o = ModelUnits.forward(units, u, ps, in, true);
+                            NDArray target = null;
+                            for (NDArray a : o) {
+                                if (a.getDataType().isFloating()) {
+                                    target = target == null ? a.sum() : target.add(a.sum());
+                                }
+                            }
+                            if (target != null) {
+                                gc.backward(target);
+                            }
                             if (r == repeats - 1) {
-                                out = new NDList(o.head().stopGradient());
+                                out = new NDList();
+                                for (NDArray a : o) {
+                                    out.add(a.stopGradient());
+                                }
                                 out.attach(scope);
                             }
                         }
@@ -53,11 +70,14 @@ public final class CostProfiler {
                     }
                 }
                 long params = 0;
+                long paramBytes = 0;
                 for (Parameter p : Parameters.of(unit.block())) {
                     params += p.getArray().size();
+                    paramBytes += p.getArray().size() * p.getArray().getDataType().getNumOfBytes();
                 }
                 Arrays.sort(times);
-                costs.add(new UnitCost(unit.name(), times[repeats / 2], params, params * 4, out.head().size() * 4));
+                long outBytes = TensorCodec.Header.of(out).dataBytes();
+                costs.add(new UnitCost(unit.name(), times[repeats / 2], params, paramBytes, outBytes));
                 x = out;
             }
         } finally {

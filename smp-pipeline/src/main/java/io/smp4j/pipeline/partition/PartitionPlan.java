@@ -74,6 +74,13 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
         return m;
     }
 
+    /** The units of {@code stage}, e.g. {@code 02ParallelBlock} or {@code units 4..12 (9)}. */
+    public String describeStage(int stage) {
+        return endUnit(stage) - firstUnit(stage) == 1 ? "unit " + firstUnit(stage) + " " + units.get(firstUnit(stage))
+                .name() : "units " + firstUnit(stage) + ".." + (endUnit(stage) - 1) + " (" + (endUnit(stage)
+                - firstUnit(stage)) + ")";
+    }
+
     /** The plan as a table: stage, units, parameters, measured time and memory, share of the total. */
     public List<String> table() {
         List<String> out = new ArrayList<>();

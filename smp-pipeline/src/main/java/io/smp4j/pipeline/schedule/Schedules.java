@@ -3,32 +3,42 @@ package io.smp4j.pipeline.schedule;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The two schedules of SageMaker smp, as pure functions of (stages, microbatches).
+ * Pipeline schedules as pure functions of (stages, microbatches), named by what they are:
  *
  * <ul>
- *   <li>{@code simple}: GPipe fill-drain. Every stage runs all M forwards, then all M backwards. Peak activations
- *       held per stage: M.</li>
- *   <li>{@code interleaved}: one-forward-one-backward (1F1B). Stage s warms up with min(P-1-s, M) forwards, then
- *       alternates one forward and one backward, then drains the remaining backwards. Peak activations held: at
- *       most P - s, independent of M.</li>
+ *   <li>{@link #gpipe GPipe} (fill-drain): every stage runs its forwards, then its backwards; with a cap on
+ *       microbatches in flight, in waves of that many. Peak activations held per stage: M (or the cap).</li>
+ *   <li>{@link #oneForwardOneBackward 1F1B}: stage s warms up with min(P-1-s, M) forwards, then alternates one
+ *       forward and one backward, then drains the remaining backwards. Peak activations: at most P - s.</li>
  * </ul>
- * Backwards run in microbatch order 0..M-1 in both, so gradients accumulate in the same order as an unsplit run.
+ * SageMaker's configuration words map onto them: {@code pipeline: simple} is GPipe, {@code pipeline: interleaved}
+ * (SageMaker's name for interleaving forwards and backwards) is 1F1B. (Megatron and PyTorch use "interleaved" for
+ * virtual stages, which is another thing.) Backwards run in microbatch order 0..M-1 in both, so gradients accumulate
+ * in the order of an unsplit run.
  */
 public final class Schedules {
+    /** SageMaker's {@code pipeline} values. */
+    public static final String SIMPLE = "simple";
+    public static final String INTERLEAVED = "interleaved";
+
+    private static final Map<String, Schedule> CHECKED = new ConcurrentHashMap<>();
+
     private Schedules() {
     }
 
-    /** {@code simple} or {@code interleaved} (SageMaker's {@code pipeline} values), without a cap. */
+    /** For SageMaker's {@code pipeline} value ({@code simple} or {@code interleaved}), without a cap. */
     public static Schedule of(String pipeline, int stages, int microbatches) {
         return of(pipeline, stages, microbatches, Integer.MAX_VALUE);
     }
 
     /**
-     * {@code simple} or {@code interleaved} with at most {@code activeMicrobatches} microbatches in flight on any
-     * stage (SageMaker's {@code active_microbatches}): simple runs fill-drain in waves of that many microbatches;
-     * interleaved shortens its warm-up to activeMicrobatches - 1 when that is below its natural bound.
+     * For SageMaker's {@code pipeline} value, with at most {@code activeMicrobatches} microbatches in flight on any
+     * stage (SageMaker's {@code active_microbatches}): GPipe runs in waves of that many microbatches; 1F1B shortens
+     * its warm-up to activeMicrobatches - 1 when that is below its natural bound.
      */
     public static Schedule of(String pipeline, int stages, int microbatches, int activeMicrobatches) {
         if (activeMicrobatches < 1) {
@@ -36,15 +46,42 @@ public final class Schedules {
         }
         String p = pipeline == null ? "" : pipeline.trim().toLowerCase(Locale.ROOT);
         return switch (p) {
-            case "simple" -> waves(stages, microbatches, activeMicrobatches);
-            case "interleaved" -> interleaved(stages, microbatches, activeMicrobatches);
+            case SIMPLE -> fillDrain("gpipe", stages, microbatches, activeMicrobatches, true);
+            case INTERLEAVED -> oneForwardOneBackward(stages, microbatches, activeMicrobatches);
             default -> throw new IllegalArgumentException("pipeline '" + pipeline + "' is not valid; allowed: "
-                    + "simple, interleaved");
+                    + SIMPLE + ", " + INTERLEAVED);
         };
     }
 
-    /** Fill-drain over waves of at most {@code wave} microbatches: forwards of a wave, then its backwards. */
-    private static Schedule waves(int stages, int microbatches, int wave) {
+    /**
+     * As {@link #of(String, int, int, int)}, checked by the {@link ScheduleSimulator} (every microbatch forwarded and
+     * backwarded once per stage, in dependency order, no deadlock) the first time each shape is asked for, then
+     * cached: what the runtime executes.
+     */
+    public static Schedule checked(String pipeline, int stages, int microbatches, int activeMicrobatches) {
+        String key = pipeline + "/" + stages + "/" + microbatches + "/" + activeMicrobatches;
+        return CHECKED.computeIfAbsent(key, k -> {
+            Schedule s = of(pipeline, stages, microbatches, activeMicrobatches);
+            ScheduleSimulator.simulate(s, 1, 2);
+            return s;
+        });
+    }
+
+    /** Evaluation: every stage forwards the microbatches in order; nothing runs backward. */
+    public static Schedule forwardOnly(int stages, int microbatches) {
+        return fillDrain("forward-only", stages, microbatches, microbatches, false);
+    }
+
+    /** GPipe: all forwards in microbatch order, then all backwards in microbatch order. */
+    public static Schedule gpipe(int stages, int microbatches) {
+        return fillDrain("gpipe", stages, microbatches, microbatches, true);
+    }
+
+    /**
+     * Fill-drain over waves of at most {@code wave} microbatches: the forwards of a wave, then (when {@code backwards})
+     * its backwards.
+     */
+    private static Schedule fillDrain(String name, int stages, int microbatches, int wave, boolean backwards) {
         check(stages, microbatches);
         List<List<Action>> all = new ArrayList<>();
         for (int s = 0; s < stages; s++) {
@@ -54,46 +91,21 @@ public final class Schedules {
                 for (int m = first; m < end; m++) {
                     forward(a, s, stages, m);
                 }
-                for (int m = first; m < end; m++) {
+                for (int m = first; backwards && m < end; m++) {
                     backward(a, s, stages, m);
                 }
-            }
-            all.add(a);
-        }
-        return new Schedule("simple", stages, microbatches, all);
-    }
-
-    /** Evaluation: every stage forwards the microbatches in order; nothing runs backward. */
-    public static Schedule forwardOnly(int stages, int microbatches) {
-        return fillDrain("forward-only", stages, microbatches, false);
-    }
-
-    public static Schedule simple(int stages, int microbatches) {
-        return fillDrain("simple", stages, microbatches, true);
-    }
-
-    /** All forwards in microbatch order, then (when training) all backwards in microbatch order. */
-    private static Schedule fillDrain(String name, int stages, int microbatches, boolean backwards) {
-        check(stages, microbatches);
-        List<List<Action>> all = new ArrayList<>();
-        for (int s = 0; s < stages; s++) {
-            List<Action> a = new ArrayList<>();
-            for (int m = 0; m < microbatches; m++) {
-                forward(a, s, stages, m);
-            }
-            for (int m = 0; backwards && m < microbatches; m++) {
-                backward(a, s, stages, m);
             }
             all.add(a);
         }
         return new Schedule(name, stages, microbatches, all);
     }
 
-    public static Schedule interleaved(int stages, int microbatches) {
-        return interleaved(stages, microbatches, Integer.MAX_VALUE);
+    /** 1F1B without a cap. */
+    public static Schedule oneForwardOneBackward(int stages, int microbatches) {
+        return oneForwardOneBackward(stages, microbatches, Integer.MAX_VALUE);
     }
 
-    private static Schedule interleaved(int stages, int microbatches, int active) {
+    private static Schedule oneForwardOneBackward(int stages, int microbatches, int active) {
         check(stages, microbatches);
         List<List<Action>> all = new ArrayList<>();
         for (int s = 0; s < stages; s++) {
@@ -113,7 +125,7 @@ public final class Schedules {
             }
             all.add(a);
         }
-        return new Schedule("interleaved", stages, microbatches, all);
+        return new Schedule("1f1b", stages, microbatches, all);
     }
 
     private static void forward(List<Action> a, int s, int stages, int m) {

@@ -55,8 +55,8 @@ public final class MemoryMain {
             List<ModelUnits.Unit> units = ModelUnits.of(model, 2);
             int r = world.rank();
             Block stage = ModelUnits.stage(units, r == 0 ? 0 : 2, r == 0 ? 2 : units.size());
-            PipelineExecutor exec = new PipelineExecutor(stage, r, 2, world, manager);
-            Schedule schedule = Schedules.interleaved(2, 4);
+            PipelineExecutor exec = new PipelineExecutor(stage, r, 2, world, manager, "stage " + r);
+            Schedule schedule = Schedules.oneForwardOneBackward(2, 4);
             Loss loss = Loss.softmaxCrossEntropyLoss();
             long warm = 0;
             int steps = args.length > 0 ? Integer.parseInt(args[0]) : STEPS;
@@ -64,8 +64,8 @@ public final class MemoryMain {
                 try (NDManager step = manager.newSubManager()) {
                     NDList[] b = {new NDList(step.randomNormal(new Shape(64, 256))),
                         new NDList(step.randomInteger(0, 10, new Shape(64), DataType.FLOAT32))};
-                    exec.trainStep(schedule, Microbatches.split(b[0], 4, 0), Microbatches.split(b[1], 4, 0),
-                            (lab, out) -> loss.evaluate(lab, out), 0.25f);
+                    TrainSteps.trainStep(exec, schedule, Microbatches.split(b[0], 4, 0), Microbatches.split(b[1], 4, 0),
+                            loss, 0.25f);
                 }
                 if (s == WARM) {
                     warm = rssKb();

@@ -48,25 +48,35 @@ class SchedulesTest {
             }
         }
         // A cap at or above the natural bound changes nothing.
-        assertEquals(Schedules.simple(3, 6).actions(), Schedules.of("simple", 3, 6, 6).actions());
-        assertEquals(Schedules.interleaved(3, 6).actions(), Schedules.of("interleaved", 3, 6, 5).actions());
+        assertEquals(Schedules.gpipe(3, 6).actions(), Schedules.of("simple", 3, 6, 6).actions());
+        assertEquals(Schedules.oneForwardOneBackward(3, 6).actions(), Schedules.of("interleaved", 3, 6, 5).actions());
         assertEquals(List.of("stage 0: F0 SA0 F1 SA1 RG0 B0 RG1 B1 F2 SA2 RG2 B2",
                 "stage 1: RA0 F0 RA1 F1 B0 SG0 B1 SG1 RA2 F2 B2 SG2"), Schedules.of("simple", 2, 3, 2).lines());
     }
 
     @Test
     void textFormIsShortAndRoundTrips() {
-        Schedule s = Schedules.interleaved(2, 3);
+        Schedule s = Schedules.oneForwardOneBackward(2, 3);
         assertEquals(List.of("stage 0: F0 SA0 F1 SA1 RG0 B0 F2 SA2 RG1 B1 RG2 B2",
                 "stage 1: RA0 F0 B0 SG0 RA1 F1 B1 SG1 RA2 F2 B2 SG2"), s.lines());
         assertEquals(s.actions(), Schedule.parse("x", 3, s.lines()).actions());
         assertEquals(List.of("stage 0: F0 SA0 F1 SA1 RG0 B0 RG1 B1", "stage 1: RA0 F0 RA1 F1 B0 SG0 B1 SG1"),
-                Schedules.simple(2, 2).lines());
+                Schedules.gpipe(2, 2).lines());
     }
 
     private static String rejection(int m, String... lines) {
         return assertThrows(ScheduleSimulator.InvalidScheduleException.class,
                 () -> ScheduleSimulator.simulate(Schedule.parse("bad", m, List.of(lines)), 1, 1)).getMessage();
+    }
+
+    /** What the runtime runs is checked by the simulator once per shape, then shared. */
+    @Test
+    void checkedSchedulesAreSimulatedOnceAndCached() {
+        Schedule a = Schedules.checked("interleaved", 3, 5, 4);
+        assertEquals("1f1b", a.name());
+        assertEquals(a.actions(), Schedules.of("interleaved", 3, 5, 4).actions());
+        org.junit.jupiter.api.Assertions.assertSame(a, Schedules.checked("interleaved", 3, 5, 4));
+        assertEquals("gpipe", Schedules.checked("simple", 3, 5, 4).name());
     }
 
     @Test

@@ -1,0 +1,191 @@
+package io.smp4j.core.partition;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import io.smp4j.core.Smp;
+import io.smp4j.core.Timeline;
+import io.smp4j.core.device.Gpu;
+import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.exec.PipelineExecutor;
+import io.smp4j.pipeline.model.ModelUnits;
+import io.smp4j.pipeline.model.NDLists;
+import io.smp4j.pipeline.model.Parameters;
+import io.smp4j.pipeline.partition.PartitionPlan;
+import io.smp4j.pipeline.partition.Planner;
+import io.smp4j.pipeline.wire.TensorCodec;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Partitioning a model, as one collective step over the world: plan (world rank 0 measures and splits; every replica
+ * gets the same plan), build this rank's stage and its executor, free the parameters of the other stages, and start
+ * the replicas of a stage from identical parameters.
+ */
+public final class Partitioning {
+    private static final Logger LOG = LoggerFactory.getLogger(Partitioning.class);
+
+    private Partitioning() {
+    }
+
+    /**
+     * What partitioning gives this rank.
+     *
+     * @param plan        the plan every rank runs
+     * @param stage       the block this rank runs
+     * @param executor    runs this rank's part of a step
+     * @param modelOutput what the whole model returns for one microbatch (types and shapes), for the placeholders the
+     *                    stages before the last hand the step body
+     * @param sampleRows  the leading dimension (rows) of the microbatch {@code modelOutput} was measured on
+     */
+    public record Result(PartitionPlan plan, Block stage, PipelineExecutor executor, TensorCodec.Header modelOutput,
+                         long sampleRows) {
+        /**
+         * Placeholders for the model's output on a microbatch of {@code rows} rows: zeros of its types and shapes, the
+         * leading dimension scaled with the microbatch where it followed the sample's (batch-major outputs).
+         */
+        public NDList placeholders(NDManager scope, long rows) {
+            NDList out = new NDList(modelOutput.count());
+            for (int i = 0; i < modelOutput.count(); i++) {
+                Shape s = modelOutput.shapes().get(i);
+                if (s.dimension() > 0 && s.get(0) == sampleRows) {
+                    long[] dims = s.getShape();
+                    dims[0] = rows;
+                    s = new Shape(dims);
+                }
+                out.add(scope.zeros(s, modelOutput.types().get(i)));
+            }
+            return out;
+        }
+    }
+
+    /**
+     * How units are placed.
+     *
+     * @param manual unit -> stage for manual placement (units not named go to default_partition)
+     * @param fixed  use {@code manual} even when auto_partition is on (a checkpoint's saved boundaries)
+     */
+    public record Placement(Map<Integer, Integer> manual, boolean fixed) {
+    }
+
+    /**
+     * Collective over the world. {@code sample} is one microbatch of the model input; {@code modelOutput} what the
+     * whole model returns for it, or null to find out here.
+     */
+    public static Result partition(Smp smp, Block block, NDManager manager, NDList sample, Placement placement,
+                                   TensorCodec.Header modelOutput) {
+        int p = smp.ppSize();
+        Planner.Settings settings = smp.config().autoPartition() && !placement.fixed()
+                ? Planner.Settings.auto(p, smp.config().memoryWeight())
+                : Planner.Settings.manual(p, placement.manual(), smp.config().defaultPartition());
+        long[] limits = stageMemoryLimits(smp);
+        if (limits != null && settings.assignment() == null) {
+            settings = settings.withMemoryLimits(limits, smp.config().activeMicrobatches());
+        }
+        // World rank 0 plans for every replica: the data-parallel all-reduce needs identical stages.
+        PartitionPlan plan = Planner.plan(smp.world(), block, sample, settings);
+        if (smp.rank() == 0) {
+            plan.table().forEach(line -> LOG.info("{}", line));
+        }
+        if (modelOutput == null) {
+            modelOutput = outputOf(block, manager, sample);
+        }
+        List<ModelUnits.Unit> units = ModelUnits.of(block, p);
+        int s = smp.ppRank();
+        Block stage = ModelUnits.stage(units, plan.firstUnit(s), plan.endUnit(s));
+        PipelineExecutor executor = new PipelineExecutor(stage, s, p, smp.pipelineGroup(), manager,
+                plan.describeStage(s));
+        executor.setListener((a, start, end) -> {
+            Timeline t = smp.timeline();
+            if (t != null) {
+                t.action(a, start, end);
+            }
+        });
+        releaseOtherStages(smp, plan, units);
+        if (smp.dpSize() > 1) {
+            broadcastFromFirstReplica(smp, stage);
+        }
+        return new Result(plan, stage, executor, modelOutput, rows(sample));
+    }
+
+    /** The leading dimension of a list's first array (its rows: the microbatch size of batch-major data). */
+    public static long rows(NDList list) {
+        return list.isEmpty() || list.head().getShape().dimension() == 0 ? 1 : list.head().getShape().get(0);
+    }
+
+    /** What the whole model returns for {@code sample} (inference: no gradients, running statistics untouched). */
+    private static TensorCodec.Header outputOf(Block block, NDManager manager, NDList sample) {
+        try (NDManager scope = manager.newSubManager()) {
+            NDList in = NDLists.copy(sample, scope);
+            NDList out = block.forward(new ParameterStore(scope, false), in, false);
+            out.attach(scope);
+            return TensorCodec.Header.of(out);
+        }
+    }
+
+    /**
+     * Collective over the world: each stage's memory limit = the least free memory among the GPUs of the ranks that
+     * run it (probed at start-up); null when any rank trains on the CPU.
+     */
+    private static long[] stageMemoryLimits(Smp smp) {
+        Gpu gpu = smp.deviceSelection().gpu();
+        long mine = gpu == null ? -1 : gpu.freeBytes();
+        byte[][] all = smp.world().allGather(ByteBuffer.allocate(8).putLong(mine).array());
+        long[] limits = new long[smp.ppSize()];
+        Arrays.fill(limits, Long.MAX_VALUE);
+        for (int r = 0; r < all.length; r++) {
+            long free = ByteBuffer.wrap(all[r]).getLong();
+            if (free < 0) {
+                return null;
+            }
+            int stage = smp.topology().ppRank(r);
+            limits[stage] = Math.min(limits[stage], free);
+        }
+        return limits;
+    }
+
+    /**
+     * Frees the parameters of the units other stages run: this rank keeps only its stage's. Every rank initialised the
+     * whole block (so that the initial model depends only on the seed) and the planner measured all of it; from here
+     * on the rest is dead weight. Their shapes and initialisers stay, so that a full export can re-create them.
+     */
+    private static void releaseOtherStages(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units) {
+        long freed = 0;
+        long kept = 0;
+        int s = smp.ppRank();
+        for (int u = 0; u < units.size(); u++) {
+            boolean local = u >= plan.firstUnit(s) && u < plan.endUnit(s);
+            for (Parameter prm : Parameters.of(units.get(u).block())) {
+                if (!prm.isInitialized()) {
+                    continue;
+                }
+                if (local) {
+                    kept += prm.getArray().size();
+                } else {
+                    freed += prm.getArray().size();
+                    prm.close();
+                }
+            }
+        }
+        LOG.debug("rank {}: keeps {} parameter values of stage {}, released {} of other stages", smp.rank(), kept, s,
+                freed);
+    }
+
+    /** The replicas of a stage start from replica 0's parameters, even if their seeds differ. */
+    private static void broadcastFromFirstReplica(Smp smp, Block stage) {
+        for (Parameter prm : Parameters.of(stage)) {
+            NDArray a = prm.getArray();
+            float[] v = a.toFloatArray();
+            smp.dataParallelGroup().broadcast(v, 0, v.length, 0);
+            DjlInternals.overwrite(a, v);
+        }
+    }
+}

@@ -1,0 +1,28 @@
+package io.smp4j.core.step;
+
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import io.smp4j.core.StepOutput;
+import io.smp4j.pipeline.exec.PipelineExecutor;
+
+/** What the step runner needs of the model a step trains (implemented by {@code DistributedModel}). */
+public interface StepModel {
+    boolean partitioned();
+
+    /**
+     * Partitions with {@code sample} (one microbatch of the model input); {@code modelOutput} is what the whole model
+     * returned for it in the tracing pass.
+     */
+    void partition(NDList sample, io.smp4j.pipeline.wire.TensorCodec.Header modelOutput);
+
+    /** This rank's executor (after partitioning). */
+    PipelineExecutor executor();
+
+    boolean isTraining();
+
+    /** Where step outputs live. */
+    NDManager manager();
+
+    /** Takes ownership of a step's output, closing the previous one (so an unclosed output does not pile up). */
+    void adoptOutput(StepOutput output);
+}

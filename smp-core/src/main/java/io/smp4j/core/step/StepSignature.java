@@ -1,0 +1,115 @@
+package io.smp4j.core.step;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import io.smp4j.core.NotSplit;
+import io.smp4j.core.SplitAxis;
+import io.smp4j.core.Step;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.lang.reflect.Parameter;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A {@link Step} method as the runner sees it: checked once against the arguments it is called with (a usable
+ * signature, exactly one model parameter, a supported return type), and how each argument is cut into microbatches.
+ *
+ * @param method the step method
+ * @param axes   per parameter, the axis to split along, or -1 for an argument passed whole to every microbatch
+ * @param model  index of the model parameter
+ */
+record StepSignature(Method method, int[] axes, int model) {
+    static final int WHOLE = -1;
+
+    static StepSignature of(Class<?> type, String name, Object[] args) {
+        List<Method> named = Arrays.stream(type.getMethods()).filter(m -> m.getName().equals(name)).toList();
+        if (named.isEmpty()) {
+            throw new IllegalArgumentException("no public method '" + name + "' in " + type.getName()
+                    + ": a step must be a public method annotated @Step");
+        }
+        for (Method m : named) {
+            if (m.getParameterCount() == args.length) {
+                return check(type, m, args);
+            }
+        }
+        throw new IllegalArgumentException("step " + name + " takes " + named.get(0).getParameterCount()
+                + " arguments, " + args.length + " given");
+    }
+
+    private static StepSignature check(Class<?> type, Method m, Object[] args) {
+        String name = m.getName();
+        if (!m.isAnnotationPresent(Step.class)) {
+            throw new IllegalArgumentException("method " + type.getSimpleName() + "." + name
+                    + " is not annotated @Step");
+        }
+        if (Modifier.isStatic(m.getModifiers())) {
+            throw new IllegalArgumentException("step method " + name + " must not be static");
+        }
+        Parameter[] params = m.getParameters();
+        int model = -1;
+        int models = 0;
+        int[] axes = new int[params.length];
+        for (int i = 0; i < params.length; i++) {
+            Class<?> t = params[i].getType();
+            if (args[i] != null && !box(t).isInstance(args[i])) {
+                throw new IllegalArgumentException("step " + name + ": argument " + i + " is a "
+                        + args[i].getClass().getSimpleName() + " but the parameter is " + t.getSimpleName());
+            }
+            if (StepModel.class.isAssignableFrom(t)) {
+                models++;
+                model = i;
+            }
+            boolean splittable = NDArray.class.isAssignableFrom(t) || t == NDList.class;
+            axes[i] = !splittable || params[i].isAnnotationPresent(NotSplit.class) ? WHOLE
+                    : params[i].isAnnotationPresent(SplitAxis.class) ? params[i].getAnnotation(SplitAxis.class).value()
+                    : 0;
+        }
+        if (models != 1) {
+            throw new IllegalArgumentException("step " + name + " must take exactly one DistributedModel "
+                    + "parameter, found " + models);
+        }
+        Class<?> ret = m.getReturnType();
+        if (ret != void.class && !NDArray.class.isAssignableFrom(ret) && !Number.class.isAssignableFrom(box(ret))
+                && ret != NDList.class && ret != NDArray[].class) {
+            throw new IllegalArgumentException("step " + name + " returns " + ret.getSimpleName()
+                    + "; a step returns void, an NDArray, a number, or several values as an NDList or NDArray[]");
+        }
+        return new StepSignature(m, axes, model);
+    }
+
+    private static Class<?> box(Class<?> t) {
+        if (!t.isPrimitive()) {
+            return t;
+        }
+        return t == int.class ? Integer.class : t == long.class ? Long.class : t == float.class ? Float.class
+                : t == double.class ? Double.class : t == boolean.class ? Boolean.class : Object.class;
+    }
+
+    String name() {
+        return method.getName();
+    }
+
+    StepModel modelOf(Object[] args) {
+        return (StepModel) args[model];
+    }
+
+    /** Calls the step; an exception of the body comes out as itself (a checked one wrapped). */
+    Object invoke(Object target, Object[] args) {
+        try {
+            return method.invoke(target, args);
+        } catch (InvocationTargetException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) {
+                throw re;
+            }
+            if (cause instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException("step " + name() + " failed: " + cause, cause);
+        } catch (IllegalAccessException e) {
+            throw new IllegalArgumentException("step method " + name() + " is not accessible: make it public", e);
+        }
+    }
+}

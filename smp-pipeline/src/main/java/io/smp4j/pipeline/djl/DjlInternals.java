@@ -1,0 +1,215 @@
+package io.smp4j.pipeline.djl;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.optimizer.Optimizer;
+import java.lang.reflect.Field;
+import java.lang.reflect.ParameterizedType;
+import java.lang.reflect.Type;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Everything smp4j does that depends on how DJL 0.35.1's PyTorch engine behaves inside, rather than on its API
+ * contract: memory lifetimes, views versus copies, and optimizer state that DJL keeps in private fields. One place,
+ * and one test per method ({@code DjlInternalsTest}), so that a DJL upgrade is checked here and nowhere else.
+ */
+public final class DjlInternals {
+    private DjlInternals() {
+    }
+
+    /**
+     * A scalar to multiply an autograd graph by, alive as long as {@code scope}. {@code NDArray.mul(Number)} builds its
+     * scalar over a direct buffer that only a temporary Java object keeps alive, while autograd saves the scalar for
+     * the backward: a garbage collection in between frees it (seen: NaN gradients under load). Created in the
+     * microbatch's scope, the scalar lives until that scope closes, after the backward.
+     */
+    public static NDArray scalar(NDManager scope, float value) {
+        return scope.create(value);
+    }
+
+    /**
+     * A copy of {@code alias} in memory the engine owns, in the same manager; {@code alias} is closed. An array made
+     * from Java memory ({@code manager.create(float[])}, or a view of one) is backed by a direct buffer that only its
+     * Java object keeps alive; autograd and views keep native references the collector cannot see.
+     */
+    public static NDArray owned(NDArray alias) {
+        NDArray copy = alias.duplicate();
+        alias.close();
+        return copy;
+    }
+
+    /**
+     * An array of {@code shape} and {@code type} on {@code manager}'s device with the bytes at {@code host}'s position
+     * (native byte order); the caller may reuse {@code host} at once. DJL makes a CPU array over a direct buffer
+     * without copying (over a heap buffer it first copies into a direct buffer of its own, which only the Java object
+     * keeps alive): either way the result is copied into engine memory. On a GPU the creation already copies to the
+     * device. Pass a reused direct buffer on hot paths: no Java allocation then.
+     */
+    public static NDArray fromHost(NDManager manager, ByteBuffer host, Shape shape, DataType type) {
+        ByteBuffer slice = host.slice(host.position(), Math.toIntExact(shape.size() * type.getNumOfBytes()))
+                .order(java.nio.ByteOrder.nativeOrder());
+        NDArray alias = manager.create(slice, shape, type);
+        return manager.getDevice().isGpu() ? alias : owned(alias);
+    }
+
+    /**
+     * Copies {@code a}'s bytes (native order, C-contiguous) into {@code out} at its position and advances it. On the
+     * CPU a contiguous array is read through a direct view of its memory; a non-contiguous one, or one on a GPU, is
+     * first copied by DJL into a temporary array, which is attached to a scratch scope and freed here (DJL would attach
+     * it to {@code a}'s own, long-lived manager).
+     */
+    public static void copyToHost(NDArray a, ByteBuffer out) {
+        try (NDManager scratch = a.getManager().newSubManager()) {
+            a.tempAttach(scratch); // back to its own manager when the scratch scope closes
+            out.put(a.toByteBuffer(true));
+        }
+    }
+
+    /**
+     * A writable view of a contiguous float32 array's memory on the CPU, or null where DJL would have to copy (a
+     * non-contiguous array, a GPU array): then write through {@link #overwrite}. Writing through the view changes the
+     * array in place, outside autograd; the view is valid while the array is.
+     */
+    public static java.nio.FloatBuffer writableView(NDArray a) {
+        if (a.getDevice().isGpu() || a.getDataType() != DataType.FLOAT32) {
+            return null;
+        }
+        try (NDManager scratch = a.getManager().newSubManager()) {
+            a.tempAttach(scratch); // back to its own manager when the scratch scope closes
+            int before = scratch.getManagedArrays().size(); // a itself
+            java.nio.FloatBuffer view = a.toByteBuffer(true).asFloatBuffer();
+            // DJL attaches a contiguous copy, if it had to make one, to the array's manager: the scratch scope.
+            return scratch.getManagedArrays().size() == before ? view : null;
+        }
+    }
+
+    /**
+     * The gradient of {@code w}, as a new handle on it: close it after use. {@code getGradient()} returns a fresh
+     * Java handle each call, attached to the parameter's long-lived manager; unclosed, every step would leak one per
+     * parameter.
+     */
+    public static NDArray gradient(NDArray w) {
+        return w.getGradient();
+    }
+
+    /**
+     * Overwrites {@code target}'s values in place with {@code values} (native byte order, as many bytes as the array
+     * holds). Replacing arrays (DJL's loadParameters does) would leave the arrays a ParameterStore holds stale and drop
+     * the gradient request; in-place arithmetic on a leaf that requires gradients is refused by PyTorch while grad
+     * mode is on. {@code set} copies outside autograd: into a direct buffer the array then owns (CPU) or onto the
+     * device (GPU). For parameters and optimizer state as initialised (contiguous), not for arrays autograd produced.
+     */
+    public static void overwrite(NDArray target, ByteBuffer values) {
+        long bytes = target.size() * target.getDataType().getNumOfBytes();
+        if (values.remaining() != bytes) {
+            throw new IllegalArgumentException(values.remaining() + " bytes for an array of shape "
+                    + target.getShape() + " (" + target.getDataType() + ", " + bytes + " bytes)");
+        }
+        ByteBuffer heap = ByteBuffer.allocate(values.remaining()).order(java.nio.ByteOrder.nativeOrder());
+        heap.put(values.duplicate()).flip();
+        target.set(heap);
+    }
+
+    /** As {@link #overwrite(NDArray, ByteBuffer)}, from float32 values. */
+    public static void overwrite(NDArray target, float[] values) {
+        if (values.length != target.size()) {
+            throw new IllegalArgumentException(values.length + " values for an array of shape " + target.getShape());
+        }
+        target.set(values);
+    }
+
+    // ------------------------------------------------------------------------------------------ optimizer state
+
+    /**
+     * The per-parameter state of {@code optimizer} (momentum, Adam's moments, ...): every field of type
+     * {@code Map<String, Map<Device, NDArray>>} (state keyed by parameter id, as all of DJL's optimizers keep it),
+     * by field name in a fixed order. DJL's optimizers have no public API for their state; state kept in other kinds
+     * of fields (none of DJL's optimizers do) is not seen.
+     */
+    public static Map<String, Map<String, Map<Device, NDArray>>> optimizerState(Optimizer optimizer) {
+        List<Field> fields = new ArrayList<>();
+        for (Class<?> c = optimizer.getClass(); c != null && c != Object.class; c = c.getSuperclass()) {
+            for (Field f : c.getDeclaredFields()) {
+                if (isStateMap(f.getGenericType())) {
+                    fields.add(f);
+                }
+            }
+        }
+        fields.sort(Comparator.comparing(f -> f.getDeclaringClass().getName() + "." + f.getName()));
+        Map<String, Map<String, Map<Device, NDArray>>> out = new LinkedHashMap<>();
+        for (Field f : fields) {
+            out.put(f.getName(), stateMap(optimizer, f));
+        }
+        return out;
+    }
+
+    /** Optimizer's per-parameter update counts (private {@code updateCounts}), live: changes apply. */
+    @SuppressWarnings("unchecked")
+    public static Map<String, Integer> updateCounts(Optimizer optimizer) {
+        try {
+            return (Map<String, Integer>) optimizerField("updateCounts").get(optimizer);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException("cannot read the optimizer's update counts", e);
+        }
+    }
+
+    /** Optimizer's global update count (private {@code numUpdate}). */
+    public static int numUpdate(Optimizer optimizer) {
+        try {
+            return optimizerField("numUpdate").getInt(optimizer);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException("cannot read Optimizer.numUpdate", e);
+        }
+    }
+
+    public static void setNumUpdate(Optimizer optimizer, int value) {
+        try {
+            optimizerField("numUpdate").setInt(optimizer, value);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException("cannot write Optimizer.numUpdate", e);
+        }
+    }
+
+    private static boolean isStateMap(Type t) {
+        if (!(t instanceof ParameterizedType p) || p.getRawType() != Map.class) {
+            return false;
+        }
+        Type[] a = p.getActualTypeArguments();
+        return a[0] == String.class && a[1] instanceof ParameterizedType inner && inner.getRawType() == Map.class
+                && inner.getActualTypeArguments()[0] == Device.class
+                && inner.getActualTypeArguments()[1] == NDArray.class;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Map<Device, NDArray>> stateMap(Optimizer o, Field f) {
+        try {
+            f.setAccessible(true);
+            Map<String, Map<Device, NDArray>> m = (Map<String, Map<Device, NDArray>>) f.get(o);
+            if (m == null) {
+                throw new IllegalStateException("optimizer field " + f.getName() + " is null");
+            }
+            return m;
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException("cannot read optimizer state " + f, e);
+        }
+    }
+
+    private static Field optimizerField(String name) {
+        try {
+            Field f = Optimizer.class.getDeclaredField(name);
+            f.setAccessible(true);
+            return f;
+        } catch (NoSuchFieldException e) {
+            throw new IllegalStateException("this DJL version's Optimizer has no field " + name
+                    + "; optimizer state cannot be checkpointed (see DjlInternals)", e);
+        }
+    }
+}

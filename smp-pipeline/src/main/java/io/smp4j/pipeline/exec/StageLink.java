@@ -1,0 +1,117 @@
+package io.smp4j.pipeline.exec;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import io.smp4j.comm.CommRequest;
+import io.smp4j.comm.Communicator;
+import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.wire.TensorCodec;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The one seam where tensors leave this rank for a neighbouring stage and arrive from one: activations forward,
+ * gradients backward, each message a list of arrays in {@link TensorCodec}'s format (header, then the data with its
+ * CRC32C, checked on arrival). The data goes device -> a host staging buffer -> the communicator -> a host staging
+ * buffer -> the device; the staging buffers belong to a (direction, microbatch) slot and are reused step after step,
+ * so a steady run allocates no data buffers.
+ *
+ * <p>Tags are derived from the microbatch and the direction, so that a stage can have several microbatches in
+ * flight; the same tags recur every step, and in-order delivery per (peer, tag) keeps the steps apart.
+ */
+final class StageLink {
+    /** Largest header: count, per array a type name and up to 8 dimensions, sizes and checksum. */
+    static final int MAX_HEADER_BYTES = 4096;
+
+    enum Direction {
+        ACTIVATION, GRADIENT
+    }
+
+    private final Communicator group;
+    private final Map<Long, Slot> slots = new HashMap<>();
+
+    StageLink(Communicator group) {
+        this.group = group;
+    }
+
+    /** A slot's reused buffers. */
+    private static final class Slot {
+        final byte[] header = new byte[MAX_HEADER_BYTES];
+        byte[] data = new byte[0];
+        ByteBuffer direct = ByteBuffer.allocateDirect(0);
+
+        byte[] data(int bytes) {
+            if (data.length < bytes) {
+                data = new byte[bytes];
+            }
+            return data;
+        }
+
+        ByteBuffer direct(int bytes) {
+            if (direct.capacity() < bytes) {
+                direct = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+            }
+            direct.clear();
+            return direct;
+        }
+    }
+
+    private Slot slot(boolean sending, Direction dir, int microbatch) {
+        long key = ((long) microbatch << 2) | (dir.ordinal() << 1) | (sending ? 1 : 0);
+        return slots.computeIfAbsent(key, k -> new Slot());
+    }
+
+    static int tag(Direction dir, int microbatch, boolean header) {
+        return 4 * microbatch + (dir == Direction.ACTIVATION ? 0 : 2) + (header ? 0 : 1);
+    }
+
+    /** Starts sending {@code arrays}; the returned requests must be awaited before the slot is used again. */
+    void send(NDList arrays, int peer, Direction dir, int microbatch, List<CommRequest> pending) {
+        Slot s = slot(true, dir, microbatch);
+        TensorCodec.Header h = TensorCodec.Header.of(arrays);
+        int bytes = Math.toIntExact(h.dataBytes());
+        ByteBuffer data = ByteBuffer.wrap(s.data(bytes), 0, bytes);
+        for (NDArray a : arrays) {
+            DjlInternals.copyToHost(a, data);
+        }
+        h = h.withCrc(TensorCodec.crc32c(s.data, 0, bytes));
+        if (h.size() > MAX_HEADER_BYTES) {
+            throw new IllegalArgumentException("cannot send " + h + ": more arrays or dimensions than a stage link "
+                    + "header holds (" + MAX_HEADER_BYTES + " bytes)");
+        }
+        ByteBuffer head = ByteBuffer.wrap(s.header);
+        h.writeTo(head);
+        pending.add(group.isend(s.header, 0, head.position(), peer, tag(dir, microbatch, true)));
+        pending.add(group.isend(s.data, 0, bytes, peer, tag(dir, microbatch, false)));
+    }
+
+    /** Receives what the peer sent for this slot, as arrays of {@code scope} (on its device). */
+    NDList recv(NDManager scope, int peer, Direction dir, int microbatch) {
+        Slot s = slot(false, dir, microbatch);
+        int n = group.recv(s.header, 0, s.header.length, peer, tag(dir, microbatch, true));
+        TensorCodec.Header h = TensorCodec.Header.fromBytes(s.header, n);
+        int bytes = Math.toIntExact(h.dataBytes());
+        byte[] data = s.data(bytes);
+        int got = group.recv(data, 0, bytes, peer, tag(dir, microbatch, false));
+        if (got != bytes) {
+            throw new IllegalStateException("received " + got + " bytes of " + describe(dir, microbatch, peer)
+                    + " where its header " + h + " announced " + bytes);
+        }
+        if (TensorCodec.crc32c(data, 0, bytes) != h.crc32c()) {
+            throw new IllegalStateException("the " + describe(dir, microbatch, peer)
+                    + " arrived corrupted (checksum mismatch)");
+        }
+        ByteBuffer direct = s.direct(bytes);
+        direct.put(data, 0, bytes).flip();
+        return TensorCodec.arrays(scope, h, direct);
+    }
+
+    private String describe(Direction dir, int microbatch, int peer) {
+        return (dir == Direction.ACTIVATION ? "activation" : "gradient") + " of microbatch " + microbatch
+                + " from rank " + peer;
+    }
+}

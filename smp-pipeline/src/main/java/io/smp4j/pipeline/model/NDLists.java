@@ -1,0 +1,22 @@
+package io.smp4j.pipeline.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+
+/** Small operations on lists of arrays that DJL's {@link NDList} lacks. */
+public final class NDLists {
+    private NDLists() {
+    }
+
+    /** A copy of every array of {@code list}, owned by {@code scope}. */
+    public static NDList copy(NDList list, NDManager scope) {
+        NDList out = new NDList(list.size());
+        for (NDArray a : list) {
+            NDArray c = a.duplicate();
+            c.attach(scope);
+            out.add(c);
+        }
+        return out;
+    }
+}

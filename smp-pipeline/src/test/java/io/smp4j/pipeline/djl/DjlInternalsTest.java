@@ -1,0 +1,167 @@
+package io.smp4j.pipeline.djl;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.Tracker;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * One test per DJL behaviour smp4j relies on (see {@link DjlInternals}): after a DJL upgrade, this class says which
+ * assumption broke.
+ */
+class DjlInternalsTest {
+    /** The loss scale survives garbage collections between forward and backward (NaN gradients otherwise). */
+    @Test
+    void scalarLivesAsLongAsItsScope() {
+        try (NDManager m = NDManager.newBaseManager(); NDManager scope = m.newSubManager()) {
+            NDArray x = scope.create(new float[] {1, 2, 3});
+            x.setRequiresGradient(true);
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                NDArray target = x.mul(x).sum().mul(DjlInternals.scalar(scope, 0.25f));
+                for (int i = 0; i < 3; i++) {
+                    System.gc();
+                }
+                gc.backward(target);
+            }
+            assertArrayEquals(new float[] {0.5f, 1f, 1.5f}, x.getGradient().toFloatArray());
+        }
+    }
+
+    /** A view of an array made from Java memory becomes a copy in engine memory; the view is closed. */
+    @Test
+    void ownedCopiesAndClosesTheAlias() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray batch = m.create(new float[] {1, 2, 3, 4}, new Shape(2, 2));
+            NDArray view = batch.get("1:2");
+            NDArray own = DjlInternals.owned(view);
+            assertTrue(view.isReleased());
+            batch.close();
+            System.gc();
+            assertArrayEquals(new float[] {3, 4}, own.toFloatArray());
+            assertEquals(m, own.getManager());
+        }
+    }
+
+    /** An array made from a reused staging buffer keeps its values when the buffer is overwritten. */
+    @Test
+    void fromHostCopiesOutOfTheStagingBuffer() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            ByteBuffer staging = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder());
+            staging.asFloatBuffer().put(new float[] {1, 2, 3, 4});
+            NDArray a = DjlInternals.fromHost(m, staging, new Shape(4), DataType.FLOAT32);
+            staging.asFloatBuffer().put(new float[] {9, 9, 9, 9});
+            assertArrayEquals(new float[] {1, 2, 3, 4}, a.toFloatArray());
+            ByteBuffer longs = ByteBuffer.allocate(16).order(ByteOrder.nativeOrder());
+            longs.asLongBuffer().put(new long[] {7, -8});
+            assertArrayEquals(new long[] {7, -8}, DjlInternals.fromHost(m, longs, new Shape(2), DataType.INT64)
+                    .toLongArray());
+        }
+    }
+
+    /** Bytes in C order also for a non-contiguous array, and DJL's temporary copy does not stay on the manager. */
+    @Test
+    void copyToHostFreesTheTemporaryCopy() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray t = m.create(new float[] {1, 2, 3, 4, 5, 6}, new Shape(2, 3)).transpose();
+            int before = m.getManagedArrays().size();
+            ByteBuffer out = ByteBuffer.allocate(24).order(ByteOrder.nativeOrder());
+            DjlInternals.copyToHost(t, out);
+            float[] f = new float[6];
+            out.flip();
+            out.asFloatBuffer().get(f);
+            assertArrayEquals(new float[] {1, 4, 2, 5, 3, 6}, f);
+            assertEquals(before, m.getManagedArrays().size());
+        }
+    }
+
+    /** A contiguous float array is writable through a view of its memory; others are not offered one. */
+    @Test
+    void writableViewOnlyWhereItIsTheArrayItself() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray a = m.create(new float[] {1, 2, 3, 4}, new Shape(2, 2)).duplicate();
+            FloatBuffer v = DjlInternals.writableView(a);
+            assertNotNull(v);
+            v.put(0, 42f);
+            assertArrayEquals(new float[] {42, 2, 3, 4}, a.toFloatArray());
+            assertNull(DjlInternals.writableView(a.transpose()));
+            assertNull(DjlInternals.writableView(m.create(new long[] {1, 2})));
+        }
+    }
+
+    /** Each gradient call is a new handle; closing it leaves the gradient itself. */
+    @Test
+    void gradientHandlesAreNewEachTime() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray w = m.create(new float[] {1, 2});
+            w.setRequiresGradient(true);
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                gc.backward(w.mul(w).sum());
+            }
+            NDArray g1 = DjlInternals.gradient(w);
+            NDArray g2 = DjlInternals.gradient(w);
+            assertNotSame(g1, g2);
+            g1.close();
+            assertArrayEquals(new float[] {2, 4}, g2.toFloatArray());
+            g2.close();
+            assertArrayEquals(new float[] {2, 4}, w.getGradient().toFloatArray());
+        }
+    }
+
+    /** Overwriting a parameter in place keeps its gradient request (replacing the array would drop it). */
+    @Test
+    void overwriteKeepsTheArrayAndItsGradient() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray w = m.create(new float[] {1, 2});
+            w.setRequiresGradient(true);
+            ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.nativeOrder());
+            b.asFloatBuffer().put(new float[] {5, 6});
+            DjlInternals.overwrite(w, b);
+            System.gc();
+            assertArrayEquals(new float[] {5, 6}, w.toFloatArray());
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                gc.backward(w.mul(w).sum());
+            }
+            assertArrayEquals(new float[] {10, 12}, w.getGradient().toFloatArray());
+            DjlInternals.overwrite(w, new float[] {7, 8});
+            assertArrayEquals(new float[] {7, 8}, w.toFloatArray());
+        }
+    }
+
+    /** DJL's optimizers keep per-parameter state in Map<String, Map<Device, NDArray>> fields, and update counts. */
+    @Test
+    void optimizerStateIsWhereWeLookForIt() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray w = m.create(new float[] {1, 2});
+            Optimizer sgd = Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.1f)).optMomentum(0.9f).build();
+            sgd.update("w0", w, m.create(new float[] {1, 1}));
+            Map<String, Map<String, Map<Device, NDArray>>> state = DjlInternals.optimizerState(sgd);
+            assertEquals(java.util.List.of("momentumStates"), java.util.List.copyOf(state.keySet()));
+            assertArrayEquals(new float[] {0.1f, 0.1f}, state.get("momentumStates").get("w0").values().iterator()
+                    .next().toFloatArray(), 1e-7f);
+            assertEquals(1, DjlInternals.updateCounts(sgd).get("w0"));
+            int n = DjlInternals.numUpdate(sgd);
+            DjlInternals.setNumUpdate(sgd, n + 5);
+            assertEquals(n + 5, DjlInternals.numUpdate(sgd));
+            Optimizer adam = Optimizer.adam().build();
+            assertEquals(java.util.List.of("means", "variances"),
+                    java.util.List.copyOf(DjlInternals.optimizerState(adam).keySet()));
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package io.smp4j.pipeline.exec;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.training.loss.Loss;
+import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.model.NDLists;
+import io.smp4j.pipeline.schedule.Schedule;
+import java.util.List;
+
+/** The executor driven directly, as the pipeline tests do (users go through smp-core's {@code @Step}). */
+final class TrainSteps {
+    private TrainSteps() {
+    }
+
+    /**
+     * One training step: stage 0 forwards {@code inputs}, the last stage scores with {@code loss}, each microbatch's
+     * loss scaled by {@code lossScale}. Returns the microbatch losses (on the last stage; empty elsewhere).
+     */
+    static float[] trainStep(PipelineExecutor exec, Schedule schedule, List<NDList> inputs, List<NDList> labels,
+                             Loss loss, float lossScale) {
+        float[] losses = new float[exec.isLastStage() ? schedule.microbatches() : 0];
+        exec.run(schedule, (mb, input, scope) -> {
+            NDList x = input;
+            if (x == null) {
+                x = NDLists.copy(inputs.get(mb), scope);
+            }
+            NDList out = exec.forwardStage(x, true);
+            out.attach(scope);
+            if (!exec.isLastStage()) {
+                return new PipelineExecutor.Forward.Result(out, null);
+            }
+            NDList lab = NDLists.copy(labels.get(mb), scope);
+            NDArray l = loss.evaluate(lab, out);
+            losses[mb] = l.getFloat();
+            return new PipelineExecutor.Forward.Result(out, l.mul(DjlInternals.scalar(scope, lossScale)));
+        });
+        return losses;
+    }
+}
