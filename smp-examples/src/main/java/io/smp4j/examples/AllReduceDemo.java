@@ -4,7 +4,11 @@ import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.comm.Topology;
 import io.smp4j.comm.launch.Bootstrap;
+import io.smp4j.examples.cli.CommandLines;
+import java.util.List;
 import java.util.Locale;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code ./smp run -np N allreduce [--floats F] [--partitions P]}: every rank contributes (rank + 1) * (i mod 1000)
@@ -16,22 +20,34 @@ public final class AllReduceDemo {
     private AllReduceDemo() {
     }
 
+    @Command(name = "allreduce", description = "All-reduce of F floats over the world, then over the "
+            + "data-parallel groups of P stages, checked against the closed forms.")
+    static final class Options {
+        @Option(names = "--floats", paramLabel = "F", converter = CommandLines.Positive.class,
+                description = "floats per all-reduce (default: ResNet18's gradients, ${DEFAULT-VALUE})")
+        int floats = 11_689_512;
+        @Option(names = "--partitions", paramLabel = "P", converter = CommandLines.Positive.class,
+                description = "pipeline stages (default: 2 on an even world above 2 ranks, else 1)")
+        int partitions;
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
+        boolean help;
+    }
+
     public static void main(String[] args) {
-        int n = 11_689_512;
-        int partitions = 0; // 0: two stages when the world is an even number of ranks above 2, else one
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--floats" -> n = Integer.parseInt(args[++i]);
-                case "--partitions" -> partitions = Integer.parseInt(args[++i]);
-                default -> {
-                    System.err.println("unknown option " + args[i] + "; allowed: --floats F, --partitions P");
-                    System.exit(2);
-                }
+        Options o = new Options();
+        try {
+            CommandLines.Parsed p = CommandLines.parse(o, List.of(args));
+            if (p.help()) {
+                System.out.print(p.usage());
+                System.exit(0);
             }
+        } catch (IllegalArgumentException e) {
+            System.err.println("allreduce: " + e.getMessage());
+            System.exit(2);
         }
         int code;
         try (Communicator world = Bootstrap.init()) {
-            code = run(world, n, partitions) ? 0 : 1;
+            code = run(world, o.floats, o.partitions) ? 0 : 1;
         }
         System.out.flush();
         Runtime.getRuntime().halt(code);

@@ -1,15 +1,23 @@
 package io.smp4j.examples;
 
+import io.smp4j.comm.launch.LaunchPolicy;
 import io.smp4j.comm.launch.LocalLauncher;
+import io.smp4j.examples.cli.CommandLines;
+import java.io.File;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 /**
- * The Java side of {@code ./smp}: {@code run -np N EXAMPLE [options]} starts EXAMPLE on a local simulated cluster
- * of N processes (127.0.0.1, MPJ Express niodev); {@code bench comm} runs the communication benchmark on 2 and 4
- * ranks.
+ * The Java side of {@code ./smp}: {@code run -np N EXAMPLE [options]} starts a built-in example, and
+ * {@code run -np N --cp CP MAIN-CLASS [args]} any program, on a local simulated cluster of N processes (127.0.0.1,
+ * MPJ Express niodev); {@code doctor} says what smp4j finds on this machine; {@code bench} runs the benchmarks.
  */
 public final class Cli {
     /** Example name -> main class. */
@@ -22,6 +30,15 @@ public final class Cli {
         EXAMPLES.put("trainbench", io.smp4j.examples.bench.TrainBench.class.getName());
     }
 
+    static final String USAGE = """
+            usage: ./smp run -np N EXAMPLE [options]            an example on N local processes (examples: %s)
+                   ./smp run -np N --cp CP MAIN-CLASS [args]     your own program (CP: your jars, before smp4j's)
+                   ./smp doctor                                  what smp4j finds here (engine, MPJ, mpirun, GPUs)
+                   ./smp bench [--out DIR] [--steps N]           the benchmark suite; report in DIR/benchmarks.md
+                   ./smp bench comm [--max-bytes N] [--segment-floats N] [--no-mpj]
+                   ./smp COMMAND --help                          a command's options
+            """;
+
     private Cli() {
     }
 
@@ -29,95 +46,129 @@ public final class Cli {
         System.exit(run(List.of(args)));
     }
 
-    /** Runs a command line ({@code run ...}, {@code bench ...}); returns the exit code. */
+    /** Runs a command line ({@code run ...}, {@code doctor}, {@code bench ...}); returns the exit code. */
     public static int run(List<String> args) throws Exception {
         if (args.isEmpty()) {
             return usage("no command given");
         }
-        switch (args.get(0)) {
-            case "run" -> {
-                return runExample(args.subList(1, args.size()));
+        List<String> rest = args.subList(1, args.size());
+        try {
+            return switch (args.get(0)) {
+                case "run" -> runCommand(rest);
+                case "doctor" -> Doctor.run(System.out, new io.smp4j.core.device.JCudaProbe(), System.getenv());
+                case "bench" -> bench(rest);
+                case "help", "-h", "--help" -> {
+                    System.out.print(String.format(USAGE, String.join(", ", EXAMPLES.keySet())));
+                    yield 0;
+                }
+                default -> usage("unknown command '" + args.get(0) + "'");
+            };
+        } catch (IllegalArgumentException e) {
+            return usage(e.getMessage());
+        }
+    }
+
+    /** {@code ./smp run}'s own options; everything from the example or class name on belongs to the program. */
+    @Command(name = "run", usageHelpWidth = 110, description = "Starts a program on N local processes.")
+    static final class RunOptions {
+        @Option(names = "-np", paramLabel = "N", converter = Processes.class,
+                description = "processes (ranks), default ${DEFAULT-VALUE}")
+        int np = 1;
+        @Option(names = "--cp", paramLabel = "CLASSPATH",
+                description = "your program's class path (jars, folders; ':'-separated), put before smp4j's own "
+                        + "(its modules, DJL with the CPU libtorch, MPJ Express, slf4j-simple); then name a main "
+                        + "class instead of an example")
+        String classpath;
+        @Option(names = "--threads", paramLabel = "T", converter = CommandLines.Positive.class,
+                description = "PyTorch compute threads per rank (default: cores / N)")
+        int threads;
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
+        boolean help;
+        @Parameters(index = "0", arity = "0..1", paramLabel = "EXAMPLE|MAIN-CLASS",
+                description = "a built-in example, or with --cp a main class")
+        String target;
+        @Parameters(index = "1..*", paramLabel = "ARGS", description = "the program's arguments")
+        List<String> args = new ArrayList<>();
+    }
+
+    /** {@code -np}: a number of processes. */
+    public static final class Processes implements CommandLine.ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String v) {
+            int n;
+            try {
+                n = Integer.parseInt(v.trim());
+            } catch (NumberFormatException e) {
+                throw new CommandLine.TypeConversionException("needs a number of processes, got '" + v + "'");
             }
-            case "doctor" -> {
-                return Doctor.run(System.out, new io.smp4j.core.device.JCudaProbe(), System.getenv());
+            if (n < 1) {
+                throw new CommandLine.TypeConversionException("must be at least 1, got " + n);
             }
-            case "bench" -> {
-                boolean named = args.size() > 1 && !args.get(1).startsWith("--");
-                String what = named ? args.get(1) : "all";
-                List<String> extra = args.subList(named ? 2 : 1, args.size());
-                switch (what) {
-                    case "all" -> {
-                        return io.smp4j.examples.bench.BenchSuite.main(extra);
-                    }
-                    case "comm" -> {
-                        int code = 0;
-                        for (int np : new int[] {2, 4}) {
-                            code |= launch(np, EXAMPLES.get("commbench"), extra);
-                        }
-                        return code;
-                    }
-                    default -> {
-                        return usage("unknown benchmark '" + what + "'; available: all (the suite and its report), "
-                                + "comm");
-                    }
+            return n;
+        }
+    }
+
+    static int runCommand(List<String> args) throws Exception {
+        RunOptions o = new RunOptions();
+        CommandLine cl = new CommandLine(o).setStopAtPositional(true);
+        CommandLines.Parsed p = CommandLines.parse(cl, args);
+        if (p.help()) {
+            System.out.print(p.usage());
+            return 0;
+        }
+        if (o.target == null) {
+            return usage(o.classpath == null ? "no example given; available: " + String.join(", ", EXAMPLES.keySet())
+                    : "no main class given after --cp");
+        }
+        String main = o.target;
+        String classpath = System.getProperty("java.class.path");
+        if (o.classpath != null) {
+            // The user's class path first, as given (made absolute: the ranks may run elsewhere), then smp4j's.
+            List<String> parts = new ArrayList<>();
+            for (String e : o.classpath.split(File.pathSeparator)) {
+                if (!e.isBlank()) {
+                    parts.add(e.endsWith("*") ? e : Path.of(e).toAbsolutePath().toString());
                 }
             }
-            default -> {
-                return usage("unknown command '" + args.get(0) + "'");
+            parts.add(classpath);
+            classpath = String.join(File.pathSeparator, parts);
+        } else {
+            main = EXAMPLES.get(o.target);
+            if (main == null) {
+                return usage("unknown example '" + o.target + "'; available: " + String.join(", ", EXAMPLES.keySet())
+                        + " (your own program: ./smp run -np N --cp CLASSPATH MAIN-CLASS)");
             }
         }
+        return launch(o.np, o.threads, main, o.args, Map.of(), classpath);
     }
 
-    static int runExample(List<String> args) throws Exception {
-        int np = 1;
-        int i = 0;
-        if (args.size() >= 2 && args.get(0).equals("-np")) {
-            try {
-                np = Integer.parseInt(args.get(1));
-            } catch (NumberFormatException e) {
-                return usage("-np needs a number of processes, got '" + args.get(1) + "'");
+    static int bench(List<String> args) throws Exception {
+        boolean named = !args.isEmpty() && !args.get(0).startsWith("-");
+        String what = named ? args.get(0) : "all";
+        List<String> extra = args.subList(named ? 1 : 0, args.size());
+        return switch (what) {
+            case "all" -> io.smp4j.examples.bench.BenchSuite.main(extra);
+            case "comm" -> {
+                int code = 0;
+                for (int np : new int[] {2, 4}) {
+                    code |= launch(np, 0, EXAMPLES.get("commbench"), extra, Map.of(),
+                            System.getProperty("java.class.path"));
+                }
+                yield code;
             }
-            if (np < 1) {
-                return usage("-np must be at least 1, got " + np);
-            }
-            i = 2;
-        }
-        if (i >= args.size()) {
-            return usage("no example given; available: " + String.join(", ", EXAMPLES.keySet()));
-        }
-        String main = EXAMPLES.get(args.get(i));
-        if (main == null) {
-            return usage("unknown example '" + args.get(i) + "'; available: " + String.join(", ", EXAMPLES.keySet()));
-        }
-        return launch(np, main, args.subList(i + 1, args.size()));
+            default -> usage("unknown benchmark '" + what + "'; available: all (the suite and its report), comm");
+        };
     }
 
-    /** Starts {@code mainClass} on {@code np} local processes (see {@code ./smp run}); returns the exit code. */
-    public static int launch(int np, String mainClass, List<String> exampleArgs) throws Exception {
-        return launch(np, mainClass, exampleArgs, Map.of());
-    }
-
-    /** As {@link #launch(int, String, List)}, with extra environment variables for the ranks. */
-    public static int launch(int np, String mainClass, List<String> exampleArgs, Map<String, String> env)
-            throws Exception {
-        List<String> jvm = new ArrayList<>();
-        jvm.add("-Xmx" + System.getProperty("smp.rank.xmx", "2g"));
-        for (String prop : new String[] {"smp.comm.timeout.s", "smp.comm.allreduce"}) {
-            if (System.getProperty(prop) != null) {
-                jvm.add("-D" + prop + "=" + System.getProperty(prop));
-            }
-        }
-        // N ranks share this machine's cores: one rank's PyTorch must not take them all (oversubscription makes
-        // every rank slower than the pipeline's bubbles).
-        int cores = Runtime.getRuntime().availableProcessors();
-        jvm.add("-Dai.djl.pytorch.num_threads=" + System.getProperty("ai.djl.pytorch.num_threads",
-                Integer.toString(Math.max(1, cores / np))));
-        jvm.add("-Dai.djl.pytorch.num_interop_threads=1");
-        jvm.add("-Djava.awt.headless=true");
-        // DJL's start-up chatter (engine info; "Failed to detect GPU count" on machines without a GPU) stays out.
-        jvm.add("-Dorg.slf4j.simpleLogger.log.ai.djl=" + System.getProperty("smp.djl.log", "warn"));
-        jvm.add("-Dorg.slf4j.simpleLogger.log.ai.djl.util.cuda=" + System.getProperty("smp.djl.log", "error"));
-        LocalLauncher.Builder builder = new LocalLauncher.Builder(np, mainClass).args(exampleArgs).jvmArgs(jvm);
+    /**
+     * Starts {@code mainClass} on {@code np} local processes with the rank JVM options of {@link LaunchPolicy};
+     * returns the exit code (non-zero, with the failing rank named on stderr, when a rank failed).
+     *
+     * @param threads compute threads per rank, 0 for the policy's default
+     */
+    public static int launch(int np, int threads, String mainClass, List<String> args, Map<String, String> env,
+                             String classpath) throws Exception {
+        LocalLauncher.Builder builder = LaunchPolicy.launcher(np, threads, mainClass).args(args).classpath(classpath);
         env.forEach(builder::env);
         LocalLauncher launcher = builder.build();
         int code = launcher.run();
@@ -129,11 +180,7 @@ public final class Cli {
 
     private static int usage(String problem) {
         System.err.println("smp: " + problem);
-        System.err.println("usage: ./smp run -np N EXAMPLE [options]   (examples: "
-                + String.join(", ", EXAMPLES.keySet()) + ")");
-        System.err.println("       ./smp bench [--out DIR] [--steps N]   the suite; report in DIR/benchmarks.md");
-        System.err.println("       ./smp doctor                         what smp4j finds here (engine, MPJ, mpirun, GPUs)");
-        System.err.println("       ./smp bench comm [--max-bytes N] [--segment-floats N] [--no-mpj]");
+        System.err.print(String.format(USAGE, String.join(", ", EXAMPLES.keySet())));
         return 2;
     }
 }

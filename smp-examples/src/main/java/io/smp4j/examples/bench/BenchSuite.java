@@ -6,8 +6,12 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.smp4j.examples.Cli;
+import io.smp4j.comm.launch.LaunchPolicy;
+import io.smp4j.comm.launch.LocalLauncher;
 import io.smp4j.examples.Stats;
+import io.smp4j.examples.cli.CommandLines;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -46,18 +50,26 @@ public final class BenchSuite {
         this.steps = steps;
     }
 
-    /** Options: {@code --out DIR} (default docs), {@code --steps N} timed steps per run (default 12). */
-    public static int main(List<String> args) throws Exception {
+    @Command(name = "bench", description = "The benchmark suite: every comparison side by side, one report.")
+    static final class Options {
+        @Option(names = "--out", paramLabel = "DIR", description = "report folder (default ${DEFAULT-VALUE})")
         Path out = Path.of("docs");
+        @Option(names = "--steps", paramLabel = "N", converter = CommandLines.Positive.class,
+                description = "timed steps per run (default ${DEFAULT-VALUE})")
         int steps = 12;
-        for (int i = 0; i < args.size(); i += 2) {
-            switch (args.get(i)) {
-                case "--out" -> out = Path.of(args.get(i + 1));
-                case "--steps" -> steps = Integer.parseInt(args.get(i + 1));
-                default -> throw new IllegalArgumentException("unknown bench option " + args.get(i)
-                        + "; allowed: --out DIR, --steps N");
-            }
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
+        boolean help;
+    }
+
+    public static int main(List<String> args) throws Exception {
+        Options o = new Options();
+        CommandLines.Parsed parsed = CommandLines.parse(o, args);
+        if (parsed.help()) {
+            System.out.print(parsed.usage());
+            return 0;
         }
+        Path out = o.out;
+        int steps = o.steps;
         Path script = Path.of(System.getProperty("smp.root", ".")).resolve(
                 "smp-examples/src/main/python/torch_bench.py").toAbsolutePath();
         BenchSuite b = new BenchSuite(Files.createTempDirectory("smp4j-bench"), script, steps);
@@ -90,9 +102,8 @@ public final class BenchSuite {
         if (!a.contains("--steps")) {
             a.addAll(List.of("--steps", Integer.toString(steps)));
         }
-        System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.out.println("bench: " + name + " (" + np + " process" + (np > 1 ? "es" : "") + ") " + a);
-        int code = Cli.launch(np, TrainBench.class.getName(), a, env);
+        int code = launch(np, 1, TrainBench.class.getName(), a, env);
         if (code != 0 || !Files.exists(file)) {
             throw new IllegalStateException("benchmark " + name + " failed (exit " + code + ")");
         }
@@ -189,7 +200,7 @@ public final class BenchSuite {
         for (int np : new int[] {2, 4}) {
             Path file = work.resolve("comm-" + np + ".json");
             System.out.println("bench: comm (" + np + " processes)");
-            int code = Cli.launch(np, CommBench.class.getName(), List.of("--out", file.toString()));
+            int code = launch(np, 0, CommBench.class.getName(), List.of("--out", file.toString()), Map.of());
             if (code != 0) {
                 throw new IllegalStateException("comm benchmark failed on " + np + " ranks");
             }
@@ -198,6 +209,18 @@ public final class BenchSuite {
                     sizes.toString()));
         }
         results.put("comm", r);
+    }
+
+    /** Runs a rank program on {@code np} local processes (see {@link LaunchPolicy}); returns the exit code. */
+    static int launch(int np, int threads, String main, List<String> args, Map<String, String> env) throws Exception {
+        LocalLauncher.Builder b = LaunchPolicy.launcher(np, threads, main).args(args);
+        env.forEach(b::env);
+        LocalLauncher l = b.build();
+        int code = l.run();
+        if (code != 0) {
+            System.err.println("bench: " + l.failureMessage());
+        }
+        return code;
     }
 
     /** Runs torch_bench.py; a missing PyTorch is reported, not fatal. */

@@ -7,6 +7,9 @@ import io.smp4j.comm.ReduceOp;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.comm.mpj.MpjCommunicator;
 import io.smp4j.examples.Stats;
+import io.smp4j.examples.cli.CommandLines;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -26,21 +29,38 @@ public final class CommBench {
     private CommBench() {
     }
 
+    @Command(name = "commbench", description = "Point-to-point and all-reduce table on every rank count.")
+    static final class Options {
+        @Option(names = "--max-bytes", paramLabel = "N", converter = CommandLines.Positive.class,
+                description = "largest message (default ${DEFAULT-VALUE})")
+        int maxBytes = 64 << 20;
+        @Option(names = "--segment-floats", paramLabel = "N", converter = CommandLines.Positive.class,
+                description = "floats per message of the ring (default: the communicator's)")
+        int segment;
+        @Option(names = "--no-mpj", description = "leave out MPJ Express's own Allreduce")
+        boolean noMpj;
+        @Option(names = "--out", paramLabel = "FILE", description = "write the rows as JSON (rank 0)")
+        String out;
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
+        boolean help;
+    }
+
     public static void main(String[] args) {
-        long maxBytes = 64L << 20;
-        int segment = 0;
-        boolean mpj = true;
-        String out = null;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--out" -> out = args[++i];
-                case "--max-bytes" -> maxBytes = Long.parseLong(args[++i]);
-                case "--segment-floats" -> segment = Integer.parseInt(args[++i]);
-                case "--no-mpj" -> mpj = false;
-                default -> throw new IllegalArgumentException("unknown option " + args[i]
-                        + "; allowed: --max-bytes N, --segment-floats N, --no-mpj, --out FILE");
+        Options o = new Options();
+        try {
+            CommandLines.Parsed p = CommandLines.parse(o, List.of(args));
+            if (p.help()) {
+                System.out.print(p.usage());
+                System.exit(0);
             }
+        } catch (IllegalArgumentException e) {
+            System.err.println("commbench: " + e.getMessage());
+            System.exit(2);
         }
+        long maxBytes = o.maxBytes;
+        int segment = o.segment;
+        boolean mpj = !o.noMpj;
+        String out = o.out;
         int code = 0;
         try (Communicator world = Bootstrap.init()) {
             if (segment > 0) {

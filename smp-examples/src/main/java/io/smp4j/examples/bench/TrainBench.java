@@ -26,6 +26,9 @@ import io.smp4j.core.SmpConfig;
 import io.smp4j.core.Step;
 import io.smp4j.core.Timeline;
 import io.smp4j.examples.Stats;
+import io.smp4j.examples.cli.CommandLines;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -60,43 +63,74 @@ public final class TrainBench {
     private TrainBench() {
     }
 
-    public static void main(String[] args) throws Exception {
-        Map<String, String> o = new LinkedHashMap<>();
-        o.put("mode", "smp");
-        o.put("model", "resnet18");
-        o.put("image-size", "64");
-        o.put("batch-size", "32");
-        o.put("steps", "12");
-        o.put("warmup", "3");
-        o.put("partitions", "1");
-        o.put("microbatches", "1");
-        o.put("pipeline", "interleaved");
-        o.put("ddp", "false");
-        o.put("optimize", "memory");
-        o.put("rounds", "4");
-        o.put("out", "");
-        for (int i = 0; i < args.length; i += 2) {
-            String k = args[i].replaceFirst("^--", "");
-            if (!o.containsKey(k) || i + 1 >= args.length) {
-                throw new IllegalArgumentException("bad option " + args[i] + "; allowed: " + o.keySet());
-            }
-            o.put(k, args[i + 1]);
+    /** The benchmark's options; the JSON result repeats them (as they were given, by option name). */
+    @Command(name = "trainbench", description = "Training benchmark rank program (see ./smp bench).")
+    static final class Options {
+        @Option(names = "--mode", paramLabel = "smp|overhead", description = "what to measure (default ${DEFAULT-VALUE})")
+        String mode = "smp";
+        @Option(names = "--model", paramLabel = "NAME", description = "resnet18 or djl-resnet18 (default ${DEFAULT-VALUE})")
+        String model = "resnet18";
+        @Option(names = "--image-size", converter = CommandLines.Positive.class)
+        int imageSize = 64;
+        @Option(names = "--batch-size", converter = CommandLines.Positive.class)
+        int batchSize = 32;
+        @Option(names = "--steps", converter = CommandLines.Positive.class)
+        int steps = 12;
+        @Option(names = "--warmup", converter = CommandLines.NonNegative.class)
+        int warmup = 3;
+        @Option(names = "--partitions", converter = CommandLines.Positive.class)
+        int partitions = 1;
+        @Option(names = "--microbatches", converter = CommandLines.Positive.class)
+        int microbatches = 1;
+        @Option(names = "--pipeline")
+        String pipeline = "interleaved";
+        @Option(names = "--ddp", arity = "1")
+        boolean ddp;
+        @Option(names = "--optimize")
+        String optimize = "memory";
+        @Option(names = "--rounds", converter = CommandLines.Positive.class)
+        int rounds = 4;
+        @Option(names = "--out", paramLabel = "FILE")
+        String out = "";
+        @Option(names = {"-h", "--help"}, usageHelp = true)
+        boolean help;
+
+        Map<String, Object> asMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("mode", mode);
+            m.put("model", model);
+            m.put("image-size", Integer.toString(imageSize));
+            m.put("batch-size", Integer.toString(batchSize));
+            m.put("steps", Integer.toString(steps));
+            m.put("warmup", Integer.toString(warmup));
+            m.put("partitions", Integer.toString(partitions));
+            m.put("microbatches", Integer.toString(microbatches));
+            m.put("pipeline", pipeline);
+            m.put("ddp", Boolean.toString(ddp));
+            m.put("optimize", optimize);
+            m.put("rounds", Integer.toString(rounds));
+            return m;
         }
-        Map<String, Object> result = o.get("mode").equals("overhead") ? overhead(o) : smp(o);
-        if (result != null && !o.get("out").isEmpty()) {
-            Files.writeString(Path.of(o.get("out")), new GsonBuilder().setPrettyPrinting().create().toJson(result));
+    }
+
+    public static void main(String[] args) throws Exception {
+        Options o = new Options();
+        CommandLines.Parsed p = CommandLines.parse(o, List.of(args));
+        if (p.help()) {
+            System.out.print(p.usage());
+            return;
+        }
+        Map<String, Object> result = o.mode.equals("overhead") ? overhead(o) : smp(o);
+        if (result != null && !o.out.isEmpty()) {
+            Files.writeString(Path.of(o.out), new GsonBuilder().setPrettyPrinting().create().toJson(result));
         }
         System.out.flush();
         Runtime.getRuntime().halt(0);
     }
 
-    static int i(Map<String, String> o, String k) {
-        return Integer.parseInt(o.get(k));
-    }
-
-    static NDList[] data(NDManager m, Map<String, String> o, int batch) {
+    static NDList[] data(NDManager m, Options o, int batch) {
         Engine.getInstance().setRandomSeed(11);
-        int s = i(o, "image-size");
+        int s = o.imageSize;
         NDArray x = m.randomNormal(new Shape(batch, 3, s, s));
         NDArray y = m.randomInteger(0, 10, new Shape(batch), DataType.INT64);
         return new NDList[] {new NDList(x), new NDList(y)};
@@ -107,16 +141,16 @@ public final class TrainBench {
     }
 
     /** Pipeline / data-parallel run: rank 0 returns the result, others null. */
-    static Map<String, Object> smp(Map<String, String> o) throws Exception {
-        SmpConfig cfg = SmpConfig.builder().partitions(i(o, "partitions")).microbatches(i(o, "microbatches"))
-                .pipeline(o.get("pipeline")).ddp(Boolean.parseBoolean(o.get("ddp"))).optimize(o.get("optimize")).build();
-        int steps = i(o, "steps");
-        int warmup = i(o, "warmup");
+    static Map<String, Object> smp(Options o) throws Exception {
+        SmpConfig cfg = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
+                .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).build();
+        int steps = o.steps;
+        int warmup = o.warmup;
         try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager()) {
-            int batch = i(o, "batch-size");
-            int s = i(o, "image-size");
+            int batch = o.batchSize;
+            int s = o.imageSize;
             Engine.getInstance().setRandomSeed(5);
-            Block net = ResNets.build(o.get("model"), s, 10);
+            Block net = ResNets.build(o.model, s, 10);
             net.initialize(m, DataType.FLOAT32, new Shape(batch / cfg.microbatches(), 3, s, s));
             DistributedModel dm = new DistributedModel(smp, net, m);
             DistributedOptimizer opt = new DistributedOptimizer(dm, sgd());
@@ -163,7 +197,7 @@ public final class TrainBench {
             if (smp.rank() != 0) {
                 return null;
             }
-            Map<String, Object> r = new LinkedHashMap<>(o);
+            Map<String, Object> r = o.asMap();
             r.put("world_size", smp.size());
             r.put("dp_size", smp.dpSize());
             double med = 0;
@@ -190,24 +224,24 @@ public final class TrainBench {
     }
 
     /** smp4j (partitions 1) vs a plain DJL Trainer loop, same model, data and threads, alternating rounds. */
-    static Map<String, Object> overhead(Map<String, String> o) throws Exception {
-        int batch = i(o, "batch-size");
-        int s = i(o, "image-size");
-        int steps = i(o, "steps");
-        int rounds = i(o, "rounds");
+    static Map<String, Object> overhead(Options o) throws Exception {
+        int batch = o.batchSize;
+        int s = o.imageSize;
+        int steps = o.steps;
+        int rounds = o.rounds;
         SmpConfig cfg = SmpConfig.builder().partitions(1).microbatches(1).ddp(false).build();
         try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager();
              Model model = Model.newInstance("plain", Device.cpu())) {
             NDList[] d = data(m, o, batch);
             // Plain DJL.
             Engine.getInstance().setRandomSeed(5);
-            model.setBlock(ResNets.build(o.get("model"), s, 10));
+            model.setBlock(ResNets.build(o.model, s, 10));
             Trainer trainer = model.newTrainer(new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
                     .optOptimizer(sgd()).optDevices(new Device[] {Device.cpu()}));
             trainer.initialize(new Shape(batch, 3, s, s));
             // smp4j.
             Engine.getInstance().setRandomSeed(5);
-            Block net = ResNets.build(o.get("model"), s, 10);
+            Block net = ResNets.build(o.model, s, 10);
             net.initialize(m, DataType.FLOAT32, new Shape(batch, 3, s, s));
             DistributedModel dm = new DistributedModel(smp, net, m);
             DistributedOptimizer opt = new DistributedOptimizer(dm, sgd());
@@ -241,7 +275,7 @@ public final class TrainBench {
                 }
             }
             trainer.close();
-            Map<String, Object> r = new LinkedHashMap<>(o);
+            Map<String, Object> r = o.asMap();
             double p = Stats.median(plain);
             double q = Stats.median(ours);
             r.put("plain_djl_median_ms", p);

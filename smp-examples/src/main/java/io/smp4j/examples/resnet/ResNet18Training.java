@@ -74,10 +74,16 @@ public final class ResNet18Training {
         } catch (IllegalArgumentException e) {
             // Every rank parses the same arguments: one message is enough.
             if (rank == 0) {
-                System.err.println("resnet18: " + e.getMessage());
-                System.err.print(TrainOptions.USAGE);
+                System.err.println("resnet18: " + e.getMessage() + " (--help lists the options)");
             }
-            System.exit("help".equals(e.getMessage()) ? 0 : 2);
+            System.exit(2);
+            return;
+        }
+        if (o.usage != null) {
+            if (rank == 0) {
+                System.out.print(o.usage);
+            }
+            System.exit(0);
             return;
         }
         int code = 0;
@@ -239,7 +245,7 @@ public final class ResNet18Training {
                         say("checkpoint %s", p);
                     }
                 }
-                if (o.eval && (epochEnd || s + 1 == total)) {
+                if (o.eval() && (epochEnd || s + 1 == total)) {
                     double acc = evaluate(model);
                     if (acc >= 0) {
                         metrics.valAccuracy(s + 1, acc);

@@ -1,12 +1,15 @@
 package io.smp4j.examples.resnet;
 
 import io.smp4j.core.SmpConfig;
+import io.smp4j.examples.cli.CommandLines;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * Options of the ResNet18 example. The smp configuration comes from {@code --config smp.json} (SageMaker's
@@ -14,96 +17,104 @@ import java.util.Map;
  * {@code --partitions}, {@code --microbatches}, {@code --pipeline}, {@code --ddp}, {@code --placement} override it.
  * Every bad value is refused before any work starts, naming the option, the value and what is allowed.
  */
+@Command(name = "resnet18", usageHelpWidth = 110, sortOptions = false,
+        description = "ResNet18 image classification split over the ranks (pipeline stages x data-parallel "
+                + "replicas). Usage: ./smp run -np N resnet18 [options], or under mpirun.")
 public final class TrainOptions {
-    static final String USAGE = """
-            usage: ./smp run -np N resnet18 [options]
-              --partitions P          pipeline stages (smp 'partitions')
-              --microbatches M        microbatches per step (smp 'microbatches')
-              --pipeline simple|interleaved
-              --ddp                   average gradients over data-parallel replicas (needed when N > P)
-              --placement cluster|spread
-              --config FILE           smp config JSON (SageMaker keys); the options above override it
-              --batch-size B          samples per data-parallel replica per step (default 16)
-              --image-size S          images are resized to S x S (default 64)
-              --epochs E              passes over the training set (default 1)
-              --steps S               stop after S steps in all (default: the epochs' steps)
-              --lr LR                 SGD learning rate (default 0.02; momentum 0.9)
-              --seed SEED             initial model, data order and generated images (default 42)
-              --data DIR              image folder tree DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg
-                                      (hymenoptera_data layout); without it a two-class set is generated
-              --generated-images N    training images of the generated set (default 320; validation N/4)
-              --log-every K           a log line every K steps (default 5)
-              --checkpoint-dir DIR    save a checkpoint there at the end of every epoch and of the run
-              --checkpoint-every K    also every K steps
-              --resume                continue from the newest checkpoint in --checkpoint-dir
-              --metrics-json FILE     write the run's metrics (rank 0)
-              --trace FILE            write a Chrome trace of --trace-steps steps (and FILE's .svg picture)
-              --trace-steps K         steps traced, after the first (default 3)
-              --no-eval               skip validation
-            """;
-
-    SmpConfig smp;
+    @Option(names = "--partitions", paramLabel = "P", converter = CommandLines.Positive.class,
+            description = "pipeline stages (smp 'partitions')")
+    Integer partitions;
+    @Option(names = "--microbatches", paramLabel = "M", converter = CommandLines.Positive.class,
+            description = "microbatches per step (smp 'microbatches')")
+    Integer microbatches;
+    @Option(names = "--pipeline", paramLabel = "simple|interleaved", description = "the pipeline schedule")
+    String pipeline;
+    @Option(names = "--ddp", description = "average gradients over data-parallel replicas (needed when N > P)")
+    boolean ddp;
+    @Option(names = "--placement", paramLabel = "cluster|spread", description = "rank layout (placement_strategy)")
+    String placement;
+    @Option(names = "--config", paramLabel = "FILE", converter = CommandLines.Existing.class,
+            description = "smp config JSON (SageMaker keys); the options above override it")
+    Path config;
+    @Option(names = "--batch-size", paramLabel = "B", converter = CommandLines.Positive.class,
+            description = "samples per data-parallel replica per step (default ${DEFAULT-VALUE})")
     int batchSize = 16;
+    @Option(names = "--image-size", paramLabel = "S", converter = AtLeast16.class,
+            description = "images are resized to S x S (default ${DEFAULT-VALUE})")
     int imageSize = 64;
+    @Option(names = "--epochs", paramLabel = "E", converter = CommandLines.Positive.class,
+            description = "passes over the training set (default ${DEFAULT-VALUE})")
     int epochs = 1;
+    @Option(names = "--steps", paramLabel = "S", converter = CommandLines.Positive.class,
+            description = "stop after S steps in all (default: the epochs' steps)")
     int steps = -1;
+    @Option(names = "--lr", paramLabel = "LR", converter = CommandLines.PositiveFloat.class,
+            description = "SGD learning rate, momentum 0.9 (default ${DEFAULT-VALUE})")
     float lr = 0.02f;
+    @Option(names = "--seed", paramLabel = "SEED", converter = CommandLines.AnyLong.class,
+            description = "initial model, data order and generated images (default ${DEFAULT-VALUE})")
     long seed = 42;
+    @Option(names = "--data", paramLabel = "DIR", converter = CommandLines.Existing.class,
+            description = "image folders DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg (hymenoptera_data "
+                    + "layout); without it a two-class set is generated")
     Path data;
+    @Option(names = "--generated-images", paramLabel = "N", converter = AtLeast8.class,
+            description = "training images of the generated set (default ${DEFAULT-VALUE}; validation N/4)")
     int generatedImages = 320;
+    @Option(names = "--log-every", paramLabel = "K", converter = CommandLines.Positive.class,
+            description = "a log line every K steps (default ${DEFAULT-VALUE})")
     int logEvery = 5;
+    @Option(names = "--checkpoint-dir", paramLabel = "DIR",
+            description = "save a checkpoint there at the end of every epoch and of the run")
     Path checkpointDir;
+    @Option(names = "--checkpoint-every", paramLabel = "K", converter = CommandLines.Positive.class,
+            description = "also every K steps")
     int checkpointEvery = 0;
+    @Option(names = "--resume", description = "continue from the newest checkpoint in --checkpoint-dir")
     boolean resume;
+    @Option(names = "--metrics-json", paramLabel = "FILE", description = "write the run's metrics (rank 0)")
     Path metricsJson;
+    @Option(names = "--trace", paramLabel = "FILE",
+            description = "write a Chrome trace of --trace-steps steps (and FILE's .svg picture)")
     Path trace;
+    @Option(names = "--trace-steps", paramLabel = "K", converter = CommandLines.Positive.class,
+            description = "steps traced, after the first (default ${DEFAULT-VALUE})")
     int traceSteps = 3;
-    boolean eval = true;
+    @Option(names = "--no-eval", negatable = false, description = "skip validation")
+    boolean noEval;
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
+    boolean help;
+
+    /** The merged smp configuration (after {@link #parse}). */
+    SmpConfig smp;
+    /** The help text, when {@code --help} was asked. */
+    String usage;
+
+    boolean eval() {
+        return !noEval;
+    }
+
+    /** Image sizes below 16 leave nothing for ResNet18's downsampling. */
+    public static final class AtLeast16 extends CommandLines.AtLeast {
+        public AtLeast16() {
+            super(16);
+        }
+    }
+
+    /** The generated set needs a few images of each class. */
+    public static final class AtLeast8 extends CommandLines.AtLeast {
+        public AtLeast8() {
+            super(8);
+        }
+    }
 
     /** Parses {@code args}; throws {@link IllegalArgumentException} with a message meant for the user. */
     static TrainOptions parse(List<String> args) {
         TrainOptions o = new TrainOptions();
-        Map<String, Object> smp = new LinkedHashMap<>();
-        Path config = null;
-        for (int i = 0; i < args.size(); i++) {
-            String a = args.get(i);
-            switch (a) {
-                case "--ddp" -> smp.put("ddp", true);
-                case "--resume" -> o.resume = true;
-                case "--no-eval" -> o.eval = false;
-                case "--help", "-h" -> throw new IllegalArgumentException("help");
-                default -> {
-                    if (!a.startsWith("--")) {
-                        throw new IllegalArgumentException("unexpected argument '" + a + "'");
-                    }
-                    if (i + 1 >= args.size()) {
-                        throw new IllegalArgumentException("option " + a + " needs a value");
-                    }
-                    String v = args.get(++i);
-                    switch (a) {
-                        case "--partitions" -> smp.put("partitions", positive(a, v));
-                        case "--microbatches" -> smp.put("microbatches", positive(a, v));
-                        case "--pipeline" -> smp.put("pipeline", v);
-                        case "--placement" -> smp.put("placement_strategy", v);
-                        case "--config" -> config = existing(a, v);
-                        case "--batch-size" -> o.batchSize = positive(a, v);
-                        case "--image-size" -> o.imageSize = atLeast(a, v, 16);
-                        case "--epochs" -> o.epochs = positive(a, v);
-                        case "--steps" -> o.steps = positive(a, v);
-                        case "--lr" -> o.lr = positiveFloat(a, v);
-                        case "--seed" -> o.seed = longValue(a, v);
-                        case "--data" -> o.data = existing(a, v);
-                        case "--generated-images" -> o.generatedImages = atLeast(a, v, 8);
-                        case "--log-every" -> o.logEvery = positive(a, v);
-                        case "--checkpoint-dir" -> o.checkpointDir = Path.of(v);
-                        case "--checkpoint-every" -> o.checkpointEvery = positive(a, v);
-                        case "--metrics-json" -> o.metricsJson = Path.of(v);
-                        case "--trace" -> o.trace = Path.of(v);
-                        case "--trace-steps" -> o.traceSteps = positive(a, v);
-                        default -> throw new IllegalArgumentException("unknown option " + a);
-                    }
-                }
-            }
+        CommandLines.Parsed p = CommandLines.parse(o, args);
+        if (p.help()) {
+            o.usage = p.usage();
+            return o;
         }
         if (o.resume && o.checkpointDir == null) {
             throw new IllegalArgumentException("--resume needs --checkpoint-dir DIR");
@@ -120,8 +131,14 @@ public final class TrainOptions {
                 }
             }
         }
-        Map<String, Object> merged = config == null ? new LinkedHashMap<>() : readConfig(config);
-        merged.putAll(smp);
+        Map<String, Object> merged = o.config == null ? new LinkedHashMap<>() : readConfig(o.config);
+        putIfSet(merged, "partitions", o.partitions);
+        putIfSet(merged, "microbatches", o.microbatches);
+        putIfSet(merged, "pipeline", o.pipeline);
+        putIfSet(merged, "placement_strategy", o.placement);
+        if (o.ddp) {
+            merged.put("ddp", true);
+        }
         o.smp = SmpConfig.fromMap(merged);
         int micro = o.smp.microbatches();
         if (o.batchSize % micro != 0) {
@@ -129,6 +146,12 @@ public final class TrainOptions {
                     + " microbatches; use a multiple of " + micro);
         }
         return o;
+    }
+
+    private static void putIfSet(Map<String, Object> m, String key, Object value) {
+        if (value != null) {
+            m.put(key, value);
+        }
     }
 
     /** The JSON object of {@code file} as a map (nested objects, e.g. {@code mpi}, stay maps). */
@@ -144,51 +167,5 @@ public final class TrainOptions {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--config " + file + ": " + e.getMessage(), e);
         }
-    }
-
-    private static int positive(String opt, String v) {
-        return atLeast(opt, v, 1);
-    }
-
-    private static int atLeast(String opt, String v, int min) {
-        int n;
-        try {
-            n = Integer.parseInt(v);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(opt + " needs a whole number >= " + min + ", got '" + v + "'");
-        }
-        if (n < min) {
-            throw new IllegalArgumentException(opt + " must be at least " + min + ", got " + n);
-        }
-        return n;
-    }
-
-    private static float positiveFloat(String opt, String v) {
-        float f;
-        try {
-            f = Float.parseFloat(v);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(opt + " needs a number > 0, got '" + v + "'");
-        }
-        if (!(f > 0) || Float.isInfinite(f)) {
-            throw new IllegalArgumentException(opt + " must be a number > 0, got " + v);
-        }
-        return f;
-    }
-
-    private static long longValue(String opt, String v) {
-        try {
-            return Long.parseLong(v);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(opt + " needs a whole number, got '" + v + "'");
-        }
-    }
-
-    private static Path existing(String opt, String v) {
-        Path p = Path.of(v);
-        if (!Files.exists(p)) {
-            throw new IllegalArgumentException(opt + " " + v + ": no such file or directory");
-        }
-        return p;
     }
 }

@@ -17,9 +17,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -30,20 +32,26 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * The ResNet18 example end to end, through {@code ./smp run}'s own code path (real processes, real DJL, generated
- * image folder, 32x32, 6 steps over two epochs):
+ * image folder, 32x32, 6 steps over two epochs), every rank with one PyTorch thread unless said otherwise:
  * <ul>
  *   <li>R1: 4 ranks, 2 stages x 2 replicas, interleaved, 2 microbatches of 4 per replica, trace and metrics;</li>
  *   <li>R2: the same for 3 steps with a checkpoint; R3: resumes R2 to step 6;</li>
- *   <li>R4: as R1 with the simple pipeline; R5: 1 process, 1 stage, 4 microbatches of 4 (the same global batch).</li>
+ *   <li>R4: as R1 with the simple pipeline;</li>
+ *   <li>R5: 1 process, 1 stage, 4 microbatches of 4 (the same global batch, the same microbatches): the reference;</li>
+ *   <li>R6: as R5 with 2 threads: the control, which shows how far this training amplifies float re-association;</li>
+ *   <li>R7: 2 ranks, 2 stages, 1 replica, 4 microbatches of 4 (pipelining alone);</li>
+ *   <li>R8: 2 ranks, 1 stage, 2 replicas, 2 microbatches of 4 each (data parallelism alone).</li>
  * </ul>
+ * What is exactly comparable is compared exactly: a pipeline runs the same kernels in the same order as one process,
+ * so R7 = R5, R1 = R8 and R4 = R1, bit for bit. Data parallelism sums the microbatches' gradients in another order
+ * ((a+b)+(c+d) instead of ((a+b)+c)+d), a difference of float rounding that training then amplifies: R8 against R5
+ * is held to 1e-5 for the first two steps (one update) and, after that, to a bound calibrated by R6, the same layout
+ * as R5 where only the thread count changes the summation order.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ResNet18TrainingTest {
-    /**
-     * lr 0.002: at the demo's 0.02 with 4-sample BatchNorm microbatches the dynamics amplify float re-association
-     * (1e-7 at step 2) to 1e-4 by step 3, between any two layouts that sum in different orders, pipelined or not
-     * (one process vs two data-parallel ones alike); at 0.002 all layouts agree to ~1e-6 over the run.
-     */
+    /** How much more than the control the data-parallel run may drift after its first update. */
+    static final double CONTROL_FACTOR = 10;
     static final List<String> COMMON = List.of("--image-size", "32", "--generated-images", "64", "--seed", "7",
             "--lr", "0.002", "--log-every", "1");
     Path dir;
@@ -53,8 +61,8 @@ class ResNet18TrainingTest {
     @BeforeAll
     void runAll() throws Exception {
         dir = Files.createTempDirectory("smp4j-resnet-test");
-        List<String> hybrid = List.of("-np", "4", "resnet18", "--partitions", "2", "--ddp", "--microbatches", "2",
-                "--batch-size", "8");
+        List<String> hybrid = List.of("-np", "4", "--threads", "1", "resnet18", "--partitions", "2", "--ddp",
+                "--microbatches", "2", "--batch-size", "8");
         run("R1", hybrid, "--pipeline", "interleaved", "--steps", "6", "--trace", dir.resolve("trace.json").toString(),
                 "--trace-steps", "2");
         run("R2", hybrid, "--pipeline", "interleaved", "--steps", "3", "--checkpoint-dir",
@@ -62,8 +70,19 @@ class ResNet18TrainingTest {
         run("R3", hybrid, "--pipeline", "interleaved", "--steps", "6", "--checkpoint-dir",
                 dir.resolve("ckpt").toString(), "--resume");
         run("R4", hybrid, "--pipeline", "simple", "--steps", "6");
-        run("R5", List.of("-np", "1", "resnet18", "--partitions", "1", "--microbatches", "4", "--batch-size", "16"),
-                "--steps", "6");
+        List<String> single = List.of("resnet18", "--partitions", "1", "--microbatches", "4", "--batch-size", "16");
+        run("R5", concat(List.of("-np", "1", "--threads", "1"), single), "--steps", "6");
+        run("R6", concat(List.of("-np", "1", "--threads", "2"), single), "--steps", "6", "--no-eval");
+        run("R7", List.of("-np", "2", "--threads", "1", "resnet18", "--partitions", "2", "--microbatches", "4",
+                "--batch-size", "16"), "--pipeline", "simple", "--steps", "6", "--no-eval");
+        run("R8", List.of("-np", "2", "--threads", "1", "resnet18", "--partitions", "1", "--ddp", "--microbatches",
+                "2", "--batch-size", "8"), "--steps", "6", "--no-eval");
+    }
+
+    private static List<String> concat(List<String> a, List<String> b) {
+        List<String> out = new ArrayList<>(a);
+        out.addAll(b);
+        return out;
     }
 
     private void run(String name, List<String> head, String... rest) throws Exception {
@@ -120,16 +139,41 @@ class ResNet18TrainingTest {
             assertEquals(r1[i], r2[i], 0f, "step " + (i + 1) + " of two runs with the same seed");
         }
         // The trajectory is not flat (a test comparing constants would prove nothing).
-        assertTrue(maxRel(new float[] {r1[0]}, new float[] {r1[5]}) > 1e-3, java.util.Arrays.toString(r1));
+        assertTrue(maxRel(new float[] {r1[0]}, new float[] {r1[5]}) > 1e-3, Arrays.toString(r1));
     }
 
+    /** Pipelining changes no bit: the same kernels in the same order, whether or not replicas are added. */
     @Test
-    void hybridRunsFollowTheSingleProcessTrajectory() {
+    void pipelinesAreBitwiseEqualToTheirUnpipelinedLayouts() {
+        assertArrayEquals(losses(metrics.get("R5")), losses(metrics.get("R7")), 0f,
+                "2 stages vs 1 process, the same 4 microbatches");
+        assertArrayEquals(losses(metrics.get("R8")), losses(metrics.get("R1")), 0f,
+                "2 stages x 2 replicas vs 2 replicas of 1 stage");
+        assertArrayEquals(losses(metrics.get("R1")), losses(metrics.get("R4")), 0f, "simple vs interleaved");
+    }
+
+    /**
+     * Data parallelism against one process: tight while only one update separates them, then within what this
+     * training does to a mere change of summation order (the control, measured here, not assumed).
+     */
+    @Test
+    void dataParallelRunsFollowTheSingleProcessTrajectory() {
         float[] single = losses(metrics.get("R5"));
-        double interleaved = maxRel(losses(metrics.get("R1")), single);
-        double simple = maxRel(losses(metrics.get("R4")), single);
-        assertTrue(interleaved <= 1e-4, "interleaved vs one process: " + interleaved);
-        assertTrue(simple <= 1e-4, "simple vs one process: " + simple);
+        float[] dp = losses(metrics.get("R8"));
+        float[] control = losses(metrics.get("R6"));
+        double oneUpdate = maxRel(Arrays.copyOf(dp, 2), Arrays.copyOf(single, 2));
+        assertTrue(oneUpdate <= 1e-5, "steps 1-2, data parallel vs one process: " + oneUpdate);
+        double drift = maxRel(dp, single);
+        double noise = maxRel(control, single);
+        System.out.printf(Locale.ROOT, "resnet18 trajectory over 6 steps: data parallel vs one process %.3g, "
+                + "control (1 vs 2 threads) %.3g, steps 1-2 %.3g%n", drift, noise, oneUpdate);
+        if (noise == 0) {
+            // The thread count does not reorder any sum on this machine: no calibration for later steps.
+            System.out.println("control shows no re-association here; steps 3-6 not bounded");
+            return;
+        }
+        assertTrue(drift <= Math.max(1e-5, CONTROL_FACTOR * noise), "data parallel vs one process drifted "
+                + drift + ", more than " + CONTROL_FACTOR + " x the control's " + noise);
     }
 
     @Test

@@ -51,7 +51,7 @@ class TrainOptionsTest {
         assertEquals("--image-size must be at least 16, got 8", error("--image-size", "8"));
         assertEquals("--lr must be a number > 0, got -1", error("--lr", "-1"));
         assertEquals("option --steps needs a value", error("--steps"));
-        assertEquals("unknown option --step", error("--step", "3"));
+        assertEquals("unknown option --step; did you mean --steps?", error("--step", "3"));
         assertEquals("unexpected argument 'foo'", error("foo"));
         assertEquals("--resume needs --checkpoint-dir DIR", error("--resume"));
         assertEquals("--trace names the Chrome trace file and must end in .json, got t.svg (the SVG goes next to "
@@ -62,6 +62,8 @@ class TrainOptionsTest {
                 + "DIR/val/<class>/*.jpg (the hymenoptera_data layout)", error("--data", dir.toString()));
         assertEquals("--data /no/such: no such file or directory", error("--data", "/no/such"));
         // smp's own validation, through the merged config.
+        assertEquals("--lr needs a number > 0, got 'fast'", error("--lr", "fast"));
+        assertEquals("--seed needs a whole number, got '1.5'", error("--seed", "1.5"));
         assertEquals("pipeline must be one of interleaved, simple; got \"fast\"",
                 error("--pipeline", "fast").replaceAll("\\s+$", ""));
         Path cfg = dir.resolve("smp.json");
