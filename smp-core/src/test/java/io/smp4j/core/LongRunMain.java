@@ -60,9 +60,13 @@ public final class LongRunMain {
                 if (s % 250 == 0) {
                     double[] w = window.clone();
                     Arrays.sort(w);
-                    System.out.printf(Locale.ROOT, "LONG rank=%d step=%d rss_kb=%d fds=%d threads=%d step_ms=%.3f%n",
-                            smp.rank(), s, status("VmRSS:"), count("/proc/self/fd"), count("/proc/self/task"),
-                            w[w.length / 2]);
+                    java.lang.management.BufferPoolMXBean direct = java.lang.management.ManagementFactory
+                            .getPlatformMXBeans(java.lang.management.BufferPoolMXBean.class).stream()
+                            .filter(b -> b.getName().equals("direct")).findFirst().orElseThrow();
+                    System.out.printf(Locale.ROOT, "LONG rank=%d step=%d rss_kb=%d fds=%d threads=%d step_ms=%.3f "
+                                    + "arrays=%d direct_buffers=%d%n", smp.rank(), s, status("VmRSS:"),
+                            count("/proc/self/fd"), count("/proc/self/task"), w[w.length / 2],
+                            m.getManagedArrays().size(), direct.getCount());
                 }
             }
         } catch (Exception e) {

@@ -59,6 +59,7 @@ public final class MemoryMain {
             Schedule schedule = Schedules.oneForwardOneBackward(2, 4);
             Loss loss = Loss.softmaxCrossEntropyLoss();
             long warm = 0;
+            int warmArrays = 0;
             int steps = args.length > 0 ? Integer.parseInt(args[0]) : STEPS;
             for (int s = 1; s <= steps; s++) {
                 try (NDManager step = manager.newSubManager()) {
@@ -69,12 +70,14 @@ public final class MemoryMain {
                 }
                 if (s == WARM) {
                     warm = rssKb();
+                    warmArrays = manager.getManagedArrays().size();
                 }
                 if (args.length > 0 && s % 100 == 0) {
                     System.out.println("RSS-TRACE rank=" + r + " step=" + s + " " + rssKb() + " KB");
                 }
             }
-            System.out.println("RSS rank=" + r + " warm=" + warm + " end=" + rssKb() + " KB");
+            System.out.println("RSS rank=" + r + " warm=" + warm + " end=" + rssKb() + " KB arrays " + warmArrays + " -> "
+                    + manager.getManagedArrays().size());
         } catch (RuntimeException e) {
             e.printStackTrace(System.out);
             code = 1;
