@@ -9,6 +9,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
+import io.smp4j.pipeline.wire.TensorCodec;
 import java.io.DataInputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -74,7 +75,8 @@ class CheckpointCrashTest {
 
     /**
      * Every array of a checkpoint (both stages), keyed by parameter name (and optimizer field), as a digest of its
-     * bytes: the layout-independent content. Formats: Checkpoints.writeStage and OptimizerState.write.
+     * type, shape and bytes: the layout-independent content. Formats: Checkpoints.writeStage and OptimizerState.write,
+     * each file followed by an 8-byte checksum trailer; arrays in TensorCodec's format.
      */
     static Map<String, String> contents(Path checkpoint) throws Exception {
         // Parameter names repeat across blocks ("weight"): key by position in the whole model (stage 0's
@@ -83,23 +85,15 @@ class CheckpointCrashTest {
         int base = 0;
         for (int stage = 0; stage < 2; stage++) {
             int count;
-            try (DataInputStream in = new DataInputStream(Files.newInputStream(checkpoint.resolve("stage-" + stage
-                    + ".params")))) {
+            try (DataInputStream in = content(checkpoint.resolve("stage-" + stage + ".params"))) {
                 int n = in.readInt();
                 count = n;
                 for (int i = 0; i < n; i++) {
                     String name = String.format("%04d %s", base + i, in.readUTF());
-                    long[] shape = new long[in.readInt()];
-                    for (int d = 0; d < shape.length; d++) {
-                        shape[d] = in.readLong();
-                    }
-                    byte[] v = new byte[4 * in.readInt()];
-                    in.readFully(v);
-                    out.put("param " + name + " " + Arrays.toString(shape), digest(v));
+                    out.put("param " + name, digest(TensorCodec.read(in)));
                 }
             }
-            try (DataInputStream in = new DataInputStream(Files.newInputStream(checkpoint.resolve("stage-" + stage
-                    + ".optimizer")))) {
+            try (DataInputStream in = content(checkpoint.resolve("stage-" + stage + ".optimizer"))) {
                 in.readInt();
                 out.put("optimizer class", in.readUTF());
                 out.put("optimizer updates", Integer.toString(in.readInt()));
@@ -113,17 +107,9 @@ class CheckpointCrashTest {
                 for (int f = 0; f < fields; f++) {
                     String field = in.readUTF();
                     for (String name : names) {
-                        int dims = in.readInt();
-                        if (dims < 0) {
-                            continue;
+                        if (in.readBoolean()) {
+                            out.put("state " + field + " " + name, digest(TensorCodec.read(in)));
                         }
-                        long size = 1;
-                        for (int d = 0; d < dims; d++) {
-                            size *= in.readLong();
-                        }
-                        byte[] v = new byte[(int) (4 * size)];
-                        in.readFully(v);
-                        out.put("state " + field + " " + name, digest(v));
                     }
                 }
             }
@@ -132,8 +118,17 @@ class CheckpointCrashTest {
         return out;
     }
 
-    static String digest(byte[] v) throws Exception {
-        return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(v));
+    /** A checkpoint file's content, without its checksum trailer. */
+    static DataInputStream content(Path file) throws Exception {
+        byte[] all = Files.readAllBytes(file);
+        return new DataInputStream(new java.io.ByteArrayInputStream(all, 0, all.length - 8));
+    }
+
+    static String digest(TensorCodec.Stored a) throws Exception {
+        java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+        md.update((a.type() + " " + a.shape()).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        md.update(a.data().duplicate());
+        return java.util.HexFormat.of().formatHex(md.digest());
     }
 
     @Test
