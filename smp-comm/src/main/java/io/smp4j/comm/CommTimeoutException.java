@@ -4,8 +4,8 @@ import java.time.Duration;
 
 /**
  * A blocking wait ran past the communicator's timeout: the peer is dead, stopped, or far slower than allowed.
- * The message names this rank, the peer, the tag and the operation, so the log of any surviving rank says
- * which rank to look at.
+ * The message names this rank, the peer (with world ranks in a sub-group), the tag and the operation, so the log of
+ * any surviving rank says which rank to look at.
  */
 public class CommTimeoutException extends CommException {
     private final int rank;
@@ -13,8 +13,13 @@ public class CommTimeoutException extends CommException {
     private final int tag;
     private final String operation;
 
-    /** Names ranks of a sub-group with their world ranks too, e.g. {@code rank 1 (world rank 3)}. */
-    public CommTimeoutException(AbstractCommunicator group, int peer, int tag, String operation, Duration timeout) {
+    /**
+     * @param group     the group that waited
+     * @param peer      the rank waited for, in {@code group}
+     * @param tag       the message tag, or -1 for waits without one (shared-memory barriers)
+     * @param operation what was waited for, e.g. {@code recv from} or {@code allReduce (shared memory, inputs)}
+     */
+    public CommTimeoutException(Communicator group, int peer, int tag, String operation, Duration timeout) {
         super(String.format(
                 "%s of group '%s' timed out after %.1f s in %s with peer %s%s: "
                         + "the peer is dead, stopped or too slow; raise smp.comm.timeout.s (SMP_COMM_TIMEOUT_S) "

@@ -14,6 +14,9 @@ import java.time.Duration;
  * ranks with the same tag are received in the order they were sent. User tags lie in
  * {@code [0, MAX_USER_TAG]}; larger tags are reserved for the collectives.
  *
+ * <p>How a communicator behaves (timeout, all-reduce algorithm, segment size) is fixed by the {@link CommOptions} it
+ * was made with; sub-groups inherit them or are given their own at {@link #split(int, int, CommOptions)}.
+ *
  * <pre>{@code
  * Communicator world = Bootstrap.init();          // launcher, mpirun, or a world of one
  * float[] grads = ...;
@@ -36,6 +39,15 @@ public interface Communicator extends AutoCloseable {
 
     /** The longest any blocking call waits for a peer. */
     Duration timeout();
+
+    /** The options this group was made with. */
+    CommOptions options();
+
+    /** The world rank of rank {@code r} of this group ({@code r} itself in the world). */
+    int worldRank(int r);
+
+    /** {@code rank r}, with its world rank in a sub-group ({@code rank 1 (world rank 3)}): what errors name. */
+    String who(int r);
 
     CommRequest isend(float[] buf, int offset, int length, int dest, int tag);
 
@@ -86,6 +98,9 @@ public interface Communicator extends AutoCloseable {
      * ({@code key}, rank in this group), as MPI_Comm_split.
      */
     Communicator split(int color, int key);
+
+    /** As {@link #split(int, int)}, the sub-group with {@code options} instead of this group's. */
+    Communicator split(int color, int key, CommOptions options);
 
     /** Releases this group's resources; closing the world communicator shuts the transport down. */
     @Override

@@ -137,7 +137,7 @@ public final class CommunicatorContract {
         for (int i = 0; i < n; i++) {
             buf[i] = (c.rank() + 1) * (i % 1024);
         }
-        withSegments(c, 40_000, () -> c.allReduce(buf, ReduceOp.AVERAGE));
+        withSegments(c, 40_000, s -> s.allReduce(buf, ReduceOp.AVERAGE));
         float factor = (p + 1) / 2f; // mean of 1..p
         for (int i = 0; i < n; i++) {
             float expected = factor * (i % 1024);
@@ -146,17 +146,13 @@ public final class CommunicatorContract {
         }
     }
 
-    /** Runs {@code body} with small segments, so that messages are split and streamed as with large buffers. */
-    static void withSegments(Communicator c, int floats, Runnable body) {
-        if (c instanceof AbstractCommunicator a) {
-            a.setSegmentFloats(floats);
-            try {
-                body.run();
-            } finally {
-                a.setSegmentFloats(RingAllReduce.DEFAULT_SEGMENT_FLOATS);
-            }
-        } else {
-            body.run();
+    /**
+     * Runs {@code body} on a copy of {@code c} (a split of everyone) with small segments, so that messages are split
+     * and streamed as with large buffers.
+     */
+    static void withSegments(Communicator c, int floats, java.util.function.Consumer<Communicator> body) {
+        try (Communicator small = c.split(0, c.rank(), c.options().withSegmentFloats(floats))) {
+            body.accept(small);
         }
     }
 
@@ -209,7 +205,7 @@ public final class CommunicatorContract {
                 }
             }
             final int from = root;
-            withSegments(c, 50_000, () -> c.broadcast(buf, 0, buf.length, from));
+            withSegments(c, 50_000, s -> s.broadcast(buf, 0, buf.length, from));
             for (int i = 0; i < buf.length; i += 997) {
                 check(buf[i] == root + i * 0.5f, "root %d: buf[%d]=%f", root, i, buf[i]);
             }

@@ -18,9 +18,8 @@ class LocalCommunicatorContractTest {
                 IntStream.rangeClosed(1, 5).boxed().flatMap(size ->
                         CommunicatorContract.scenarios().entrySet().stream().map(e ->
                                 DynamicTest.dynamicTest(e.getKey() + " on " + size + " ranks, " + algorithm,
-                                        () -> new LocalCluster(size, Duration.ofSeconds(20)).run(c -> {
-                                            c.setAllReduceAlgorithm(algorithm);
-                                            e.getValue().run(c);
-                                        })))));
+                                        () -> new LocalCluster(size, CommOptions.defaults()
+                                                .withTimeout(Duration.ofSeconds(20)).withAllReduce(algorithm))
+                                                .run(c -> e.getValue().run(c))))));
     }
 }

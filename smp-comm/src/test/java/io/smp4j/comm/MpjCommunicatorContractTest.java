@@ -26,7 +26,7 @@ class MpjCommunicatorContractTest {
         for (int a = 0; a < ALGORITHMS.length; a++) {
             TestSupport.Result r = TestSupport.run(new LocalLauncher.Builder(NP, ScenarioMain.class.getName())
                     .jvmArgs(List.of("-Xmx256m", "-Dsmp.comm.timeout.s=" + TestSupport.timeoutSeconds(),
-                            "-D" + AllReduceAlgorithm.PROPERTY + "=" + ALGORITHMS[a])));
+                            "-D" + CommOptions.ALLREDUCE_PROPERTY + "=" + ALGORITHMS[a])));
             EXIT[a] = r.code();
             OUTPUT[a] = r.output();
             java.nio.file.Files.writeString(java.nio.file.Path.of("target", "mpj-contract-" + ALGORITHMS[a] + ".log"),

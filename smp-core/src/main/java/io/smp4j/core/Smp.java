@@ -1,6 +1,7 @@
 package io.smp4j.core;
 
 import ai.djl.Device;
+import io.smp4j.comm.CommOptions;
 import io.smp4j.comm.Communicator;
 import io.smp4j.core.device.DeviceSelector;
 import io.smp4j.core.device.JCudaProbe;
@@ -63,7 +64,7 @@ public final class Smp implements AutoCloseable {
         // Before any communication: too many processes for this host's GPUs fails here, on every rank.
         DeviceSelector.Selection device = DeviceSelector.select(launch.localRank(), launch.localSize(),
                 new JCudaProbe(), DeviceSelector.request());
-        Communicator world = Bootstrap.init(launch, Bootstrap.commTimeout());
+        Communicator world = Bootstrap.init(launch, CommOptions.fromSystem());
         Smp smp = new Smp(config, launch, world);
         smp.device = device;
         if (device.gpu() != null) {

@@ -1,11 +1,11 @@
 package io.smp4j.comm.launch;
 
 import io.smp4j.comm.CommException;
+import io.smp4j.comm.CommOptions;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.local.LocalCluster;
 import io.smp4j.comm.mpj.MpjRuntime;
 import io.smp4j.comm.mpj.PortExchangeServer;
-import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,24 +22,21 @@ import org.slf4j.LoggerFactory;
  */
 public final class Bootstrap {
     private static final Logger LOG = LoggerFactory.getLogger(Bootstrap.class);
-    public static final String TIMEOUT_PROPERTY = "smp.comm.timeout.s";
-    public static final String TIMEOUT_ENV = "SMP_COMM_TIMEOUT_S";
     /** The job's secret: ranks present it to the port-exchange server (set by the local launcher, or by the user). */
     public static final String TOKEN_ENV = "SMP_JOB_TOKEN";
-    public static final double DEFAULT_TIMEOUT_S = 300;
 
     private Bootstrap() {
     }
 
-    /** Joins the job described by this process's environment. */
+    /** Joins the job described by this process's environment, with the options of {@link CommOptions#fromSystem}. */
     public static Communicator init() {
-        return init(LaunchInfo.fromEnvironment(System.getenv()), commTimeout());
+        return init(LaunchInfo.fromEnvironment(System.getenv()), CommOptions.fromSystem());
     }
 
-    public static Communicator init(LaunchInfo info, Duration timeout) {
+    public static Communicator init(LaunchInfo info, CommOptions options) {
         if (info.size() == 1) {
             LOG.debug("no launcher: world of one, no MPI");
-            return new LocalCluster(1, timeout).world(0);
+            return new LocalCluster(1, options).world(0);
         }
         requireMpj(info.size());
         String token = System.getenv(TOKEN_ENV);
@@ -54,7 +51,7 @@ public final class Bootstrap {
             server = new PortExchangeServer(info.masterAddr(), info.masterPort(), info.size(), token);
         }
         try {
-            return MpjRuntime.init(info.rank(), info.size(), info.masterAddr(), info.masterPort(), timeout, token);
+            return MpjRuntime.init(info.rank(), info.size(), info.masterAddr(), info.masterPort(), options, token);
         } finally {
             if (server != null) {
                 server.close();
@@ -82,35 +79,5 @@ public final class Bootstrap {
                         + "reload4j-1.2.26.jar to -cp.");
             }
         }
-    }
-
-    /**
-     * The longest any rank waits for a peer: system property {@value #TIMEOUT_PROPERTY}, else environment
-     * variable {@value #TIMEOUT_ENV}, else {@value #DEFAULT_TIMEOUT_S} seconds.
-     */
-    public static Duration commTimeout() {
-        String v = System.getProperty(TIMEOUT_PROPERTY);
-        String source = TIMEOUT_PROPERTY;
-        if (v == null) {
-            v = System.getenv(TIMEOUT_ENV);
-            source = TIMEOUT_ENV;
-        }
-        if (v == null || v.isBlank()) {
-            return seconds(DEFAULT_TIMEOUT_S);
-        }
-        double s;
-        try {
-            s = Double.parseDouble(v.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(source + "='" + v + "' is not a number of seconds");
-        }
-        if (!(s > 0)) {
-            throw new IllegalArgumentException(source + "=" + v + " must be a positive number of seconds");
-        }
-        return seconds(s);
-    }
-
-    private static Duration seconds(double s) {
-        return Duration.ofNanos((long) (s * 1e9));
     }
 }

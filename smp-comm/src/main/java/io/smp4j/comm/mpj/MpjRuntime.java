@@ -1,6 +1,9 @@
 package io.smp4j.comm.mpj;
 
 import io.smp4j.comm.CommException;
+import io.smp4j.comm.CommOptions;
+import io.smp4j.comm.Communicator;
+import io.smp4j.comm.group.Group;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -19,16 +22,12 @@ public final class MpjRuntime {
     }
 
     /**
-     * Joins the job: waits (up to {@code timeout}) until the port-exchange server at {@code host:port} accepts,
-     * then runs MPI.Init for niodev and returns the world communicator.
+     * Joins the job: waits (up to the options' timeout) until the port-exchange server at {@code host:port}
+     * accepts, presents the job token (when not null), then runs MPI.Init for niodev and returns the world.
      */
-    public static synchronized MpjCommunicator init(int rank, int size, String host, int port, Duration timeout) {
-        return init(rank, size, host, port, timeout, null);
-    }
-
-    /** As above; with a job token, this rank first presents it to the port-exchange server. */
-    public static synchronized MpjCommunicator init(int rank, int size, String host, int port, Duration timeout,
-                                                    String token) {
+    public static synchronized Communicator init(int rank, int size, String host, int port, CommOptions options,
+                                                 String token) {
+        Duration timeout = options.timeout();
         if (initialized) {
             throw new CommException("MPJ Express is already initialised in this process");
         }
@@ -41,17 +40,18 @@ public final class MpjRuntime {
         String conf = "#Number of Processes;" + size + ";#Protocol Switch Limit;131072;#Server Name;" + host
                 + ";#Server Port;" + port;
         try {
-            synchronized (MpjCommunicator.MPJ_LOCK) {
-                MPI.Init(new String[] {Integer.toString(rank), conf, "niodev"});
-            }
+            MPI.Init(new String[] {Integer.toString(rank), conf, "niodev"});
             initialized = true;
-            MpjCommunicator world = new MpjCommunicator(MPI.COMM_WORLD, "world", timeout, true);
-            if (world.rank() != rank || world.size() != size) {
-                throw new CommException("MPJ started as rank " + world.rank() + " of " + world.size()
-                        + " but this process is rank " + rank + " of " + size);
+            if (MPI.COMM_WORLD.Rank() != rank || MPI.COMM_WORLD.Size() != size) {
+                throw new CommException("MPJ started as rank " + MPI.COMM_WORLD.Rank() + " of "
+                        + MPI.COMM_WORLD.Size() + " but this process is rank " + rank + " of " + size);
             }
             LOG.debug("MPJ niodev up: rank {} of {} via {}:{}", rank, size, host, port);
-            return world;
+            // From here on, every MPJ call runs on the engine's thread.
+            MpjEngine engine = new MpjEngine();
+            MpjTransport world = new MpjTransport(engine, MPI.COMM_WORLD, "world", null, rank, timeout,
+                    () -> finalizeQuietly(engine, timeout));
+            return new Group(rank, size, "world", options, world, null);
         } catch (MPIException e) {
             throw new CommException("MPJ Express failed to start rank " + rank + " of " + size + " via "
                     + host + ":" + port + ": " + e.getMessage(), e);
@@ -96,30 +96,21 @@ public final class MpjRuntime {
      * MPI.Finalize synchronises with the peers and would hang if one is gone: run it with a deadline and give up
      * quietly (the process is ending anyway).
      */
-    static synchronized void finalizeQuietly(Duration timeout) {
+    static synchronized void finalizeQuietly(MpjEngine engine, Duration timeout) {
         if (!initialized) {
             return;
         }
         initialized = false;
-        Thread t = new Thread(() -> {
-            try {
-                synchronized (MpjCommunicator.MPJ_LOCK) {
-                    MPI.Finalize();
-                }
-            } catch (Throwable e) {
-                LOG.debug("MPI.Finalize failed: {}", e.toString());
-            }
-        }, "smp-mpj-finalize");
-        t.setDaemon(true);
-        t.start();
+        Duration limit = timeout.compareTo(Duration.ofSeconds(10)) < 0 ? timeout : Duration.ofSeconds(10);
         try {
-            t.join(Math.min(timeout.toMillis(), 10_000));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        if (t.isAlive()) {
-            LOG.warn("MPI.Finalize did not return within {} ms (a peer may be gone); exiting without it",
-                    Math.min(timeout.toMillis(), 10_000));
+            engine.call(() -> {
+                MPI.Finalize();
+                return null;
+            }, limit, "MPI.Finalize");
+        } catch (RuntimeException e) {
+            LOG.warn("MPI.Finalize did not complete ({}); exiting without it", e.getMessage());
+        } finally {
+            engine.stop();
         }
     }
 }

@@ -1,11 +1,10 @@
 package io.smp4j.examples.bench;
 
-import io.smp4j.comm.AbstractCommunicator;
 import io.smp4j.comm.AllReduceAlgorithm;
+import io.smp4j.comm.CommOptions;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.comm.launch.Bootstrap;
-import io.smp4j.comm.mpj.MpjCommunicator;
 import io.smp4j.examples.Stats;
 import io.smp4j.examples.cli.CommandLines;
 import picocli.CommandLine.Command;
@@ -63,10 +62,8 @@ public final class CommBench {
         String out = o.out;
         int code = 0;
         try (Communicator world = Bootstrap.init()) {
-            if (segment > 0) {
-                ((AbstractCommunicator) world).setSegmentFloats(segment);
-            }
-            List<java.util.Map<String, Object>> rows = run(world, maxBytes, mpj);
+            CommOptions options = segment > 0 ? world.options().withSegmentFloats(segment) : world.options();
+            List<java.util.Map<String, Object>> rows = run(world, options, maxBytes, mpj);
             if (out != null && world.rank() == 0) {
                 java.util.Map<String, Object> r = new java.util.LinkedHashMap<>();
                 r.put("ranks", world.size());
@@ -95,7 +92,18 @@ public final class CommBench {
         return s;
     }
 
-    static List<java.util.Map<String, Object>> run(Communicator c, long maxBytes, boolean withMpj) {
+    /** One communicator per all-reduce algorithm (each a split of the whole world with its own options). */
+    static List<java.util.Map<String, Object>> run(Communicator c, CommOptions options, long maxBytes,
+                                                   boolean withMpj) {
+        try (Communicator ringGroup = c.split(0, c.rank(), options.withAllReduce(AllReduceAlgorithm.RING));
+             Communicator shmGroup = c.split(0, c.rank(), options.withAllReduce(AllReduceAlgorithm.SHM));
+             Communicator mpjGroup = c.split(0, c.rank(), options.withAllReduce(AllReduceAlgorithm.MPJ))) {
+            return run(c, ringGroup, shmGroup, withMpj && c.size() > 1 ? mpjGroup : null, maxBytes);
+        }
+    }
+
+    static List<java.util.Map<String, Object>> run(Communicator c, Communicator ringGroup, Communicator shmGroup,
+                                                   Communicator mpjGroup, long maxBytes) {
         List<java.util.Map<String, Object>> rows = new ArrayList<>();
         int p = c.size();
         boolean rank0 = c.rank() == 0;
@@ -112,15 +120,11 @@ public final class CommBench {
             int iters = bytes <= (1 << 20) ? 20 : bytes <= (16 << 20) ? 7 : 5;
             float[] buf = new float[n];
             double p2p = pingPong(c, buf, iters);
-            AbstractCommunicator a = (AbstractCommunicator) c;
-            a.setAllReduceAlgorithm(AllReduceAlgorithm.RING);
-            double ring = timed(c, iters, () -> c.allReduce(buf, ReduceOp.SUM));
-            a.setAllReduceAlgorithm(AllReduceAlgorithm.SHM);
-            double shm = timed(c, iters, () -> c.allReduce(buf, ReduceOp.SUM));
-            a.setAllReduceAlgorithm(AllReduceAlgorithm.AUTO);
+            double ring = timed(c, iters, () -> ringGroup.allReduce(buf, ReduceOp.SUM));
+            double shm = timed(c, iters, () -> shmGroup.allReduce(buf, ReduceOp.SUM));
             double mpjT = Double.NaN;
-            if (withMpj && c instanceof MpjCommunicator m) {
-                mpjT = timed(c, Math.min(iters, 3), () -> m.mpjAllReduceSum(buf, 0, n));
+            if (mpjGroup != null) {
+                mpjT = timed(c, Math.min(iters, 3), () -> mpjGroup.allReduce(buf, ReduceOp.SUM));
             }
             if (rank0) {
                 double bus = 2.0 * (p - 1) / p;

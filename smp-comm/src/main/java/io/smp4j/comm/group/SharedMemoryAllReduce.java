@@ -1,9 +1,9 @@
-package io.smp4j.comm.shm;
+package io.smp4j.comm.group;
 
-import io.smp4j.comm.AbstractCommunicator;
-import io.smp4j.comm.CommException;
 import io.smp4j.comm.Backoff;
+import io.smp4j.comm.CommException;
 import io.smp4j.comm.CommTimeoutException;
+import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -32,13 +32,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The file is unlinked as soon as every rank has mapped it, so nothing is left behind, even after a crash.
  */
-public final class SharedMemoryAllReduce implements AutoCloseable {
+final class SharedMemoryAllReduce implements AllReduce {
     private static final Logger LOG = LoggerFactory.getLogger(SharedMemoryAllReduce.class);
     private static final VarHandle INT = MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.nativeOrder());
     /** One cache line per rank's counter, so that ranks do not invalidate each other's line. */
     private static final int FLAG_STRIDE = 64;
 
-    private final AbstractCommunicator group;
+    private final Communicator group;
     private final int p;
     private final int r;
     private MappedByteBuffer header;
@@ -48,7 +48,7 @@ public final class SharedMemoryAllReduce implements AutoCloseable {
     private int lastLength = -1;
     private float[] scratch = new float[0];
 
-    private SharedMemoryAllReduce(AbstractCommunicator group) {
+    private SharedMemoryAllReduce(Communicator group) {
         this.group = group;
         this.p = group.size();
         this.r = group.rank();
@@ -58,7 +58,7 @@ public final class SharedMemoryAllReduce implements AutoCloseable {
      * Collective: returns an instance if every rank of {@code group} runs on this host and /dev/shm can hold
      * {@code floats} per rank, else null (callers then use the network path).
      */
-    public static SharedMemoryAllReduce create(AbstractCommunicator group, int floats) {
+    static SharedMemoryAllReduce create(Communicator group, int floats) {
         byte[][] hosts = group.allGather(hostIdentity().getBytes(StandardCharsets.UTF_8));
         for (byte[] h : hosts) {
             if (!java.util.Arrays.equals(h, hosts[0])) {
@@ -155,7 +155,7 @@ public final class SharedMemoryAllReduce implements AutoCloseable {
         return true;
     }
 
-    /** The all-reduce; every rank calls it with the same length. */
+    @Override
     public void allReduce(float[] buf, int offset, int length, ReduceOp op) {
         if (length > capacityFloats) {
             if (!map(length)) {
