@@ -1,5 +1,7 @@
 package io.smp4j.comm;
 
+import java.time.Duration;
+
 /**
  * A non-blocking send or receive in flight. {@link #await()} blocks at most the communicator's timeout and
  * then throws {@link CommTimeoutException}; it never waits forever.
@@ -21,7 +23,7 @@ public interface CommRequest {
      *
      * @throws CommTimeoutException if the operation did not complete in time
      */
-    int await(java.time.Duration timeout);
+    int await(Duration timeout);
 
     /** Awaits every request in order; returns nothing, throws the first failure. */
     static void awaitAll(Iterable<? extends CommRequest> requests) {

@@ -1,27 +1,32 @@
 package io.smp4j.core;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
+import ai.djl.training.initializer.Initializer;
 import io.smp4j.comm.Communicator;
+import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
-import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Properties;
 import java.util.UUID;
@@ -84,7 +89,7 @@ public final class Checkpoints {
                 manifest.store(os, "smp4j checkpoint");
             }
             if (Files.exists(target)) {
-                deleteTree(target);
+                FileTrees.delete(target);
             }
             move(tmp, target);
             Path pointer = dir.resolve(".tmp-" + LATEST + "-" + UUID.randomUUID());
@@ -109,7 +114,7 @@ public final class Checkpoints {
                     + "or export the full model instead");
         }
         String b = manifest.getProperty("boundaries").replaceAll("[\\[\\] ]", "");
-        model.placeByBoundaries(java.util.Arrays.stream(b.split(",")).mapToInt(Integer::parseInt).toArray());
+        model.placeByBoundaries(Arrays.stream(b.split(",")).mapToInt(Integer::parseInt).toArray());
     }
 
     private static Path latest(Path dir) throws IOException {
@@ -202,10 +207,10 @@ public final class Checkpoints {
     }
 
     private static String why(Exception e) {
-        if (e instanceof java.io.EOFException) {
+        if (e instanceof EOFException) {
             return "the file ends early";
         }
-        if (e instanceof java.nio.file.NoSuchFileException) {
+        if (e instanceof NoSuchFileException) {
             return "the file is missing";
         }
         return String.valueOf(e.getMessage());
@@ -238,9 +243,9 @@ public final class Checkpoints {
                 for (Parameter p : Parameters.of(stage)) {
                     if (!p.isInitialized()) {
                         // Zeros, not the initializer: no draw from the engine's random generator.
-                        ai.djl.training.initializer.Initializer init = p.getInitializer();
-                        p.setInitializer(ai.djl.training.initializer.Initializer.ZEROS);
-                        p.initialize(model.manager(), ai.djl.ndarray.types.DataType.FLOAT32);
+                        Initializer init = p.getInitializer();
+                        p.setInitializer(Initializer.ZEROS);
+                        p.initialize(model.manager(), DataType.FLOAT32);
                         p.setInitializer(init);
                         recreated.add(p);
                     }
@@ -320,14 +325,6 @@ public final class Checkpoints {
             Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
             throw new IOException("the file system of " + to + " cannot rename atomically; checkpoints need it", e);
-        }
-    }
-
-    private static void deleteTree(Path p) throws IOException {
-        try (var walk = Files.walk(p)) {
-            for (Path q : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.delete(q);
-            }
         }
     }
 }

@@ -3,14 +3,16 @@ package io.smp4j.core;
 import ai.djl.Device;
 import io.smp4j.comm.CommOptions;
 import io.smp4j.comm.Communicator;
-import io.smp4j.core.device.DeviceSelector;
-import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.comm.Topology;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.comm.launch.LaunchInfo;
+import io.smp4j.core.device.DeviceSelector;
+import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.core.step.StepRunner;
 import io.smp4j.pipeline.schedule.Schedules;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -181,8 +183,8 @@ public final class Smp implements AutoCloseable {
     }
 
     /** One name per world rank for timelines and logs, e.g. {@code rank 2 (stage 0, replica 1)}. */
-    public java.util.List<String> rankNames() {
-        java.util.List<String> names = new java.util.ArrayList<>();
+    public List<String> rankNames() {
+        List<String> names = new ArrayList<>();
         for (int r = 0; r < size(); r++) {
             names.add("rank " + r + " (stage " + topology.ppRank(r) + ", replica " + topology.dpRank(r) + ")");
         }

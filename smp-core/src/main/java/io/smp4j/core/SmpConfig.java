@@ -5,7 +5,9 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
+import io.smp4j.comm.Topology;
 import java.io.IOException;
+import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -227,7 +229,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
     }
 
     private static String describe(Object v) {
-        return v instanceof String s ? "\"" + s + "\"" : v instanceof java.math.BigDecimal d
+        return v instanceof String s ? "\"" + s + "\"" : v instanceof BigDecimal d
                 ? d.stripTrailingZeros().toPlainString() : String.valueOf(v);
     }
 
@@ -335,7 +337,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                         + partitions + " partitions, got " + defaultPartition);
             }
             try {
-                io.smp4j.comm.Topology.letters(placementStrategy);
+                Topology.letters(placementStrategy);
             } catch (IllegalArgumentException e) {
                 problems.add(e.getMessage());
             }

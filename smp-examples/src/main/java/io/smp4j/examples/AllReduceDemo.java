@@ -5,6 +5,7 @@ import io.smp4j.comm.ReduceOp;
 import io.smp4j.comm.Topology;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.examples.cli.CommandLines;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.Command;
@@ -76,8 +77,8 @@ public final class AllReduceDemo {
             worldErr = Math.max(worldErr, maxError(buf, p * (p + 1) / 2.0));
         }
         boolean ok = worldErr == 0;
-        double[] warm = java.util.Arrays.copyOfRange(ms, 1, ms.length);
-        java.util.Arrays.sort(warm);
+        double[] warm = Arrays.copyOfRange(ms, 1, ms.length);
+        Arrays.sort(warm);
 
         // Data-parallel groups: the ranks holding the same stage average their "gradients".
         int stage = topo.ppRank(world.rank());
@@ -93,7 +94,7 @@ public final class AllReduceDemo {
         double dpErr = maxError(buf, mean);
         ok &= dpErr <= 1e-3;
         System.out.printf(Locale.ROOT, "stage %d data-parallel group %s: average matches closed form "
-                + "(max error %.2g)%n", stage, java.util.Arrays.toString(members), dpErr);
+                + "(max error %.2g)%n", stage, Arrays.toString(members), dpErr);
         if (world.rank() == 0) {
             System.out.printf(Locale.ROOT, "all-reduce (sum) of %,d floats (%.1f MB) over %d ranks: %.1f ms "
                             + "(median of 5 after a %.0f ms first call); result %s closed form (max error %.2g)%n",

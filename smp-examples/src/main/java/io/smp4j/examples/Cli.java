@@ -2,17 +2,22 @@ package io.smp4j.examples;
 
 import io.smp4j.comm.launch.LaunchPolicy;
 import io.smp4j.comm.launch.LocalLauncher;
+import io.smp4j.core.device.JCudaProbe;
+import io.smp4j.examples.bench.BenchSuite;
+import io.smp4j.examples.bench.CommBench;
+import io.smp4j.examples.bench.TrainBench;
 import io.smp4j.examples.cli.CommandLines;
+import io.smp4j.examples.resnet.ResNet18Training;
 import java.io.File;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine;
 
 /**
  * The Java side of {@code ./smp}: {@code run -np N EXAMPLE [options]} starts a built-in example, and
@@ -24,10 +29,10 @@ public final class Cli {
     static final Map<String, String> EXAMPLES = new LinkedHashMap<>();
 
     static {
-        EXAMPLES.put("resnet18", io.smp4j.examples.resnet.ResNet18Training.class.getName());
+        EXAMPLES.put("resnet18", ResNet18Training.class.getName());
         EXAMPLES.put("allreduce", AllReduceDemo.class.getName());
-        EXAMPLES.put("commbench", io.smp4j.examples.bench.CommBench.class.getName());
-        EXAMPLES.put("trainbench", io.smp4j.examples.bench.TrainBench.class.getName());
+        EXAMPLES.put("commbench", CommBench.class.getName());
+        EXAMPLES.put("trainbench", TrainBench.class.getName());
     }
 
     static final String USAGE = """
@@ -55,7 +60,7 @@ public final class Cli {
         try {
             return switch (args.get(0)) {
                 case "run" -> runCommand(rest);
-                case "doctor" -> Doctor.run(System.out, new io.smp4j.core.device.JCudaProbe(), System.getenv());
+                case "doctor" -> Doctor.run(System.out, new JCudaProbe(), System.getenv());
                 case "bench" -> bench(rest);
                 case "help", "-h", "--help" -> {
                     System.out.print(String.format(USAGE, String.join(", ", EXAMPLES.keySet())));
@@ -147,7 +152,7 @@ public final class Cli {
         String what = named ? args.get(0) : "all";
         List<String> extra = args.subList(named ? 1 : 0, args.size());
         return switch (what) {
-            case "all" -> io.smp4j.examples.bench.BenchSuite.main(extra);
+            case "all" -> BenchSuite.main(extra);
             case "comm" -> {
                 int code = 0;
                 for (int np : new int[] {2, 4}) {

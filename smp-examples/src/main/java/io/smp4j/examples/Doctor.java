@@ -1,5 +1,7 @@
 package io.smp4j.examples;
 
+import ai.djl.engine.Engine;
+import ai.djl.util.Platform;
 import io.smp4j.comm.launch.LaunchInfo;
 import io.smp4j.core.device.DeviceSelector;
 import io.smp4j.core.device.Gpu;
@@ -44,15 +46,15 @@ public final class Doctor {
 
     static boolean djl(PrintStream out) {
         try {
-            ai.djl.engine.Engine e = ai.djl.engine.Engine.getInstance();
+            Engine e = Engine.getInstance();
             String flavor = "";
             try {
-                flavor = ai.djl.util.Platform.detectPlatform("pytorch").getFlavor();
+                flavor = Platform.detectPlatform("pytorch").getFlavor();
             } catch (RuntimeException ignored) {
                 // a library from PYTORCH_LIBRARY_PATH has no platform file
             }
             out.printf("  %-12s OK       %s %s%s via DJL %s%n", "djl engine", e.getEngineName(), e.getVersion(),
-                    flavor.isEmpty() ? "" : " (" + flavor + ")", ai.djl.engine.Engine.getDjlVersion());
+                    flavor.isEmpty() ? "" : " (" + flavor + ")", Engine.getDjlVersion());
             return true;
         } catch (Throwable t) {
             out.printf("  %-12s MISSING  DJL's PyTorch engine does not load: %s%n", "djl engine", t.getMessage());

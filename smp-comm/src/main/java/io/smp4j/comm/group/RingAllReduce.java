@@ -1,5 +1,6 @@
 package io.smp4j.comm.group;
 
+import io.smp4j.comm.CommOptions;
 import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.ReduceOp;
 import java.util.ArrayList;
@@ -7,7 +8,7 @@ import java.util.List;
 
 /**
  * Bandwidth-optimal ring all-reduce (reduce-scatter then all-gather, 2(p-1) steps, each rank sending 2(p-1)/p of the
- * buffer), streamed in segments ({@link io.smp4j.comm.CommOptions#segmentFloats()}): a segment is forwarded to the
+ * buffer), streamed in segments ({@link CommOptions#segmentFloats()}): a segment is forwarded to the
  * right neighbour as soon as it has been received and reduced, so transfers of one step overlap the reduction and the
  * transfers of the next. The owner of each chunk applies the averaging once before the all-gather, so every rank ends
  * with identical bits.

@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.net.InetAddress;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.MappedByteBuffer;
@@ -16,6 +17,7 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.UUID;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -61,7 +63,7 @@ final class SharedMemoryAllReduce implements AllReduce {
     static SharedMemoryAllReduce create(Communicator group, int floats) {
         byte[][] hosts = group.allGather(hostIdentity().getBytes(StandardCharsets.UTF_8));
         for (byte[] h : hosts) {
-            if (!java.util.Arrays.equals(h, hosts[0])) {
+            if (!Arrays.equals(h, hosts[0])) {
                 return null;
             }
         }
@@ -73,7 +75,7 @@ final class SharedMemoryAllReduce implements AllReduce {
     static String hostIdentity() {
         String host;
         try {
-            host = java.net.InetAddress.getLocalHost().getHostName();
+            host = InetAddress.getLocalHost().getHostName();
         } catch (IOException e) {
             host = "unknown";
         }

@@ -15,6 +15,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
 import mpi.Datatype;
 import mpi.Request;
 import mpi.Status;
@@ -158,7 +159,7 @@ final class MpjEngine {
         }
         commands.add(command);
         // Cut a back-off nap short: the command may be the send a peer is waiting for.
-        java.util.concurrent.locks.LockSupport.unpark(thread);
+        LockSupport.unpark(thread);
     }
 
     /** Stops polling; the thread ends after its current MPJ call returns (if it ever does). */

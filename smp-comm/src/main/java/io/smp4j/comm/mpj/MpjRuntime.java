@@ -5,8 +5,10 @@ import io.smp4j.comm.CommOptions;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.group.Group;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import mpi.MPI;
 import mpi.MPIException;
@@ -61,8 +63,8 @@ public final class MpjRuntime {
     /** niodev calls InetAddress.getLocalHost() in MPI.Init and fails with a bare UnknownHostException. */
     private static void checkHostNameResolves() {
         try {
-            java.net.InetAddress.getLocalHost();
-        } catch (java.net.UnknownHostException e) {
+            InetAddress.getLocalHost();
+        } catch (UnknownHostException e) {
             String name = e.getMessage() == null ? "?" : e.getMessage().split(":")[0].trim();
             throw new CommException("this host's name '" + name + "' does not resolve to an address, and MPJ Express "
                     + "needs it: add a line '127.0.1.1 " + name + "' to /etc/hosts (./smp setup does this)", e);

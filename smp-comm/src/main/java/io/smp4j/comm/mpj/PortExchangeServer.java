@@ -3,12 +3,15 @@ package io.smp4j.comm.mpj;
 import io.smp4j.comm.CommException;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -57,7 +60,7 @@ public final class PortExchangeServer implements AutoCloseable {
     /** As above; a non-null {@code token} admits only ranks that present it (see the class comment). */
     public PortExchangeServer(String bindAddress, int port, int worldSize, String token) {
         this.worldSize = worldSize;
-        this.token = token == null ? null : token.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        this.token = token == null ? null : token.getBytes(StandardCharsets.UTF_8);
         try {
             server = new ServerSocket();
             server.setReuseAddress(true);
@@ -166,7 +169,7 @@ public final class PortExchangeServer implements AutoCloseable {
             int rank = in.readInt();
             return new Peer(s, new DataOutputStream(s.getOutputStream()), s.getInetAddress().getHostAddress(),
                     wport, rport, rank);
-        } catch (java.io.EOFException | SocketTimeoutException e) {
+        } catch (EOFException | SocketTimeoutException e) {
             s.close(); // a probe, or a client that went away: not a rank
             return null;
         }
@@ -174,11 +177,11 @@ public final class PortExchangeServer implements AutoCloseable {
 
     /** A rank presenting the job token: remembered with its address, answered "ok", or refused. */
     private void admit(Socket s, DataInputStream in) throws IOException {
-        byte[] presented = in.readUTF().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] presented = in.readUTF().getBytes(StandardCharsets.UTF_8);
         int rank = in.readInt();
         String ip = s.getInetAddress().getHostAddress();
         DataOutputStream out = new DataOutputStream(s.getOutputStream());
-        boolean ok = token != null && java.security.MessageDigest.isEqual(token, presented) && rank >= 0
+        boolean ok = token != null && MessageDigest.isEqual(token, presented) && rank >= 0
                 && rank < worldSize && !admitted.containsKey(rank);
         if (ok) {
             admitted.put(rank, ip);

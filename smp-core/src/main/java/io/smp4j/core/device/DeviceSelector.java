@@ -2,6 +2,7 @@ package io.smp4j.core.device;
 
 import ai.djl.Device;
 import java.util.List;
+import java.util.Locale;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,7 +57,7 @@ public final class DeviceSelector {
     /** The request from {@code -Dsmp.device} or {@code SMP_DEVICE}, default auto. */
     public static String request() {
         String v = System.getProperty("smp.device", System.getenv("SMP_DEVICE"));
-        return v == null || v.isBlank() ? "auto" : v.trim().toLowerCase(java.util.Locale.ROOT);
+        return v == null || v.isBlank() ? "auto" : v.trim().toLowerCase(Locale.ROOT);
     }
 
     private static Selection cpu(String reason) {

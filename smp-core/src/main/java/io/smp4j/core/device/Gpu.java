@@ -1,5 +1,7 @@
 package io.smp4j.core.device;
 
+import java.util.Locale;
+
 /**
  * One GPU as the driver reports it.
  *
@@ -11,8 +13,8 @@ package io.smp4j.core.device;
 public record Gpu(int index, String name, long totalBytes, long freeBytes) {
     @Override
     public String toString() {
-        return String.format(java.util.Locale.ROOT, "GPU %d: %s, %.1f GiB%s", index, name, totalBytes / 1073741824.0,
-                freeBytes >= 0 ? String.format(java.util.Locale.ROOT, " (%.1f GiB free)", freeBytes / 1073741824.0)
+        return String.format(Locale.ROOT, "GPU %d: %s, %.1f GiB%s", index, name, totalBytes / 1073741824.0,
+                freeBytes >= 0 ? String.format(Locale.ROOT, " (%.1f GiB free)", freeBytes / 1073741824.0)
                         : "");
     }
 }

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import io.smp4j.core.StepOutput;
 import io.smp4j.pipeline.exec.PipelineExecutor;
+import io.smp4j.pipeline.wire.TensorCodec;
 
 /** What the step runner needs of the model a step trains (implemented by {@code DistributedModel}). */
 public interface StepModel {
@@ -13,7 +14,7 @@ public interface StepModel {
      * Partitions with {@code sample} (one microbatch of the model input); {@code modelOutput} is what the whole model
      * returned for it in the tracing pass.
      */
-    void partition(NDList sample, io.smp4j.pipeline.wire.TensorCodec.Header modelOutput);
+    void partition(NDList sample, TensorCodec.Header modelOutput);
 
     /** This rank's executor (after partitioning). */
     PipelineExecutor executor();

@@ -3,12 +3,13 @@ package io.smp4j.core.step;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import io.smp4j.comm.Communicator;
+import io.smp4j.core.Step;
 import io.smp4j.core.StepOutput;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.schedule.Schedule;
 
 /**
- * Runs a {@link io.smp4j.core.Step} method as one pipelined step: checks the method against its arguments, cuts them
+ * Runs a {@link Step} method as one pipelined step: checks the method against its arguments, cuts them
  * into microbatches, partitions the model at the first step (after a tracing pass over microbatch 0), runs this
  * rank's part of the schedule with the body as each microbatch's forward, and returns the last stage's values on
  * every rank of the pipeline group.

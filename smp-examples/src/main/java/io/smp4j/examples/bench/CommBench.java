@@ -7,12 +7,17 @@ import io.smp4j.comm.ReduceOp;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.examples.Stats;
 import io.smp4j.examples.cli.CommandLines;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * Rank program of {@code ./smp bench comm}: for message sizes 4 KB .. 64 MB (and 46.8 MB, ResNet18's gradients),
@@ -63,15 +68,15 @@ public final class CommBench {
         int code = 0;
         try (Communicator world = Bootstrap.init()) {
             CommOptions options = segment > 0 ? world.options().withSegmentFloats(segment) : world.options();
-            List<java.util.Map<String, Object>> rows = run(world, options, maxBytes, mpj);
+            List<Map<String, Object>> rows = run(world, options, maxBytes, mpj);
             if (out != null && world.rank() == 0) {
-                java.util.Map<String, Object> r = new java.util.LinkedHashMap<>();
+                Map<String, Object> r = new LinkedHashMap<>();
                 r.put("ranks", world.size());
                 r.put("rows", rows);
-                java.nio.file.Files.writeString(java.nio.file.Path.of(out),
+                Files.writeString(Path.of(out),
                         new com.google.gson.GsonBuilder().setPrettyPrinting().create().toJson(r));
             }
-        } catch (RuntimeException | java.io.IOException e) {
+        } catch (RuntimeException | IOException e) {
             System.out.println("bench failed: " + e.getMessage());
             code = 1;
         }
@@ -93,7 +98,7 @@ public final class CommBench {
     }
 
     /** One communicator per all-reduce algorithm (each a split of the whole world with its own options). */
-    static List<java.util.Map<String, Object>> run(Communicator c, CommOptions options, long maxBytes,
+    static List<Map<String, Object>> run(Communicator c, CommOptions options, long maxBytes,
                                                    boolean withMpj) {
         try (Communicator ringGroup = c.split(0, c.rank(), options.withAllReduce(AllReduceAlgorithm.RING));
              Communicator shmGroup = c.split(0, c.rank(), options.withAllReduce(AllReduceAlgorithm.SHM));
@@ -102,9 +107,9 @@ public final class CommBench {
         }
     }
 
-    static List<java.util.Map<String, Object>> run(Communicator c, Communicator ringGroup, Communicator shmGroup,
+    static List<Map<String, Object>> run(Communicator c, Communicator ringGroup, Communicator shmGroup,
                                                    Communicator mpjGroup, long maxBytes) {
-        List<java.util.Map<String, Object>> rows = new ArrayList<>();
+        List<Map<String, Object>> rows = new ArrayList<>();
         int p = c.size();
         boolean rank0 = c.rank() == 0;
         if (rank0) {
@@ -134,7 +139,7 @@ public final class CommBench {
                 System.out.printf(Locale.ROOT, "%10d %9d | %9.1f %6.3f | %9.1f %6.3f %6.3f | %9.1f %6.3f %6.3f | "
                                 + "%9.1f %6.3f %6.3f | %7.2fx%n", bytes, n, p2p, bytes / p2p / 1e3, ring, alg,
                         alg * bus, shm, salg, salg * bus, mpjT, malg, malg * bus, mpjT / Math.min(ring, shm));
-                java.util.Map<String, Object> row = new java.util.LinkedHashMap<>();
+                Map<String, Object> row = new LinkedHashMap<>();
                 row.put("bytes", bytes);
                 row.put("p2p_us", p2p);
                 row.put("ring_us", ring);

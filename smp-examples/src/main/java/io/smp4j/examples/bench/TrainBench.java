@@ -27,14 +27,15 @@ import io.smp4j.core.Step;
 import io.smp4j.core.Timeline;
 import io.smp4j.examples.Stats;
 import io.smp4j.examples.cli.CommandLines;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * Rank program of the training benchmarks: synthetic data (made once, so that only training is timed), a ResNet18,
@@ -294,7 +295,7 @@ public final class TrainBench {
     static double resetPeakRss() {
         try {
             Files.writeString(Path.of("/proc/self/clear_refs"), "5");
-        } catch (java.io.IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
             // not Linux, or not allowed: VmHWM stays the lifetime peak
         }
         return status("VmRSS:");
@@ -312,7 +313,7 @@ public final class TrainBench {
                     return Long.parseLong(line.replaceAll("\\D+", "")) / 1024.0;
                 }
             }
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             return -1;
         }
         return -1;

@@ -1,10 +1,12 @@
 package io.smp4j.examples.cli;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Collectors;
-import picocli.CommandLine;
 import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine;
 
 /**
  * The one command-line parser of smp4j's programs (picocli): typed options declared on a {@code @Command} object,
@@ -136,11 +138,11 @@ public final class CommandLines {
     }
 
     /** A file or directory that exists. */
-    public static final class Existing implements CommandLine.ITypeConverter<java.nio.file.Path> {
+    public static final class Existing implements CommandLine.ITypeConverter<Path> {
         @Override
-        public java.nio.file.Path convert(String v) {
-            java.nio.file.Path p = java.nio.file.Path.of(v);
-            if (!java.nio.file.Files.exists(p)) {
+        public Path convert(String v) {
+            Path p = Path.of(v);
+            if (!Files.exists(p)) {
                 throw new CommandLine.TypeConversionException(v + ": no such file or directory");
             }
             return p;

@@ -118,7 +118,7 @@ final class ImageData {
         // Every image decodes, checked before any training work (a corrupt file would otherwise stop a run midway).
         for (int i = 0; i < f.size(); i++) {
             Path img = Path.of(f.key(i));
-            java.awt.image.BufferedImage decoded;
+            BufferedImage decoded;
             try {
                 decoded = ImageIO.read(img.toFile());
             } catch (IOException | RuntimeException e) {
@@ -196,16 +196,5 @@ final class ImageData {
 
     private static int clamp(int v) {
         return Math.max(0, Math.min(255, v));
-    }
-
-    static void deleteTree(Path p) throws IOException {
-        if (p == null || !Files.exists(p)) {
-            return;
-        }
-        try (var walk = Files.walk(p)) {
-            for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(q);
-            }
-        }
     }
 }

@@ -12,10 +12,12 @@ import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.training.util.ProgressBar;
+import io.smp4j.comm.CommException;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.comm.launch.LaunchInfo;
 import io.smp4j.core.Checkpoints;
 import io.smp4j.core.DistributedModel;
+import io.smp4j.core.FileTrees;
 import io.smp4j.core.DistributedOptimizer;
 import io.smp4j.core.Smp;
 import io.smp4j.core.Step;
@@ -103,7 +105,7 @@ public final class ResNet18Training {
                 System.err.println("resnet18: " + e.getMessage());
             }
             code = 2;
-        } catch (io.smp4j.comm.CommException e) {
+        } catch (CommException e) {
             // A lost or silent peer (timeout, closed connection): say which, and leave at once. Closing the
             // communicator would wait on the very peer that is gone.
             System.err.println("resnet18: rank " + rank + " stops: " + e.getMessage());
@@ -112,7 +114,7 @@ public final class ResNet18Training {
             e.printStackTrace();
             code = 1;
         } finally {
-            ImageData.deleteTree(generated);
+            FileTrees.delete(generated);
         }
         System.out.flush();
         System.err.flush();

@@ -10,6 +10,8 @@ import java.lang.reflect.Field;
 import java.lang.reflect.ParameterizedType;
 import java.lang.reflect.Type;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -55,7 +57,7 @@ public final class DjlInternals {
      */
     public static NDArray fromHost(NDManager manager, ByteBuffer host, Shape shape, DataType type) {
         ByteBuffer slice = host.slice(host.position(), Math.toIntExact(shape.size() * type.getNumOfBytes()))
-                .order(java.nio.ByteOrder.nativeOrder());
+                .order(ByteOrder.nativeOrder());
         NDArray alias = manager.create(slice, shape, type);
         return manager.getDevice().isGpu() ? alias : owned(alias);
     }
@@ -78,16 +80,49 @@ public final class DjlInternals {
      * non-contiguous array, a GPU array): then write through {@link #overwrite}. Writing through the view changes the
      * array in place, outside autograd; the view is valid while the array is.
      */
-    public static java.nio.FloatBuffer writableView(NDArray a) {
+    public static FloatBuffer writableView(NDArray a) {
         if (a.getDevice().isGpu() || a.getDataType() != DataType.FLOAT32) {
             return null;
         }
         try (NDManager scratch = a.getManager().newSubManager()) {
             a.tempAttach(scratch); // back to its own manager when the scratch scope closes
             int before = scratch.getManagedArrays().size(); // a itself
-            java.nio.FloatBuffer view = a.toByteBuffer(true).asFloatBuffer();
+            FloatBuffer view = a.toByteBuffer(true).asFloatBuffer();
             // DJL attaches a contiguous copy, if it had to make one, to the array's manager: the scratch scope.
             return scratch.getManagedArrays().size() == before ? view : null;
+        }
+    }
+
+    /** Copies a float32 array's values (C order) into {@code dst} from {@code at}, through a view where DJL has one. */
+    public static void readFloats(NDArray a, float[] dst, int at) {
+        int n = Math.toIntExact(a.size());
+        FloatBuffer view = writableView(a);
+        if (view != null) {
+            view.get(dst, at, n);
+            return;
+        }
+        ByteBuffer b = ByteBuffer.allocate(4 * n).order(ByteOrder.nativeOrder());
+        copyToHost(a, b);
+        b.flip();
+        b.asFloatBuffer().get(dst, at, n);
+    }
+
+    /**
+     * Writes {@code src[at, at + size)} into a float32 array in place: through a view of its memory where it is
+     * contiguous on the CPU, else with in-place arithmetic, which respects any layout (a raw copy into a
+     * non-contiguous array, such as a gradient autograd produced, would overrun it; seen: a native crash).
+     */
+    public static void writeFloats(NDArray a, float[] src, int at) {
+        int n = Math.toIntExact(a.size());
+        FloatBuffer view = writableView(a);
+        if (view != null) {
+            view.put(src, at, n);
+            return;
+        }
+        try (NDManager scratch = a.getManager().newSubManager();
+             NDArray host = scratch.create(FloatBuffer.wrap(src, at, n), a.getShape());
+             NDArray values = host.toDevice(a.getDevice(), false)) {
+            a.subi(a).addi(values);
         }
     }
 
@@ -113,7 +148,7 @@ public final class DjlInternals {
             throw new IllegalArgumentException(values.remaining() + " bytes for an array of shape "
                     + target.getShape() + " (" + target.getDataType() + ", " + bytes + " bytes)");
         }
-        ByteBuffer heap = ByteBuffer.allocate(values.remaining()).order(java.nio.ByteOrder.nativeOrder());
+        ByteBuffer heap = ByteBuffer.allocate(values.remaining()).order(ByteOrder.nativeOrder());
         heap.put(values.duplicate()).flip();
         target.set(heap);
     }

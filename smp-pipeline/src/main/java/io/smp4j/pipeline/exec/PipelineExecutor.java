@@ -9,6 +9,7 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
+import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.Schedule;
@@ -219,7 +220,7 @@ public final class PipelineExecutor {
         NDList grads = new NDList();
         for (NDArray x : f.input) {
             if (x.getDataType().isFloating()) {
-                NDArray g = x.getGradient();
+                NDArray g = DjlInternals.gradient(x);
                 g.attach(f.scope);
                 grads.add(g);
             }

@@ -32,7 +32,9 @@ final class StageLink {
     }
 
     private final Communicator group;
-    private final Map<Long, Slot> slots = new HashMap<>();
+    /** Staging buffers of what this rank sends and receives, by (direction, microbatch). */
+    private final Map<Long, Slot> sending = new HashMap<>();
+    private final Map<Long, Slot> receiving = new HashMap<>();
 
     StageLink(Communicator group) {
         this.group = group;
@@ -60,9 +62,8 @@ final class StageLink {
         }
     }
 
-    private Slot slot(boolean sending, Direction dir, int microbatch) {
-        long key = ((long) microbatch << 2) | (dir.ordinal() << 1) | (sending ? 1 : 0);
-        return slots.computeIfAbsent(key, k -> new Slot());
+    private static Slot slot(Map<Long, Slot> slots, Direction dir, int microbatch) {
+        return slots.computeIfAbsent(((long) microbatch << 1) | dir.ordinal(), k -> new Slot());
     }
 
     static int tag(Direction dir, int microbatch, boolean header) {
@@ -71,7 +72,7 @@ final class StageLink {
 
     /** Starts sending {@code arrays}; the returned requests must be awaited before the slot is used again. */
     void send(NDList arrays, int peer, Direction dir, int microbatch, List<CommRequest> pending) {
-        Slot s = slot(true, dir, microbatch);
+        Slot s = slot(sending, dir, microbatch);
         TensorCodec.Header h = TensorCodec.Header.of(arrays);
         int bytes = Math.toIntExact(h.dataBytes());
         ByteBuffer data = ByteBuffer.wrap(s.data(bytes), 0, bytes);
@@ -91,7 +92,7 @@ final class StageLink {
 
     /** Receives what the peer sent for this slot, as arrays of {@code scope} (on its device). */
     NDList recv(NDManager scope, int peer, Direction dir, int microbatch) {
-        Slot s = slot(false, dir, microbatch);
+        Slot s = slot(receiving, dir, microbatch);
         int n = group.recv(s.header, 0, s.header.length, peer, tag(dir, microbatch, true));
         TensorCodec.Header h = TensorCodec.Header.fromBytes(s.header, n);
         int bytes = Math.toIntExact(h.dataBytes());

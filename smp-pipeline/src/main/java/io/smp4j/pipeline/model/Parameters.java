@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.util.Pair;
+import io.smp4j.pipeline.djl.DjlInternals;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -24,9 +25,7 @@ public final class Parameters {
     public static void zeroGradients(Block block) {
         for (Parameter p : of(block)) {
             if (p.isInitialized() && p.getArray().hasGradient()) {
-                // getGradient() returns a new handle on the gradient each call, attached to the parameter's
-                // long-lived manager: close it, or every step leaks one handle per parameter.
-                try (NDArray g = p.getArray().getGradient()) {
+                try (NDArray g = DjlInternals.gradient(p.getArray())) {
                     g.subi(g);
                 }
             }
@@ -45,22 +44,8 @@ public final class Parameters {
     public static void restore(Block block, List<float[]> values) {
         List<Parameter> params = of(block);
         for (int i = 0; i < params.size(); i++) {
-            copyInto(params.get(i).getArray(), values.get(i));
+            DjlInternals.overwrite(params.get(i).getArray(), values.get(i));
         }
-    }
-
-    /**
-     * Overwrites {@code target}'s values in place. Replacing arrays (DJL's loadParameters does) would leave the
-     * arrays a ParameterStore holds stale and drop the gradient request; in-place arithmetic is an autograd operation
-     * that PyTorch refuses on a leaf requiring gradients when grad mode is on. NDArray.set copies into the tensor's
-     * own memory (checked: values intact after forced garbage collections), outside autograd. For parameter arrays
-     * as initialised (contiguous); not for arrays autograd produced, such as gradients.
-     */
-    public static void copyInto(NDArray target, float[] values) {
-        if (values.length != target.size()) {
-            throw new IllegalArgumentException(values.length + " values for an array of shape " + target.getShape());
-        }
-        target.set(values);
     }
 
     /**

@@ -2,6 +2,7 @@ package io.smp4j.pipeline.partition;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -139,13 +140,13 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof PartitionPlan p && units.equals(p.units) && java.util.Arrays.equals(boundaries, p.boundaries)
+        return o instanceof PartitionPlan p && units.equals(p.units) && Arrays.equals(boundaries, p.boundaries)
                 && Double.compare(memoryWeight, p.memoryWeight) == 0 && how.equals(p.how);
     }
 
     @Override
     public int hashCode() {
-        return units.hashCode() * 31 + java.util.Arrays.hashCode(boundaries);
+        return units.hashCode() * 31 + Arrays.hashCode(boundaries);
     }
 
     @Override

@@ -1,7 +1,10 @@
 package io.smp4j.pipeline.partition;
 
+import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.stream.Collectors;
 
 /**
  * Splits an ordered list of units into P contiguous, non-empty stages.
@@ -48,13 +51,13 @@ public final class Partitioner {
                 need = Math.max(need, stageBytes(units, i, i + 1, inflight));
             }
             long total = stageBytes(units, 0, n, inflight);
-            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "the model does not fit in %d "
+            throw new IllegalArgumentException(String.format(Locale.ROOT, "the model does not fit in %d "
                     + "stages within the devices' memory (stage limits %s MB): it needs %.1f MB in all (3 x parameter "
                     + "bytes for weights, gradients and optimizer state + %d microbatches of activations), its "
                     + "largest unit alone %.1f MB; use more partitions, fewer active_microbatches or smaller "
-                    + "microbatches", stages, java.util.Arrays.stream(limits)
-                    .mapToObj(l -> String.format(java.util.Locale.ROOT, "%.1f", l / 1e6))
-                    .collect(java.util.stream.Collectors.joining(", ", "[", "]")), total / 1e6, inflight, need / 1e6));
+                    + "microbatches", stages, Arrays.stream(limits)
+                    .mapToObj(l -> String.format(Locale.ROOT, "%.1f", l / 1e6))
+                    .collect(Collectors.joining(", ", "[", "]")), total / 1e6, inflight, need / 1e6));
         }
         return new PartitionPlan(units, b, memoryWeight, "auto");
     }
@@ -103,7 +106,7 @@ public final class Partitioner {
         double[][] best = new double[stages + 1][n + 1];
         int[][] cut = new int[stages + 1][n + 1];
         for (double[] row : best) {
-            java.util.Arrays.fill(row, Double.POSITIVE_INFINITY);
+            Arrays.fill(row, Double.POSITIVE_INFINITY);
         }
         best[0][0] = 0;
         for (int k = 1; k <= stages; k++) {

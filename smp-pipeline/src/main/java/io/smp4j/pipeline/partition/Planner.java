@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDList;
 import ai.djl.nn.Block;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.model.ModelUnits;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -53,13 +55,13 @@ public final class Planner {
                         settings.defaultPartition());
                 message = concat((byte) 1, plan.toBytes());
             } catch (IllegalArgumentException e) {
-                message = concat((byte) 0, e.getMessage().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                message = concat((byte) 0, e.getMessage().getBytes(StandardCharsets.UTF_8));
             }
         }
         byte[] got = group.broadcast(message, 0);
-        byte[] body = java.util.Arrays.copyOfRange(got, 1, got.length);
+        byte[] body = Arrays.copyOfRange(got, 1, got.length);
         if (got[0] == 0) {
-            throw new IllegalArgumentException(new String(body, java.nio.charset.StandardCharsets.UTF_8));
+            throw new IllegalArgumentException(new String(body, StandardCharsets.UTF_8));
         }
         return PartitionPlan.fromBytes(body);
     }

@@ -105,6 +105,27 @@ class DjlInternalsTest {
         }
     }
 
+    /** Floats in and out in place, contiguous (through the view) or not (through DJL's copy and arithmetic). */
+    @Test
+    void readAndWriteFloatsInPlaceWhateverTheLayout() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray contiguous = m.create(new float[] {1, 2, 3, 4}, new Shape(2, 2)).duplicate();
+            NDArray transposed = m.create(new float[] {1, 2, 3, 4, 5, 6}, new Shape(2, 3)).duplicate().transpose();
+            float[] flat = new float[10];
+            DjlInternals.readFloats(contiguous, flat, 0);
+            DjlInternals.readFloats(transposed, flat, 4);
+            assertArrayEquals(new float[] {1, 2, 3, 4, 1, 4, 2, 5, 3, 6}, flat);
+            for (int i = 0; i < flat.length; i++) {
+                flat[i] *= 10;
+            }
+            DjlInternals.writeFloats(contiguous, flat, 0);
+            DjlInternals.writeFloats(transposed, flat, 4);
+            assertArrayEquals(new float[] {10, 20, 30, 40}, contiguous.toFloatArray());
+            assertArrayEquals(new float[] {10, 40, 20, 50, 30, 60}, transposed.toFloatArray());
+            assertEquals(new Shape(3, 2), transposed.getShape());
+        }
+    }
+
     /** Each gradient call is a new handle; closing it leaves the gradient itself. */
     @Test
     void gradientHandlesAreNewEachTime() {
