@@ -11,7 +11,6 @@ import ai.djl.nn.core.Linear;
 import io.smp4j.core.device.DeviceSelector;
 import io.smp4j.core.device.Gpu;
 import io.smp4j.core.device.GpuProbe;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,6 +1,5 @@
 package io.smp4j.core.step;
 
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import io.smp4j.comm.Communicator;
 import io.smp4j.core.Step;

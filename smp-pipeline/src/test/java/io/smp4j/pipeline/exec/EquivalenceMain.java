@@ -25,7 +25,6 @@ import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Planner;
 import io.smp4j.pipeline.schedule.Schedule;
 import io.smp4j.pipeline.schedule.Schedules;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;

@@ -1,7 +1,6 @@
 package io.smp4j.pipeline.exec;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
 import io.smp4j.comm.TestSupport;
