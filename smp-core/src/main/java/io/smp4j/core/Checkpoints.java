@@ -1,12 +1,10 @@
 package io.smp4j.core;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.initializer.Initializer;
 import io.smp4j.comm.Communicator;
-import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
@@ -29,6 +27,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Properties;
 import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Checkpoints of a {@link DistributedModel}, per stage, as SageMaker's {@code smp.save(..., partial=True)}: data-parallel
@@ -42,7 +42,7 @@ import java.util.UUID;
  * loss trajectory.
  */
 public final class Checkpoints {
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Checkpoints.class);
+    private static final Logger LOG = LoggerFactory.getLogger(Checkpoints.class);
     static final String LATEST = "latest";
     static final String MANIFEST = "manifest.properties";
 
@@ -69,9 +69,9 @@ public final class Checkpoints {
         }
         world.barrier();
         if (smp.dpRank() == 0) {
-            CheckedFiles.write(tmp.resolve(stageFile(smp.ppRank())), out -> writeStage(model.localStage(), out));
+            CheckedFiles.write(tmp.resolve(StageFiles.stageFile(smp.ppRank())), out -> StageFiles.writeStage(model.localStage(), out));
             if (optimizer != null) {
-                CheckedFiles.write(tmp.resolve(optimizerFile(smp.ppRank())),
+                CheckedFiles.write(tmp.resolve(StageFiles.optimizerFile(smp.ppRank())),
                         out -> OptimizerState.write(optimizer.optimizer(), model.localParameters(), out));
             }
         }
@@ -172,7 +172,7 @@ public final class Checkpoints {
         }
         // Read and check first, apply only when every rank could: a bad file fails every rank alike, and no rank's
         // model is left half overwritten.
-        Path file = checkpoint.resolve(stageFile(smp.ppRank()));
+        Path file = checkpoint.resolve(StageFiles.stageFile(smp.ppRank()));
         List<TensorCodec.Stored> values = null;
         OptimizerState.Loaded state = null;
         boolean withState = optimizer != null && !"none".equals(manifest.getProperty("optimizer", "none"));
@@ -181,12 +181,12 @@ public final class Checkpoints {
         }
         String problem = "";
         try (DataInputStream in = CheckedFiles.read(file)) {
-            values = readStage(model.localStage(), in);
+            values = StageFiles.readStage(model.localStage(), in);
         } catch (IOException | RuntimeException e) {
             problem = "checkpoint file " + file + " cannot be loaded (truncated or from another model): " + why(e);
         }
         if (withState && problem.isEmpty()) {
-            file = checkpoint.resolve(optimizerFile(smp.ppRank()));
+            file = checkpoint.resolve(StageFiles.optimizerFile(smp.ppRank()));
             try (DataInputStream in = CheckedFiles.read(file)) {
                 state = OptimizerState.read(optimizer.optimizer(), model.localParameters(), in);
             } catch (IOException | RuntimeException e) {
@@ -198,7 +198,7 @@ public final class Checkpoints {
                 throw new IllegalArgumentException(new String(other, StandardCharsets.UTF_8));
             }
         }
-        apply(model.localStage(), values);
+        StageFiles.apply(model.localStage(), values);
         if (state != null) {
             OptimizerState.apply(optimizer.optimizer(), model.localParameters(), state, model.manager());
         }
@@ -229,7 +229,7 @@ public final class Checkpoints {
         Communicator pipe = smp.pipelineGroup();
         ByteArrayOutputStream mine = new ByteArrayOutputStream();
         try (DataOutputStream out = new DataOutputStream(mine)) {
-            writeStage(model.localStage(), out);
+            StageFiles.writeStage(model.localStage(), out);
         }
         byte[][] stages = pipe.allGather(mine.toByteArray());
         if (smp.rank() == 0) {
@@ -250,7 +250,7 @@ public final class Checkpoints {
                     }
                 }
                 try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(stages[s]))) {
-                    apply(stage, readStage(stage, in));
+                    StageFiles.apply(stage, StageFiles.readStage(stage, in));
                 }
             }
             try {
@@ -264,53 +264,6 @@ public final class Checkpoints {
             }
         }
         smp.world().barrier();
-    }
-
-    /** A stage's parameters: count, then per parameter its name and its array (type, shape, values). */
-    static void writeStage(Block stage, DataOutputStream out) throws IOException {
-        List<Parameter> params = Parameters.of(stage);
-        out.writeInt(params.size());
-        for (Parameter p : params) {
-            out.writeUTF(p.getName());
-            TensorCodec.write(out, p.getArray());
-        }
-    }
-
-    /** Reads what {@link #writeStage} wrote, checking it against the stage's names, types and shapes. */
-    static List<TensorCodec.Stored> readStage(Block stage, DataInputStream in) throws IOException {
-        List<Parameter> params = Parameters.of(stage);
-        List<TensorCodec.Stored> values = new ArrayList<>();
-        int n = in.readInt();
-        if (n != params.size()) {
-            throw new IOException("it holds " + n + " parameters, the stage has " + params.size());
-        }
-        for (Parameter p : params) {
-            String name = in.readUTF();
-            TensorCodec.Stored v = TensorCodec.read(in);
-            NDArray a = p.getArray();
-            if (!name.equals(p.getName()) || !v.shape().equals(a.getShape()) || v.type() != a.getDataType()) {
-                throw new IOException("parameter " + name + " " + v.type() + " " + v.shape() + " does not match "
-                        + p.getName() + " " + a.getDataType() + " " + a.getShape());
-            }
-            values.add(v);
-        }
-        return values;
-    }
-
-    /** Overwrites the stage's parameters in place (see {@link DjlInternals#overwrite}). */
-    static void apply(Block stage, List<TensorCodec.Stored> values) {
-        List<Parameter> params = Parameters.of(stage);
-        for (int i = 0; i < params.size(); i++) {
-            DjlInternals.overwrite(params.get(i).getArray(), values.get(i).data());
-        }
-    }
-
-    static String optimizerFile(int stage) {
-        return "stage-" + stage + ".optimizer";
-    }
-
-    static String stageFile(int stage) {
-        return "stage-" + stage + ".params";
     }
 
     private static void requirePartitioned(DistributedModel model) {

@@ -17,6 +17,12 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
+/*
+ * Longer than 300 lines on purpose: the keys, their defaults, their parsing from JSON or a map and their validation are
+ * one contract (SageMaker's modelparallel dict), kept in one file so that a key is added, defaulted, parsed and checked
+ * in one place; splitting the parser out made a file cycle (the record names its parser, the parser builds the record).
+ */
+
 /**
  * smp4j's configuration, in the vocabulary of SageMaker's {@code modelparallel.parameters} and {@code mpi} dicts,
  * with SageMaker's defaults. Read from JSON ({@link #fromJson}, {@link #fromFile}; {@code SMP_CONFIG} or

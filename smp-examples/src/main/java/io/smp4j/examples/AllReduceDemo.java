@@ -6,7 +6,6 @@ import io.smp4j.comm.Topology;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.examples.cli.CommandLines;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -35,17 +34,7 @@ public final class AllReduceDemo {
     }
 
     public static void main(String[] args) {
-        Options o = new Options();
-        try {
-            CommandLines.Parsed p = CommandLines.parse(o, List.of(args));
-            if (p.help()) {
-                System.out.print(p.usage());
-                System.exit(0);
-            }
-        } catch (IllegalArgumentException e) {
-            System.err.println("allreduce: " + e.getMessage());
-            System.exit(2);
-        }
+        Options o = CommandLines.parseOrExit(new Options(), args, "allreduce");
         int code;
         try (Communicator world = Bootstrap.init()) {
             code = run(world, o.floats, o.partitions) ? 0 : 1;

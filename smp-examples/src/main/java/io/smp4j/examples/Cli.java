@@ -97,19 +97,9 @@ public final class Cli {
     }
 
     /** {@code -np}: a number of processes. */
-    public static final class Processes implements CommandLine.ITypeConverter<Integer> {
-        @Override
-        public Integer convert(String v) {
-            int n;
-            try {
-                n = Integer.parseInt(v.trim());
-            } catch (NumberFormatException e) {
-                throw new CommandLine.TypeConversionException("needs a number of processes, got '" + v + "'");
-            }
-            if (n < 1) {
-                throw new CommandLine.TypeConversionException("must be at least 1, got " + n);
-            }
-            return n;
+    public static final class Processes extends CommandLines.AtLeast {
+        public Processes() {
+            super(1, "a number of processes");
         }
     }
 

@@ -1,7 +1,5 @@
 package io.smp4j.examples;
 
-import ai.djl.engine.Engine;
-import ai.djl.util.Platform;
 import io.smp4j.comm.launch.LaunchInfo;
 import io.smp4j.core.device.DeviceSelector;
 import io.smp4j.core.device.Gpu;
@@ -46,15 +44,7 @@ public final class Doctor {
 
     static boolean djl(PrintStream out) {
         try {
-            Engine e = Engine.getInstance();
-            String flavor = "";
-            try {
-                flavor = Platform.detectPlatform("pytorch").getFlavor();
-            } catch (RuntimeException ignored) {
-                // a library from PYTORCH_LIBRARY_PATH has no platform file
-            }
-            out.printf("  %-12s OK       %s %s%s via DJL %s%n", "djl engine", e.getEngineName(), e.getVersion(),
-                    flavor.isEmpty() ? "" : " (" + flavor + ")", Engine.getDjlVersion());
+            out.printf("  %-12s OK       %s%n", "djl engine", Versions.engine());
             return true;
         } catch (Throwable t) {
             out.printf("  %-12s MISSING  DJL's PyTorch engine does not load: %s%n", "djl engine", t.getMessage());
@@ -64,10 +54,7 @@ public final class Doctor {
 
     static boolean mpj(PrintStream out) {
         try {
-            Class<?> c = Class.forName("mpi.MPI");
-            String where = c.getProtectionDomain().getCodeSource() == null ? "?"
-                    : c.getProtectionDomain().getCodeSource().getLocation().getPath();
-            out.printf("  %-12s OK       MPJ Express (mpi.MPI from %s)%n", "mpj express", where);
+            out.printf("  %-12s OK       %s%n", "mpj express", Versions.mpj());
             return true;
         } catch (ClassNotFoundException | LinkageError e) {
             out.printf("  %-12s MISSING  mpi.MPI is not on the class path (Debian: apt-get install libmpj-java; "

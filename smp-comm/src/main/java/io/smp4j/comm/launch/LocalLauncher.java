@@ -3,11 +3,8 @@ package io.smp4j.comm.launch;
 import io.smp4j.comm.mpj.PortExchangeServer;
 import java.security.SecureRandom;
 import java.util.HexFormat;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,7 +23,7 @@ import org.slf4j.LoggerFactory;
  * returns non-zero with a message naming the rank. Behind {@code ./smp run -np N}.
  *
  * <pre>{@code
- * int code = new LocalLauncher.Builder(4, "io.smp4j.examples.AllReduceDemo").build().run();
+ * int code = new LocalLauncher.Builder(4, mainClassName).build().run();
  * }</pre>
  */
 public final class LocalLauncher {
@@ -139,6 +136,7 @@ public final class LocalLauncher {
         byte[] secret = new byte[16];
         new SecureRandom().nextBytes(secret);
         String token = HexFormat.of().formatHex(secret);
+        RankOutput output = new RankOutput(out);
         try (PortExchangeServer server = np > 1 ? new PortExchangeServer("127.0.0.1", 0, np, token) : null) {
             for (int r = 0; r < np; r++) {
                 List<String> cmd = new ArrayList<>();
@@ -167,7 +165,7 @@ public final class LocalLauncher {
                     processes.add(p);
                 }
                 final int rank = r;
-                Thread pump = new Thread(() -> pump(p, "[rank " + rank + "] "), "smp-pump-" + r);
+                Thread pump = new Thread(() -> output.pump(p, "[rank " + rank + "] "), "smp-pump-" + r);
                 pump.setDaemon(true);
                 pump.start();
                 pumps.add(pump);
@@ -258,57 +256,6 @@ public final class LocalLauncher {
             if (p.isAlive()) {
                 p.destroyForcibly();
             }
-        }
-    }
-
-    /**
-     * Copies a rank's output, line by line, each line prefixed. A carriage return (a progress bar redrawing its line)
-     * is passed on as such, so that the bar updates in place on a terminal; a line from another rank that comes while
-     * a bar is drawn starts on a new line.
-     */
-    /** The rank whose carriage-return line (a progress bar) is the terminal's current line, or null. Under out. */
-    private Process openLine;
-
-    private void pump(Process p, String prefix) {
-        try (BufferedReader in = new BufferedReader(
-                new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-            StringBuilder line = new StringBuilder();
-            int c;
-            while ((c = in.read()) >= 0) {
-                if (c != '\n' && c != '\r') {
-                    line.append((char) c);
-                    continue;
-                }
-                if (c == '\r' && line.length() == 0) {
-                    continue;
-                }
-                synchronized (out) {
-                    if (openLine != null && openLine != p) {
-                        out.print(System.lineSeparator()); // leave the other rank's bar as it is
-                        openLine = null;
-                    }
-                    if (c == '\r') {
-                        out.print("\r" + prefix + line);
-                        openLine = p;
-                    } else if (openLine == p && line.length() == 0) {
-                        out.print(System.lineSeparator()); // the bar's line ends
-                        openLine = null;
-                    } else {
-                        out.print((openLine == p ? "\r" : "") + prefix + line + System.lineSeparator());
-                        openLine = null;
-                    }
-                    out.flush();
-                }
-                line.setLength(0);
-            }
-            if (line.length() > 0) {
-                synchronized (out) {
-                    out.println(prefix + line);
-                    openLine = null;
-                }
-            }
-        } catch (IOException e) {
-            // the rank went away; its exit code says why
         }
     }
 }

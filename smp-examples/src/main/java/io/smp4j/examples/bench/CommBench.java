@@ -1,5 +1,6 @@
 package io.smp4j.examples.bench;
 
+import com.google.gson.GsonBuilder;
 import io.smp4j.comm.AllReduceAlgorithm;
 import io.smp4j.comm.CommOptions;
 import io.smp4j.comm.Communicator;
@@ -50,17 +51,7 @@ public final class CommBench {
     }
 
     public static void main(String[] args) {
-        Options o = new Options();
-        try {
-            CommandLines.Parsed p = CommandLines.parse(o, List.of(args));
-            if (p.help()) {
-                System.out.print(p.usage());
-                System.exit(0);
-            }
-        } catch (IllegalArgumentException e) {
-            System.err.println("commbench: " + e.getMessage());
-            System.exit(2);
-        }
+        Options o = CommandLines.parseOrExit(new Options(), args, "commbench");
         long maxBytes = o.maxBytes;
         int segment = o.segment;
         boolean mpj = !o.noMpj;
@@ -74,7 +65,7 @@ public final class CommBench {
                 r.put("ranks", world.size());
                 r.put("rows", rows);
                 Files.writeString(Path.of(out),
-                        new com.google.gson.GsonBuilder().setPrettyPrinting().create().toJson(r));
+                        new GsonBuilder().setPrettyPrinting().create().toJson(r));
             }
         } catch (RuntimeException | IOException e) {
             System.out.println("bench failed: " + e.getMessage());

@@ -1,7 +1,5 @@
 package io.smp4j.examples.bench;
 
-import ai.djl.Device;
-import ai.djl.Model;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -9,14 +7,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
-import ai.djl.training.DefaultTrainingConfig;
-import ai.djl.training.EasyTrain;
-import ai.djl.training.Trainer;
-import ai.djl.training.dataset.Batch;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
-import ai.djl.translate.Batchifier;
 import com.google.gson.GsonBuilder;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.core.DistributedModel;
@@ -39,14 +32,9 @@ import picocli.CommandLine.Option;
 
 /**
  * Rank program of the training benchmarks: synthetic data (made once, so that only training is timed), a ResNet18,
- * SGD. Modes:
- * <ul>
- *   <li>{@code smp}: steps through {@code @Step} with the given smp config on all ranks; per step wall time, and from
- *   the timeline each rank's compute (forward + backward) time and all-reduce time; peak resident memory per rank.</li>
- *   <li>{@code overhead} (one process): the same model and data trained by smp4j (partitions 1, microbatches 1) and by
- *   a plain DJL {@link Trainer} loop ({@link EasyTrain#trainBatch}), in alternating rounds.</li>
- * </ul>
- * Rank 0 writes the result as JSON to {@code --out}.
+ * SGD, steps through {@code @Step} with the given smp config on all ranks: per step wall time, and from the timeline
+ * each rank's compute (forward + backward) time and all-reduce time; peak resident memory per rank. Rank 0 writes the
+ * result as JSON to {@code --out}. ({@link OverheadBench} compares with a plain DJL loop, with these options.)
  */
 public final class TrainBench {
     /** The step body. */
@@ -67,8 +55,6 @@ public final class TrainBench {
     /** The benchmark's options; the JSON result repeats them (as they were given, by option name). */
     @Command(name = "trainbench", description = "Training benchmark rank program (see ./smp bench).")
     static final class Options {
-        @Option(names = "--mode", paramLabel = "smp|overhead", description = "what to measure (default ${DEFAULT-VALUE})")
-        String mode = "smp";
         @Option(names = "--model", paramLabel = "NAME", description = "resnet18 or djl-resnet18 (default ${DEFAULT-VALUE})")
         String model = "resnet18";
         @Option(names = "--image-size", converter = CommandLines.Positive.class)
@@ -98,7 +84,6 @@ public final class TrainBench {
 
         Map<String, Object> asMap() {
             Map<String, Object> m = new LinkedHashMap<>();
-            m.put("mode", mode);
             m.put("model", model);
             m.put("image-size", Integer.toString(imageSize));
             m.put("batch-size", Integer.toString(batchSize));
@@ -115,18 +100,17 @@ public final class TrainBench {
     }
 
     public static void main(String[] args) throws Exception {
-        Options o = new Options();
-        CommandLines.Parsed p = CommandLines.parse(o, List.of(args));
-        if (p.help()) {
-            System.out.print(p.usage());
-            return;
-        }
-        Map<String, Object> result = o.mode.equals("overhead") ? overhead(o) : smp(o);
-        if (result != null && !o.out.isEmpty()) {
-            Files.writeString(Path.of(o.out), new GsonBuilder().setPrettyPrinting().create().toJson(result));
-        }
+        Options o = CommandLines.parseOrExit(new Options(), args, "trainbench");
+        write(smp(o), o.out);
         System.out.flush();
         Runtime.getRuntime().halt(0);
+    }
+
+    /** Writes {@code result} as JSON to {@code file} (nothing when either is empty: ranks other than 0). */
+    static void write(Map<String, Object> result, String file) throws IOException {
+        if (result != null && !file.isEmpty()) {
+            Files.writeString(Path.of(file), new GsonBuilder().setPrettyPrinting().create().toJson(result));
+        }
     }
 
     static NDList[] data(NDManager m, Options o, int batch) {
@@ -164,7 +148,7 @@ public final class TrainBench {
             double rssBefore = 0;
             for (int step = 0; step < warmup + steps; step++) {
                 if (step == warmup) {
-                    rssBefore = resetPeakRss();
+                    rssBefore = ProcessMemory.resetPeakRss();
                 }
                 smp.barrier(); // every step starts together: wall time is the slowest rank's
                 timeline.setStep(step);
@@ -190,7 +174,7 @@ public final class TrainBench {
                 }
             }
             float[] mine = {(float) (compute / steps), (float) (allReduce / steps), (float) Stats.median(wall),
-                    (float) peakRssMb(), (float) rssBefore, (float) Stats.median(copy), (float) Stats.median(comm)};
+                    (float) ProcessMemory.peakRssMb(), (float) rssBefore, (float) Stats.median(copy), (float) Stats.median(comm)};
             final int w = mine.length;
             float[] all = new float[w * smp.size()];
             System.arraycopy(mine, 0, all, w * smp.rank(), w);
@@ -224,98 +208,4 @@ public final class TrainBench {
         }
     }
 
-    /** smp4j (partitions 1) vs a plain DJL Trainer loop, same model, data and threads, alternating rounds. */
-    static Map<String, Object> overhead(Options o) throws Exception {
-        int batch = o.batchSize;
-        int s = o.imageSize;
-        int steps = o.steps;
-        int rounds = o.rounds;
-        SmpConfig cfg = SmpConfig.builder().partitions(1).microbatches(1).ddp(false).build();
-        try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager();
-             Model model = Model.newInstance("plain", Device.cpu())) {
-            NDList[] d = data(m, o, batch);
-            // Plain DJL.
-            Engine.getInstance().setRandomSeed(5);
-            model.setBlock(ResNets.build(o.model, s, 10));
-            Trainer trainer = model.newTrainer(new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
-                    .optOptimizer(sgd()).optDevices(new Device[] {Device.cpu()}));
-            trainer.initialize(new Shape(batch, 3, s, s));
-            // smp4j.
-            Engine.getInstance().setRandomSeed(5);
-            Block net = ResNets.build(o.model, s, 10);
-            net.initialize(m, DataType.FLOAT32, new Shape(batch, 3, s, s));
-            DistributedModel dm = new DistributedModel(smp, net, m);
-            DistributedOptimizer opt = new DistributedOptimizer(dm, sgd());
-            Body body = new Body();
-            List<Double> plain = new ArrayList<>();
-            List<Double> ours = new ArrayList<>();
-            for (int round = 0; round < rounds + 1; round++) {
-                for (int k = 0; k < steps; k++) {
-                    // A Batch closes its arrays: give it copies, made before the clock starts.
-                    NDManager bm = m.newSubManager();
-                    NDList x = new NDList(d[0].head().duplicate());
-                    NDList y = new NDList(d[1].head().duplicate());
-                    x.attach(bm);
-                    y.attach(bm);
-                    long t0 = System.nanoTime();
-                    try (Batch b = new Batch(bm, x, y, batch, Batchifier.STACK, Batchifier.STACK, 0, 1)) {
-                        EasyTrain.trainBatch(trainer, b);
-                        trainer.step();
-                    }
-                    if (round > 0) {
-                        plain.add((System.nanoTime() - t0) / 1e6);
-                    }
-                }
-                for (int k = 0; k < steps; k++) {
-                    long t0 = System.nanoTime();
-                    smp.step(body, "train", dm, d[0], d[1]);
-                    opt.step();
-                    if (round > 0) {
-                        ours.add((System.nanoTime() - t0) / 1e6);
-                    }
-                }
-            }
-            trainer.close();
-            Map<String, Object> r = o.asMap();
-            double p = Stats.median(plain);
-            double q = Stats.median(ours);
-            r.put("plain_djl_median_ms", p);
-            r.put("smp4j_median_ms", q);
-            r.put("ratio", q / p);
-            r.put("plain_djl_ms", plain);
-            r.put("smp4j_ms", ours);
-            return r;
-        }
-    }
-
-    /**
-     * Resets the kernel's peak-RSS mark to the current RSS (Linux: "5" into /proc/self/clear_refs), so that VmHWM then
-     * measures the timed steps only; returns the current RSS in MB.
-     */
-    static double resetPeakRss() {
-        try {
-            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
-        } catch (IOException | RuntimeException e) {
-            // not Linux, or not allowed: VmHWM stays the lifetime peak
-        }
-        return status("VmRSS:");
-    }
-
-    /** Peak resident set size of this process (VmHWM), in MB. */
-    static double peakRssMb() {
-        return status("VmHWM:");
-    }
-
-    private static double status(String key) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith(key)) {
-                    return Long.parseLong(line.replaceAll("\\D+", "")) / 1024.0;
-                }
-            }
-        } catch (IOException e) {
-            return -1;
-        }
-        return -1;
-    }
 }

@@ -71,12 +71,37 @@ public final class CommandLines {
         return e.getMessage();
     }
 
-    /** {@code int} options with a lower bound; the message names the bound and the value. */
+    /**
+     * A rank program's command line, or the end of the program: {@code --help} prints the usage and exits 0, a bad
+     * command line prints {@code program: what was wrong} and exits 2.
+     */
+    public static <T> T parseOrExit(T command, String[] args, String program) {
+        try {
+            Parsed p = parse(command, List.of(args));
+            if (p.help()) {
+                System.out.print(p.usage());
+                System.exit(0);
+            }
+        } catch (IllegalArgumentException e) {
+            System.err.println(program + ": " + e.getMessage());
+            System.exit(2);
+        }
+        return command;
+    }
+
+    /** {@code int} options with a lower bound; the message names what is expected, the bound and the value. */
     public static class AtLeast implements CommandLine.ITypeConverter<Integer> {
         private final int min;
+        private final String what;
 
         protected AtLeast(int min) {
+            this(min, "a whole number >= " + min);
+        }
+
+        /** {@code what}: what the option needs, e.g. {@code a number of processes}. */
+        protected AtLeast(int min, String what) {
             this.min = min;
+            this.what = what;
         }
 
         @Override
@@ -85,7 +110,7 @@ public final class CommandLines {
             try {
                 n = Integer.parseInt(v.trim());
             } catch (NumberFormatException e) {
-                throw new CommandLine.TypeConversionException("needs a whole number >= " + min + ", got '" + v + "'");
+                throw new CommandLine.TypeConversionException("needs " + what + ", got '" + v + "'");
             }
             if (n < min) {
                 throw new CommandLine.TypeConversionException("must be at least " + min + ", got " + n);

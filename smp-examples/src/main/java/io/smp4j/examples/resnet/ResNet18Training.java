@@ -1,16 +1,10 @@
 package io.smp4j.examples.resnet;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.training.loss.Loss;
 import io.smp4j.comm.CommException;
 import io.smp4j.comm.launch.LaunchInfo;
-import io.smp4j.core.DistributedModel;
 import io.smp4j.core.FileTrees;
 import io.smp4j.core.Smp;
-import io.smp4j.core.Step;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -25,29 +19,6 @@ import java.util.List;
  * (up to float re-association).
  */
 public final class ResNet18Training {
-    /** The step bodies, run per microbatch by {@link Smp#step}. */
-    public static final class Steps {
-        private final Loss loss = Loss.softmaxCrossEntropyLoss();
-
-        @Step
-        public NDList trainStep(DistributedModel model, NDList images, NDList labels) {
-            NDList out = model.forward(images);
-            NDArray l = loss.evaluate(labels, out);
-            model.backward(l);
-            return new NDList(l, correct(out, labels));
-        }
-
-        @Step
-        public NDArray evalStep(DistributedModel model, NDList images, NDList labels) {
-            return correct(model.forward(images), labels);
-        }
-
-        private static NDArray correct(NDList logits, NDList labels) {
-            return logits.head().argMax(1).toType(DataType.INT64, false)
-                    .eq(labels.head().toType(DataType.INT64, false)).sum().toType(DataType.FLOAT32, false);
-        }
-    }
-
     private ResNet18Training() {
     }
 
@@ -112,10 +83,5 @@ public final class ResNet18Training {
         } catch (IllegalArgumentException e) {
             return 0;
         }
-    }
-
-    static Path svgOf(Path trace) {
-        String name = trace.getFileName().toString();
-        return trace.resolveSibling(name.substring(0, name.length() - ".json".length()) + ".svg");
     }
 }

@@ -32,7 +32,7 @@ final class TrainingRun {
     final Metrics metrics;
     final Console console;
     final SampleOrder order;
-    final ResNet18Training.Steps steps = new ResNet18Training.Steps();
+    final ResNet18Steps steps = new ResNet18Steps();
     final int replicas;
     final int globalBatch;
     final int total;
@@ -191,7 +191,7 @@ final class TrainingRun {
             return;
         }
         TimelineWriter.chromeTrace(events, smp.rankNames(), o.trace);
-        Path svg = ResNet18Training.svgOf(o.trace);
+        Path svg = svgOf(o.trace);
         TimelineWriter.svg(events, smp.rankNames(), String.format(Locale.ROOT,
                 "ResNet18, %d stage(s) x %d replica(s), %s pipeline, %d microbatches: steps %d-%d",
                 smp.ppSize(), replicas, smp.config().pipeline(), smp.config().microbatches(), start + 2,
@@ -211,5 +211,11 @@ final class TrainingRun {
         console.say("done: %d steps, median %.1f samples/s%s", metrics.steps(), metrics.medianSamplesPerSecond(),
                 metrics.lastValAccuracy() >= 0 ? String.format(Locale.ROOT, ", validation accuracy %.3f",
                         metrics.lastValAccuracy()) : "");
+    }
+
+    /** {@code trace.json} -> {@code trace.svg}. */
+    static Path svgOf(Path trace) {
+        String name = trace.getFileName().toString();
+        return trace.resolveSibling(name.substring(0, name.length() - ".json".length()) + ".svg");
     }
 }
