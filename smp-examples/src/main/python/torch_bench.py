@@ -7,6 +7,9 @@
       of one all-reduce of all gradients as one flat tensor.
   torch_bench.py allreduce --out FILE [--nproc 2] --sizes B1,B2,...
       gloo all_reduce of float32 tensors of the given byte sizes: median time per size.
+  torch_bench.py single --out FILE [--device cuda] [--batch-size 64] [--image-size 224] [--steps 20] [--warmup 5]
+      one process, eager mode: torchvision ResNet18 (10 classes), SGD with momentum, synthetic data made once on the
+      device; median step time with the device synchronised before each clock read.
 """
 import argparse
 import json
@@ -85,9 +88,37 @@ def allreduce(rank, args, queue):
     dist.destroy_process_group()
 
 
+def single(args):
+    import torchvision
+    dev = torch.device(args.device)
+    torch.manual_seed(5)
+    model = torchvision.models.resnet18(num_classes=10).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=dev)
+    y = torch.randint(0, 10, (args.batch_size,), device=dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    times = []
+    for step in range(args.warmup + args.steps):
+        sync()
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        sync()
+        if step >= args.warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+    med = statistics.median(times)
+    return {"torch_version": torch.__version__, "device": str(dev),
+            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+            "median_step_ms": med, "samples_per_second": args.batch_size / (med / 1e3), "step_ms": times}
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["ddp", "allreduce"])
+    p.add_argument("what", choices=["ddp", "allreduce", "single"])
+    p.add_argument("--device", default="cuda")
     p.add_argument("--out", required=True)
     p.add_argument("--nproc", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
@@ -97,6 +128,10 @@ def main():
     p.add_argument("--sizes", default="4096")
     p.add_argument("--port", type=int, default=29611)
     args = p.parse_args()
+    if args.what == "single":
+        with open(args.out, "w") as f:
+            json.dump(single(args), f, indent=2)
+        return 0
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     fn = ddp if args.what == "ddp" else allreduce

@@ -41,6 +41,11 @@ public final class DistributedModel implements StepModel {
     private Partitioning.Result partitioned;
     private boolean training = true;
     private StepOutput lastOutput;
+    /**
+     * 1/M, made once on the model's device: creating a scalar there is a blocking host-to-device copy, and one per
+     * microbatch would stall a GPU's queue every time. Held by the model, so it lives as long as any graph using it.
+     */
+    private NDArray lossScale;
 
     public DistributedModel(Smp smp, Block block, NDManager manager) {
         this.smp = smp;
@@ -202,7 +207,15 @@ public final class DistributedModel implements StepModel {
         if (ctx.tracing() || !partitioned.executor().isLastStage()) {
             return;
         }
-        ctx.recordBackward(loss.mul(DjlInternals.scalar(ctx.scope(), 1f / smp.config().microbatches())));
+        int m = smp.config().microbatches();
+        if (m == 1) {
+            ctx.recordBackward(loss); // x * 1 == x: nothing to scale
+            return;
+        }
+        if (lossScale == null || !lossScale.getDevice().equals(loss.getDevice())) {
+            lossScale = DjlInternals.scalar(manager, 1f / m);
+        }
+        ctx.recordBackward(loss.mul(lossScale));
     }
 
     @Override

@@ -42,6 +42,13 @@ public final class DistributedOptimizer {
         return last;
     }
 
+    private static long clock(Smp smp, boolean synchronize) {
+        if (synchronize) {
+            smp.synchronize();
+        }
+        return System.nanoTime();
+    }
+
     /** Call after a training step. */
     public void step() {
         if (!model.partitioned()) {
@@ -55,23 +62,25 @@ public final class DistributedOptimizer {
         }
         Smp smp = model.smp();
         Timeline timeline = smp.timeline();
+        // A recorded interval measures the device's work: synchronise before each clock read (GPU).
+        boolean timed = timeline != null && timeline.recording();
         GradientAverager.Times dp = new GradientAverager.Times(0, 0);
         if (smp.config().ddp() && smp.dpSize() > 1) {
-            long t0 = System.nanoTime();
+            long t0 = clock(smp, timed);
             dp = averager.average(smp.dataParallelGroup(), params);
-            if (timeline != null) {
-                timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce", -1, t0, System.nanoTime());
+            if (timed) {
+                timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce", -1, t0, clock(smp, true));
             }
         }
-        long t0 = System.nanoTime();
+        long t0 = clock(smp, timed);
         for (Parameter p : params) {
             NDArray w = p.getArray();
             try (NDArray g = DjlInternals.gradient(w)) {
                 optimizer.update(p.getId(), w, g);
             }
         }
-        long t1 = System.nanoTime();
-        if (timeline != null) {
+        long t1 = clock(smp, timed);
+        if (timed) {
             timeline.add(Timeline.Kind.UPDATE, "update", -1, t0, t1);
         }
         last = new StepTimes(dp.copyMillis(), dp.allReduceMillis(), (t1 - t0) / 1e6);

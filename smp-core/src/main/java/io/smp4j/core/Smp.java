@@ -7,6 +7,7 @@ import io.smp4j.comm.Topology;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.comm.launch.LaunchInfo;
 import io.smp4j.core.device.DeviceSelector;
+import io.smp4j.core.device.GpuProbe;
 import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.core.step.StepRunner;
 import io.smp4j.pipeline.schedule.Schedules;
@@ -43,6 +44,7 @@ public final class Smp implements AutoCloseable {
     private final Communicator dataParallelGroup;
     private volatile Timeline timeline;
     private DeviceSelector.Selection device = new DeviceSelector.Selection(Device.cpu(), null, "not selected");
+    private GpuProbe probe;
 
     private Smp(SmpConfig config, LaunchInfo launch, Communicator world) {
         this.config = config;
@@ -64,11 +66,13 @@ public final class Smp implements AutoCloseable {
         LaunchInfo launch = LaunchInfo.fromEnvironment(System.getenv());
         validate(config, launch.size(), launch.localSize());
         // Before any communication: too many processes for this host's GPUs fails here, on every rank.
-        DeviceSelector.Selection device = DeviceSelector.select(launch.localRank(), launch.localSize(),
-                new JCudaProbe(), DeviceSelector.request());
+        JCudaProbe probe = new JCudaProbe();
+        DeviceSelector.Selection device = DeviceSelector.select(launch.localRank(), launch.localSize(), probe,
+                DeviceSelector.request(), config.processesPerGpu());
         Communicator world = Bootstrap.init(launch, CommOptions.fromSystem());
         Smp smp = new Smp(config, launch, world);
         smp.device = device;
+        smp.probe = probe;
         if (device.gpu() != null) {
             LOG.info("rank {}: {}", world.rank(), device.reason());
         }
@@ -160,6 +164,16 @@ public final class Smp implements AutoCloseable {
      */
     public Device device() {
         return device.device();
+    }
+
+    /**
+     * Waits until the work this process queued on its GPU has finished (nothing to wait for on the CPU): before a
+     * clock is read for GPU work, since kernel launches return before the kernels run.
+     */
+    public void synchronize() {
+        if (device.gpu() != null) {
+            probe.synchronize();
+        }
     }
 
     /** The device choice with its GPU (null on the CPU) and the reason, as logged at start-up. */

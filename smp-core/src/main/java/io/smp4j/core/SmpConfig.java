@@ -49,14 +49,15 @@ import java.util.Set;
  * @param activeMicrobatches  most microbatches in flight at once
  * @param processesPerHost    {@code mpi.processes_per_host} (0: not set)
  * @param customMpiOptions    {@code mpi.custom_mpi_options}
+ * @param processesPerGpu     ranks that may share one GPU (smp4j's {@code processes_per_gpu}, default 1: a GPU each)
  */
 public record SmpConfig(int partitions, int microbatches, String pipeline, String optimize, double memoryWeight,
                         boolean autoPartition, int defaultPartition, boolean ddp, String placementStrategy,
-                        int activeMicrobatches, int processesPerHost, String customMpiOptions) {
+                        int activeMicrobatches, int processesPerHost, String customMpiOptions, int processesPerGpu) {
 
     static final List<String> KEYS = List.of("partitions", "pipeline_parallel_degree", "microbatches", "pipeline",
             "optimize", "memory_weight", "auto_partition", "default_partition", "ddp", "placement_strategy",
-            "active_microbatches", "mpi");
+            "active_microbatches", "processes_per_gpu", "mpi");
     static final List<String> MPI_KEYS = List.of("enabled", "processes_per_host", "custom_mpi_options");
     /** SageMaker smp keys smp4j does not implement (yet): named as such rather than taken for typos. */
     static final List<String> NOT_SUPPORTED = List.of("tensor_parallel_degree", "fp16", "bf16",
@@ -141,6 +142,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 case "ddp" -> b.ddp(bool(key, v));
                 case "placement_strategy" -> b.placementStrategy(string(key, v));
                 case "active_microbatches" -> b.activeMicrobatches(integer(key, v));
+                case "processes_per_gpu" -> b.processesPerGpu(integer(key, v));
                 case "mpi" -> {
                     if (!(v instanceof Map<?, ?> mpi)) {
                         throw new IllegalArgumentException("mpi must be an object such as {\"processes_per_host\": 4}, "
@@ -257,6 +259,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         private Integer activeMicrobatches;
         private int processesPerHost;
         private String customMpiOptions = "";
+        private int processesPerGpu = 1;
 
         public Builder partitions(int v) {
             partitions = v;
@@ -318,6 +321,12 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
             return this;
         }
 
+        /** Ranks that may share one GPU: for debugging, and for pipelines on a host with fewer GPUs than stages. */
+        public Builder processesPerGpu(int v) {
+            processesPerGpu = v;
+            return this;
+        }
+
         public SmpConfig build() {
             List<String> problems = new ArrayList<>();
             if (partitions < 1) {
@@ -354,11 +363,15 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
             if (processesPerHost < 0) {
                 problems.add("mpi.processes_per_host must be >= 1, got " + processesPerHost);
             }
+            if (processesPerGpu < 1) {
+                problems.add("processes_per_gpu must be >= 1, got " + processesPerGpu);
+            }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException(String.join("; ", problems));
             }
             return new SmpConfig(partitions, microbatches, pipe, opt, mw, autoPartition, defaultPartition, ddp,
-                    placementStrategy, active, processesPerHost, customMpiOptions == null ? "" : customMpiOptions);
+                    placementStrategy, active, processesPerHost, customMpiOptions == null ? "" : customMpiOptions,
+                    processesPerGpu);
         }
 
         private static String lower(String s) {

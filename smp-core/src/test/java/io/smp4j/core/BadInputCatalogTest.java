@@ -56,8 +56,8 @@ class BadInputCatalogTest {
         m.put("checkpoint-none", "no checkpoint in " + dir + " (no 'latest' file)");
         m.put("device-value", "smp.device is 'tpu'; allowed: auto, cpu");
         m.put("gpus-per-host", "this host runs 4 smp processes but has 2 GPU(s); each process needs a GPU of its own: "
-                + "start at most 2 per host (mpirun -npernode 2, mpi.processes_per_host), or set "
-                + "smp.device=cpu");
+                + "start at most 2 per host (mpirun -npernode 2, mpi.processes_per_host), let processes share a GPU "
+                + "(processes_per_gpu), or set smp.device=cpu");
         m.put("json-malformed", "the smp config is not valid JSON: End of input at line 1 column 18 path $.partitions");
         m.put("json-not-object", "the smp config must be a JSON object such as {\"partitions\": 2}, got [2]");
         m.put("key-typo", "unknown smp config key 'microbatch': did you mean 'microbatches'? known keys: partitions, "

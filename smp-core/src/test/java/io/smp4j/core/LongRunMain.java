@@ -3,6 +3,7 @@ package io.smp4j.core;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import io.smp4j.comm.ReduceOp;
+import io.smp4j.core.device.JCudaProbe;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -35,13 +36,15 @@ public final class LongRunMain {
 
     public static void main(String[] args) {
         int steps = Integer.parseInt(args[0]);
-        SmpConfig cfg = SmpConfig.builder().partitions(2).microbatches(2).ddp(true).build();
+        int every = Math.min(250, steps / 8); // a report line every this many steps
+        SmpConfig cfg = SmpConfig.builder().partitions(2).microbatches(2).ddp(true)
+                .processesPerGpu(args.length > 1 ? Integer.parseInt(args[1]) : 1).build();
         int code = 0;
-        try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager()) {
+        try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager(smp.device())) {
             HybridMain.Trainer t = new HybridMain.Trainer();
             DistributedModel dm = new DistributedModel(smp, HybridMain.build("mlp", m, 2), m);
             DistributedOptimizer opt = new DistributedOptimizer(dm, HybridMain.sgd());
-            double[] window = new double[250];
+            double[] window = new double[every];
             for (int s = 1; s <= steps; s++) {
                 long t0 = System.nanoTime();
                 try (NDManager scope = m.newSubManager()) {
@@ -56,8 +59,8 @@ public final class LongRunMain {
                     float[] loss = {out.reduceMean().getFloat()};
                     smp.dataParallelGroup().allReduce(loss, ReduceOp.AVERAGE);
                 }
-                window[(s - 1) % 250] = (System.nanoTime() - t0) / 1e6;
-                if (s % 250 == 0) {
+                window[(s - 1) % every] = (System.nanoTime() - t0) / 1e6;
+                if (s % every == 0) {
                     double[] w = window.clone();
                     Arrays.sort(w);
                     java.lang.management.BufferPoolMXBean direct = java.lang.management.ManagementFactory
@@ -67,6 +70,11 @@ public final class LongRunMain {
                                     + "arrays=%d direct_buffers=%d%n", smp.rank(), s, status("VmRSS:"),
                             count("/proc/self/fd"), count("/proc/self/task"), w[w.length / 2],
                             m.getManagedArrays().size(), direct.getCount());
+                    if (smp.deviceSelection().gpu() != null) {
+                        // The device's free memory (cudaMemGetInfo through JCuda), all its processes together.
+                        System.out.printf(Locale.ROOT, "GPUMEM rank=%d step=%d free_mb=%d%n", smp.rank(), s,
+                                new JCudaProbe().use(smp.deviceSelection().gpu().index()).freeBytes() >> 20);
+                    }
                 }
             }
         } catch (Exception e) {

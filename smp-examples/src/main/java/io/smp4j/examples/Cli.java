@@ -5,6 +5,7 @@ import io.smp4j.comm.launch.LocalLauncher;
 import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.examples.bench.BenchSuite;
 import io.smp4j.examples.bench.CommBench;
+import io.smp4j.examples.bench.GpuBench;
 import io.smp4j.examples.bench.TrainBench;
 import io.smp4j.examples.cli.CommandLines;
 import io.smp4j.examples.resnet.ResNet18Training;
@@ -41,6 +42,7 @@ public final class Cli {
                    ./smp doctor                                  what smp4j finds here (engine, MPJ, mpirun, GPUs)
                    ./smp bench [--out DIR] [--steps N]           the benchmark suite; report in DIR/benchmarks.md
                    ./smp bench comm [--max-bytes N] [--segment-floats N] [--no-mpj]
+                   ./smp bench gpu [--out DIR]                   the GPU benchmarks; report in DIR/benchmarks-gpu.md
                    ./smp COMMAND --help                          a command's options
             """;
 
@@ -143,6 +145,7 @@ public final class Cli {
         List<String> extra = args.subList(named ? 1 : 0, args.size());
         return switch (what) {
             case "all" -> BenchSuite.main(extra);
+            case "gpu" -> GpuBench.main(extra);
             case "comm" -> {
                 int code = 0;
                 for (int np : new int[] {2, 4}) {
@@ -151,7 +154,7 @@ public final class Cli {
                 }
                 yield code;
             }
-            default -> usage("unknown benchmark '" + what + "'; available: all (the suite and its report), comm");
+            default -> usage("unknown benchmark '" + what + "'; available: all (the suite and its report), comm, gpu");
         };
     }
 

@@ -10,6 +10,13 @@ public interface GpuProbe {
     /** Makes {@code index} this process's current device and returns it with its free memory. */
     Gpu use(int index);
 
+    /**
+     * Waits until all work queued on this process's current device has finished (cudaDeviceSynchronize): what a
+     * clock read for GPU work needs first, since kernel launches return before the kernels run. Nothing by default.
+     */
+    default void synchronize() {
+    }
+
     /** Whether {@code device} can access {@code peer}'s memory directly (NVLink / PCIe P2P). */
     boolean canAccessPeer(int device, int peer);
 

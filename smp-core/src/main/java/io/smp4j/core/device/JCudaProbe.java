@@ -43,6 +43,15 @@ public final class JCudaProbe implements GpuProbe {
         }
     }
 
+    /**
+     * The driver's synchronisation of the current device's primary context, which PyTorch's CUDA runtime shares with
+     * JCuda's: it waits for the kernels DJL launched too.
+     */
+    @Override
+    public void synchronize() {
+        JCuda.cudaDeviceSynchronize();
+    }
+
     @Override
     public boolean canAccessPeer(int device, int peer) {
         int[] can = {0};

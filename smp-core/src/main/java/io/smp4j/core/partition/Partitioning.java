@@ -17,6 +17,7 @@ import io.smp4j.pipeline.model.NDLists;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Planner;
+import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
@@ -82,10 +83,19 @@ public final class Partitioning {
      */
     public static Result partition(Smp smp, Block block, NDManager manager, NDList sample, Placement placement,
                                    TensorCodec.Header modelOutput) {
+        // Measured where training runs: on the model's device.
+        try (NDManager scope = manager.newSubManager()) {
+            return plan(smp, block, manager, NDLists.copy(sample, scope), placement, modelOutput);
+        }
+    }
+
+    private static Result plan(Smp smp, Block block, NDManager manager, NDList sample, Placement placement,
+                               TensorCodec.Header modelOutput) {
         int p = smp.ppSize();
         Planner.Settings settings = smp.config().autoPartition() && !placement.fixed()
                 ? Planner.Settings.auto(p, smp.config().memoryWeight())
                 : Planner.Settings.manual(p, placement.manual(), smp.config().defaultPartition());
+        settings = settings.withSynchronize(smp::synchronize);
         long[] limits = stageMemoryLimits(smp);
         if (limits != null && settings.assignment() == null) {
             settings = settings.withMemoryLimits(limits, smp.config().activeMicrobatches());
@@ -103,12 +113,18 @@ public final class Partitioning {
         Block stage = ModelUnits.stage(units, plan.firstUnit(s), plan.endUnit(s));
         PipelineExecutor executor = new PipelineExecutor(stage, s, p, smp.pipelineGroup(), manager,
                 plan.describeStage(s));
-        executor.setListener((a, start, end) -> {
-            Timeline t = smp.timeline();
-            if (t != null) {
-                t.action(a, start, end);
+        executor.setListener(new PipelineExecutor.ActionListener() {
+            @Override
+            public void executed(Action a, long startNanos, long endNanos) {
+                smp.timeline().action(a, startNanos, endNanos);
             }
-        });
+
+            @Override
+            public boolean active() {
+                Timeline t = smp.timeline();
+                return t != null && t.recording();
+            }
+        }, smp::synchronize);
         releaseOtherStages(smp, plan, units);
         if (smp.dpSize() > 1) {
             broadcastFromFirstReplica(smp, stage);
@@ -137,7 +153,8 @@ public final class Partitioning {
      */
     private static long[] stageMemoryLimits(Smp smp) {
         Gpu gpu = smp.deviceSelection().gpu();
-        long mine = gpu == null ? -1 : gpu.freeBytes();
+        // Ranks that share a GPU share its free memory.
+        long mine = gpu == null ? -1 : gpu.freeBytes() / smp.config().processesPerGpu();
         byte[][] all = smp.world().allGather(ByteBuffer.allocate(8).putLong(mine).array());
         long[] limits = new long[smp.ppSize()];
         Arrays.fill(limits, Long.MAX_VALUE);

@@ -1,5 +1,6 @@
 package io.smp4j.core.step;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import io.smp4j.pipeline.Microbatches;
@@ -7,14 +8,15 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A step's arguments cut into microbatches: every NDArray/NDList argument split along its axis (a batch that does not
- * divide fails here, before any work), the others passed as they are. The parts are copies; {@link #close} frees them.
+ * A step's arguments cut into microbatches: every NDArray/NDList argument moved to the model's device and split along
+ * its axis (a batch that does not divide fails here, before any work), the others passed as they are. The parts are
+ * copies; {@link #close} frees them.
  */
 final class MicrobatchArguments implements AutoCloseable {
     private final Object[] whole;
     private final List<Object[]> parts = new ArrayList<>();
 
-    MicrobatchArguments(StepSignature signature, Object[] args, int microbatches) {
+    MicrobatchArguments(StepSignature signature, Object[] args, int microbatches, Device device) {
         this.whole = args;
         for (int k = 0; k < microbatches; k++) {
             parts.add(args.clone());
@@ -26,7 +28,15 @@ final class MicrobatchArguments implements AutoCloseable {
                     continue;
                 }
                 NDList list = args[i] instanceof NDArray a ? new NDList(a) : (NDList) args[i];
-                List<NDList> cut = Microbatches.split(list, microbatches, axis);
+                List<NDList> cut;
+                if (onDevice(list, device)) {
+                    cut = Microbatches.split(list, microbatches, axis);
+                } else {
+                    // One copy of the whole batch to the device, then the cuts there (one transfer, not M).
+                    try (NDList moved = list.toDevice(device, true)) {
+                        cut = Microbatches.split(moved, microbatches, axis);
+                    }
+                }
                 for (int k = 0; k < microbatches; k++) {
                     parts.get(k)[i] = args[i] instanceof NDArray ? cut.get(k).head() : cut.get(k);
                 }
@@ -35,6 +45,15 @@ final class MicrobatchArguments implements AutoCloseable {
             close();
             throw e;
         }
+    }
+
+    private static boolean onDevice(NDList list, Device device) {
+        for (NDArray a : list) {
+            if (!a.getDevice().equals(device)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The arguments of microbatch {@code k}. */

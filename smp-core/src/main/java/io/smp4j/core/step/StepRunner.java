@@ -31,26 +31,33 @@ public final class StepRunner {
     public static StepOutput run(Environment env, Object target, String method, Object... args) {
         StepSignature signature = StepSignature.of(target.getClass(), method, args);
         StepModel model = signature.modelOf(args);
-        try (MicrobatchArguments parts = new MicrobatchArguments(signature, args, env.microbatches())) {
+        try (MicrobatchArguments parts = new MicrobatchArguments(signature, args, env.microbatches(),
+                model.manager().getDevice())) {
             if (!model.partitioned()) {
                 trace(signature, target, parts.of(0), model);
             }
             PipelineExecutor exec = model.executor();
-            OutputBroadcast outputs = new OutputBroadcast(env.microbatches());
-            exec.run(model.isTraining() ? env.training() : env.evaluation(), (mb, received, scope) -> {
-                MicrobatchContext ctx = MicrobatchContext.running(mb, received, scope);
-                Object returned = ctx.run(() -> signature.invoke(target, parts.of(mb)));
-                if (ctx.output() == null) {
-                    throw new IllegalStateException("the step " + signature.name() + " did not call model.forward "
-                            + "for microbatch " + mb);
-                }
-                if (exec.isLastStage()) {
-                    outputs.record(mb, returned, scope);
-                }
-                return new PipelineExecutor.Forward.Result(ctx.output(), ctx.backwardTarget());
-            });
             NDManager outManager = model.manager().newSubManager();
-            StepOutput result = new StepOutput(outManager, outputs.broadcast(env.pipeline(), outManager));
+            StepOutput result;
+            try {
+                OutputBroadcast outputs = new OutputBroadcast(env.microbatches(), outManager);
+                exec.run(model.isTraining() ? env.training() : env.evaluation(), (mb, received, scope) -> {
+                    MicrobatchContext ctx = MicrobatchContext.running(mb, received, scope);
+                    Object returned = ctx.run(() -> signature.invoke(target, parts.of(mb)));
+                    if (ctx.output() == null) {
+                        throw new IllegalStateException("the step " + signature.name() + " did not call "
+                                + "model.forward for microbatch " + mb);
+                    }
+                    if (exec.isLastStage()) {
+                        outputs.record(mb, returned);
+                    }
+                    return new PipelineExecutor.Forward.Result(ctx.output(), ctx.backwardTarget());
+                });
+                result = new StepOutput(outManager, outputs.broadcast(env.pipeline()));
+            } catch (RuntimeException | Error e) {
+                outManager.close();
+                throw e;
+            }
             model.adoptOutput(result);
             return result;
         }

@@ -19,6 +19,7 @@ class DeviceSelectorTest {
             this.n = n;
         }
 
+
         @Override
         public List<Gpu> gpus() {
             List<Gpu> g = new ArrayList<>();
@@ -73,8 +74,20 @@ class DeviceSelectorTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> DeviceSelector.select(0, 4, new FakeProbe(2), "auto"));
         assertEquals("this host runs 4 smp processes but has 2 GPU(s); each process needs a GPU of its own: start at "
-                + "most 2 per host (mpirun -npernode 2, mpi.processes_per_host), or set smp.device=cpu",
-                e.getMessage());
+                + "most 2 per host (mpirun -npernode 2, mpi.processes_per_host), let processes share a GPU "
+                + "(processes_per_gpu), or set smp.device=cpu", e.getMessage());
+    }
+
+    /** processes_per_gpu k: local ranks 0..k-1 on GPU 0, k..2k-1 on GPU 1; still refused beyond k per GPU. */
+    @Test
+    void processesMayShareAGpuWhenAskedTo() {
+        FakeProbe probe = new FakeProbe(2);
+        assertEquals(Device.gpu(0), DeviceSelector.select(1, 4, probe, "auto", 2).device());
+        assertEquals(Device.gpu(1), DeviceSelector.select(2, 4, probe, "auto", 2).device());
+        assertEquals(Device.gpu(1), DeviceSelector.select(3, 4, probe, "auto", 2).device());
+        assertEquals("this host runs 5 smp processes but has 2 GPU(s) for 2 process(es) each (processes_per_gpu): "
+                + "start at most 4 per host, or raise processes_per_gpu", assertThrows(IllegalArgumentException.class,
+                        () -> DeviceSelector.select(0, 5, probe, "auto", 2)).getMessage());
     }
 
     @Test

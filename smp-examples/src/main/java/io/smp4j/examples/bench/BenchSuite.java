@@ -41,13 +41,23 @@ import java.util.concurrent.TimeUnit;
 public final class BenchSuite {
     static final Gson GSON = new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create();
     final Path work;
+    /** The PyTorch peer script, and the Python that runs it. */
     final Path python;
+    final String interpreter;
+    /** Compute threads per rank (0: the launch policy's cores / N). */
+    final int threads;
     final Map<String, Object> results = new LinkedHashMap<>();
     final int steps;
 
     BenchSuite(Path work, Path python, int steps) {
+        this(work, python, "/usr/bin/python3", steps, 1);
+    }
+
+    BenchSuite(Path work, Path python, String interpreter, int steps, int threads) {
         this.work = work;
         this.python = python;
+        this.interpreter = interpreter;
+        this.threads = threads;
         this.steps = steps;
     }
 
@@ -71,9 +81,7 @@ public final class BenchSuite {
         }
         Path out = o.out;
         int steps = o.steps;
-        Path script = Path.of(System.getProperty("smp.root", ".")).resolve(
-                "smp-examples/src/main/python/torch_bench.py").toAbsolutePath();
-        BenchSuite b = new BenchSuite(Files.createTempDirectory("smp4j-bench"), script, steps);
+        BenchSuite b = new BenchSuite(Files.createTempDirectory("smp4j-bench"), peerScript(), steps);
         long t0 = System.nanoTime();
         b.results.put("machine", machine());
         b.overhead();
@@ -91,7 +99,13 @@ public final class BenchSuite {
         return 0;
     }
 
-    /** Runs TrainBench on {@code np} ranks with 1 PyTorch thread each; returns its JSON. */
+    /** The PyTorch peer script of the checkout this runs from. */
+    static Path peerScript() {
+        return Path.of(System.getProperty("smp.root", ".")).resolve("smp-examples/src/main/python/torch_bench.py")
+                .toAbsolutePath();
+    }
+
+    /** Runs TrainBench on {@code np} ranks; returns its JSON. */
     JsonObject train(String name, int np, String... args) throws Exception {
         return train(name, np, Map.of(), args);
     }
@@ -109,7 +123,7 @@ public final class BenchSuite {
             a.addAll(List.of("--steps", Integer.toString(steps)));
         }
         System.out.println("bench: " + name + " (" + np + " process" + (np > 1 ? "es" : "") + ") " + a);
-        int code = launch(np, 1, main, a, env);
+        int code = launch(np, threads, main, a, env);
         if (code != 0 || !Files.exists(file)) {
             throw new IllegalStateException("benchmark " + name + " failed (exit " + code + ")");
         }
@@ -233,7 +247,7 @@ public final class BenchSuite {
     /** Runs torch_bench.py; a missing PyTorch is reported, not fatal. */
     JsonElement python(String what, String name, String... args) throws Exception {
         Path file = work.resolve(name + ".json");
-        List<String> cmd = new ArrayList<>(List.of("/usr/bin/python3", python.toString(), what, "--out",
+        List<String> cmd = new ArrayList<>(List.of(interpreter, python.toString(), what, "--out",
                 file.toString()));
         cmd.addAll(List.of(args));
         System.out.println("bench: " + name + " (PyTorch) " + cmd);

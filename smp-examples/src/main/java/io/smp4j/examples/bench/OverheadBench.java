@@ -48,14 +48,14 @@ final class OverheadBench {
         int steps = o.steps;
         int rounds = o.rounds;
         SmpConfig cfg = SmpConfig.builder().partitions(1).microbatches(1).ddp(false).build();
-        try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager();
-             Model model = Model.newInstance("plain", Device.cpu())) {
+        try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager(smp.device());
+             Model model = Model.newInstance("plain", smp.device())) {
             NDList[] d = TrainBench.data(m, o, batch);
             // Plain DJL.
             Engine.getInstance().setRandomSeed(5);
             model.setBlock(ResNets.build(o.model, s, 10));
             Trainer trainer = model.newTrainer(new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
-                    .optOptimizer(TrainBench.sgd()).optDevices(new Device[] {Device.cpu()}));
+                    .optOptimizer(TrainBench.sgd()).optDevices(new Device[] {smp.device()}));
             trainer.initialize(new Shape(batch, 3, s, s));
             // smp4j.
             Engine.getInstance().setRandomSeed(5);
@@ -74,19 +74,23 @@ final class OverheadBench {
                     NDList y = new NDList(d[1].head().duplicate());
                     x.attach(bm);
                     y.attach(bm);
+                    smp.synchronize();
                     long t0 = System.nanoTime();
                     try (Batch b = new Batch(bm, x, y, batch, Batchifier.STACK, Batchifier.STACK, 0, 1)) {
                         EasyTrain.trainBatch(trainer, b);
                         trainer.step();
                     }
+                    smp.synchronize(); // the step's kernels, not their launches
                     if (round > 0) {
                         plain.add((System.nanoTime() - t0) / 1e6);
                     }
                 }
                 for (int k = 0; k < steps; k++) {
+                    smp.synchronize();
                     long t0 = System.nanoTime();
                     smp.step(body, "train", dm, d[0], d[1]);
                     opt.step();
+                    smp.synchronize();
                     if (round > 0) {
                         ours.add((System.nanoTime() - t0) / 1e6);
                     }

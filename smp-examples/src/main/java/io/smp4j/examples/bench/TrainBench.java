@@ -75,6 +75,8 @@ public final class TrainBench {
         boolean ddp;
         @Option(names = "--optimize")
         String optimize = "memory";
+        @Option(names = "--processes-per-gpu", converter = CommandLines.Positive.class)
+        int processesPerGpu = 1;
         @Option(names = "--rounds", converter = CommandLines.Positive.class)
         int rounds = 4;
         @Option(names = "--out", paramLabel = "FILE")
@@ -94,6 +96,7 @@ public final class TrainBench {
             m.put("pipeline", pipeline);
             m.put("ddp", Boolean.toString(ddp));
             m.put("optimize", optimize);
+            m.put("processes-per-gpu", Integer.toString(processesPerGpu));
             m.put("rounds", Integer.toString(rounds));
             return m;
         }
@@ -128,10 +131,10 @@ public final class TrainBench {
     /** Pipeline / data-parallel run: rank 0 returns the result, others null. */
     static Map<String, Object> smp(Options o) throws Exception {
         SmpConfig cfg = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
-                .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).build();
+                .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).processesPerGpu(o.processesPerGpu).build();
         int steps = o.steps;
         int warmup = o.warmup;
-        try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager()) {
+        try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager(smp.device())) {
             int batch = o.batchSize;
             int s = o.imageSize;
             Engine.getInstance().setRandomSeed(5);
@@ -150,12 +153,14 @@ public final class TrainBench {
                 if (step == warmup) {
                     rssBefore = ProcessMemory.resetPeakRss();
                 }
+                smp.synchronize();
                 smp.barrier(); // every step starts together: wall time is the slowest rank's
                 timeline.setStep(step);
                 timeline.setRecording(step >= warmup);
                 long t0 = System.nanoTime();
                 smp.step(body, "train", dm, d[0], d[1]);
                 opt.step();
+                smp.synchronize(); // the step's kernels, not their launches
                 long t1 = System.nanoTime();
                 if (step >= warmup) {
                     wall[step - warmup] = (t1 - t0) / 1e6;

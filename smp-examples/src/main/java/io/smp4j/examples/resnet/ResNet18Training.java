@@ -44,7 +44,7 @@ public final class ResNet18Training {
         }
         int code = 0;
         Path generated = null;
-        try (Smp smp = Smp.init(o.smp); NDManager manager = NDManager.newBaseManager()) {
+        try (Smp smp = Smp.init(o.smp); NDManager manager = NDManager.newBaseManager(smp.device())) {
             Path data = o.data;
             if (data == null) {
                 generated = Files.createTempDirectory("smp4j-images-");

@@ -61,6 +61,13 @@ public final class TrainOptions {
     @Option(names = "--generated-images", paramLabel = "N", converter = AtLeast8.class,
             description = "training images of the generated set (default ${DEFAULT-VALUE}; validation N/4)")
     int generatedImages = 320;
+    @Option(names = "--prefetch", paramLabel = "K", converter = CommandLines.NonNegative.class,
+            description = "batches read and decoded ahead by background threads (0: on the training thread, "
+                    + "default ${DEFAULT-VALUE})")
+    int prefetch = 2;
+    @Option(names = "--loader-threads", paramLabel = "T", converter = CommandLines.Positive.class,
+            description = "threads that read and decode images ahead (default ${DEFAULT-VALUE})")
+    int loaderThreads = 2;
     @Option(names = "--log-every", paramLabel = "K", converter = CommandLines.Positive.class,
             description = "a log line every K steps (default ${DEFAULT-VALUE})")
     int logEvery = 5;

@@ -68,6 +68,18 @@ final class TrainingRun {
                 .setLearningRateTracker(Tracker.fixed(o.lr)).optMomentum(0.9f).build());
         int start = o.resume ? resume(model, opt) : 0;
         Timeline timeline = o.trace != null ? smp.startTimeline() : null;
+        try (BatchPrefetcher batches = new BatchPrefetcher(train, order, smp.dpRank(), o.prefetch, o.loaderThreads,
+                total, smp.device())) {
+            loop(model, opt, batches, timeline, start);
+        }
+        if (timeline != null) {
+            writeTrace(timeline, start);
+        }
+        finish(model);
+    }
+
+    private void loop(DistributedModel model, DistributedOptimizer opt, BatchPrefetcher batches, Timeline timeline,
+                      int start) throws Exception {
         int perEpoch = order.stepsPerEpoch();
         for (int s = start; s < total; s++) {
             if (s == start || s % perEpoch == 0) {
@@ -77,7 +89,7 @@ final class TrainingRun {
                 timeline.setStep(s + 1);
                 timeline.setRecording(s > start && s <= start + o.traceSteps);
             }
-            trainStep(model, opt, s);
+            trainStep(model, opt, batches, s);
             boolean epochEnd = (s + 1) % perEpoch == 0 || s + 1 == total;
             if (o.checkpointDir != null && (epochEnd || o.checkpointEvery > 0 && (s + 1) % o.checkpointEvery
                     == 0)) {
@@ -90,10 +102,6 @@ final class TrainingRun {
                 }
             }
         }
-        if (timeline != null) {
-            writeTrace(timeline, start);
-        }
-        finish(model);
     }
 
     private void describe() {
@@ -129,15 +137,16 @@ final class TrainingRun {
     }
 
     /** Step {@code s} (from 0): this replica's slice, one pipelined step, the update, the global batch's metrics. */
-    private void trainStep(DistributedModel model, DistributedOptimizer opt, int s) throws Exception {
+    private void trainStep(DistributedModel model, DistributedOptimizer opt, BatchPrefetcher batches, int s)
+            throws Exception {
         float[] lossAndCorrect;
         long t0 = System.nanoTime();
-        try (NDManager scope = manager.newSubManager()) {
-            NDList[] b = ImageData.batch(train, scope, order.step(s, smp.dpRank()));
-            StepOutput out = smp.step(steps, "trainStep", model, b[0], b[1]);
+        try (BatchPrefetcher.Batch b = batches.take(s)) {
+            StepOutput out = smp.step(steps, "trainStep", model, b.images(), b.labels());
             opt.step();
             lossAndCorrect = new float[] {out.reduceMean().getFloat(), out.value(1).reduceSum().getFloat()};
         }
+        smp.synchronize(); // the step's kernels, not their launches
         double ms = (System.nanoTime() - t0) / 1e6;
         // Every replica's mean loss -> the global batch's mean loss (all microbatches weigh the same).
         smp.dataParallelGroup().allReduce(lossAndCorrect, ReduceOp.SUM);

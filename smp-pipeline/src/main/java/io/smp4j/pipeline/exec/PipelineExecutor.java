@@ -42,11 +42,18 @@ public final class PipelineExecutor {
     private final ParameterStore parameterStore;
     /** Optional observer of every action (the timeline trace hooks in here). */
     private ActionListener listener = (a, startNanos, endNanos) -> { };
+    /** Waits for the device's queued work, so that an action's clock reads measure kernels, not their launches. */
+    private Runnable synchronize = () -> { };
 
     /** Observer of executed actions. */
     @FunctionalInterface
     public interface ActionListener {
         void executed(Action action, long startNanos, long endNanos);
+
+        /** Whether it records now: only then are clocks read (and the device synchronised around each action). */
+        default boolean active() {
+            return true;
+        }
     }
 
     /**
@@ -90,8 +97,13 @@ public final class PipelineExecutor {
         this.parameterStore = new ParameterStore(manager, false);
     }
 
-    public void setListener(ActionListener listener) {
+    /**
+     * Observes every action; while it is {@link ActionListener#active()}, each action's times are read after
+     * {@code synchronize} (a device synchronisation on a GPU), before and after it.
+     */
+    public void setListener(ActionListener listener, Runnable synchronize) {
         this.listener = Objects.requireNonNull(listener);
+        this.synchronize = Objects.requireNonNull(synchronize);
     }
 
     public boolean isFirstStage() {
@@ -137,6 +149,10 @@ public final class PipelineExecutor {
         boolean training = actions.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
         try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             for (Action a : actions) {
+                boolean timed = listener.active();
+                if (timed) {
+                    synchronize.run();
+                }
                 long t0 = System.nanoTime();
                 int mb = a.microbatch();
                 if (flight[mb] == null) {
@@ -171,11 +187,14 @@ public final class PipelineExecutor {
                             sends);
                     default -> throw new IllegalStateException("unknown action " + a);
                 }
+                if (timed) {
+                    synchronize.run();
+                    listener.executed(a, t0, System.nanoTime());
+                }
                 if (lastAction(a, training)) {
                     f.scope.close();
                     flight[mb] = null;
                 }
-                listener.executed(a, t0, System.nanoTime());
             }
         } finally {
             for (InFlight f : flight) {

@@ -9,11 +9,11 @@ public final class NDLists {
     private NDLists() {
     }
 
-    /** A copy of every array of {@code list}, owned by {@code scope}. */
+    /** A copy of every array of {@code list} on {@code scope}'s device, owned by {@code scope}. */
     public static NDList copy(NDList list, NDManager scope) {
         NDList out = new NDList(list.size());
         for (NDArray a : list) {
-            NDArray c = a.duplicate();
+            NDArray c = a.getDevice().equals(scope.getDevice()) ? a.duplicate() : a.toDevice(scope.getDevice(), true);
             c.attach(scope);
             out.add(c);
         }

@@ -17,8 +17,9 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Measures each unit on one sample microbatch: forward + backward time (median of a few runs after a warm-up),
- * parameter count and bytes, output bytes. Units pass lists of arrays along, as the pipeline does. Leaves the model
+ * Measures each unit on one sample microbatch, on the sample's device and in this process's threads (the conditions
+ * of training): forward + backward time (median of a few runs after warm-up runs, the device synchronised before each
+ * clock read), parameter count and bytes, output bytes. Units pass lists of arrays along, as the pipeline does. Leaves the model
  * as it found it: parameter values (BatchNorm running statistics included) are restored and gradients zeroed.
  * A unit that cannot take its predecessor's output is an {@link IllegalArgumentException} naming both.
  */
@@ -26,7 +27,11 @@ public final class CostProfiler {
     private CostProfiler() {
     }
 
-    public static List<UnitCost> profile(Block model, List<ModelUnits.Unit> units, NDList sample, int repeats) {
+    /** Warm-up runs per unit before the timed ones (first calls pay for allocation and kernel selection). */
+    static final int WARMUP = 2;
+
+    public static List<UnitCost> profile(Block model, List<ModelUnits.Unit> units, NDList sample, int repeats,
+                                         Runnable synchronize) {
         List<float[]> saved = Parameters.snapshot(model);
         List<UnitCost> costs = new ArrayList<>();
         try (NDManager scope = sample.head().getManager().newSubManager()) {
@@ -36,9 +41,10 @@ public final class CostProfiler {
                 ModelUnits.Unit unit = units.get(u);
                 double[] times = new double[repeats];
                 NDList out = null;
-                for (int r = -1; r < repeats; r++) {
+                for (int r = -WARMUP; r < repeats; r++) {
                     try (NDManager trial = scope.newSubManager()) {
                         NDList in = NDLists.copy(x, trial);
+                        synchronize.run();
                         long t0 = System.nanoTime();
                         try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                             for (NDArray a : in) {
@@ -64,6 +70,7 @@ public final class CostProfiler {
                                 out.attach(scope);
                             }
                         }
+                        synchronize.run();
                         if (r >= 0) {
                             times[r] = (System.nanoTime() - t0) / 1e6;
                         }

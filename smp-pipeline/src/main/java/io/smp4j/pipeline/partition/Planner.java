@@ -18,21 +18,32 @@ public final class Planner {
     private Planner() {
     }
 
-    /** How to partition. {@code assignment} null means auto. */
+    /**
+     * How to partition. {@code assignment} null means auto.
+     *
+     * @param synchronize waits for the device's queued work before the profiler reads a clock (GPU kernels run after
+     *                    their launch returns)
+     */
     public record Settings(int partitions, double memoryWeight, Map<Integer, Integer> assignment,
-                           int defaultPartition, int profileRepeats, long[] memoryLimits, int inflight) {
+                           int defaultPartition, int profileRepeats, long[] memoryLimits, int inflight,
+                           Runnable synchronize) {
         public static Settings auto(int partitions, double memoryWeight) {
-            return new Settings(partitions, memoryWeight, null, 0, 3, null, 1);
+            return new Settings(partitions, memoryWeight, null, 0, 3, null, 1, () -> { });
         }
 
         public static Settings manual(int partitions, Map<Integer, Integer> assignment, int defaultPartition) {
-            return new Settings(partitions, Double.NaN, assignment, defaultPartition, 3, null, 1);
+            return new Settings(partitions, Double.NaN, assignment, defaultPartition, 3, null, 1, () -> { });
         }
 
         /** Auto partitioning within each stage's device memory (bytes per stage), {@code inflight} microbatches. */
         public Settings withMemoryLimits(long[] limits, int inflight) {
             return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, limits,
-                    inflight);
+                    inflight, synchronize);
+        }
+
+        public Settings withSynchronize(Runnable sync) {
+            return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, memoryLimits,
+                    inflight, sync);
         }
     }
 
@@ -45,7 +56,8 @@ public final class Planner {
         if (group.rank() == 0) {
             try {
                 List<ModelUnits.Unit> units = ModelUnits.of(model, settings.partitions());
-                List<UnitCost> costs = CostProfiler.profile(model, units, sample, settings.profileRepeats());
+                List<UnitCost> costs = CostProfiler.profile(model, units, sample, settings.profileRepeats(),
+                        settings.synchronize());
                 PartitionPlan plan = settings.assignment() == null
                         ? settings.memoryLimits() == null
                         ? Partitioner.auto(costs, settings.partitions(), settings.memoryWeight())

@@ -139,7 +139,7 @@ public final class EquivalenceMain {
             PipelineExecutor exec = new PipelineExecutor(stage, r, p, world, scope, "stage " + r);
             // A garbage collection after every action: anything the pipeline needs but only a dropped Java object
             // keeps alive (DJL's PyTorch arrays made from Java values are) would be freed, and the step would fail.
-            exec.setListener((action, t0, t1) -> System.gc());
+            exec.setListener((action, t0, t1) -> System.gc(), () -> { });
             for (int s = 0; s < STEPS; s++) {
                 try (NDManager step = scope.newSubManager()) {
                     NDList[] b = batch(model, step, s);

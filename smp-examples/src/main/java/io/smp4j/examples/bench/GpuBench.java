@@ -1,0 +1,157 @@
+package io.smp4j.examples.bench;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import io.smp4j.core.device.DeviceSelector;
+import io.smp4j.core.device.JCudaProbe;
+import io.smp4j.examples.Stats;
+import io.smp4j.examples.cli.CommandLines;
+import io.smp4j.examples.resnet.ResNet18Training;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code ./smp bench gpu}: smp4j on one GPU, every comparison side by side in one run, written to
+ * {@code docs/benchmarks-gpu.md} (and {@code .json}):
+ * <ol>
+ *   <li>overhead: smp4j (1 process) vs a plain DJL Trainer, same model, batch and device (target ratio <= 1.05), with
+ *   PyTorch eager on the same GPU beside it;</li>
+ *   <li>a 2-stage pipeline whose ranks share the GPU: step time and busy share per rank;</li>
+ *   <li>the ResNet18 example: samples/s and busy share with and without the background input pipeline.</li>
+ * </ol>
+ */
+public final class GpuBench {
+    @Command(name = "bench gpu", description = "The GPU benchmarks (where DJL can use a GPU).")
+    static final class Options {
+        @Option(names = "--out", paramLabel = "DIR", description = "report folder (default ${DEFAULT-VALUE})")
+        Path out = Path.of("docs");
+        @Option(names = "--steps", paramLabel = "N", converter = CommandLines.Positive.class,
+                description = "timed steps per run (default ${DEFAULT-VALUE})")
+        int steps = 20;
+        @Option(names = "--python", paramLabel = "EXE", description = "the Python with PyTorch (default ${DEFAULT-VALUE})")
+        String python = "python3";
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
+        boolean help;
+    }
+
+    private GpuBench() {
+    }
+
+    public static int main(List<String> args) throws Exception {
+        Options o = new Options();
+        CommandLines.Parsed parsed = CommandLines.parse(o, args);
+        if (parsed.help()) {
+            System.out.print(parsed.usage());
+            return 0;
+        }
+        if (!DeviceSelector.gpuUsable()) {
+            System.err.println("bench gpu: no GPU usable by DJL here (./smp doctor says why); it runs on GPU hosts");
+            return 2;
+        }
+        BenchSuite b = new BenchSuite(Files.createTempDirectory("smp4j-bench-gpu"), BenchSuite.peerScript(), o.python,
+                o.steps, 0);
+        long t0 = System.nanoTime();
+        Map<String, Object> machine = BenchSuite.machine();
+        machine.put("gpu", new JCudaProbe().use(0).name());
+        b.results.put("machine", machine);
+        overhead(b);
+        pipeline(b);
+        example(b);
+        b.results.put("suite_minutes", (System.nanoTime() - t0) / 60e9);
+        Files.createDirectories(o.out);
+        String json = BenchSuite.GSON.toJson(b.results);
+        Files.writeString(o.out.resolve("benchmarks-gpu.json"), json);
+        Files.writeString(o.out.resolve("benchmarks-gpu.md"),
+                new GpuBenchReport(JsonParser.parseString(json).getAsJsonObject()).markdown());
+        System.out.println("bench gpu: report " + o.out.resolve("benchmarks-gpu.md"));
+        return 0;
+    }
+
+    /** smp4j vs plain DJL on the GPU (alternating rounds), and PyTorch eager on the same GPU. */
+    static void overhead(BenchSuite b) throws Exception {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("resnet18-224", b.run(OverheadBench.class.getName(), "overhead-resnet18", 1, Map.of(), "--model",
+                "resnet18", "--image-size", "224", "--batch-size", "64", "--rounds", "5", "--steps",
+                Integer.toString(b.steps)));
+        r.put("djl-resnet18-64", b.run(OverheadBench.class.getName(), "overhead-djl-resnet18", 1, Map.of(), "--model",
+                "djl-resnet18", "--image-size", "64", "--batch-size", "64", "--rounds", "5", "--steps",
+                Integer.toString(b.steps)));
+        r.put("pytorch-224", b.python("single", "pytorch-single", "--device", "cuda", "--batch-size", "64",
+                "--image-size", "224", "--steps", Integer.toString(b.steps), "--warmup", "5"));
+        b.results.put("overhead", r);
+    }
+
+    /** One process vs 2 stages sharing the GPU (processes_per_gpu 2), M = 4 and 8, 224 px, batch 64. */
+    static void pipeline(BenchSuite b) throws Exception {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("baseline", b.train("pipeline-1proc", 1, "--image-size", "224", "--batch-size", "64", "--warmup", "5"));
+        for (int m : new int[] {4, 8}) {
+            r.put("interleaved-M" + m, b.train("pipeline-M" + m, 2, "--partitions", "2", "--microbatches",
+                    Integer.toString(m), "--pipeline", "interleaved", "--optimize", "speed", "--processes-per-gpu",
+                    "2", "--image-size", "224", "--batch-size", "64", "--warmup", "5"));
+        }
+        b.results.put("pipeline", r);
+    }
+
+    /** The example, one process: samples/s and busy share from its own timeline, input pipeline off and on. */
+    static void example(BenchSuite b) throws Exception {
+        Map<String, Object> r = new LinkedHashMap<>();
+        for (int prefetch : new int[] {0, 2}) {
+            Path metrics = b.work.resolve("example-" + prefetch + ".json");
+            Path trace = b.work.resolve("example-" + prefetch + "-trace.json");
+            List<String> args = List.of("--partitions", "1", "--batch-size", "32", "--image-size", "64", "--steps",
+                    "40", "--generated-images", "640", "--no-eval", "--log-every", "10", "--prefetch",
+                    Integer.toString(prefetch), "--loader-threads", "4", "--trace", trace.toString(), "--trace-steps",
+                    "30", "--metrics-json", metrics.toString());
+            System.out.println("bench: example, prefetch " + prefetch + " " + args);
+            if (BenchSuite.launch(1, 0, ResNet18Training.class.getName(), args, Map.of()) != 0) {
+                throw new IllegalStateException("the example failed (prefetch " + prefetch + ")");
+            }
+            JsonObject m = JsonParser.parseString(Files.readString(metrics)).getAsJsonObject();
+            JsonObject row = new JsonObject();
+            row.addProperty("prefetch", prefetch);
+            row.addProperty("samples_per_second", m.get("samples_per_second").getAsDouble());
+            List<Double> ms = new ArrayList<>();
+            m.getAsJsonArray("step_time_ms").forEach(e -> ms.add(e.getAsDouble()));
+            row.addProperty("median_step_ms", Stats.median(ms.subList(1, ms.size())));
+            row.addProperty("busy", busy(trace, 0));
+            r.put("prefetch-" + prefetch, row);
+        }
+        b.results.put("example", r);
+    }
+
+    /**
+     * A rank's busy share in a Chrome trace: its forward, backward and update time over the span from its first to its
+     * last traced interval (the gaps between steps, such as waiting for data, count as idle).
+     */
+    static double busy(Path trace, int rank) throws Exception {
+        JsonArray events = JsonParser.parseString(Files.readString(trace)).getAsJsonObject()
+                .getAsJsonArray("traceEvents");
+        double busy = 0;
+        double first = Double.MAX_VALUE;
+        double last = 0;
+        for (JsonElement e : events) {
+            JsonObject o = e.getAsJsonObject();
+            if (!o.get("ph").getAsString().equals("X") || o.get("tid").getAsInt() != rank) {
+                continue;
+            }
+            double ts = o.get("ts").getAsDouble();
+            double dur = o.get("dur").getAsDouble();
+            first = Math.min(first, ts);
+            last = Math.max(last, ts + dur);
+            String cat = o.get("cat").getAsString();
+            if (cat.equals("forward") || cat.equals("backward") || cat.equals("update")) {
+                busy += dur;
+            }
+        }
+        return last > first ? busy / (last - first) : 0;
+    }
+}
