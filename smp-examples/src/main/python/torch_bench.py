@@ -1,10 +1,17 @@
 #!/usr/bin/python3
-"""PyTorch side of ./smp bench (Debian's python3-torch, CPU, gloo): the peers smp4j is compared with.
+"""PyTorch side of ./smp bench (Debian's python3-torch, CPU, gloo; or a GPU host's PyTorch): the peers smp4j is
+compared with.
 
   torch_bench.py ddp  --out FILE [--nproc 2] [--batch-size 32] [--image-size 64] [--steps 12] [--warmup 3]
-      torchvision ResNet18 (10 classes) under DistributedDataParallel (gloo), 1 intra-op thread per process,
-      synthetic data made once; median step time (every step starts at a barrier), samples/s, and the median time
-      of one all-reduce of all gradients as one flat tensor.
+                      [--device cpu|cuda]
+      torchvision ResNet18 (10 classes) under DistributedDataParallel (gloo and 1 intra-op thread per process on
+      the CPU; NCCL and GPU r for process r with cuda), synthetic data made once; median step time (every step starts
+      at a barrier, clocks read after a device synchronisation), samples/s, and the median time of one all-reduce of
+      all gradients as one flat tensor.
+  torch_bench.py p2p --out FILE --sizes B1,B2,... [--allreduce-bytes B]
+      two GPUs: per size, copies device -> host and host -> device (pageable and pinned host memory), GPU 0 -> GPU 1
+      directly (peer to peer where the GPUs allow it), and NCCL send/recv between two processes (half a round trip);
+      NCCL's all-reduce of B bytes (the gradients) and gloo's of the same bytes in host memory. Medians, ms.
   torch_bench.py allreduce --out FILE [--nproc 2] --sizes B1,B2,...
       gloo all_reduce of float32 tensors of the given byte sizes: median time per size.
   torch_bench.py single --out FILE [--device cuda] [--batch-size 64] [--image-size 224] [--steps 20] [--warmup 5]
@@ -23,47 +30,58 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 
-def setup(rank, nproc, port):
+def setup(rank, nproc, port, backend="gloo"):
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=nproc)
+    if backend == "gloo":
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+    else:
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, rank=rank, world_size=nproc)
 
 
 def ddp(rank, args, queue):
     import torchvision
-    setup(rank, args.nproc, args.port)
+    cuda = args.device == "cuda"
+    setup(rank, args.nproc, args.port, "nccl" if cuda else "gloo")
+    dev = torch.device("cuda", rank) if cuda else torch.device("cpu")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     torch.manual_seed(5)
-    model = torchvision.models.resnet18(num_classes=10)
-    net = torch.nn.parallel.DistributedDataParallel(model)
+    model = torchvision.models.resnet18(num_classes=10).to(dev)
+    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank] if cuda else None)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
-    x = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
-    y = torch.randint(0, 10, (args.batch_size,))
+    x = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=dev)
+    y = torch.randint(0, 10, (args.batch_size,), device=dev)
     times = []
     for step in range(args.warmup + args.steps):
+        sync()
         dist.barrier()
         t0 = time.perf_counter()
         opt.zero_grad()
         loss = loss_fn(net(x), y)
         loss.backward()
         opt.step()
+        sync()
         t1 = time.perf_counter()
         if step >= args.warmup:
             times.append((t1 - t0) * 1e3)
     params = sum(p.numel() for p in model.parameters())
-    flat = torch.zeros(params)
+    flat = torch.zeros(params, device=dev)
     ar = []
     for i in range(8):
+        sync()
         dist.barrier()
         t0 = time.perf_counter()
         dist.all_reduce(flat)
+        sync()
         ar.append((time.perf_counter() - t0) * 1e3)
-    med = torch.tensor([statistics.median(times)])
+    med = torch.tensor([statistics.median(times)], device=dev)
     dist.all_reduce(med, op=dist.ReduceOp.MAX)
     if rank == 0:
-        queue.put({"torch_version": torch.__version__, "parameters": params, "median_step_ms": med.item(),
+        queue.put({"torch_version": torch.__version__, "backend": dist.get_backend(), "device": args.device,
+                   "parameters": params, "median_step_ms": med.item(),
                    "samples_per_second": args.batch_size * args.nproc / (med.item() / 1e3),
                    "all_reduce_ms": statistics.median(ar[2:]), "step_ms": times})
     dist.destroy_process_group()
@@ -85,6 +103,69 @@ def allreduce(rank, args, queue):
         out[str(size)] = statistics.median(times)
     if rank == 0:
         queue.put({"torch_version": torch.__version__, "nproc": args.nproc, "median_ms": out})
+    dist.destroy_process_group()
+
+
+def timed(fn, iters, sync):
+    out = []
+    for i in range(iters + 2):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        if i >= 2:
+            out.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(out)
+
+
+def p2p_local(args):
+    """Copies within one process: device <-> host (pageable, pinned) and GPU 0 -> GPU 1."""
+    sync = lambda: (torch.cuda.synchronize(0), torch.cuda.synchronize(1))
+    out = {"peer_access": torch.cuda.can_device_access_peer(0, 1)}
+    for size in [int(s) for s in args.sizes.split(",")]:
+        n = size // 4
+        a = torch.ones(n, device="cuda:0")
+        b = torch.empty(n, device="cuda:1")
+        pageable = torch.empty(n)
+        pinned = torch.empty(n, pin_memory=True)
+        out[str(size)] = {
+            "d2h_pageable": timed(lambda: pageable.copy_(a), 10, sync),
+            "d2h_pinned": timed(lambda: pinned.copy_(a), 10, sync),
+            "h2d_pageable": timed(lambda: a.copy_(pageable), 10, sync),
+            "h2d_pinned": timed(lambda: a.copy_(pinned), 10, sync),
+            "gpu0_to_gpu1": timed(lambda: b.copy_(a), 10, sync),
+        }
+    return out
+
+
+def p2p(rank, args, queue):
+    """NCCL send/recv (half a round trip) per size, NCCL and gloo all-reduce of the gradients' bytes."""
+    setup(rank, 2, args.port, "nccl")
+    sync = torch.cuda.synchronize
+    out = {}
+    for size in [int(s) for s in args.sizes.split(",")]:
+        t = torch.ones(size // 4, device="cuda")
+
+        def pingpong():
+            if rank == 0:
+                dist.send(t, 1)
+                dist.recv(t, 1)
+            else:
+                dist.recv(t, 0)
+                dist.send(t, 0)
+        dist.barrier()
+        out[str(size)] = {"nccl_send_recv": timed(pingpong, 10, sync) / 2}
+    g = torch.ones(args.allreduce_bytes // 4, device="cuda")
+    dist.barrier()
+    nccl_ar = timed(lambda: dist.all_reduce(g), 10, sync)
+    cpu_group = dist.new_group(backend="gloo")
+    h = torch.ones(args.allreduce_bytes // 4)
+    dist.barrier()
+    gloo_ar = timed(lambda: dist.all_reduce(h, group=cpu_group), 6, lambda: None)
+    if rank == 0:
+        queue.put({"torch_version": torch.__version__, "nccl_version": str(torch.cuda.nccl.version()),
+                   "sizes": out, "allreduce_bytes": args.allreduce_bytes, "nccl_all_reduce_ms": nccl_ar,
+                   "gloo_host_all_reduce_ms": gloo_ar})
     dist.destroy_process_group()
 
 
@@ -117,8 +198,8 @@ def single(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["ddp", "allreduce", "single"])
-    p.add_argument("--device", default="cuda")
+    p.add_argument("what", choices=["ddp", "allreduce", "single", "p2p"])
+    p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True)
     p.add_argument("--nproc", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
@@ -127,20 +208,26 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--sizes", default="4096")
     p.add_argument("--port", type=int, default=29611)
+    p.add_argument("--allreduce-bytes", type=int, default=46758440)
     args = p.parse_args()
     if args.what == "single":
         with open(args.out, "w") as f:
             json.dump(single(args), f, indent=2)
         return 0
+    local = p2p_local(args) if args.what == "p2p" else None
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    fn = ddp if args.what == "ddp" else allreduce
+    fn = {"ddp": ddp, "allreduce": allreduce, "p2p": p2p}[args.what]
+    if args.what == "p2p":
+        args.nproc = 2
     procs = [ctx.Process(target=fn, args=(r, args, queue)) for r in range(args.nproc)]
     for pr in procs:
         pr.start()
     result = queue.get(timeout=1200)
     for pr in procs:
         pr.join(60)
+    if local is not None:
+        result["local"] = local
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
     return 0

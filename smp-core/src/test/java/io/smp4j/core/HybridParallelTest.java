@@ -35,7 +35,8 @@ class HybridParallelTest {
         String output = run.output();
         Files.writeString(Path.of("target", "hybrid-" + model + "-w" + np + "-p" + partitions + ".log"), output);
         Matcher m = Pattern.compile("HYBRID .* rank=(\\d) stage=(\\d) replica=(\\d) tensors=(\\d+) "
-                + "maxRelParamDiff=(\\S+) maxRelLossDiff=(\\S+) evalLossDiff=(\\S+) (OK|FAIL)").matcher(output);
+                + "maxRelParamDiff=(\\S+) maxRelLossDiff=(\\S+) evalLossDiff=(\\S+) updateRelDiff=\\S+ "
+                + "controlUpdateRelDiff=\\S+ (OK|FAIL)").matcher(output);
         int ranks = 0;
         while (m.find()) {
             ranks++;

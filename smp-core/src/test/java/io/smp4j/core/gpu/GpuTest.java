@@ -20,17 +20,17 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * On a GPU (skipped where none is usable, as in CI): a 2-stage pipeline whose ranks share the GPU equals one process
- * on the GPU after one step, and 200 steps of 2 stages x 2 replicas sharing it keep the GPU's memory flat.
+ * On a GPU (skipped where none is usable, as in CI): a 2-stage pipeline whose ranks share the GPU gives one process's
+ * losses and, after two steps, parameters within ten times the GPU's own run-to-run difference (update-relative), and 200 steps of 2 stages x 2 replicas sharing it keep the GPU's memory flat.
  */
 @Tag("gpu")
 class GpuTest {
     /**
-     * One SGD step from identical parameters, the same kernels on the same shapes: only cuDNN's run-to-run
-     * nondeterminism (atomic additions in some backward algorithms, about 1e-7 to 1e-6 relative in float32) separates
-     * the pipeline from one process; a step does not amplify it. 1e-5 leaves ten times that.
+     * The first step's microbatch losses come from identical parameters through the same forward kernels: they agree
+     * to float rounding. (The parameters after the step are held to the measured control instead: cuDNN's backward
+     * kernels are nondeterministic, and DJL cannot ask for deterministic ones.)
      */
-    static final double ONE_STEP_BOUND = 1e-5;
+    static final double LOSS_BOUND = 1e-5;
 
     @BeforeAll
     static void needsAGpu() {
@@ -41,17 +41,20 @@ class GpuTest {
     @ValueSource(strings = {"simple", "interleaved"})
     void pipelineSharingTheGpuEqualsOneProcess(String pipeline) throws Exception {
         TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(2, HybridMain.class.getName())
-                .args(List.of("resnet18", "2", "4", pipeline, "cluster", "1", "2", Double.toString(ONE_STEP_BOUND)))
+                .args(List.of("resnet18", "2", "4", pipeline, "cluster", "2", "2", Double.toString(LOSS_BOUND),
+                        "calibrated"))
                 .jvmArgs(List.of("-Xmx2g", "-Dsmp.comm.timeout.s=120")));
         String out = run.output();
         List<String> lines = new ArrayList<>();
-        Matcher m = Pattern.compile("HYBRID model=resnet18 device=(\\S+) .* maxRelParamDiff=(\\S+) "
-                + "maxRelLossDiff=(\\S+) evalLossDiff=\\S+ (OK|FAIL)").matcher(out);
+        Matcher m = Pattern.compile("HYBRID model=resnet18 device=(\\S+) .* maxRelLossDiff=(\\S+) "
+                + "evalLossDiff=\\S+ updateRelDiff=(\\S+) controlUpdateRelDiff=(\\S+) (OK|FAIL)").matcher(out);
         while (m.find()) {
             lines.add(m.group());
             assertEquals("gpu(0)", m.group(1), m.group());
-            assertTrue(Double.parseDouble(m.group(2)) <= ONE_STEP_BOUND, m.group());
-            assertTrue(Double.parseDouble(m.group(3)) <= ONE_STEP_BOUND, m.group());
+            assertTrue(Double.parseDouble(m.group(2)) <= LOSS_BOUND, m.group());
+            double bound = Math.max(HybridMain.CONTROL_FLOOR, HybridMain.CONTROL_FACTOR * Double.parseDouble(
+                    m.group(4)));
+            assertTrue(Double.parseDouble(m.group(3)) <= bound, m.group() + ": bound " + bound);
         }
         lines.forEach(System.out::println);
         assertEquals(2, lines.size(), out);

@@ -38,6 +38,13 @@ public final class GpuBench {
         int steps = 20;
         @Option(names = "--python", paramLabel = "EXE", description = "the Python with PyTorch (default ${DEFAULT-VALUE})")
         String python = "python3";
+        @Option(names = "--sections", split = ",", paramLabel = "NAME", description = "which sections to run: "
+                + "overhead, pipeline, example, two-gpu (default: all; two-gpu needs 2 GPUs)")
+        List<String> sections = List.of("overhead", "pipeline", "example", "two-gpu");
+        @Option(names = "--merge", paramLabel = "JSON", converter = CommandLines.Existing.class,
+                description = "an earlier run's benchmarks-gpu.json whose sections this run keeps (one report from "
+                        + "several calls)")
+        Path merge;
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
         boolean help;
     }
@@ -59,13 +66,36 @@ public final class GpuBench {
         BenchSuite b = new BenchSuite(Files.createTempDirectory("smp4j-bench-gpu"), BenchSuite.peerScript(), o.python,
                 o.steps, 0);
         long t0 = System.nanoTime();
+        JCudaProbe probe = new JCudaProbe();
+        if (o.merge != null) {
+            JsonObject earlier = JsonParser.parseString(Files.readString(o.merge)).getAsJsonObject();
+            for (String k : earlier.keySet()) {
+                b.results.put(k, earlier.get(k));
+            }
+        }
         Map<String, Object> machine = BenchSuite.machine();
-        machine.put("gpu", new JCudaProbe().use(0).name());
+        machine.put("gpu", probe.use(0).name());
+        int gpus = probe.gpus().size();
+        machine.put("gpus", gpus);
+        if (gpus >= 2) {
+            machine.put("peer_access_0_1", probe.canAccessPeer(0, 1));
+        }
         b.results.put("machine", machine);
-        overhead(b);
-        pipeline(b);
-        example(b);
-        b.results.put("suite_minutes", (System.nanoTime() - t0) / 60e9);
+        double minutes = b.results.containsKey("suite_minutes")
+                ? ((JsonElement) b.results.get("suite_minutes")).getAsDouble() : 0;
+        if (o.sections.contains("overhead")) {
+            overhead(b);
+        }
+        if (o.sections.contains("pipeline")) {
+            pipeline(b);
+        }
+        if (o.sections.contains("example")) {
+            example(b);
+        }
+        if (o.sections.contains("two-gpu") && gpus >= 2) {
+            TwoGpuBench.run(b);
+        }
+        b.results.put("suite_minutes", minutes + (System.nanoTime() - t0) / 60e9);
         Files.createDirectories(o.out);
         String json = BenchSuite.GSON.toJson(b.results);
         Files.writeString(o.out.resolve("benchmarks-gpu.json"), json);

@@ -4,7 +4,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import java.util.Locale;
 
-/** The Markdown report of {@code ./smp bench gpu} from its collected JSON. */
+/** The Markdown report of {@code ./smp bench gpu} from its collected JSON (the sections it holds). */
 final class GpuBenchReport {
     private final JsonObject r;
     private final StringBuilder s = new StringBuilder();
@@ -30,9 +30,18 @@ final class GpuBenchReport {
                 + "synchronisation.", m.get("date").getAsString(), m.get("gpu").getAsString(),
                 m.get("cpu").getAsString(), m.get("cores").getAsInt(), m.get("java").getAsString(),
                 m.get("djl").getAsString(), m.get("mpj").getAsString(), r.get("suite_minutes").getAsDouble());
-        overhead();
-        pipeline();
-        example();
+        if (r.has("overhead")) {
+            overhead();
+        }
+        if (r.has("pipeline")) {
+            pipeline();
+        }
+        if (r.has("example")) {
+            example();
+        }
+        if (r.has("two-gpu")) {
+            new TwoGpuReport(r.getAsJsonObject("two-gpu"), m, s).write();
+        }
         return s.toString();
     }
 

@@ -169,17 +169,34 @@ public final class TrainBench {
                 }
             }
             // Per rank: compute and all-reduce milliseconds per step, this rank's median wall, peak RSS.
+            // Sends: device -> host, checksum, posting; receives: waiting, checksum, host -> device (per message).
             double compute = 0;
             double allReduce = 0;
+            double send = 0;
+            double recv = 0;
+            int sends = 0;
+            int recvs = 0;
             for (Timeline.Event e : timeline.events()) {
-                if (e.kind() == Timeline.Kind.FORWARD || e.kind() == Timeline.Kind.BACKWARD) {
-                    compute += e.durationMicros() / 1e3;
-                } else if (e.kind() == Timeline.Kind.ALL_REDUCE) {
-                    allReduce += e.durationMicros() / 1e3;
+                double ms = e.durationMicros() / 1e3;
+                switch (e.kind()) {
+                    case FORWARD, BACKWARD -> compute += ms;
+                    case ALL_REDUCE -> allReduce += ms;
+                    case SEND -> {
+                        send += ms;
+                        sends++;
+                    }
+                    case RECV -> {
+                        recv += ms;
+                        recvs++;
+                    }
+                    default -> {
+                    }
                 }
             }
             float[] mine = {(float) (compute / steps), (float) (allReduce / steps), (float) Stats.median(wall),
-                    (float) ProcessMemory.peakRssMb(), (float) rssBefore, (float) Stats.median(copy), (float) Stats.median(comm)};
+                    (float) ProcessMemory.peakRssMb(), (float) rssBefore, (float) Stats.median(copy),
+                    (float) Stats.median(comm), (float) (sends == 0 ? 0 : send / sends),
+                    (float) (recvs == 0 ? 0 : recv / recvs)};
             final int w = mine.length;
             float[] all = new float[w * smp.size()];
             System.arraycopy(mine, 0, all, w * smp.rank(), w);
@@ -202,6 +219,8 @@ public final class TrainBench {
                 rk.put("rss_at_first_timed_step_mb", all[w * k + 4]);
                 rk.put("gradient_copy_ms", all[w * k + 5]);
                 rk.put("all_reduce_comm_ms", all[w * k + 6]);
+                rk.put("send_ms_per_message", all[w * k + 7]);
+                rk.put("recv_ms_per_message", all[w * k + 8]);
                 ranks.add(rk);
                 med = Math.max(med, all[w * k + 2]);
             }

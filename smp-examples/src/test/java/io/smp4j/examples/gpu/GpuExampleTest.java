@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -33,6 +34,12 @@ import org.junit.jupiter.api.io.TempDir;
 class GpuExampleTest {
     static final List<String> COMMON = List.of("--image-size", "32", "--generated-images", "64", "--seed", "7",
             "--lr", "0.002", "--log-every", "1", "--no-eval", "--batch-size", "8", "--microbatches", "2");
+
+    /** One forward and backward in TF32 against float32, from the same parameters: relative loss difference. */
+    static final double SAME_PARAMETERS = 5e-3;
+    /** Steps after that: at most this, or ten times the GPU's own run-to-run difference over the same steps. */
+    static final double LATER_FLOOR = 1e-2;
+    static final double CONTROL_FACTOR = 10;
 
     @BeforeAll
     static void needsAGpu() {
@@ -60,46 +67,78 @@ class GpuExampleTest {
         return Math.abs(a - b) / Math.abs(b);
     }
 
+    /** Copies a checkpoint directory, so that two runs can resume from the same one. */
+    static Path copy(Path from, Path to) throws IOException {
+        try (Stream<Path> files = Files.walk(from)) {
+            for (Path f : files.toList()) {
+                Path t = to.resolve(from.relativize(f).toString());
+                if (Files.isDirectory(f)) {
+                    Files.createDirectories(t);
+                } else {
+                    Files.copy(f, t);
+                }
+            }
+        }
+        return to;
+    }
+
     /**
-     * G: 7 steps on the GPU. A: 4 steps on the GPU, checkpoint; B: the CPU resumes it, steps 5-6, checkpoint; C: the
-     * GPU resumes B's checkpoint, step 7. Where the device changes, the parameters are the same and only the kernels
-     * (cuDNN vs oneDNN, float32 both) sum differently: about 1e-6 relative per operation; the test allows 1e-3 over
-     * the two steps that follow a move and prints what it measured.
+     * A: 4 steps on the GPU, checkpoint. From copies of A's checkpoint, G1 and G2 go on on the GPU (steps 5-7), B on
+     * the CPU (steps 5-6, checkpoint); C resumes B's checkpoint on the GPU (step 7). Step 5 of B and G1 starts from
+     * the same parameters: only the kernels differ (cuDNN convolves in TF32 on this GPU, PyTorch's default; the CPU in
+     * float32), a difference of order 1e-4 to 1e-3 in the loss. Later steps add the training's own amplification;
+     * they are bounded by the GPU's run-to-run difference over the same steps (G1 vs G2, cuDNN's nondeterministic
+     * backward), measured here. A lost parameter or optimizer state moves a loss by far more than either.
      */
     @Test
     void checkpointMovesBetweenGpuAndCpu(@TempDir Path dir) throws Exception {
-        Path ckpt = dir.resolve("ckpt");
-        TestSupport.Result g = example(dir.resolve("g.json"), "auto", List.of("--steps", "7"));
-        assertEquals(0, g.code(), g.output());
-        assertTrue(g.output().contains("-> GPU 0"), "trained on the GPU:\n" + g.output());
+        Path ckpt = dir.resolve("a");
         TestSupport.Result a = example(dir.resolve("a.json"), "auto", List.of("--steps", "4", "--checkpoint-dir",
                 ckpt.toString()));
         assertEquals(0, a.code(), a.output());
+        assertTrue(a.output().contains("-> GPU 0"), "trained on the GPU:\n" + a.output());
+        Path forG1 = copy(ckpt, dir.resolve("g1"));
+        Path forG2 = copy(ckpt, dir.resolve("g2"));
+        Path forB = copy(ckpt, dir.resolve("b"));
+        TestSupport.Result g1 = example(dir.resolve("g1.json"), "auto", List.of("--steps", "7", "--checkpoint-dir",
+                forG1.toString(), "--resume"));
+        assertEquals(0, g1.code(), g1.output());
+        TestSupport.Result g2 = example(dir.resolve("g2.json"), "auto", List.of("--steps", "7", "--checkpoint-dir",
+                forG2.toString(), "--resume"));
+        assertEquals(0, g2.code(), g2.output());
         TestSupport.Result b = example(dir.resolve("b.json"), "cpu", List.of("--steps", "6", "--checkpoint-dir",
-                ckpt.toString(), "--resume"));
+                forB.toString(), "--resume"));
         assertEquals(0, b.code(), b.output());
-        assertTrue(b.output().contains("resumed from " + ckpt + " at step 4"), b.output());
+        assertTrue(b.output().contains("resumed from " + forB + " at step 4"), b.output());
         TestSupport.Result c = example(dir.resolve("c.json"), "auto", List.of("--steps", "7", "--checkpoint-dir",
-                ckpt.toString(), "--resume"));
+                forB.toString(), "--resume"));
         assertEquals(0, c.code(), c.output());
-        assertTrue(c.output().contains("resumed from " + ckpt + " at step 6"), c.output());
-        float[] gpu = losses(dir.resolve("g.json"));
-        float[] again = losses(dir.resolve("a.json"));
+        assertTrue(c.output().contains("resumed from " + forB + " at step 6"), c.output());
+        float[] gpu = losses(dir.resolve("g1.json"));
+        float[] control = losses(dir.resolve("g2.json"));
         float[] cpu = losses(dir.resolve("b.json"));
         float[] back = losses(dir.resolve("c.json"));
-        double gpuRerun = 0;
-        for (int i = 0; i < 4; i++) {
-            gpuRerun = Math.max(gpuRerun, rel(again[i], gpu[i]));
+        double rerun = 0;
+        for (int i = 0; i < 3; i++) {
+            rerun = Math.max(rerun, rel(control[i], gpu[i]));
         }
-        double toCpu = Math.max(rel(cpu[0], gpu[4]), rel(cpu[1], gpu[5]));
-        double toGpu = rel(back[0], gpu[6]);
-        System.out.printf(Locale.ROOT, "checkpoint GPU -> CPU -> GPU: steps 5-6 on the CPU vs the GPU %.3g, step 7 "
-                + "back on the GPU %.3g; the GPU run twice, steps 1-4: %.3g%n", toCpu, toGpu, gpuRerun);
-        assertTrue(toCpu <= 1e-3, "CPU after a GPU checkpoint: " + toCpu);
-        assertTrue(toGpu <= 1e-3, "GPU after a CPU checkpoint: " + toGpu);
+        double sameParameters = rel(cpu[0], gpu[0]);
+        double toCpu = rel(cpu[1], gpu[1]);
+        double toGpu = rel(back[0], gpu[2]);
+        System.out.printf(Locale.ROOT, "checkpoint GPU -> CPU -> GPU: step 5 (same parameters) CPU vs GPU %.3g, "
+                + "step 6 %.3g, step 7 back on the GPU %.3g; the GPU resumed twice, steps 5-7: %.3g%n",
+                sameParameters, toCpu, toGpu, rerun);
+        double later = Math.max(LATER_FLOOR, CONTROL_FACTOR * rerun);
+        assertTrue(sameParameters <= SAME_PARAMETERS, "step 5 from the GPU's checkpoint on the CPU: "
+                + sameParameters);
+        assertTrue(toCpu <= later, "step 6 on the CPU: " + toCpu + " > " + later);
+        assertTrue(toGpu <= later, "GPU after a CPU checkpoint: " + toGpu + " > " + later);
     }
 
-    /** Ranks told smp.device=cpu create no CUDA context: the GPU's free memory and process list stay as they were. */
+    /**
+     * Ranks told smp.device=cpu create no CUDA context: none of them is among the GPU's processes (nvidia-smi), where
+     * this test's own JVM, which has a context, is. The GPU's free memory is printed only: other processes move it.
+     */
     @Test
     void cpuDeviceLeavesTheGpuAlone(@TempDir Path dir) throws Exception {
         JCudaProbe probe = new JCudaProbe();
@@ -121,7 +160,8 @@ class GpuExampleTest {
         assertTrue(run.output().contains("device: the CPU was asked for (smp.device=cpu)"), run.output());
         System.out.printf(Locale.ROOT, "smp.device=cpu: GPU free memory %d MB before, %d MB while training; GPU "
                 + "processes: %s; ranks %s%n", before >> 20, during >> 20, apps.isBlank() ? "none" : apps, pids);
-        assertTrue(Math.abs(before - during) < 64L << 20, "GPU memory moved by " + ((before - during) >> 20) + " MB");
+        Assumptions.assumeTrue(apps.contains(Long.toString(ProcessHandle.current().pid())),
+                "nvidia-smi does not list this JVM's CUDA context here (" + apps + "): it cannot tell");
         for (String pid : pids) {
             assertTrue(!apps.contains(pid), "rank process " + pid + " is on the GPU: " + apps);
         }

@@ -1,0 +1,48 @@
+package io.smp4j.examples.bench;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import org.junit.jupiter.api.Test;
+
+/** The GPU report's arithmetic and verdicts, from a hand-made result of the two-GPU section alone. */
+class GpuBenchReportTest {
+    static String rank(int r, double compute, double step) {
+        return "{\"rank\":" + r + ",\"compute_ms_per_step\":" + compute + ",\"median_step_ms\":" + step
+                + ",\"gradient_copy_ms\":4.0,\"all_reduce_comm_ms\":20.0,\"send_ms_per_message\":1.5,"
+                + "\"recv_ms_per_message\":2.5}";
+    }
+
+    static String train(double sps, double step, double c0, double c1, String extra) {
+        return "{\"median_step_ms\":" + step + ",\"samples_per_second\":" + sps + ",\"ranks\":[" + rank(0, c0, step)
+                + "," + rank(1, c1, step) + "]" + extra + "}";
+    }
+
+    @Test
+    void twoGpuSectionComputesEfficiencyAndVerdicts() {
+        String link = "{\"sizes\":{\"1048576\":{\"device_to_host_ms\":0.5,\"crc32c_ms\":0.1,"
+                + "\"communicator_one_way_ms\":1.0,\"host_to_device_ms\":0.4}},\"resnet18_parameters\":100,"
+                + "\"all_reduce_bytes\":400,\"all_reduce_algorithm\":\"AUTO\",\"all_reduce_ms\":30.0}";
+        String p2p = "{\"nccl_version\":\"(2, 27, 3)\",\"sizes\":{\"1048576\":{\"nccl_send_recv\":0.05}},"
+                + "\"local\":{\"1048576\":{\"d2h_pinned\":0.1,\"h2d_pinned\":0.1,\"gpu0_to_gpu1\":0.02}},"
+                + "\"nccl_all_reduce_ms\":1.0,\"gloo_host_all_reduce_ms\":25.0}";
+        String json = "{\"machine\":{\"date\":\"2026-11-23\",\"gpu\":\"G\",\"gpus\":2,\"peer_access_0_1\":true,"
+                + "\"cpu\":\"c\",\"cores\":4,\"java\":\"j\",\"djl\":\"d\",\"mpj\":\"m\"},\"suite_minutes\":1.0,"
+                + "\"two-gpu\":{\"single\":" + train(1000, 256, 250, 0, "")
+                + ",\"pipeline-M8\":" + train(1500, 170, 140, 150, ",\"microbatches\":\"8\"")
+                + ",\"data-parallel\":" + train(1840, 276, 250, 250, "")
+                + ",\"pytorch-single\":{\"torch_version\":\"2.11\",\"median_step_ms\":200,\"samples_per_second\":1280}"
+                + ",\"pytorch-ddp\":{\"backend\":\"nccl\",\"median_step_ms\":210,\"samples_per_second\":2438,"
+                + "\"all_reduce_ms\":1.2},\"link\":" + link + ",\"pytorch-p2p\":" + p2p + "}}";
+        JsonObject r = JsonParser.parseString(json).getAsJsonObject();
+        String md = new GpuBenchReport(r).markdown();
+        // 1840 / (2 x 1000) = 92% >= 90%: met; pipeline busy 140/170 = 82% < 95% of 8/9 (84%): missed.
+        assertTrue(md.contains("efficiency 92% >= 90%: met"), md);
+        assertTrue(md.contains("| 82% / 88% | >= 84% (95% of 89%): missed |"), md);
+        assertTrue(md.contains("efficiency 95% |"), md); // PyTorch: 2438 / 2560
+        // Link total 2.0 ms against the best direct path 0.02 ms: 1.98 ms saved, 100x.
+        assertTrue(md.contains("**2.00**") && md.contains("1.98 (100x)"), md);
+        assertTrue(!md.contains("## 1."), "sections not in the result are left out:\n" + md);
+    }
+}
