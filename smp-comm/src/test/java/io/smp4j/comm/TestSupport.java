@@ -70,6 +70,10 @@ public final class TestSupport {
 
     /** For a child mpirun: drop rank variables the surrounding JVM may have from its own launcher. */
     public static void clearLaunchVariables(Map<String, String> env) {
-        env.keySet().removeIf(k -> k.startsWith("SMP_") || k.startsWith("OMPI_") || k.startsWith("PMI"));
+        // Open MPI settings of the machine (OMPI_MCA_plm_rsh_agent, say) stay unless they came from a surrounding job.
+        boolean underMpirun = env.containsKey("OMPI_COMM_WORLD_RANK") || env.containsKey("PMI_RANK")
+                || env.containsKey("PMIX_RANK");
+        env.keySet().removeIf(k -> k.startsWith("SMP_") || underMpirun && (k.startsWith("OMPI_")
+                || k.startsWith("PMI")));
     }
 }

@@ -3,13 +3,15 @@ package io.smp4j.core;
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Parameter;
 import ai.djl.training.optimizer.Optimizer;
+import io.smp4j.core.device.CudaIpcAllReduce;
 import io.smp4j.pipeline.djl.DjlInternals;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
  * Wraps a DJL {@link Optimizer}, as SageMaker's {@code smp.DistributedOptimizer}: {@link #step()} averages the local
- * stage's gradients over the data-parallel group when {@code ddp} is on, then updates only this rank's parameters.
+ * stage's gradients over the data-parallel group when {@code ddp} is on (on the GPUs through CUDA IPC when the group's
+ * GPUs share a host, else through host memory), then updates only this rank's parameters.
  *
  * <pre>{@code
  * DistributedOptimizer opt = new DistributedOptimizer(model, Optimizer.sgd().setLearningRateTracker(...).build());
@@ -67,7 +69,21 @@ public final class DistributedOptimizer {
         GradientAverager.Times dp = new GradientAverager.Times(0, 0);
         if (smp.config().ddp() && smp.dpSize() > 1) {
             long t0 = clock(smp, timed);
-            dp = averager.average(smp.dataParallelGroup(), params);
+            CudaIpcAllReduce onGpus = smp.deviceResources().gradientAllReduce(model.manager());
+            if (onGpus != null) {
+                List<NDArray> grads = new ArrayList<>();
+                for (Parameter p : params) {
+                    grads.add(DjlInternals.gradient(p.getArray()));
+                }
+                try {
+                    CudaIpcAllReduce.Times t = onGpus.average(grads);
+                    dp = new GradientAverager.Times(t.copyMillis(), t.allReduceMillis());
+                } finally {
+                    grads.forEach(NDArray::close);
+                }
+            } else {
+                dp = averager.average(smp.dataParallelGroup(), params);
+            }
             if (timed) {
                 timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce", -1, t0, clock(smp, true));
             }

@@ -6,7 +6,9 @@ import io.smp4j.comm.Communicator;
 import io.smp4j.comm.Topology;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.comm.launch.LaunchInfo;
+import io.smp4j.core.device.DeviceResources;
 import io.smp4j.core.device.DeviceSelector;
+import io.smp4j.core.device.GpuPeers;
 import io.smp4j.core.device.GpuProbe;
 import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.core.step.StepRunner;
@@ -45,6 +47,7 @@ public final class Smp implements AutoCloseable {
     private volatile Timeline timeline;
     private DeviceSelector.Selection device = new DeviceSelector.Selection(Device.cpu(), null, "not selected");
     private GpuProbe probe;
+    private DeviceResources deviceResources;
 
     private Smp(SmpConfig config, LaunchInfo launch, Communicator world) {
         this.config = config;
@@ -65,6 +68,7 @@ public final class Smp implements AutoCloseable {
     public static Smp init(SmpConfig config) {
         LaunchInfo launch = LaunchInfo.fromEnvironment(System.getenv());
         validate(config, launch.size(), launch.localSize());
+        String link = GpuPeers.mode();
         // Before any communication: too many processes for this host's GPUs fails here, on every rank.
         JCudaProbe probe = new JCudaProbe();
         DeviceSelector.Selection device = DeviceSelector.select(launch.localRank(), launch.localSize(), probe,
@@ -73,6 +77,8 @@ public final class Smp implements AutoCloseable {
         Smp smp = new Smp(config, launch, world);
         smp.device = device;
         smp.probe = probe;
+        smp.deviceResources = new DeviceResources(GpuPeers.negotiate(world, device, link), world, smp.pipelineGroup,
+                smp.dataParallelGroup, device.gpu() == null ? -1 : device.gpu().index());
         if (device.gpu() != null) {
             LOG.info("rank {}: {}", world.rank(), device.reason());
         }
@@ -224,8 +230,16 @@ public final class Smp implements AutoCloseable {
         return StepRunner.run(env, target, method, args);
     }
 
+    /** Device-to-device paths between this rank's GPU and its peers' (CUDA IPC on one host), where they reach. */
+    public DeviceResources deviceResources() {
+        return deviceResources;
+    }
+
     @Override
     public void close() {
+        if (deviceResources != null) {
+            deviceResources.close();
+        }
         world.close();
     }
 

@@ -5,11 +5,11 @@ import io.smp4j.comm.CommException;
 import io.smp4j.comm.CommTimeoutException;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
+import io.smp4j.comm.launch.HostIdentity;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.net.InetAddress;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.MappedByteBuffer;
@@ -61,7 +61,7 @@ final class SharedMemoryAllReduce implements AllReduce {
      * {@code floats} per rank, else null (callers then use the network path).
      */
     static SharedMemoryAllReduce create(Communicator group, int floats) {
-        byte[][] hosts = group.allGather(hostIdentity().getBytes(StandardCharsets.UTF_8));
+        byte[][] hosts = group.allGather(HostIdentity.of().getBytes(StandardCharsets.UTF_8));
         for (byte[] h : hosts) {
             if (!Arrays.equals(h, hosts[0])) {
                 return null;
@@ -69,23 +69,6 @@ final class SharedMemoryAllReduce implements AllReduce {
         }
         SharedMemoryAllReduce s = new SharedMemoryAllReduce(group);
         return s.map(floats) ? s : null;
-    }
-
-    /** Host name plus kernel boot id: two containers with one host name do not share /dev/shm. */
-    static String hostIdentity() {
-        String host;
-        try {
-            host = InetAddress.getLocalHost().getHostName();
-        } catch (IOException e) {
-            host = "unknown";
-        }
-        String boot = "";
-        try {
-            boot = Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).trim();
-        } catch (IOException | RuntimeException e) {
-            // not Linux: the host name alone decides
-        }
-        return host + "/" + boot;
     }
 
     /** Collective: (re)maps a file with room for {@code floats} per rank. False (on every rank) if impossible. */

@@ -11,6 +11,7 @@ import io.smp4j.core.Smp;
 import io.smp4j.core.Timeline;
 import io.smp4j.core.device.Gpu;
 import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.exec.DeviceLink;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.NDLists;
@@ -125,6 +126,10 @@ public final class Partitioning {
                 return t != null && t.recording();
             }
         }, smp::synchronize);
+        DeviceLink direct = smp.deviceResources().stageLink();
+        if (direct != null) {
+            executor.setDeviceLink(direct);
+        }
         releaseOtherStages(smp, plan, units);
         if (smp.dpSize() > 1) {
             broadcastFromFirstReplica(smp, stage);

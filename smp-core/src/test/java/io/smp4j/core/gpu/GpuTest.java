@@ -6,8 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
 import io.smp4j.core.HybridMain;
+import io.smp4j.core.GpuLinkMain;
 import io.smp4j.core.LongRunMain;
 import io.smp4j.core.device.DeviceSelector;
+import io.smp4j.core.device.JCudaProbe;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -59,6 +61,30 @@ class GpuTest {
         lines.forEach(System.out::println);
         assertEquals(2, lines.size(), out);
         assertEquals(0, run.code(), out);
+    }
+
+    /**
+     * The CUDA IPC paths carry exact values: the stage link both ways (growing buffers, several slots, a non-contiguous
+     * and an empty array, int64) and the data-parallel average on the GPUs, bitwise against Java's float arithmetic.
+     * Two ranks sharing GPU 0, and, where the host has two GPUs, one rank on each.
+     */
+    @ParameterizedTest(name = "CUDA IPC {0}")
+    @ValueSource(strings = {"link", "allreduce"})
+    void cudaIpcPathsAreExact(String mode) throws Exception {
+        List<String> ppgs = new ArrayList<>(List.of("2"));
+        if (new JCudaProbe().gpus().size() >= 2) {
+            ppgs.add("1");
+        }
+        for (String ppg : ppgs) {
+            TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(2, GpuLinkMain.class.getName())
+                    .args(List.of(mode, ppg)).jvmArgs(List.of("-Xmx1g", "-Dsmp.comm.timeout.s=60")));
+            String out = run.output();
+            out.lines().filter(l -> l.contains("GPULINK") || l.contains("CUDA IPC")).forEach(System.out::println);
+            assertEquals(0, run.code(), out);
+            assertEquals(2, out.split("GPULINK mode=" + mode + " rank=\\d device=\\S+ checked=\\d+ OK", -1).length - 1,
+                    out);
+            assertTrue(out.contains("rank 0 <-> rank 1: device to device (CUDA IPC)"), out);
+        }
     }
 
     @Test

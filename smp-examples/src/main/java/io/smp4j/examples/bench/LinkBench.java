@@ -7,10 +7,14 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import com.google.gson.GsonBuilder;
+import ai.djl.ndarray.NDList;
+import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.core.Smp;
 import io.smp4j.core.SmpConfig;
+import io.smp4j.core.device.CudaIpcAllReduce;
+import io.smp4j.core.device.CudaIpcLink;
 import io.smp4j.examples.Stats;
 import io.smp4j.examples.cli.CommandLines;
 import io.smp4j.pipeline.djl.DjlInternals;
@@ -31,7 +35,9 @@ import picocli.CommandLine.Option;
  * Rank program (2 ranks, each on its own device) that takes a stage link apart: for each message size, the phases a
  * tensor passes between two GPUs in smp4j (device -> host copy, CRC32C, the communicator one way, host -> device
  * copy), each timed alone with the device synchronised; and the data-parallel all-reduce of a ResNet18's gradients
- * (torchvision layout, 10 classes) over the world communicator, in host memory. Rank 0 writes JSON to {@code --out}.
+ * (torchvision layout, 10 classes) over the world communicator, in host memory. Where the two GPUs reach each other
+ * (one host, CUDA IPC), the same through smp4j's device paths: the stage link one way and the all-reduce on the GPUs.
+ * Rank 0 writes JSON to {@code --out}.
  */
 final class LinkBench {
     @Command(name = "linkbench", description = "Stage link and all-reduce phases between two ranks.")
@@ -62,6 +68,9 @@ final class LinkBench {
                 throw new IllegalArgumentException("linkbench runs on 2 ranks, not " + smp.size());
             }
             Communicator world = smp.world();
+            // The stage link's device path between the two GPUs, where they reach each other (CUDA IPC).
+            boolean reach = smp.deviceResources().peers().reaches(0, 1);
+            CudaIpcLink ipc = reach ? new CudaIpcLink(world, smp.deviceSelection().gpu().index(), p -> true) : null;
             Map<String, Object> sizes = new LinkedHashMap<>();
             for (int bytes : o.sizes) {
                 int n = bytes / 4;
@@ -94,6 +103,9 @@ final class LinkBench {
                         }
                     }));
                 }
+                if (ipc != null) {
+                    row.put("cuda_ipc_one_way_ms", ipcOneWay(smp, ipc, m, n, o.iterations, bytes));
+                }
                 sizes.put(Integer.toString(bytes), row);
             }
             Block net = ResNets.build("resnet18", 224, 10);
@@ -104,6 +116,20 @@ final class LinkBench {
             }
             float[] grads = new float[Math.toIntExact(params)];
             double allReduce = time(smp, o.iterations, () -> world.allReduce(grads, ReduceOp.SUM));
+            double ipcAllReduce = -1;
+            CudaIpcAllReduce onGpus = smp.deviceResources().gradientAllReduce(m);
+            if (onGpus != null) {
+                List<NDArray> like = new ArrayList<>();
+                for (Parameter p : Parameters.of(net)) {
+                    like.add(m.ones(p.getArray().getShape()));
+                }
+                ipcAllReduce = time(smp, o.iterations, () -> onGpus.average(like));
+            }
+            if (ipc != null) {
+                ipc.unmap();
+                world.barrier();
+                ipc.free();
+            }
             if (smp.rank() == 0 && !o.out.isEmpty()) {
                 Map<String, Object> r = new LinkedHashMap<>();
                 r.put("device", smp.device().toString());
@@ -113,11 +139,34 @@ final class LinkBench {
                 r.put("resnet18_parameters", params);
                 r.put("all_reduce_bytes", params * 4);
                 r.put("all_reduce_ms", allReduce);
+                r.put("cuda_ipc", reach);
+                r.put("cuda_ipc_all_reduce_ms", ipcAllReduce);
                 Files.writeString(Path.of(o.out), new GsonBuilder().setPrettyPrinting().create().toJson(r));
             }
         }
         System.out.flush();
         Runtime.getRuntime().halt(0);
+    }
+
+    /** Half the round trip of one array of {@code n} floats through the CUDA IPC stage link, ms. */
+    static double ipcOneWay(Smp smp, CudaIpcLink link, NDManager m, int n, int iterations, int slot)
+            throws Exception {
+        try (NDManager scope = m.newSubManager()) {
+            NDList a = new NDList(scope.ones(new Shape(n)));
+            return time(smp, iterations, () -> {
+                try (NDManager step = scope.newSubManager()) {
+                    List<CommRequest> pending = new ArrayList<>();
+                    if (smp.rank() == 0) {
+                        link.send(a, 1, slot, 11, 12, pending);
+                        link.recv(step, 1, slot, 13, 14);
+                    } else {
+                        NDList got = link.recv(step, 0, slot, 11, 12);
+                        link.send(got, 0, slot, 13, 14, pending);
+                    }
+                    CommRequest.awaitAll(pending);
+                }
+            }) / 2;
+        }
     }
 
     /** Median milliseconds of {@code op} over {@code n} runs after 2 warm-ups, both ranks starting together. */

@@ -8,9 +8,10 @@ import java.util.Map;
 /**
  * The two-GPU section of {@code ./smp bench gpu} (one process per GPU), side by side in one run: the torchvision-layout
  * ResNet18 at 224 px, 256 images per GPU, on 1 GPU, as a 2-stage pipeline (global batch 256) and as 2 data-parallel
- * replicas (256 each); PyTorch eager and DDP over NCCL on the same GPUs; and the transfer between the GPUs taken apart
- * ({@link LinkBench}: device -> host -> communicator -> host -> device, and the gradients' all-reduce) next to what
- * PyTorch's peer-to-peer copy, NCCL send/recv and NCCL all-reduce take for the same bytes.
+ * replicas (256 each), through smp4j's device paths (CUDA IPC) and through host memory; PyTorch eager and DDP over
+ * NCCL on the same GPUs; and the transfer between the GPUs taken apart ({@link LinkBench}: device -> host ->
+ * communicator -> host -> device, the CUDA IPC link, the gradients' all-reduce both ways) next to what PyTorch's
+ * peer-to-peer copy, NCCL send/recv and NCCL all-reduce take for the same bytes.
  */
 final class TwoGpuBench {
     static final int BATCH = 256;
@@ -29,6 +30,12 @@ final class TwoGpuBench {
                     "--microbatches", Integer.toString(m), "--pipeline", "interleaved", "--optimize", "speed")));
         }
         r.put("data-parallel", b.train("two-dp", 2, concat(common, "--partitions", "1", "--ddp", "true")));
+        // The same through host memory (smp.device.link=host): what the device paths save, measured.
+        Map<String, String> host = Map.of("SMP_DEVICE_LINK", "host");
+        r.put("host-pipeline-M8", b.train("two-host-pipeline-M8", 2, host, concat(common, "--partitions", "2",
+                "--microbatches", "8", "--pipeline", "interleaved", "--optimize", "speed")));
+        r.put("host-data-parallel", b.train("two-host-dp", 2, host, concat(common, "--partitions", "1", "--ddp",
+                "true")));
         String steps = Integer.toString(b.steps);
         r.put("pytorch-single", b.python("single", "two-torch-single", "--device", "cuda", "--batch-size", batch,
                 "--image-size", "224", "--steps", steps, "--warmup", "5"));

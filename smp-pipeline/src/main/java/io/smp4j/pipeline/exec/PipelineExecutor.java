@@ -106,6 +106,11 @@ public final class PipelineExecutor {
         this.synchronize = Objects.requireNonNull(synchronize);
     }
 
+    /** Sends and receives through {@code link} for the neighbours it reaches (see {@link DeviceLink}). */
+    public void setDeviceLink(DeviceLink link) {
+        this.link.setDeviceLink(link);
+    }
+
     public boolean isFirstStage() {
         return stageIndex == 0;
     }

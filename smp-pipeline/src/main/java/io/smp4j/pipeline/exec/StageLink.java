@@ -20,6 +20,9 @@ import java.util.Map;
  * buffer -> the device; the staging buffers belong to a (direction, microbatch) slot and are reused step after step,
  * so a steady run allocates no data buffers.
  *
+ * <p>Where a {@link DeviceLink} reaches the peer (GPUs of one host), the tensors go device to device instead and the
+ * communicator carries only their header one way and an acknowledgement back (on the data tag).
+ *
  * <p>Tags are derived from the microbatch and the direction, so that a stage can have several microbatches in
  * flight; the same tags recur every step, and in-order delivery per (peer, tag) keeps the steps apart.
  */
@@ -32,12 +35,26 @@ final class StageLink {
     }
 
     private final Communicator group;
+    /** Device-to-device path for the peers it reaches, or null. */
+    private DeviceLink device;
     /** Staging buffers of what this rank sends and receives, by (direction, microbatch). */
     private final Map<Long, Slot> sending = new HashMap<>();
     private final Map<Long, Slot> receiving = new HashMap<>();
 
     StageLink(Communicator group) {
         this.group = group;
+    }
+
+    void setDeviceLink(DeviceLink link) {
+        this.device = link;
+    }
+
+    private boolean direct(int peer) {
+        return device != null && device.reaches(peer);
+    }
+
+    private static long key(Direction dir, int microbatch) {
+        return ((long) microbatch << 1) | dir.ordinal();
     }
 
     /** A slot's reused buffers. */
@@ -63,7 +80,7 @@ final class StageLink {
     }
 
     private static Slot slot(Map<Long, Slot> slots, Direction dir, int microbatch) {
-        return slots.computeIfAbsent(((long) microbatch << 1) | dir.ordinal(), k -> new Slot());
+        return slots.computeIfAbsent(key(dir, microbatch), k -> new Slot());
     }
 
     static int tag(Direction dir, int microbatch, boolean header) {
@@ -72,6 +89,11 @@ final class StageLink {
 
     /** Starts sending {@code arrays}; the returned requests must be awaited before the slot is used again. */
     void send(NDList arrays, int peer, Direction dir, int microbatch, List<CommRequest> pending) {
+        if (direct(peer)) {
+            device.send(arrays, peer, key(dir, microbatch), tag(dir, microbatch, true), tag(dir, microbatch, false),
+                    pending);
+            return;
+        }
         Slot s = slot(sending, dir, microbatch);
         TensorCodec.Header h = TensorCodec.Header.of(arrays);
         int bytes = Math.toIntExact(h.dataBytes());
@@ -92,6 +114,10 @@ final class StageLink {
 
     /** Receives what the peer sent for this slot, as arrays of {@code scope} (on its device). */
     NDList recv(NDManager scope, int peer, Direction dir, int microbatch) {
+        if (direct(peer)) {
+            return device.recv(scope, peer, key(dir, microbatch), tag(dir, microbatch, true),
+                    tag(dir, microbatch, false));
+        }
         Slot s = slot(receiving, dir, microbatch);
         int n = group.recv(s.header, 0, s.header.length, peer, tag(dir, microbatch, true));
         TensorCodec.Header h = TensorCodec.Header.fromBytes(s.header, n);

@@ -1,0 +1,29 @@
+package io.smp4j.comm.launch;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Which machine a process runs on, for deciding what ranks can share (shared memory, CUDA IPC). */
+public final class HostIdentity {
+    private HostIdentity() {
+    }
+
+    /** Host name plus kernel boot id: two containers with one host name do not share /dev/shm. */
+    public static String of() {
+        String host;
+        try {
+            host = InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            host = "unknown";
+        }
+        String boot = "";
+        try {
+            boot = Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).trim();
+        } catch (IOException | RuntimeException e) {
+            // not Linux: the host name alone decides
+        }
+        return host + "/" + boot;
+    }
+}
