@@ -12,8 +12,8 @@ import jcuda.runtime.cudaStream_t;
 
 /**
  * The CUDA memory operations the device paths need, through JCuda's runtime API: raw device buffers, their IPC
- * handles, and copies between any two addresses (unified addressing: host, this GPU, a peer GPU, another process's
- * buffer mapped here). JCuda carries its own CUDA runtime beside PyTorch's: both drive the same primary context of a
+ * handles, and copies between any two device addresses (unified addressing: this GPU, a peer GPU, another process's
+ * buffer mapped here), device memory only. JCuda carries its own CUDA runtime beside PyTorch's: both drive the same primary context of a
  * device, and their work meets on its legacy default stream, where PyTorch queues its kernels too, so a copy queued
  * here runs after the kernels that produced its source. The current device is per runtime and per thread: every
  * entry point names its GPU.
@@ -91,9 +91,13 @@ public final class Cuda {
         JCuda.cudaIpcCloseMemHandle(mapped);
     }
 
-    /** Queues a copy of {@code bytes} on the legacy default stream (returns before it ran between devices). */
+    /**
+     * Queues a copy of {@code bytes} between two device addresses (this GPU's, or a peer's mapped here: unified
+     * addressing) on the legacy default stream; returns before it ran. The kind is named: JCuda 12.0 answers
+     * cudaMemcpyDefault with cudaErrorInvalidMemcpyDirection (seen on an H200 host).
+     */
     public static void copy(Pointer dst, Pointer src, long bytes) {
-        JCuda.cudaMemcpyAsync(dst, src, bytes, cudaMemcpyKind.cudaMemcpyDefault, LEGACY_DEFAULT_STREAM);
+        JCuda.cudaMemcpyAsync(dst, src, bytes, cudaMemcpyKind.cudaMemcpyDeviceToDevice, LEGACY_DEFAULT_STREAM);
     }
 
     /** Waits until everything queued on the device's legacy default stream (PyTorch's kernels too) has run. */

@@ -1,5 +1,6 @@
 package io.smp4j.core.device;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -136,7 +137,8 @@ public final class CudaIpcLink implements DeviceLink {
                 continue;
             }
             NDArray a = arrays.get(i);
-            NDArray c = TensorMemory.contiguous(a);
+            // Device memory only: an array on the CPU (an index, say) goes to this GPU first.
+            NDArray c = a.getDevice().isGpu() ? TensorMemory.contiguous(a) : a.toDevice(Device.gpu(gpu), true);
             try {
                 Cuda.copy(o.buffer.withByteOffset(at[i]), Cuda.of(c), h.bytes(i));
             } finally {

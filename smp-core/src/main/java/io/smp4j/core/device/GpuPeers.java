@@ -1,5 +1,10 @@
 package io.smp4j.core.device;
 
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.launch.HostIdentity;
 import io.smp4j.pipeline.djl.TensorMemory;
@@ -14,7 +19,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Which pairs of ranks can move tensors device to device: both on GPUs of one host, each able to map the other's
- * memory (CUDA IPC, tried once at start-up with a small buffer). Decided collectively over the world, so that both
+ * memory (CUDA IPC, tried once at start-up: a small buffer exported, mapped and copied into a tensor). Decided collectively over the world, so that both
  * ends of every pair agree; ranks on the CPU, or with {@code smp.device.link=host}, reach no one and never touch CUDA.
  */
 public final class GpuPeers {
@@ -126,9 +131,18 @@ public final class GpuPeers {
             }
             try {
                 Pointer p = Cuda.open(theirHandle);
-                Cuda.close(p);
+                try {
+                    // A real copy, peer buffer -> tensor memory, as the paths do.
+                    try (NDManager m = NDManager.newBaseManager(Device.gpu(gpu));
+                         NDArray a = m.zeros(new Shape(PROBE_BYTES / 4), DataType.FLOAT32)) {
+                        Cuda.copy(Cuda.of(a), p, PROBE_BYTES);
+                        Cuda.synchronize();
+                    }
+                } finally {
+                    Cuda.close(p);
+                }
                 opened[q] = 1;
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | LinkageError e) {
                 LOG.warn("rank {}: cannot map rank {}'s GPU memory ({}): tensors between them go through host "
                         + "memory", world.rank(), q, e.toString());
             }

@@ -39,8 +39,11 @@ public final class GpuBench {
         @Option(names = "--python", paramLabel = "EXE", description = "the Python with PyTorch (default ${DEFAULT-VALUE})")
         String python = "python3";
         @Option(names = "--sections", split = ",", paramLabel = "NAME", description = "which sections to run: "
-                + "overhead, pipeline, example, two-gpu (default: all; two-gpu needs 2 GPUs)")
+                + "overhead, pipeline, example, two-gpu, two-gpu-device (the device-path runs only, beside a merged "
+                + "earlier two-gpu; default: all but two-gpu-device; two-gpu needs 2 GPUs)")
         List<String> sections = List.of("overhead", "pipeline", "example", "two-gpu");
+        @Option(names = "--note", paramLabel = "TEXT", description = "a remark printed with the two-GPU section")
+        String note = "";
         @Option(names = "--merge", paramLabel = "JSON", converter = CommandLines.Existing.class,
                 description = "an earlier run's benchmarks-gpu.json whose sections this run keeps (one report from "
                         + "several calls)")
@@ -94,6 +97,9 @@ public final class GpuBench {
         }
         if (o.sections.contains("two-gpu") && gpus >= 2) {
             TwoGpuBench.run(b);
+        }
+        if (o.sections.contains("two-gpu-device") && gpus >= 2) {
+            TwoGpuBench.runDevicePaths(b, o.note);
         }
         b.results.put("suite_minutes", minutes + (System.nanoTime() - t0) / 60e9);
         Files.createDirectories(o.out);

@@ -49,6 +49,31 @@ final class TwoGpuBench {
         b.results.put("two-gpu", r);
     }
 
+    /**
+     * Only the runs that use the device paths (CUDA IPC): the pipeline at M=8, the data-parallel replicas and the link
+     * bench, beside an earlier run's results (merged with {@code --merge}), whose pipeline and data-parallel rows went
+     * through host memory and are kept as such. For a session whose device time did not allow the whole section twice.
+     */
+    static void runDevicePaths(BenchSuite b, String note) throws Exception {
+        Map<String, Object> r = new LinkedHashMap<>();
+        Object earlier = b.results.get("two-gpu");
+        if (earlier instanceof JsonObject e) {
+            for (String k : e.keySet()) {
+                boolean hostRun = k.startsWith("pipeline-") || k.equals("data-parallel");
+                r.put(hostRun ? "host-" + k : k, e.get(k));
+            }
+        }
+        String[] common = {"--model", "resnet18", "--image-size", "224", "--batch-size", Integer.toString(BATCH),
+            "--warmup", "5"};
+        r.put("single", b.train("two-single", 1, common)); // the baseline of this machine
+        r.put("pipeline-M8", b.train("two-pipeline-M8", 2, concat(common, "--partitions", "2", "--microbatches", "8",
+                "--pipeline", "interleaved", "--optimize", "speed")));
+        r.put("data-parallel", b.train("two-dp", 2, concat(common, "--partitions", "1", "--ddp", "true")));
+        r.put("link", b.run(LinkBench.class.getName(), "two-link", 2, Map.of(), "--sizes", SIZES, "--steps", "10"));
+        r.put("note", note);
+        b.results.put("two-gpu", r);
+    }
+
     static String[] concat(String[] a, String... more) {
         String[] out = new String[a.length + more.length];
         System.arraycopy(a, 0, out, 0, a.length);

@@ -67,6 +67,10 @@ final class TwoGpuReport {
                 + "timeline, device synchronised around each action); efficiency = samples/s on 2 GPUs / (2 x 1 GPU).",
                 TwoGpuBench.BATCH, machine.get("gpus").getAsInt(), machine.has("peer_access_0_1")
                         ? machine.get("peer_access_0_1").getAsString() : "not asked");
+        if (t.has("note") && !t.get("note").getAsString().isEmpty()) {
+            line("");
+            line("%s", t.get("note").getAsString());
+        }
         line("");
         line("| run | step (ms) | samples/s | vs 1 GPU | busy rank 0 / 1 | target |");
         line("|---|---|---|---|---|---|");
