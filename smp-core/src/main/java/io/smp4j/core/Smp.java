@@ -6,6 +6,7 @@ import io.smp4j.comm.Communicator;
 import io.smp4j.comm.Topology;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.comm.launch.LaunchInfo;
+import io.smp4j.core.device.CudaVisibility;
 import io.smp4j.core.device.DeviceResources;
 import io.smp4j.core.device.DeviceSelector;
 import io.smp4j.core.device.GpuPeers;
@@ -69,6 +70,9 @@ public final class Smp implements AutoCloseable {
         LaunchInfo launch = LaunchInfo.fromEnvironment(System.getenv());
         validate(config, launch.size(), launch.localSize());
         String link = GpuPeers.mode();
+        if ("cpu".equals(DeviceSelector.request())) {
+            CudaVisibility.hideGpus(); // before anything starts CUDA: PyTorch's seeding would open every GPU
+        }
         // Before any communication: too many processes for this host's GPUs fails here, on every rank.
         JCudaProbe probe = new JCudaProbe();
         DeviceSelector.Selection device = DeviceSelector.select(launch.localRank(), launch.localSize(), probe,

@@ -10,7 +10,7 @@ import java.util.List;
 /**
  * A step's arguments cut into microbatches: every NDArray/NDList argument moved to the model's device and split along
  * its axis (a batch that does not divide fails here, before any work), the others passed as they are. The parts are
- * copies; {@link #close} frees them.
+ * copies (with one microbatch and the batch already on the device, the batch itself); {@link #close} frees them.
  */
 final class MicrobatchArguments implements AutoCloseable {
     private final Object[] whole;
@@ -29,7 +29,10 @@ final class MicrobatchArguments implements AutoCloseable {
                 }
                 NDList list = args[i] instanceof NDArray a ? new NDList(a) : (NDList) args[i];
                 List<NDList> cut;
-                if (onDevice(list, device)) {
+                if (onDevice(list, device) && microbatches == 1) {
+                    parts.get(0)[i] = args[i]; // one microbatch: the batch itself, no copy (the caller owns it)
+                    continue;
+                } else if (onDevice(list, device)) {
                     cut = Microbatches.split(list, microbatches, axis);
                 } else {
                     // One copy of the whole batch to the device, then the cuts there (one transfer, not M).

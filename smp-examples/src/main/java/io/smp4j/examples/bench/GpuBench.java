@@ -29,6 +29,9 @@ import picocli.CommandLine.Option;
  * </ol>
  */
 public final class GpuBench {
+    /** Batches the example's input pipeline prepares ahead in the benchmark, and its loader threads. */
+    static final int EXAMPLE_PREFETCH = 6;
+
     @Command(name = "bench gpu", description = "The GPU benchmarks (where DJL can use a GPU).")
     static final class Options {
         @Option(names = "--out", paramLabel = "DIR", description = "report folder (default ${DEFAULT-VALUE})")
@@ -74,6 +77,11 @@ public final class GpuBench {
             JsonObject earlier = JsonParser.parseString(Files.readString(o.merge)).getAsJsonObject();
             for (String k : earlier.keySet()) {
                 b.results.put(k, earlier.get(k));
+            }
+            // The two-GPU section keeps the machine it was measured on (this run may be on another).
+            if (earlier.has("two-gpu") && earlier.has("machine")
+                    && !earlier.getAsJsonObject("two-gpu").has("machine")) {
+                earlier.getAsJsonObject("two-gpu").add("machine", earlier.get("machine"));
             }
         }
         Map<String, Object> machine = BenchSuite.machine();
@@ -140,12 +148,14 @@ public final class GpuBench {
     /** The example, one process: samples/s and busy share from its own timeline, input pipeline off and on. */
     static void example(BenchSuite b) throws Exception {
         Map<String, Object> r = new LinkedHashMap<>();
-        for (int prefetch : new int[] {0, 2}) {
+        // A batch takes one loader thread about three steps' time to make here (decoding 32 PNGs): at most prefetch + 1
+        // are made at once, so 6 keeps the GPU fed with room for jitter.
+        for (int prefetch : new int[] {0, EXAMPLE_PREFETCH}) {
             Path metrics = b.work.resolve("example-" + prefetch + ".json");
             Path trace = b.work.resolve("example-" + prefetch + "-trace.json");
             List<String> args = List.of("--partitions", "1", "--batch-size", "32", "--image-size", "64", "--steps",
                     "40", "--generated-images", "640", "--no-eval", "--log-every", "10", "--prefetch",
-                    Integer.toString(prefetch), "--loader-threads", "4", "--trace", trace.toString(), "--trace-steps",
+                    Integer.toString(prefetch), "--loader-threads", Integer.toString(EXAMPLE_PREFETCH), "--trace", trace.toString(), "--trace-steps",
                     "30", "--metrics-json", metrics.toString());
             System.out.println("bench: example, prefetch " + prefetch + " " + args);
             if (BenchSuite.launch(1, 0, ResNet18Training.class.getName(), args, Map.of()) != 0) {
@@ -154,6 +164,7 @@ public final class GpuBench {
             JsonObject m = JsonParser.parseString(Files.readString(metrics)).getAsJsonObject();
             JsonObject row = new JsonObject();
             row.addProperty("prefetch", prefetch);
+            row.addProperty("loader_threads", EXAMPLE_PREFETCH);
             row.addProperty("samples_per_second", m.get("samples_per_second").getAsDouble());
             List<Double> ms = new ArrayList<>();
             m.getAsJsonArray("step_time_ms").forEach(e -> ms.add(e.getAsDouble()));

@@ -30,6 +30,15 @@ final class GpuBenchReport {
                 + "synchronisation.", m.get("date").getAsString(), m.get("gpu").getAsString(),
                 m.get("cpu").getAsString(), m.get("cores").getAsInt(), m.get("java").getAsString(),
                 m.get("djl").getAsString(), m.get("mpj").getAsString(), r.get("suite_minutes").getAsDouble());
+        JsonObject two = r.has("two-gpu") ? r.getAsJsonObject("two-gpu") : null;
+        if (two != null && two.has("machine")) {
+            JsonObject t = two.getAsJsonObject("machine");
+            line("");
+            line("Section 4 was measured earlier, on %d x **%s** (%s, %d CPU cores, %s) on %s, and merged into this "
+                    + "report (`--merge`); the sections before it come from this run.", t.get("gpus").getAsInt(),
+                    t.get("gpu").getAsString(), t.get("cpu").getAsString(), t.get("cores").getAsInt(),
+                    t.get("djl").getAsString(), t.get("date").getAsString());
+        }
         if (r.has("overhead")) {
             overhead();
         }
@@ -40,7 +49,7 @@ final class GpuBenchReport {
             example();
         }
         if (r.has("two-gpu")) {
-            new TwoGpuReport(r.getAsJsonObject("two-gpu"), m, s).write();
+            new TwoGpuReport(two, two.has("machine") ? two.getAsJsonObject("machine") : m, s).write();
         }
         return s.toString();
     }
@@ -52,18 +61,22 @@ final class GpuBenchReport {
         line("");
         line("One process, partitions 1, microbatches 1: a step through `@Step` + `DistributedOptimizer` vs DJL's own "
                 + "`EasyTrain.trainBatch` + `Trainer.step`, same model, batch, data (made once on the GPU) and device, "
-                + "in alternating rounds. SGD with momentum.");
+                + "in alternating rounds. SGD with momentum. Queued: the CPU's time until the step's last kernel is "
+                + "launched (before the synchronisation); where it nears the step time, the GPU waits for the CPU.");
         line("");
-        line("| model | input | batch | plain DJL (ms) | smp4j (ms) | ratio | target | img/s (smp4j) |");
-        line("|---|---|---|---|---|---|---|---|");
+        line("| model | input | batch | plain DJL (ms) | smp4j (ms) | ratio | target | img/s (smp4j) | queued by the CPU, "
+                + "DJL / smp4j (ms) |");
+        line("|---|---|---|---|---|---|---|---|---|");
         for (String k : new String[] {"resnet18-224", "djl-resnet18-64"}) {
             JsonObject x = o.getAsJsonObject(k);
             double ratio = d(x, "ratio");
             int batch = Integer.parseInt(x.get("batch-size").getAsString());
-            line("| %s | %sx%s | %d | %.2f | %.2f | %.3f | %s | %.0f |", x.get("model").getAsString(),
+            String queued = x.has("smp4j_queued_median_ms") ? String.format(Locale.ROOT, "%.2f / %.2f",
+                    d(x, "plain_djl_queued_median_ms"), d(x, "smp4j_queued_median_ms")) : "";
+            line("| %s | %sx%s | %d | %.2f | %.2f | %.3f | %s | %.0f | %s |", x.get("model").getAsString(),
                     x.get("image-size").getAsString(), x.get("image-size").getAsString(), batch,
                     d(x, "plain_djl_median_ms"), d(x, "smp4j_median_ms"), ratio, ratio <= 1.05 ? "met" : "missed",
-                    batch / (d(x, "smp4j_median_ms") / 1e3));
+                    batch / (d(x, "smp4j_median_ms") / 1e3), queued);
         }
         JsonObject t = o.getAsJsonObject("pytorch-224");
         if (t.has("error")) {
@@ -119,8 +132,8 @@ final class GpuBenchReport {
         line("`./smp run -np 1 resnet18 --partitions 1 --batch-size 32 --image-size 64`, 40 steps on 640 generated "
                 + "PNG images; busy = forward + backward + update over the traced span of 30 steps (the time between "
                 + "steps, such as waiting for images, is idle). Without prefetching each step first reads, decodes, "
-                + "resizes and normalises its 32 images on the training thread; with it, 4 background threads keep 2 "
-                + "batches ready on the GPU.");
+                + "resizes and normalises its 32 images on the training thread; with it, background threads (one batch "
+                + "each) keep the next batches ready on the GPU.");
         line("");
         line("| input pipeline | step (ms) | samples/s | busy | target |");
         line("|---|---|---|---|---|");
@@ -128,8 +141,9 @@ final class GpuBenchReport {
             JsonObject x = e.getAsJsonObject(k);
             int prefetch = x.get("prefetch").getAsInt();
             double busy = d(x, "busy");
+            String threads = x.has("loader_threads") ? x.get("loader_threads").getAsInt() + " threads" : "4 threads";
             line("| %s | %.1f | %.0f | %.0f%% | %s |", prefetch == 0 ? "on the training thread" : "prefetch " + prefetch
-                    + ", 4 threads", d(x, "median_step_ms"), d(x, "samples_per_second"), 100 * busy,
+                    + ", " + threads, d(x, "median_step_ms"), d(x, "samples_per_second"), 100 * busy,
                     prefetch == 0 ? "" : busy >= 0.9 ? "met" : "missed");
         }
     }

@@ -44,5 +44,14 @@ class GpuBenchReportTest {
         // Link total 2.0 ms against the best direct path 0.02 ms: 1.98 ms saved, 100x.
         assertTrue(md.contains("**2.00**") && md.contains("1.98 (100x)"), md);
         assertTrue(!md.contains("## 1."), "sections not in the result are left out:\n" + md);
+        assertTrue(!md.contains("measured earlier"), md);
+        // Merged from another machine: the section names its own.
+        JsonObject earlier = r.getAsJsonObject("machine").deepCopy();
+        earlier.addProperty("gpu", "H");
+        r.getAsJsonObject("two-gpu").add("machine", earlier);
+        String merged = new GpuBenchReport(r).markdown();
+        assertTrue(merged.contains("Section 4 was measured earlier, on 2 x **H** (c, 4 CPU cores, d) on 2026-11-23"),
+                merged);
+        assertTrue(merged.contains("**G**"), merged);
     }
 }

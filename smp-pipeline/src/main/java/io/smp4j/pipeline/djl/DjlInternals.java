@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.optimizer.Optimizer;
+import ai.djl.util.NativeResource;
 import java.lang.reflect.Field;
 import java.lang.reflect.ParameterizedType;
 import java.lang.reflect.Type;
@@ -133,6 +134,20 @@ public final class DjlInternals {
      */
     public static NDArray gradient(NDArray w) {
         return w.getGradient();
+    }
+
+    /**
+     * Zeroes {@code w}'s gradient in place (it keeps its gradient). On the PyTorch engine one native call per array
+     * (per-step overhead matters on a GPU, where the CPU must stay ahead of the kernels); elsewhere through a handle.
+     */
+    public static void zeroGradient(NDArray w) {
+        if (TensorMemory.available() && w instanceof NativeResource<?>) {
+            TensorMemory.zeroGradient(w);
+            return;
+        }
+        try (NDArray g = gradient(w)) {
+            g.subi(g);
+        }
     }
 
     /**

@@ -18,12 +18,14 @@ public final class TensorMemory {
     private static final Object LIB;
     private static final Method DIRECT;
     private static final Method CONTIGUOUS;
+    private static final Method ZERO_GRAD;
     private static final String WHY_NOT;
 
     static {
         Object lib = null;
         Method direct = null;
         Method contiguous = null;
+        Method zeroGrad = null;
         String why = null;
         try {
             Class<?> c = Class.forName("ai.djl.pytorch.jni.PyTorchLibrary");
@@ -32,8 +34,10 @@ public final class TensorMemory {
             lib = f.get(null);
             direct = c.getDeclaredMethod("torchDirectByteBuffer", long.class);
             contiguous = c.getDeclaredMethod("torchIsContiguous", long.class);
+            zeroGrad = c.getDeclaredMethod("zeroGrad", long.class);
             direct.setAccessible(true);
             contiguous.setAccessible(true);
+            zeroGrad.setAccessible(true);
         } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
             why = "DJL's PyTorch engine (0.35.1) is not on the class path or has changed: " + e;
             lib = null;
@@ -41,6 +45,7 @@ public final class TensorMemory {
         LIB = lib;
         DIRECT = direct;
         CONTIGUOUS = contiguous;
+        ZERO_GRAD = zeroGrad;
         WHY_NOT = why;
     }
 
@@ -100,6 +105,19 @@ public final class TensorMemory {
         }
         try (NDArray flat = a.flatten()) {
             return flat.reshape(a.getShape());
+        }
+    }
+
+    /**
+     * Zeroes the gradient of {@code w} (a PyTorch-engine array that has one) in one native call, without making a Java
+     * handle for it: what DJL's own optimizers do after an update ({@code JniUtils.zeroGrad}).
+     */
+    static void zeroGradient(NDArray w) {
+        check();
+        try {
+            ZERO_GRAD.invoke(LIB, handle(w));
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("zeroGrad failed for " + w.getShape(), e);
         }
     }
 

@@ -25,9 +25,7 @@ public final class Parameters {
     public static void zeroGradients(Block block) {
         for (Parameter p : of(block)) {
             if (p.isInitialized() && p.getArray().hasGradient()) {
-                try (NDArray g = DjlInternals.gradient(p.getArray())) {
-                    g.subi(g);
-                }
+                DjlInternals.zeroGradient(p.getArray());
             }
         }
     }
