@@ -95,6 +95,9 @@ public final class DistributedOptimizer {
                 optimizer.update(p.getId(), w, g);
             }
         }
+        if (DjlInternals.updateZeroesGradients(optimizer)) {
+            model.executor().gradientsZeroed(); // the next step need not zero them again
+        }
         long t1 = clock(smp, timed);
         if (timed) {
             timeline.add(Timeline.Kind.UPDATE, "update", -1, t0, t1);

@@ -36,6 +36,12 @@ public final class LocalLauncher {
     private final String classpath;
     private final Map<String, String> env;
     private final boolean stopOthersOnFailure;
+    /**
+     * The exit code of a program that refused its input before any work (picocli's usage error, the example's bad
+     * options): every rank refuses the same input, and rank 0 says why, so the others are given the grace period to
+     * exit by themselves before they are stopped (a rank stopped first could lose rank 0's message).
+     */
+    static final int BAD_INPUT_EXIT = 2;
     private final Duration grace;
     private final PrintStream out;
     private final List<Process> processes = new ArrayList<>();
@@ -205,6 +211,9 @@ public final class LocalLauncher {
                             + " rank" + (remaining == 1 ? "" : "s") : "");
                     LOG.error("smp launcher: {}", failureMessage);
                     if (stopOthersOnFailure) {
+                        if (code == BAD_INPUT_EXIT) {
+                            awaitOthers(); // every rank refuses the same input: let rank 0 say why
+                        }
                         stopOthers(r);
                     }
                 }
@@ -230,6 +239,17 @@ public final class LocalLauncher {
             return "was killed by " + name + " (exit code " + code + ")";
         }
         return "exited with code " + code;
+    }
+
+    /** Waits up to the grace period for the ranks still running to exit by themselves. */
+    private void awaitOthers() throws InterruptedException {
+        long deadline = System.nanoTime() + grace.toNanos();
+        for (Process p : processes) {
+            long left = deadline - System.nanoTime();
+            if (left > 0 && p.isAlive()) {
+                p.waitFor(left, TimeUnit.NANOSECONDS);
+            }
+        }
     }
 
     private void stopOthers(int failed) throws InterruptedException {

@@ -5,7 +5,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.training.optimizer.Adam;
+import ai.djl.training.optimizer.AdamW;
 import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.optimizer.Sgd;
 import ai.djl.util.NativeResource;
 import java.lang.reflect.Field;
 import java.lang.reflect.ParameterizedType;
@@ -134,6 +137,17 @@ public final class DjlInternals {
      */
     public static NDArray gradient(NDArray w) {
         return w.getGradient();
+    }
+
+    /**
+     * Whether {@code optimizer.update(id, w, g)} leaves {@code w}'s gradient zero on this engine: DJL 0.35.1's PyTorch
+     * {@code sgdUpdate} and {@code adamUpdate} (behind {@link Sgd}, {@link Adam} and {@link AdamW}, exactly those
+     * classes: a subclass may update differently) end with {@code zeroGrad}. The next step then need not zero them
+     * again (62 native calls and kernels per ResNet18 step: about 2 ms of an H100 step's CPU time).
+     */
+    public static boolean updateZeroesGradients(Optimizer optimizer) {
+        Class<?> c = optimizer.getClass();
+        return TensorMemory.available() && (c == Sgd.class || c == Adam.class || c == AdamW.class);
     }
 
     /**

@@ -44,6 +44,8 @@ public final class PipelineExecutor {
     private ActionListener listener = (a, startNanos, endNanos) -> { };
     /** Waits for the device's queued work, so that an action's clock reads measure kernels, not their launches. */
     private Runnable synchronize = () -> { };
+    /** Whether every gradient of the stage is known to be zero (else a step zeroes them first). */
+    private boolean gradientsZero;
 
     /** Observer of executed actions. */
     @FunctionalInterface
@@ -106,6 +108,16 @@ public final class PipelineExecutor {
         this.synchronize = Objects.requireNonNull(synchronize);
     }
 
+    /**
+     * Tells the executor that this stage's gradients are all zero now (an optimizer update that zeroes them, see
+     * {@link io.smp4j.pipeline.djl.DjlInternals#updateZeroesGradients}): the next step need not zero them. Any training
+     * step, or a gradient written by anything else afterwards, makes them non-zero again as far as it knows: call this
+     * only right after such an update.
+     */
+    public void gradientsZeroed() {
+        gradientsZero = true;
+    }
+
     /** Sends and receives through {@code link} for the neighbours it reaches (see {@link DeviceLink}). */
     public void setDeviceLink(DeviceLink link) {
         this.link.setDeviceLink(link);
@@ -147,11 +159,15 @@ public final class PipelineExecutor {
      */
     public void run(Schedule schedule, Forward forward) {
         int m = schedule.microbatches();
-        Parameters.zeroGradients(stage);
+        if (!gradientsZero) {
+            Parameters.zeroGradients(stage);
+            gradientsZero = true;
+        }
         InFlight[] flight = new InFlight[m];
         List<CommRequest> sends = new ArrayList<>();
         List<Action> actions = schedule.forStage(stageIndex);
         boolean training = actions.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
+        gradientsZero &= !training;
         try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             for (Action a : actions) {
                 boolean timed = listener.active();

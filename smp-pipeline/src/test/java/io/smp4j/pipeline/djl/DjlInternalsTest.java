@@ -185,4 +185,35 @@ class DjlInternalsTest {
                     java.util.List.copyOf(DjlInternals.optimizerState(adam).keySet()));
         }
     }
+
+    /** DJL's PyTorch SGD and Adam zero the gradient after an update (so a step need not); other optimizers may not. */
+    @Test
+    void sgdAndAdamUpdatesLeaveTheGradientZero() {
+        Optimizer[] optimizers = {
+            Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.1f)).optMomentum(0.9f).build(),
+            Optimizer.adam().build(), Optimizer.adamW().build()};
+        for (Optimizer o : optimizers) {
+            assertTrue(DjlInternals.updateZeroesGradients(o), o.getClass().getName());
+            try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+                NDArray w = m.create(new float[] {1f, -2f, 3f});
+                w.setRequiresGradient(true);
+                try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                    gc.backward(w.mul(w).sum());
+                }
+                try (NDArray g = DjlInternals.gradient(w)) {
+                    o.update("w", w, g);
+                }
+                try (NDArray g = DjlInternals.gradient(w)) {
+                    assertArrayEquals(new float[] {0f, 0f, 0f}, g.toFloatArray(), o.getClass().getName());
+                }
+            }
+        }
+        Optimizer own = new Optimizer(Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.1f))) {
+            @Override
+            public void update(String id, NDArray w, NDArray g) {
+                w.subi(g.mul(0.1f));
+            }
+        };
+        assertTrue(!DjlInternals.updateZeroesGradients(own));
+    }
 }
