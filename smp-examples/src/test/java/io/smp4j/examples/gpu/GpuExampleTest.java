@@ -84,11 +84,13 @@ class GpuExampleTest {
 
     /**
      * A: 4 steps on the GPU, checkpoint. From copies of A's checkpoint, G1 and G2 go on on the GPU (steps 5-7), B on
-     * the CPU (steps 5-6, checkpoint); C resumes B's checkpoint on the GPU (step 7). Step 5 of B and G1 starts from
-     * the same parameters: only the kernels differ (cuDNN convolves in TF32 on this GPU, PyTorch's default; the CPU in
-     * float32), a difference of order 1e-4 to 1e-3 in the loss. Later steps add the training's own amplification;
-     * they are bounded by the GPU's run-to-run difference over the same steps (G1 vs G2, cuDNN's nondeterministic
-     * backward), measured here. A lost parameter or optimizer state moves a loss by far more than either.
+     * the CPU (steps 5-6, checkpoint); from copies of B's checkpoint C resumes on the GPU and D on the CPU (step 7).
+     * Step 5 of B and G1, and step 7 of C and D, start from the same parameters: only the kernels differ (cuDNN
+     * convolves in TF32 on this GPU, PyTorch's default; the CPU in float32), a difference of order 1e-4 to 1e-3 in the
+     * loss. Step 6 adds one update on either device; it is bounded by the GPU's run-to-run difference over the same
+     * steps (G1 vs G2, cuDNN's nondeterministic backward), measured here. (Step 7 of C against G1 is not comparable:
+     * two CPU updates against two TF32 ones; it moved losses by up to 1.2% on the H100.) A lost parameter or optimizer
+     * state moves a loss by far more than either.
      */
     @Test
     void checkpointMovesBetweenGpuAndCpu(@TempDir Path dir) throws Exception {
@@ -110,29 +112,36 @@ class GpuExampleTest {
                 forB.toString(), "--resume"));
         assertEquals(0, b.code(), b.output());
         assertTrue(b.output().contains("resumed from " + forB + " at step 4"), b.output());
+        Path forD = copy(forB, dir.resolve("d"));
         TestSupport.Result c = example(dir.resolve("c.json"), "auto", List.of("--steps", "7", "--checkpoint-dir",
                 forB.toString(), "--resume"));
         assertEquals(0, c.code(), c.output());
         assertTrue(c.output().contains("resumed from " + forB + " at step 6"), c.output());
+        assertTrue(c.output().contains("-> GPU 0"), "C trained on the GPU:\n" + c.output());
+        TestSupport.Result d = example(dir.resolve("d.json"), "cpu", List.of("--steps", "7", "--checkpoint-dir",
+                forD.toString(), "--resume"));
+        assertEquals(0, d.code(), d.output());
         float[] gpu = losses(dir.resolve("g1.json"));
         float[] control = losses(dir.resolve("g2.json"));
         float[] cpu = losses(dir.resolve("b.json"));
         float[] back = losses(dir.resolve("c.json"));
+        float[] cpu7 = losses(dir.resolve("d.json"));
         double rerun = 0;
         for (int i = 0; i < 3; i++) {
             rerun = Math.max(rerun, rel(control[i], gpu[i]));
         }
         double sameParameters = rel(cpu[0], gpu[0]);
         double toCpu = rel(cpu[1], gpu[1]);
-        double toGpu = rel(back[0], gpu[2]);
+        double toGpu = rel(back[0], cpu7[0]);
         System.out.printf(Locale.ROOT, "checkpoint GPU -> CPU -> GPU: step 5 (same parameters) CPU vs GPU %.3g, "
-                + "step 6 %.3g, step 7 back on the GPU %.3g; the GPU resumed twice, steps 5-7: %.3g%n",
-                sameParameters, toCpu, toGpu, rerun);
+                + "step 6 %.3g, step 7 from the CPU's checkpoint (same parameters) GPU vs CPU %.3g; the GPU resumed "
+                + "twice, steps 5-7: %.3g; step 7 against the GPU all along (not bounded) %.3g%n",
+                sameParameters, toCpu, toGpu, rerun, rel(back[0], gpu[2]));
         double later = Math.max(LATER_FLOOR, CONTROL_FACTOR * rerun);
         assertTrue(sameParameters <= SAME_PARAMETERS, "step 5 from the GPU's checkpoint on the CPU: "
                 + sameParameters);
         assertTrue(toCpu <= later, "step 6 on the CPU: " + toCpu + " > " + later);
-        assertTrue(toGpu <= later, "GPU after a CPU checkpoint: " + toGpu + " > " + later);
+        assertTrue(toGpu <= SAME_PARAMETERS, "step 7 from the CPU's checkpoint on the GPU: " + toGpu);
     }
 
     /**
