@@ -50,14 +50,17 @@ import java.util.Set;
  * @param processesPerHost    {@code mpi.processes_per_host} (0: not set)
  * @param customMpiOptions    {@code mpi.custom_mpi_options}
  * @param processesPerGpu     ranks that may share one GPU (smp4j's {@code processes_per_gpu}, default 1: a GPU each)
+ * @param activationCheckpointing every stage but the last keeps only its input per microbatch in flight and
+ *                            recomputes its forward inside backward ({@code activation_checkpointing}, default false)
  */
 public record SmpConfig(int partitions, int microbatches, String pipeline, String optimize, double memoryWeight,
                         boolean autoPartition, int defaultPartition, boolean ddp, String placementStrategy,
-                        int activeMicrobatches, int processesPerHost, String customMpiOptions, int processesPerGpu) {
+                        int activeMicrobatches, int processesPerHost, String customMpiOptions, int processesPerGpu,
+                        boolean activationCheckpointing) {
 
     static final List<String> KEYS = List.of("partitions", "pipeline_parallel_degree", "microbatches", "pipeline",
             "optimize", "memory_weight", "auto_partition", "default_partition", "ddp", "placement_strategy",
-            "active_microbatches", "processes_per_gpu", "mpi");
+            "active_microbatches", "processes_per_gpu", "activation_checkpointing", "mpi");
     static final List<String> MPI_KEYS = List.of("enabled", "processes_per_host", "custom_mpi_options");
     /** SageMaker smp keys smp4j does not implement (yet): named as such rather than taken for typos. */
     static final List<String> NOT_SUPPORTED = List.of("tensor_parallel_degree", "fp16", "bf16",
@@ -143,6 +146,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 case "placement_strategy" -> b.placementStrategy(string(key, v));
                 case "active_microbatches" -> b.activeMicrobatches(integer(key, v));
                 case "processes_per_gpu" -> b.processesPerGpu(integer(key, v));
+                case "activation_checkpointing" -> b.activationCheckpointing(bool(key, v));
                 case "mpi" -> {
                     if (!(v instanceof Map<?, ?> mpi)) {
                         throw new IllegalArgumentException("mpi must be an object such as {\"processes_per_host\": 4}, "
@@ -260,6 +264,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         private int processesPerHost;
         private String customMpiOptions = "";
         private int processesPerGpu = 1;
+        private boolean activationCheckpointing;
 
         public Builder partitions(int v) {
             partitions = v;
@@ -322,6 +327,11 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         }
 
         /** Ranks that may share one GPU: for debugging, and for pipelines on a host with fewer GPUs than stages. */
+        public Builder activationCheckpointing(boolean v) {
+            activationCheckpointing = v;
+            return this;
+        }
+
         public Builder processesPerGpu(int v) {
             processesPerGpu = v;
             return this;
@@ -371,7 +381,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
             }
             return new SmpConfig(partitions, microbatches, pipe, opt, mw, autoPartition, defaultPartition, ddp,
                     placementStrategy, active, processesPerHost, customMpiOptions == null ? "" : customMpiOptions,
-                    processesPerGpu);
+                    processesPerGpu, activationCheckpointing);
         }
 
         private static String lower(String s) {

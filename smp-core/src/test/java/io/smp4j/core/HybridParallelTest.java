@@ -21,19 +21,23 @@ import org.junit.jupiter.params.provider.CsvSource;
  * made in the same order; the all-reduce of two replicas adds two numbers (commutative) and halves (exact).
  */
 class HybridParallelTest {
-    @ParameterizedTest(name = "{0}: {1} ranks, {2} partitions, {3} microbatches, {4}, {5}")
-    @CsvSource({"resnet18, 4, 2, 2, interleaved, spread", "mlp, 2, 1, 4, simple, cluster",
-        "mlp, 4, 2, 2, simple, cluster"})
+    @ParameterizedTest(name = "{0}: {1} ranks, {2} partitions, {3} microbatches, {4}, {5}, activation checkpointing "
+            + "{6}")
+    @CsvSource({"resnet18, 4, 2, 2, interleaved, spread, false", "mlp, 2, 1, 4, simple, cluster, false",
+        "mlp, 4, 2, 2, simple, cluster, false", "resnet18, 2, 2, 4, simple, cluster, true",
+        "resnet18, 4, 2, 2, interleaved, spread, true", "mlp, 4, 2, 4, interleaved, cluster, true"})
     void hybridTrainingEqualsOneProcess(String model, int np, int partitions, int microbatches, String pipeline,
-                                        String placement) throws Exception {
+                                        String placement, boolean checkpointing) throws Exception {
         Engine.getInstance();
         TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(np, HybridMain.class.getName())
                 .args(List.of(model, "" + partitions, "" + microbatches, pipeline, placement))
                 .jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
-                        "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120")));
+                        "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120",
+                        "-Dsmp.test.checkpointing=" + checkpointing)));
         int code = run.code();
         String output = run.output();
-        Files.writeString(Path.of("target", "hybrid-" + model + "-w" + np + "-p" + partitions + ".log"), output);
+        Files.writeString(Path.of("target", "hybrid-" + model + "-w" + np + "-p" + partitions
+                + (checkpointing ? "-ckpt" : "") + ".log"), output);
         Matcher m = Pattern.compile("HYBRID .* rank=(\\d) stage=(\\d) replica=(\\d) tensors=(\\d+) "
                 + "maxRelParamDiff=(\\S+) maxRelLossDiff=(\\S+) evalLossDiff=(\\S+) updateRelDiff=\\S+ "
                 + "controlUpdateRelDiff=\\S+ (OK|FAIL)").matcher(output);

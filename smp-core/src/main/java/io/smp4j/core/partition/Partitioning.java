@@ -126,6 +126,7 @@ public final class Partitioning {
                 return t != null && t.recording();
             }
         }, smp::synchronize);
+        executor.setActivationCheckpointing(smp.config().activationCheckpointing());
         DeviceLink direct = smp.deviceResources().stageLink();
         if (direct != null) {
             executor.setDeviceLink(direct);

@@ -51,7 +51,7 @@ public final class StepRunner {
                     if (exec.isLastStage()) {
                         outputs.record(mb, returned);
                     }
-                    return new PipelineExecutor.Forward.Result(ctx.output(), ctx.backwardTarget());
+                    return new PipelineExecutor.Forward.Result(ctx.output(), ctx.backwardTarget(), ctx.input());
                 });
                 result = new StepOutput(outManager, outputs.broadcast(env.pipeline()));
             } catch (RuntimeException | Error e) {

@@ -195,11 +195,17 @@ public final class BenchSuite {
     /** Activation memory: batch 128 in 16 microbatches of 8, so that the activations outweigh the JVM and libtorch. */
     void memory() throws Exception {
         Map<String, Object> r = new LinkedHashMap<>();
-        for (String p : new String[] {"simple", "interleaved"}) {
+        for (String key : new String[] {"simple", "interleaved", "simple+checkpointing", "interleaved+checkpointing"}) {
+            String p = key.split("\\+")[0];
+            List<String> args = new ArrayList<>(List.of("--partitions", "2", "--microbatches", "16", "--batch-size",
+                    "128", "--pipeline", p, "--optimize", "speed", "--steps", "3", "--warmup", "1"));
+            if (key.endsWith("checkpointing")) {
+                args.add("--activation-checkpointing");
+            }
             // A fixed mmap threshold: glibc then maps every block >= 128 KB (activations) separately and returns it
             // on free, so that resident memory follows the live tensors instead of glibc's retained heap.
-            r.put(p, train("memory-" + p, 2, Map.of("MALLOC_MMAP_THRESHOLD_", "131072"), "--partitions", "2", "--microbatches", "16", "--batch-size", "128",
-                    "--pipeline", p, "--optimize", "speed", "--steps", "3", "--warmup", "1"));
+            r.put(key, train("memory-" + key.replace('+', '-'), 2, Map.of("MALLOC_MMAP_THRESHOLD_", "131072"),
+                    args.toArray(new String[0])));
         }
         results.put("memory", r);
     }

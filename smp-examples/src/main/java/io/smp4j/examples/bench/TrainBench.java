@@ -77,6 +77,8 @@ public final class TrainBench {
         String optimize = "memory";
         @Option(names = "--processes-per-gpu", converter = CommandLines.Positive.class)
         int processesPerGpu = 1;
+        @Option(names = "--activation-checkpointing")
+        boolean activationCheckpointing;
         @Option(names = "--rounds", converter = CommandLines.Positive.class)
         int rounds = 4;
         @Option(names = "--out", paramLabel = "FILE")
@@ -97,6 +99,7 @@ public final class TrainBench {
             m.put("ddp", Boolean.toString(ddp));
             m.put("optimize", optimize);
             m.put("processes-per-gpu", Integer.toString(processesPerGpu));
+            m.put("activation-checkpointing", Boolean.toString(activationCheckpointing));
             m.put("rounds", Integer.toString(rounds));
             return m;
         }
@@ -131,7 +134,8 @@ public final class TrainBench {
     /** Pipeline / data-parallel run: rank 0 returns the result, others null. */
     static Map<String, Object> smp(Options o) throws Exception {
         SmpConfig cfg = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
-                .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).processesPerGpu(o.processesPerGpu).build();
+                .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).processesPerGpu(o.processesPerGpu)
+                .activationCheckpointing(o.activationCheckpointing).build();
         int steps = o.steps;
         int warmup = o.warmup;
         try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager(smp.device())) {

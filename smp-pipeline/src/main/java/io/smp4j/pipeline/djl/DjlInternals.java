@@ -139,6 +139,22 @@ public final class DjlInternals {
         return w.getGradient();
     }
 
+    /** Grad mode restored on close. */
+    public interface GradMode extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /**
+     * Turns off graph recording on this thread until the result is closed (PyTorch's {@code no_grad}), inside a
+     * gradient collector too: what a forward that will be recomputed for backward runs under (activation
+     * checkpointing), so that it keeps nothing for backward. PyTorch engine only.
+     */
+    public static GradMode withoutGradients() {
+        boolean before = TensorMemory.setGradMode(false);
+        return () -> TensorMemory.setGradMode(before);
+    }
+
     /**
      * Whether {@code optimizer.update(id, w, g)} leaves {@code w}'s gradient zero on this engine: DJL 0.35.1's PyTorch
      * {@code sgdUpdate} and {@code adamUpdate} (behind {@link Sgd}, {@link Adam} and {@link AdamW}, exactly those

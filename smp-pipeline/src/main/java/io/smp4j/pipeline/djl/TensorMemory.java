@@ -19,6 +19,8 @@ public final class TensorMemory {
     private static final Method DIRECT;
     private static final Method CONTIGUOUS;
     private static final Method ZERO_GRAD;
+    private static final Method IS_GRAD_MODE;
+    private static final Method SET_GRAD_MODE;
     private static final String WHY_NOT;
 
     static {
@@ -26,6 +28,8 @@ public final class TensorMemory {
         Method direct = null;
         Method contiguous = null;
         Method zeroGrad = null;
+        Method isGradMode = null;
+        Method setGradMode = null;
         String why = null;
         try {
             Class<?> c = Class.forName("ai.djl.pytorch.jni.PyTorchLibrary");
@@ -38,6 +42,10 @@ public final class TensorMemory {
             direct.setAccessible(true);
             contiguous.setAccessible(true);
             zeroGrad.setAccessible(true);
+            isGradMode = c.getDeclaredMethod("torchIsGradMode");
+            setGradMode = c.getDeclaredMethod("torchSetGradMode", boolean.class);
+            isGradMode.setAccessible(true);
+            setGradMode.setAccessible(true);
         } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
             why = "DJL's PyTorch engine (0.35.1) is not on the class path or has changed: " + e;
             lib = null;
@@ -46,6 +54,8 @@ public final class TensorMemory {
         DIRECT = direct;
         CONTIGUOUS = contiguous;
         ZERO_GRAD = zeroGrad;
+        IS_GRAD_MODE = isGradMode;
+        SET_GRAD_MODE = setGradMode;
         WHY_NOT = why;
     }
 
@@ -118,6 +128,21 @@ public final class TensorMemory {
             ZERO_GRAD.invoke(LIB, handle(w));
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("zeroGrad failed for " + w.getShape(), e);
+        }
+    }
+
+    /**
+     * Sets PyTorch's grad mode on this thread (whether operations record a graph for backward) and returns the mode
+     * it replaces. DJL's gradient collector turns it on for its whole lifetime and has no API to pause it.
+     */
+    static boolean setGradMode(boolean on) {
+        check();
+        try {
+            boolean before = (Boolean) IS_GRAD_MODE.invoke(LIB);
+            SET_GRAD_MODE.invoke(LIB, on);
+            return before;
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("torchSetGradMode failed", e);
         }
     }
 

@@ -17,6 +17,8 @@ import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Runs one pipeline rank's part of a step: walks its action list from the {@link Schedule}, forwarding its stage with
@@ -43,9 +45,11 @@ public final class PipelineExecutor {
     /** Optional observer of every action (the timeline trace hooks in here). */
     private ActionListener listener = (a, startNanos, endNanos) -> { };
     /** Waits for the device's queued work, so that an action's clock reads measure kernels, not their launches. */
+    private static final Logger LOG = LoggerFactory.getLogger(PipelineExecutor.class);
     private Runnable synchronize = () -> { };
     /** Whether every gradient of the stage is known to be zero (else a step zeroes them first). */
     private boolean gradientsZero;
+    private boolean checkpointActivations;
 
     /** Observer of executed actions. */
     @FunctionalInterface
@@ -76,8 +80,13 @@ public final class PipelineExecutor {
          * @param output         the stage output (sent to the next stage unless this is the last), in the scope
          * @param backwardTarget on the last stage when training, the scalar to backpropagate (already scaled); else
          *                       null. Arrays autograd needs must live in the microbatch's scope.
+         * @param stageInput     what {@link #forwardStage} ran on (needed for activation checkpointing)
          */
-        record Result(NDList output, NDArray backwardTarget) {
+        record Result(NDList output, NDArray backwardTarget, NDList stageInput) {
+            /** Without the stage input (then the stage cannot recompute its forward: no activation checkpointing). */
+            public Result(NDList output, NDArray backwardTarget) {
+                this(output, backwardTarget, null);
+            }
         }
     }
 
@@ -118,6 +127,23 @@ public final class PipelineExecutor {
         gradientsZero = true;
     }
 
+    /**
+     * Activation checkpointing (SageMaker's {@code smp.set_activation_checkpointing}, per stage): while training, a
+     * stage other than the last runs each microbatch's forward without recording a graph and keeps only the stage's
+     * input and output; its backward first recomputes the forward (restoring what that does to batch-norm running
+     * statistics), then backpropagates. The same operations on the same values: gradients equal to keeping every
+     * activation. The last stage keeps its activations (its forward produced the loss that its backward needs; under
+     * 1F1B its backward follows at once).
+     */
+    public void setActivationCheckpointing(boolean on) {
+        checkpointActivations = on;
+        if (on) {
+            LOG.info("stage {}: activation checkpointing{}", stageIndex, isLastStage()
+                    ? " not applied (the last stage keeps its activations)"
+                    : ": forwards keep only their input and output, backward recomputes");
+        }
+    }
+
     /** Sends and receives through {@code link} for the neighbours it reaches (see {@link DeviceLink}). */
     public void setDeviceLink(DeviceLink link) {
         this.link.setDeviceLink(link);
@@ -151,6 +177,8 @@ public final class PipelineExecutor {
         NDList input;
         Forward.Result result;
         NDList upstreamGradients;
+        /** The forward ran without a graph: backward recomputes it first. */
+        boolean recompute;
     }
 
     /**
@@ -193,7 +221,8 @@ public final class PipelineExecutor {
                         }
                     }
                     case FORWARD -> {
-                        f.result = forward.forward(mb, f.input, f.scope);
+                        f.result = training && checkpointActivations && !isLastStage()
+                                ? forwardKeepingInput(forward, mb, f) : forward.forward(mb, f.input, f.scope);
                         if (isLastStage() && training && f.result.backwardTarget() == null) {
                             throw new IllegalStateException("microbatch " + mb + " produced no loss to backpropagate "
                                     + "on the last stage (call model.backward(loss) in the step)");
@@ -203,7 +232,11 @@ public final class PipelineExecutor {
                             mb, sends);
                     case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, stageIndex + 1,
                             StageLink.Direction.GRADIENT, mb);
-                    case BACKWARD -> gc.backward(isLastStage() ? f.result.backwardTarget() : backwardTarget(f, mb));
+                    case BACKWARD -> {
+                        Runnable restore = f.recompute ? recompute(f) : () -> { };
+                        gc.backward(isLastStage() ? f.result.backwardTarget() : backwardTarget(f, mb));
+                        restore.run();
+                    }
                     case SEND_GRADIENT -> link.send(inputGradients(f), stageIndex - 1, StageLink.Direction.GRADIENT, mb,
                             sends);
                     default -> throw new IllegalStateException("unknown action " + a);
@@ -225,6 +258,61 @@ public final class PipelineExecutor {
             }
         }
         CommRequest.awaitAll(sends);
+    }
+
+    /**
+     * A forward without a graph: its intermediate arrays are freed at once; the stage input and output stay in the
+     * microbatch's scope.
+     */
+    private Forward.Result forwardKeepingInput(Forward forward, int mb, InFlight f) {
+        try (NDManager activations = f.scope.newSubManager()) {
+            if (f.input != null) {
+                // Arrays computed from the input join its manager: here the scratch scope (the input returns to
+                // the microbatch's scope when it closes).
+                f.input.tempAttach(activations);
+            }
+            Forward.Result r;
+            try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
+                r = forward.forward(mb, f.input, activations);
+            }
+            if (r.stageInput() == null) {
+                throw new IllegalStateException("activation checkpointing needs the stage input of microbatch " + mb
+                        + " on stage " + stageIndex + " to recompute its forward; the step did not report it");
+            }
+            if (f.input == null) {
+                r.stageInput().attach(f.scope);
+            }
+            r.output().attach(f.scope);
+            f.recompute = true;
+            return new Forward.Result(r.output(), null, r.stageInput());
+        }
+    }
+
+    /**
+     * Runs the stage forward again, now recording the graph, on the input it ran on (the received activations
+     * themselves, so that their gradients are computed). Batch normalisation updates its running statistics in a
+     * training forward: the returned action puts them back as they were, so that the recomputation changes nothing
+     * but the graph; run it after the backward (autograd refuses arrays it saved that changed in between).
+     */
+    private Runnable recompute(InFlight f) {
+        NDList in = f.input != null ? f.input : f.result.stageInput();
+        List<NDArray> state = Parameters.untrainedArrays(stage);
+        List<NDArray> saved = new ArrayList<>();
+        for (NDArray a : state) {
+            NDArray c = a.duplicate();
+            c.attach(f.scope);
+            saved.add(c);
+        }
+        NDList out = forwardStage(in, true);
+        out.attach(f.scope);
+        f.result = new Forward.Result(out, null, f.result.stageInput());
+        f.recompute = false;
+        return () -> {
+            for (int i = 0; i < state.size(); i++) {
+                // In place, outside autograd (these arrays need no gradient): exact for finite values.
+                state.get(i).subi(state.get(i)).addi(saved.get(i));
+            }
+        };
     }
 
     /**

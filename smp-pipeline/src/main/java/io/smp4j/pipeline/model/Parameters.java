@@ -30,6 +30,20 @@ public final class Parameters {
         }
     }
 
+    /**
+     * The initialised arrays of {@code block} that training changes without gradients (batch normalisation's running
+     * mean and variance): what a training forward writes in place.
+     */
+    public static List<NDArray> untrainedArrays(Block block) {
+        List<NDArray> out = new ArrayList<>();
+        for (Parameter p : of(block)) {
+            if (p.isInitialized() && !p.requiresGradient()) {
+                out.add(p.getArray());
+            }
+        }
+        return out;
+    }
+
     /** A copy of every parameter value (running statistics included), to undo side effects of a trial run. */
     public static List<float[]> snapshot(Block block) {
         List<float[]> values = new ArrayList<>();

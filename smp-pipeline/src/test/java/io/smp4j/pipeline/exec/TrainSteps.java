@@ -28,7 +28,7 @@ final class TrainSteps {
             NDList out = exec.forwardStage(x, true);
             out.attach(scope);
             if (!exec.isLastStage()) {
-                return new PipelineExecutor.Forward.Result(out, null);
+                return new PipelineExecutor.Forward.Result(out, null, x);
             }
             NDList lab = NDLists.copy(labels.get(mb), scope);
             NDArray l = loss.evaluate(lab, out);
