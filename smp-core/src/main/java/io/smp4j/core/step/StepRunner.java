@@ -5,6 +5,7 @@ import io.smp4j.comm.Communicator;
 import io.smp4j.core.Step;
 import io.smp4j.core.StepOutput;
 import io.smp4j.pipeline.exec.PipelineExecutor;
+import io.smp4j.pipeline.exec.StageForward;
 import io.smp4j.pipeline.schedule.Schedule;
 
 /**
@@ -51,7 +52,7 @@ public final class StepRunner {
                     if (exec.isLastStage()) {
                         outputs.record(mb, returned);
                     }
-                    return new PipelineExecutor.Forward.Result(ctx.output(), ctx.backwardTarget(), ctx.input());
+                    return new StageForward.Result(ctx.output(), ctx.backwardTarget(), ctx.input());
                 });
                 result = new StepOutput(outManager, outputs.broadcast(env.pipeline()));
             } catch (RuntimeException | Error e) {

@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>{@code
  * PipelineExecutor exec = new PipelineExecutor(stageBlock, ppRank, ppSize, pipelineGroup, manager, "units 0..3");
- * exec.run(schedule, (mb, input, scope) -> { ... return new Forward.Result(output, lossOrNull); });
+ * exec.run(schedule, (mb, input, scope) -> { ... return new StageForward.Result(output, lossOrNull); });
  * }</pre>
  */
 public final class PipelineExecutor {
@@ -59,34 +59,6 @@ public final class PipelineExecutor {
         /** Whether it records now: only then are clocks read (and the device synchronised around each action). */
         default boolean active() {
             return true;
-        }
-    }
-
-    /**
-     * One microbatch's forward on this stage, supplied by the caller: run the stage (see {@link #forwardStage}) on
-     * {@code input} (the received activations, or null on stage 0 where the caller has the data) and say what to send
-     * on and what to backpropagate.
-     */
-    @FunctionalInterface
-    public interface Forward {
-        /**
-         * @param microbatch the microbatch index
-         * @param input      the stage inputs (floating-point ones require gradients), or null on stage 0
-         * @param scope      where this microbatch's arrays live until its last action on this stage
-         */
-        Result forward(int microbatch, NDList input, NDManager scope);
-
-        /**
-         * @param output         the stage output (sent to the next stage unless this is the last), in the scope
-         * @param backwardTarget on the last stage when training, the scalar to backpropagate (already scaled); else
-         *                       null. Arrays autograd needs must live in the microbatch's scope.
-         * @param stageInput     what {@link #forwardStage} ran on (needed for activation checkpointing)
-         */
-        record Result(NDList output, NDArray backwardTarget, NDList stageInput) {
-            /** Without the stage input (then the stage cannot recompute its forward: no activation checkpointing). */
-            public Result(NDList output, NDArray backwardTarget) {
-                this(output, backwardTarget, null);
-            }
         }
     }
 
@@ -171,21 +143,11 @@ public final class PipelineExecutor {
         }
     }
 
-    /** One microbatch's live state between its first and its last action on this stage. */
-    private static final class InFlight {
-        NDManager scope;
-        NDList input;
-        Forward.Result result;
-        NDList upstreamGradients;
-        /** The forward ran without a graph: backward recomputes it first. */
-        boolean recompute;
-    }
-
     /**
      * Zeroes this stage's gradients, then runs the schedule's actions for this stage, calling {@code forward} at each
      * forward action. A schedule without backward actions (evaluation) runs forwards only.
      */
-    public void run(Schedule schedule, Forward forward) {
+    public void run(Schedule schedule, StageForward forward) {
         int m = schedule.microbatches();
         if (!gradientsZero) {
             Parameters.zeroGradients(stage);
@@ -222,7 +184,7 @@ public final class PipelineExecutor {
                     }
                     case FORWARD -> {
                         f.result = training && checkpointActivations && !isLastStage()
-                                ? forwardKeepingInput(forward, mb, f) : forward.forward(mb, f.input, f.scope);
+                                ? ActivationCheckpointing.forwardKeepingInput(forward, mb, f, stageIndex) : forward.forward(mb, f.input, f.scope);
                         if (isLastStage() && training && f.result.backwardTarget() == null) {
                             throw new IllegalStateException("microbatch " + mb + " produced no loss to backpropagate "
                                     + "on the last stage (call model.backward(loss) in the step)");
@@ -233,7 +195,7 @@ public final class PipelineExecutor {
                     case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, stageIndex + 1,
                             StageLink.Direction.GRADIENT, mb);
                     case BACKWARD -> {
-                        Runnable restore = f.recompute ? recompute(f) : () -> { };
+                        Runnable restore = f.recompute ? ActivationCheckpointing.recompute(in -> forwardStage(in, true), stage, f) : () -> { };
                         gc.backward(isLastStage() ? f.result.backwardTarget() : backwardTarget(f, mb));
                         restore.run();
                     }
@@ -258,61 +220,6 @@ public final class PipelineExecutor {
             }
         }
         CommRequest.awaitAll(sends);
-    }
-
-    /**
-     * A forward without a graph: its intermediate arrays are freed at once; the stage input and output stay in the
-     * microbatch's scope.
-     */
-    private Forward.Result forwardKeepingInput(Forward forward, int mb, InFlight f) {
-        try (NDManager activations = f.scope.newSubManager()) {
-            if (f.input != null) {
-                // Arrays computed from the input join its manager: here the scratch scope (the input returns to
-                // the microbatch's scope when it closes).
-                f.input.tempAttach(activations);
-            }
-            Forward.Result r;
-            try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
-                r = forward.forward(mb, f.input, activations);
-            }
-            if (r.stageInput() == null) {
-                throw new IllegalStateException("activation checkpointing needs the stage input of microbatch " + mb
-                        + " on stage " + stageIndex + " to recompute its forward; the step did not report it");
-            }
-            if (f.input == null) {
-                r.stageInput().attach(f.scope);
-            }
-            r.output().attach(f.scope);
-            f.recompute = true;
-            return new Forward.Result(r.output(), null, r.stageInput());
-        }
-    }
-
-    /**
-     * Runs the stage forward again, now recording the graph, on the input it ran on (the received activations
-     * themselves, so that their gradients are computed). Batch normalisation updates its running statistics in a
-     * training forward: the returned action puts them back as they were, so that the recomputation changes nothing
-     * but the graph; run it after the backward (autograd refuses arrays it saved that changed in between).
-     */
-    private Runnable recompute(InFlight f) {
-        NDList in = f.input != null ? f.input : f.result.stageInput();
-        List<NDArray> state = Parameters.untrainedArrays(stage);
-        List<NDArray> saved = new ArrayList<>();
-        for (NDArray a : state) {
-            NDArray c = a.duplicate();
-            c.attach(f.scope);
-            saved.add(c);
-        }
-        NDList out = forwardStage(in, true);
-        out.attach(f.scope);
-        f.result = new Forward.Result(out, null, f.result.stageInput());
-        f.recompute = false;
-        return () -> {
-            for (int i = 0; i < state.size(); i++) {
-                // In place, outside autograd (these arrays need no gradient): exact for finite values.
-                state.get(i).subi(state.get(i)).addi(saved.get(i));
-            }
-        };
     }
 
     /**

@@ -28,12 +28,12 @@ final class TrainSteps {
             NDList out = exec.forwardStage(x, true);
             out.attach(scope);
             if (!exec.isLastStage()) {
-                return new PipelineExecutor.Forward.Result(out, null, x);
+                return new StageForward.Result(out, null, x);
             }
             NDList lab = NDLists.copy(labels.get(mb), scope);
             NDArray l = loss.evaluate(lab, out);
             losses[mb] = l.getFloat();
-            return new PipelineExecutor.Forward.Result(out, l.mul(DjlInternals.scalar(scope, lossScale)));
+            return new StageForward.Result(out, l.mul(DjlInternals.scalar(scope, lossScale)));
         });
         return losses;
     }
