@@ -155,7 +155,8 @@ public final class GpuBench {
             Path trace = b.work.resolve("example-" + prefetch + "-trace.json");
             List<String> args = List.of("--partitions", "1", "--batch-size", "32", "--image-size", "64", "--steps",
                     "40", "--generated-images", "640", "--no-eval", "--log-every", "10", "--prefetch",
-                    Integer.toString(prefetch), "--loader-threads", Integer.toString(EXAMPLE_PREFETCH), "--trace", trace.toString(), "--trace-steps",
+                    Integer.toString(prefetch), "--loader-threads", Integer.toString(EXAMPLE_PREFETCH), "--trace",
+                    trace.toString(), "--trace-steps",
                     "30", "--metrics-json", metrics.toString());
             System.out.println("bench: example, prefetch " + prefetch + " " + args);
             if (BenchSuite.launch(1, 0, ResNet18Training.class.getName(), args, Map.of()) != 0) {

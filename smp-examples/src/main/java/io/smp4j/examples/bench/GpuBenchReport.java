@@ -64,8 +64,8 @@ final class GpuBenchReport {
                 + "in alternating rounds. SGD with momentum. Queued: the CPU's time until the step's last kernel is "
                 + "launched (before the synchronisation); where it nears the step time, the GPU waits for the CPU.");
         line("");
-        line("| model | input | batch | plain DJL (ms) | smp4j (ms) | ratio | target | img/s (smp4j) | queued by the CPU, "
-                + "DJL / smp4j (ms) |");
+        line("| model | input | batch | plain DJL (ms) | smp4j (ms) | ratio | target | img/s (smp4j) | "
+                + "queued by the CPU, DJL / smp4j (ms) |");
         line("|---|---|---|---|---|---|---|---|---|");
         for (String k : new String[] {"resnet18-224", "djl-resnet18-64"}) {
             JsonObject x = o.getAsJsonObject(k);

@@ -44,8 +44,8 @@ public final class PipelineExecutor {
     private final ParameterStore parameterStore;
     /** Optional observer of every action (the timeline trace hooks in here). */
     private ActionListener listener = (a, startNanos, endNanos) -> { };
-    /** Waits for the device's queued work, so that an action's clock reads measure kernels, not their launches. */
     private static final Logger LOG = LoggerFactory.getLogger(PipelineExecutor.class);
+    /** Waits for the device's queued work, so that an action's clock reads measure kernels, not their launches. */
     private Runnable synchronize = () -> { };
     /** Whether every gradient of the stage is known to be zero (else a step zeroes them first). */
     private boolean gradientsZero;
@@ -151,13 +151,12 @@ public final class PipelineExecutor {
         int m = schedule.microbatches();
         if (!gradientsZero) {
             Parameters.zeroGradients(stage);
-            gradientsZero = true;
         }
         InFlight[] flight = new InFlight[m];
         List<CommRequest> sends = new ArrayList<>();
         List<Action> actions = schedule.forStage(stageIndex);
         boolean training = actions.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
-        gradientsZero &= !training;
+        gradientsZero = !training; // an evaluation writes no gradient
         try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             for (Action a : actions) {
                 boolean timed = listener.active();
@@ -184,7 +183,8 @@ public final class PipelineExecutor {
                     }
                     case FORWARD -> {
                         f.result = training && checkpointActivations && !isLastStage()
-                                ? ActivationCheckpointing.forwardKeepingInput(forward, mb, f, stageIndex) : forward.forward(mb, f.input, f.scope);
+                                ? ActivationCheckpointing.forwardKeepingInput(forward, mb, f, stageIndex)
+                                : forward.forward(mb, f.input, f.scope);
                         if (isLastStage() && training && f.result.backwardTarget() == null) {
                             throw new IllegalStateException("microbatch " + mb + " produced no loss to backpropagate "
                                     + "on the last stage (call model.backward(loss) in the step)");
@@ -195,7 +195,8 @@ public final class PipelineExecutor {
                     case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, stageIndex + 1,
                             StageLink.Direction.GRADIENT, mb);
                     case BACKWARD -> {
-                        Runnable restore = f.recompute ? ActivationCheckpointing.recompute(in -> forwardStage(in, true), stage, f) : () -> { };
+                        Runnable restore = f.recompute
+                                ? ActivationCheckpointing.recompute(in -> forwardStage(in, true), stage, f) : () -> { };
                         gc.backward(isLastStage() ? f.result.backwardTarget() : backwardTarget(f, mb));
                         restore.run();
                     }
