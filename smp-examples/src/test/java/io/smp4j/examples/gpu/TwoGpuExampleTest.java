@@ -30,7 +30,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * and interleaved, M = 4, 8, 16) and as 2 data-parallel replicas, launched like {@code ./smp run -np 2} and under
  * {@code mpirun -np 2}. Each rank reports its own GPU; the losses equal one GPU running the same microbatches: the
  * first step's exactly to float rounding (same parameters, same kernels), the later ones within ten times the GPU's own
- * run-to-run difference (the one-GPU run twice; cuDNN's backward is nondeterministic).
+ * run-to-run difference (the one-GPU run three times; cuDNN's backward is nondeterministic).
  */
 @Tag("gpu")
 class TwoGpuExampleTest {
@@ -40,6 +40,8 @@ class TwoGpuExampleTest {
     static final double FIRST_STEP = 1e-5;
     /** Later steps: ten times the one-GPU control, at least this. */
     static final double LATER_FLOOR = 1e-4;
+    /** One-GPU runs per reference: their pairwise differences are the control. */
+    static final int REFERENCE_RUNS = 3;
 
     @BeforeAll
     static void needsTwoGpus() {
@@ -72,15 +74,25 @@ class TwoGpuExampleTest {
         return worst;
     }
 
-    /** Asserts the two-GPU losses against the one-GPU run, later steps held to the measured control. */
-    static void sameLosses(String what, float[] twoGpus, float[] oneGpu, float[] oneGpuAgain) {
-        assertEquals(oneGpu.length, twoGpus.length, what);
-        double first = diff(twoGpus, oneGpu, 0, 1);
-        double later = diff(twoGpus, oneGpu, 1, oneGpu.length);
-        double control = diff(oneGpuAgain, oneGpu, 0, oneGpu.length);
+    /**
+     * Asserts the two-GPU losses against the first one-GPU run, later steps held to the measured control: the largest
+     * difference between any two of the one-GPU runs (one pair alone ranged from 0.00077 to 0.031 over the runs so
+     * far, and once made a bound that the pipeline's own noise exceeded).
+     */
+    static void sameLosses(String what, float[] twoGpus, float[][] oneGpu) {
+        float[] ref = oneGpu[0];
+        assertEquals(ref.length, twoGpus.length, what);
+        double first = diff(twoGpus, ref, 0, 1);
+        double later = diff(twoGpus, ref, 1, ref.length);
+        double control = 0;
+        for (int i = 0; i < oneGpu.length; i++) {
+            for (int j = i + 1; j < oneGpu.length; j++) {
+                control = Math.max(control, diff(oneGpu[i], oneGpu[j], 0, ref.length));
+            }
+        }
         double bound = Math.max(LATER_FLOOR, 10 * control);
-        System.out.printf(Locale.ROOT, "%s: step 1 vs one GPU %.3g, steps 2-%d %.3g (bound %.3g; one GPU twice: "
-                + "%.3g)%n", what, first, oneGpu.length, later, bound, control);
+        System.out.printf(Locale.ROOT, "%s: step 1 vs one GPU %.3g, steps 2-%d %.3g (bound %.3g; one GPU %d times, "
+                + "largest difference: %.3g)%n", what, first, ref.length, later, bound, oneGpu.length, control);
         assertTrue(first <= FIRST_STEP, what + ": step 1 differs by " + first);
         assertTrue(later <= bound, what + ": later steps differ by " + later + " > " + bound);
     }
@@ -88,14 +100,14 @@ class TwoGpuExampleTest {
     /** One-GPU references by their arguments: simple and interleaved compare with the same one. */
     static final Map<List<String>, float[][]> REFERENCES = new HashMap<>();
 
-    /** The one-GPU reference twice (run and control). */
+    /** The one-GPU reference, run {@link #REFERENCE_RUNS} times (the reference and the control). */
     static float[][] oneGpu(Path dir, String name, List<String> args) throws Exception {
         float[][] known = REFERENCES.get(args);
         if (known != null) {
             return known;
         }
-        float[][] out = new float[2][];
-        for (int i = 0; i < 2; i++) {
+        float[][] out = new float[REFERENCE_RUNS][];
+        for (int i = 0; i < REFERENCE_RUNS; i++) {
             Path json = dir.resolve(name + "-" + i + ".json");
             TestSupport.Result r = example(1, json, args);
             assertEquals(0, r.code(), r.output());
@@ -115,8 +127,7 @@ class TwoGpuExampleTest {
         TestSupport.Result two = example(2, dir.resolve("two.json"), args);
         assertEquals(0, two.code(), two.output());
         eachRankOnItsOwnGpu(two.output());
-        sameLosses("pipeline " + pipeline + " M=" + m, GpuExampleTest.losses(dir.resolve("two.json")), ref[0],
-                ref[1]);
+        sameLosses("pipeline " + pipeline + " M=" + m, GpuExampleTest.losses(dir.resolve("two.json")), ref);
     }
 
     /**
@@ -130,11 +141,11 @@ class TwoGpuExampleTest {
         TestSupport.Result two = example(2, dir.resolve("two.json"), args);
         assertEquals(0, two.code(), two.output());
         eachRankOnItsOwnGpu(two.output());
-        sameLosses("data parallel (./smp run -np 2)", GpuExampleTest.losses(dir.resolve("two.json")), ref[0], ref[1]);
+        sameLosses("data parallel (./smp run -np 2)", GpuExampleTest.losses(dir.resolve("two.json")), ref);
         Assumptions.assumeTrue(onPath("mpirun"), "no mpirun here");
         String mpirun = mpirun(dir.resolve("mpirun.json"), args);
         eachRankOnItsOwnGpu(mpirun);
-        sameLosses("data parallel (mpirun -np 2)", GpuExampleTest.losses(dir.resolve("mpirun.json")), ref[0], ref[1]);
+        sameLosses("data parallel (mpirun -np 2)", GpuExampleTest.losses(dir.resolve("mpirun.json")), ref);
     }
 
     @Test
@@ -146,8 +157,7 @@ class TwoGpuExampleTest {
         args.addAll(List.of("--partitions", "2", "--pipeline", "interleaved"));
         String out = mpirun(dir.resolve("mpirun.json"), args);
         eachRankOnItsOwnGpu(out);
-        sameLosses("pipeline interleaved M=8 (mpirun -np 2)", GpuExampleTest.losses(dir.resolve("mpirun.json")),
-                ref[0], ref[1]);
+        sameLosses("pipeline interleaved M=8 (mpirun -np 2)", GpuExampleTest.losses(dir.resolve("mpirun.json")), ref);
     }
 
     static boolean onPath(String exe) {
