@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -174,8 +175,9 @@ public final class TrainBench {
             }
             // Per rank: compute and all-reduce milliseconds per step, this rank's median wall, peak RSS.
             // Sends: device -> host, checksum, posting; receives: waiting, checksum, host -> device (per message).
-            double compute = 0;
-            double allReduce = 0;
+            // Per step, then the median over steps (like the wall time): one slow step must not move the figure.
+            Map<Long, Double> computeByStep = new TreeMap<>();
+            Map<Long, Double> allReduceByStep = new TreeMap<>();
             double send = 0;
             double recv = 0;
             int sends = 0;
@@ -183,8 +185,8 @@ public final class TrainBench {
             for (Timeline.Event e : timeline.events()) {
                 double ms = e.durationMicros() / 1e3;
                 switch (e.kind()) {
-                    case FORWARD, BACKWARD -> compute += ms;
-                    case ALL_REDUCE -> allReduce += ms;
+                    case FORWARD, BACKWARD -> computeByStep.merge(e.step(), ms, Double::sum);
+                    case ALL_REDUCE -> allReduceByStep.merge(e.step(), ms, Double::sum);
                     case SEND -> {
                         send += ms;
                         sends++;
@@ -197,7 +199,9 @@ public final class TrainBench {
                     }
                 }
             }
-            float[] mine = {(float) (compute / steps), (float) (allReduce / steps), (float) Stats.median(wall),
+            double compute = Stats.median(new ArrayList<>(computeByStep.values())); // 0 when none
+            double allReduce = Stats.median(new ArrayList<>(allReduceByStep.values()));
+            float[] mine = {(float) compute, (float) allReduce, (float) Stats.median(wall),
                     (float) ProcessMemory.peakRssMb(), (float) rssBefore, (float) Stats.median(copy),
                     (float) Stats.median(comm), (float) (sends == 0 ? 0 : send / sends),
                     (float) (recvs == 0 ? 0 : recv / recvs)};
