@@ -258,13 +258,8 @@ public final class LocalLauncher {
                 processes.get(r).destroy();
             }
         }
-        long deadline = System.nanoTime() + grace.toNanos();
-        for (int r = 0; r < np; r++) {
-            Process p = processes.get(r);
-            long left = deadline - System.nanoTime();
-            if (left > 0) {
-                p.waitFor(left, TimeUnit.NANOSECONDS);
-            }
+        awaitOthers();
+        for (Process p : processes) {
             if (p.isAlive()) {
                 p.destroyForcibly();
             }
