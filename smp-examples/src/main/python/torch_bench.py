@@ -88,21 +88,37 @@ def ddp(rank, args, queue):
 
 
 def allreduce(rank, args, queue):
+    """all_reduce per size (all ranks), and send/recv between ranks 0 and 1 (half a round trip; others idle)."""
     setup(rank, args.nproc, args.port)
-    out = {}
+    out, p2p = {}, {}
     for size in [int(s) for s in args.sizes.split(",")]:
         t = torch.ones(size // 4)
-        iters = 20 if size < (8 << 20) else 6
+        iters = 200 if size <= (64 << 10) else 50 if size <= (1 << 20) else 20 if size < (8 << 20) else 6
         times = []
-        for i in range(iters + 2):
+        for i in range(iters + 10):
             dist.barrier()
             t0 = time.perf_counter()
             dist.all_reduce(t)
-            if i >= 2:
+            if i >= 10:
                 times.append((time.perf_counter() - t0) * 1e3)
         out[str(size)] = statistics.median(times)
+        times = []
+        dist.barrier()
+        for i in range(iters + 10):
+            t0 = time.perf_counter()
+            if rank == 0:
+                dist.send(t, 1)
+                dist.recv(t, 1)
+            elif rank == 1:
+                dist.recv(t, 0)
+                dist.send(t, 0)
+            if i >= 10:
+                times.append((time.perf_counter() - t0) * 1e3 / 2)
+        dist.barrier()
+        p2p[str(size)] = statistics.median(times)
     if rank == 0:
-        queue.put({"torch_version": torch.__version__, "nproc": args.nproc, "median_ms": out})
+        queue.put({"torch_version": torch.__version__, "nproc": args.nproc, "median_ms": out,
+                   "p2p_median_ms": p2p})
     dist.destroy_process_group()
 
 

@@ -30,6 +30,8 @@ public final class CommunicatorContract {
         s.put("floatsTravelAroundTheRing", CommunicatorContract::floatsTravelAroundTheRing);
         s.put("bytesArriveWithTheirCount", CommunicatorContract::bytesArriveWithTheirCount);
         s.put("sameTagIsFifoAndTagsAreMatched", CommunicatorContract::sameTagIsFifoAndTagsAreMatched);
+        s.put("largeMessagesArriveWholeWhileReceivesArePostedLate",
+                CommunicatorContract::largeMessagesArriveWholeWhileReceivesArePostedLate);
         s.put("allReduceSumEqualsClosedForm", CommunicatorContract::allReduceSumEqualsClosedForm);
         s.put("allReduceAverageOfLargeUnevenBuffer", CommunicatorContract::allReduceAverageOfLargeUnevenBuffer);
         s.put("allReduceIsBitIdenticalOnEveryRank", CommunicatorContract::allReduceIsBitIdenticalOnEveryRank);
@@ -113,6 +115,48 @@ public final class CommunicatorContract {
                 c.recv(x, 0, 1, 0, 10);
                 check(x[0] == k, "message %d of tag 10 arrived as %f: order not kept", k, x[0]);
             }
+        }
+        c.barrier();
+    }
+
+    /**
+     * Messages of several MB (more than one chunk of any staging buffer), one received into a posted receive, one
+     * arriving before its receive is posted, and bytes beside floats; every element checked.
+     */
+    static void largeMessagesArriveWholeWhileReceivesArePostedLate(Communicator c) throws InterruptedException {
+        if (c.size() < 2) {
+            return;
+        }
+        int n = 3_000_001;
+        if (c.rank() == 0) {
+            float[] f = new float[n];
+            for (int i = 0; i < n; i++) {
+                f[i] = i * 0.5f - 7;
+            }
+            byte[] b = new byte[2_500_003];
+            for (int i = 0; i < b.length; i++) {
+                b[i] = (byte) (i * 31);
+            }
+            c.send(f, 0, n, 1, 20); // rank 1 has posted this one
+            c.send(b, 0, b.length, 1, 21); // and this one only later
+            c.send(f, 1, 3, 1, 22);
+        } else if (c.rank() == 1) {
+            float[] f = new float[n + 2];
+            CommRequest r = c.irecv(f, 1, n, 0, 20);
+            check(r.await() == n, "float count");
+            for (int i = 0; i < n; i++) {
+                check(f[i + 1] == i * 0.5f - 7, "float %d arrived as %f", i, f[i + 1]);
+            }
+            check(f[0] == 0 && f[n + 1] == 0, "a receive wrote outside its range");
+            Thread.sleep(200); // the bytes are read aside meanwhile
+            byte[] b = new byte[2_500_010];
+            check(c.irecv(b, 0, b.length, 0, 21).await() == 2_500_003, "byte count");
+            for (int i = 0; i < 2_500_003; i++) {
+                check(b[i] == (byte) (i * 31), "byte %d arrived as %d", i, b[i]);
+            }
+            float[] g = new float[5];
+            check(c.irecv(g, 0, 5, 0, 22).await() == 3 && g[0] == -6.5f && g[2] == -5.5f && g[3] == 0,
+                    "a short message: %s", Arrays.toString(g));
         }
         c.barrier();
     }

@@ -5,7 +5,8 @@ import io.smp4j.comm.launch.Bootstrap;
 /**
  * Rank process for the fault tests. Mode {@code allreduce-forever}: all-reduces in a loop, printing
  * {@code READY} after the first rounds and {@code DETECTED <message>} (exit 42) when a communication times out.
- * Mode {@code rank1-fails}: rank 1 exits 7 after one barrier while the others keep waiting in barriers.
+ * Mode {@code rank1-fails}: rank 1 exits 7 after one barrier while the others keep waiting in barriers. Any other
+ * communication failure prints {@code LOST <message>} (exit 43).
  */
 public final class FaultMain {
     private FaultMain() {
@@ -36,6 +37,10 @@ public final class FaultMain {
             System.out.println("DETECTED " + e.getMessage());
             System.out.flush();
             Runtime.getRuntime().halt(42);
+        } catch (CommException e) {
+            System.out.println("LOST " + e.getMessage());
+            System.out.flush();
+            Runtime.getRuntime().halt(43);
         }
     }
 }

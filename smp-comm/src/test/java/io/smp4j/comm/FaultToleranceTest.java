@@ -59,6 +59,32 @@ class FaultToleranceTest {
         System.out.printf("killed rank 2 -> survivors exited after %.2f s (timeout %.1f s)%n", seconds, TIMEOUT_S);
     }
 
+    /**
+     * On one host the ranks talk through Unix domain sockets: a killed rank's connections close, and a neighbour
+     * waiting on it in the ring all-reduce learns it at once (well within the 60 s timeout), naming it.
+     */
+    @Test
+    void aKilledRanksSocketClosesAndItsNeighbourFailsAtOnceNamingIt() throws Exception {
+        TestSupport.Background run = TestSupport.start(new LocalLauncher.Builder(3, FaultMain.class.getName())
+                .args(List.of("allreduce-forever"))
+                .jvmArgs(List.of("-Xmx128m", "-Dsmp.comm.timeout.s=60", "-Dsmp.comm.allreduce=ring"))
+                .stopOthersOnFailure(false));
+        run.awaitLine("[rank 2] READY", 60);
+        long killedAt = System.nanoTime();
+        run.launcher().processes().get(2).destroyForcibly();
+        run.awaitLine("LOST", 30);
+        double seconds = (System.nanoTime() - killedAt) / 1e9;
+        run.launcher().processes().forEach(Process::destroyForcibly);
+        run.exit().get(30, TimeUnit.SECONDS);
+        run.pool().shutdown();
+        String out = run.output();
+        assertTrue(seconds < 10, "the loss was noticed " + seconds + " s after the kill; output:\n" + out);
+        assertTrue(Pattern.compile("\\[rank ([01])] LOST rank \\1 of group 'world' failed in allReduce "
+                + "\\(recv from\\) with peer rank 2: (the connection from rank 2 to rank [01] failed|rank 2 closed "
+                + "its connection to rank [01])").matcher(out).find(), out);
+        System.out.printf("killed rank 2 -> a neighbour failed after %.2f s (timeout 60 s)%n", seconds);
+    }
+
     @Test
     void launcherStopsTheOthersWhenARankFails() throws Exception {
         TestSupport.Background run = start(3, "rank1-fails", true);

@@ -1,5 +1,6 @@
 package io.smp4j.comm.group;
 
+import io.smp4j.comm.CommException;
 import io.smp4j.comm.CommOptions;
 import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.CommTimeoutException;
@@ -172,7 +173,17 @@ public final class Group implements Wire {
 
         @Override
         public int await(Duration limit) {
-            if (!transfer.await(limit.toNanos())) {
+            boolean done;
+            try {
+                done = transfer.await(limit.toNanos());
+            } catch (CommTimeoutException e) {
+                throw e;
+            } catch (CommException e) {
+                // The transport knows the peer is gone; say where this rank was waiting for it.
+                throw new CommException(who(rank) + " of group '" + name + "' failed in " + Tags.describe(what, tag)
+                        + " with peer " + who(peer) + ": " + e.getMessage(), e);
+            }
+            if (!done) {
                 throw new CommTimeoutException(Group.this, peer, tag, Tags.describe(what, tag), limit);
             }
             return transfer.count();

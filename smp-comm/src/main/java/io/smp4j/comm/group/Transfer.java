@@ -14,4 +14,24 @@ public interface Transfer {
 
     /** Elements transferred (floats or bytes, as posted); valid once done. */
     int count();
+
+    /** A transfer that is complete already, with {@code count} elements (a send the transport finished at once). */
+    static Transfer completed(int count) {
+        return new Transfer() {
+            @Override
+            public boolean isDone() {
+                return true;
+            }
+
+            @Override
+            public boolean await(long nanos) {
+                return true;
+            }
+
+            @Override
+            public int count() {
+                return count;
+            }
+        };
+    }
 }

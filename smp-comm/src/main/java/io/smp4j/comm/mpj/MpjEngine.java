@@ -2,7 +2,7 @@ package io.smp4j.comm.mpj;
 
 import io.smp4j.comm.Backoff;
 import io.smp4j.comm.CommException;
-import io.smp4j.comm.group.Transfer;
+import io.smp4j.comm.group.LatchTransfer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -45,30 +45,27 @@ final class MpjEngine {
     }
 
     /** A send or receive the engine completes. */
-    static final class EngineTransfer implements Transfer {
+    static final class EngineTransfer extends LatchTransfer {
         private final CountDownLatch posted = new CountDownLatch(1);
-        private final CountDownLatch done = new CountDownLatch(1);
-        private volatile int count;
-        private volatile RuntimeException failure;
 
         EngineTransfer(int sendCount) {
-            this.count = sendCount;
+            super(sendCount);
         }
 
         void posted() {
             posted.countDown();
         }
 
-        void complete(int n) {
-            count = n;
+        @Override
+        public void complete(int n) {
             posted.countDown();
-            done.countDown();
+            super.complete(n);
         }
 
-        void fail(RuntimeException e) {
-            failure = e;
+        @Override
+        public void fail(RuntimeException e) {
             posted.countDown();
-            done.countDown();
+            super.fail(e);
         }
 
         /** Waits until MPJ took the operation (a send has then copied the caller's buffer); false on timeout. */
@@ -79,30 +76,6 @@ final class MpjEngine {
                 Thread.currentThread().interrupt();
                 throw new CommException("interrupted while waiting for MPJ Express");
             }
-        }
-
-        @Override
-        public boolean isDone() {
-            if (failure != null) {
-                throw failure;
-            }
-            return done.getCount() == 0;
-        }
-
-        @Override
-        public boolean await(long nanos) {
-            try {
-                done.await(nanos, TimeUnit.NANOSECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new CommException("interrupted while waiting for a transfer");
-            }
-            return isDone();
-        }
-
-        @Override
-        public int count() {
-            return count;
         }
     }
 

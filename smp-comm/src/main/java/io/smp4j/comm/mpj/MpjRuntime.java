@@ -4,6 +4,8 @@ import io.smp4j.comm.CommException;
 import io.smp4j.comm.CommOptions;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.group.Group;
+import io.smp4j.comm.socket.HostSockets;
+import io.smp4j.comm.socket.SocketTransport;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -53,6 +55,14 @@ public final class MpjRuntime {
             MpjEngine engine = new MpjEngine();
             MpjTransport world = new MpjTransport(engine, MPI.COMM_WORLD, "world", null, rank, timeout,
                     () -> finalizeQuietly(engine, timeout));
+            if (size > 1 && HostSockets.enabled()) {
+                // Ranks of one host talk through Unix domain sockets; the set-up itself goes through MPJ.
+                HostSockets sockets = HostSockets.open(new Group(rank, size, "world", options, world, null),
+                        timeout);
+                if (sockets != null) {
+                    return new Group(rank, size, "world", options, new SocketTransport(world, sockets), null);
+                }
+            }
             return new Group(rank, size, "world", options, world, null);
         } catch (MPIException e) {
             throw new CommException("MPJ Express failed to start rank " + rank + " of " + size + " via "

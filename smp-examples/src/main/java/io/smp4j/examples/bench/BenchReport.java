@@ -3,6 +3,8 @@ package io.smp4j.examples.bench;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /** The Markdown report of {@code ./smp bench} from the suite's collected JSON. */
@@ -150,34 +152,57 @@ final class BenchReport {
 
     void comm() {
         line("");
-        line("## 4. Communication");
+        line("## 4. Communication (target on this machine: 4 KB all-reduce and 64 KB point-to-point within 2x of "
+                + "gloo's time)");
         line("");
-        line("Medians in microseconds per operation on one host (loopback); p2p = one-way time of a ping-pong; "
-                + "ring = smp4j's segmented ring all-reduce over MPJ niodev; shm = smp4j's shared-memory "
-                + "all-reduce (/dev/shm); MPJ = MPJ Express's own Allreduce; gloo = torch.distributed "
-                + "all_reduce. busbw = size / time x 2(p-1)/p in GB/s.");
+        line("Medians in microseconds per operation on one host; p2p = one-way time of a ping-pong between ranks 0 "
+                + "and 1 (smp4j: through the host's Unix domain sockets; gloo: torch.distributed send/recv); "
+                + "ring = smp4j's segmented ring all-reduce over the same sockets; shm = smp4j's shared-memory "
+                + "all-reduce (/dev/shm); MPJ = MPJ Express's own Allreduce (niodev, loopback TCP); gloo = "
+                + "torch.distributed all_reduce. busbw = size / time x 2(p-1)/p in GB/s.");
         JsonObject c = r.getAsJsonObject("comm");
         for (int np : new int[] {2, 4}) {
             JsonObject ours = c.getAsJsonObject("smp4j-" + np);
             JsonObject gloo = c.getAsJsonObject("gloo-" + np);
             JsonObject g = gloo.has("median_ms") ? gloo.getAsJsonObject("median_ms") : new JsonObject();
+            JsonObject gp = gloo.has("p2p_median_ms") ? gloo.getAsJsonObject("p2p_median_ms") : new JsonObject();
             line("");
             line("%d ranks:", np);
             line("");
-            line("| bytes | p2p | ring | shm | MPJ | gloo | best smp4j busbw | MPJ / best | gloo / best |");
-            line("|---|---|---|---|---|---|---|---|---|");
+            line("| bytes | p2p | gloo p2p | ring | shm | MPJ | gloo | best smp4j busbw | MPJ / best | gloo / best |");
+            line("|---|---|---|---|---|---|---|---|---|---|");
+            List<String> targets = new ArrayList<>();
             for (JsonElement e : ours.getAsJsonArray("rows")) {
                 JsonObject row = e.getAsJsonObject();
                 long bytes = row.get("bytes").getAsLong();
                 double best = Math.min(d(row, "ring_us"), d(row, "shm_us"));
                 double mpj = row.get("mpj_us").isJsonNull() ? Double.NaN : d(row, "mpj_us");
-                double gl = g.has(Long.toString(bytes)) ? g.get(Long.toString(bytes)).getAsDouble() * 1e3
-                        : Double.NaN;
-                line("| %,d | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2fx | %.2fx |", bytes, d(row, "p2p_us"),
-                        d(row, "ring_us"), d(row, "shm_us"), mpj, gl, bytes / best / 1e3 * d(row, "bus_factor"),
-                        mpj / best, gl / best);
+                double gl = micros(g, bytes);
+                double glp = micros(gp, bytes);
+                line("| %,d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2fx | %.2fx |", bytes,
+                        d(row, "p2p_us"), glp, d(row, "ring_us"), d(row, "shm_us"), mpj, gl,
+                        bytes / best / 1e3 * d(row, "bus_factor"), mpj / best, gl / best);
+                if (bytes == 4096) {
+                    targets.add(target("4 KB all-reduce", best, gl));
+                }
+                if (bytes == 65536) {
+                    targets.add(target("64 KB point-to-point", d(row, "p2p_us"), glp));
+                }
             }
+            line("");
+            line("%d ranks: %s.", np, String.join("; ", targets));
         }
+    }
+
+    /** A gloo time in microseconds from milliseconds by size, NaN where missing. */
+    private static double micros(JsonObject byBytes, long bytes) {
+        return byBytes.has(Long.toString(bytes)) ? byBytes.get(Long.toString(bytes)).getAsDouble() * 1e3
+                : Double.NaN;
+    }
+
+    private static String target(String what, double ours, double gloo) {
+        return String.format(Locale.ROOT, "%s %.0f us vs gloo %.0f us (%.2fx; target <= 2x: %s)", what, ours, gloo,
+                ours / gloo, ours <= 2 * gloo ? "met" : "missed");
     }
 
 

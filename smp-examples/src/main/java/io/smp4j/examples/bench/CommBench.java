@@ -104,8 +104,8 @@ public final class CommBench {
         int p = c.size();
         boolean rank0 = c.rank() == 0;
         if (rank0) {
-            System.out.printf(Locale.ROOT, "# smp4j comm bench: %d ranks on one host; p2p and ring over MPJ Express "
-                    + "niodev (loopback TCP), shm through /dev/shm; medians in microseconds, GB/s = 1e9 bytes/s, "
+            System.out.printf(Locale.ROOT, "# smp4j comm bench: %d ranks on one host; p2p and ring over the host's "
+                    + "Unix domain sockets (MPJ Express niodev with -Dsmp.comm.sockets=false), shm through /dev/shm; medians in microseconds, GB/s = 1e9 bytes/s, "
                     + "busbw = algbw x 2(p-1)/p%n", p);
             System.out.printf(Locale.ROOT, "%10s %9s | %9s %6s | %9s %6s %6s | %9s %6s %6s | %9s %6s %6s | %8s%n",
                     "size(B)", "floats", "p2p(us)", "GB/s", "ring(us)", "algbw", "busbw", "shm(us)", "algbw",
@@ -113,7 +113,8 @@ public final class CommBench {
         }
         for (long bytes : sizes(maxBytes)) {
             int n = (int) (bytes / 4);
-            int iters = bytes <= (1 << 20) ? 20 : bytes <= (16 << 20) ? 7 : 5;
+            // Many rounds of the small sizes: their times are microseconds, and the first rounds run interpreted code.
+            int iters = bytes <= (64 << 10) ? 200 : bytes <= (1 << 20) ? 50 : bytes <= (16 << 20) ? 7 : 5;
             float[] buf = new float[n];
             double p2p = pingPong(c, buf, iters);
             double ring = timed(c, iters, () -> ringGroup.allReduce(buf, ReduceOp.SUM));
@@ -146,8 +147,9 @@ public final class CommBench {
     /** One-way time between ranks 0 and 1 (half the round trip); other ranks idle. */
     static double pingPong(Communicator c, float[] buf, int iters) {
         double[] t = new double[iters];
+        int warm = Math.min(iters, 20);
         c.barrier();
-        for (int i = 0; i < iters + 1; i++) {
+        for (int i = 0; i < iters + warm; i++) {
             long t0 = System.nanoTime();
             if (c.rank() == 0) {
                 c.send(buf, 0, buf.length, 1, 1);
@@ -156,8 +158,8 @@ public final class CommBench {
                 c.recv(buf, 0, buf.length, 0, 1);
                 c.send(buf, 0, buf.length, 0, 2);
             }
-            if (i > 0) {
-                t[i - 1] = (System.nanoTime() - t0) / 2e3;
+            if (i >= warm) {
+                t[i - warm] = (System.nanoTime() - t0) / 2e3;
             }
         }
         c.barrier();
@@ -167,7 +169,9 @@ public final class CommBench {
     /** Median time of {@code op} in microseconds, the maximum over ranks of each iteration. */
     static double timed(Communicator c, int iters, Runnable op) {
         double[] t = new double[iters];
-        op.run(); // warm-up
+        for (int i = 0; i < Math.min(iters, 20); i++) {
+            op.run(); // warm-up
+        }
         for (int i = 0; i < iters; i++) {
             c.barrier();
             long t0 = System.nanoTime();
