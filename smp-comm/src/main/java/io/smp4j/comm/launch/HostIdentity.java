@@ -10,7 +10,11 @@ public final class HostIdentity {
     private HostIdentity() {
     }
 
-    /** Host name plus kernel boot id: two containers with one host name do not share /dev/shm. */
+    /**
+     * Host name plus kernel boot id plus network namespace: two containers with one host name do not share /dev/shm,
+     * and ranks in separate network namespaces (how MultiHostTest builds two hosts on one machine) are kept apart
+     * like hosts, so that nothing passes between them but the network.
+     */
     public static String of() {
         String host;
         try {
@@ -24,6 +28,12 @@ public final class HostIdentity {
         } catch (IOException | RuntimeException e) {
             // not Linux: the host name alone decides
         }
-        return host + "/" + boot;
+        String net = "";
+        try {
+            net = Files.readSymbolicLink(Path.of("/proc/self/ns/net")).toString();
+        } catch (IOException | RuntimeException e) {
+            // no namespaces to tell apart
+        }
+        return host + "/" + boot + "/" + net;
     }
 }
