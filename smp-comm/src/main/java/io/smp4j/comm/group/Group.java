@@ -107,12 +107,32 @@ public final class Group implements Wire {
 
     @Override
     public CommRequest sendReserved(float[] buf, int offset, int length, int dest, int tag) {
-        return new Request(transport.send(buf, offset, length, peer("send", dest), tag), "send to", dest, tag);
+        int d = peer("send", dest);
+        return new Request(posted(() -> transport.send(buf, offset, length, d, tag), dest, tag), "send to", dest,
+                tag);
     }
 
     @Override
     public CommRequest sendReserved(byte[] buf, int offset, int length, int dest, int tag) {
-        return new Request(transport.send(buf, offset, length, peer("send", dest), tag), "send to", dest, tag);
+        int d = peer("send", dest);
+        return new Request(posted(() -> transport.send(buf, offset, length, d, tag), dest, tag), "send to", dest,
+                tag);
+    }
+
+    /** Posts a send; a transport that fails it at once (the peer is gone) gets the operation and peer named. */
+    private Transfer posted(java.util.function.Supplier<Transfer> send, int dest, int tag) {
+        try {
+            return send.get();
+        } catch (CommTimeoutException e) {
+            throw e;
+        } catch (CommException e) {
+            throw failed(e, "send to", dest, tag);
+        }
+    }
+
+    private CommException failed(CommException e, String what, int peer, int tag) {
+        return new CommException(who(rank) + " of group '" + name + "' failed in " + Tags.describe(what, tag)
+                + " with peer " + who(peer) + ": " + e.getMessage(), e);
     }
 
     @Override
@@ -180,8 +200,7 @@ public final class Group implements Wire {
                 throw e;
             } catch (CommException e) {
                 // The transport knows the peer is gone; say where this rank was waiting for it.
-                throw new CommException(who(rank) + " of group '" + name + "' failed in " + Tags.describe(what, tag)
-                        + " with peer " + who(peer) + ": " + e.getMessage(), e);
+                throw failed(e, what, peer, tag);
             }
             if (!done) {
                 throw new CommTimeoutException(Group.this, peer, tag, Tags.describe(what, tag), limit);
