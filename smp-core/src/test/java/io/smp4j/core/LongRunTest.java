@@ -71,7 +71,8 @@ class LongRunTest {
             assertTrue(growth < MAX_RSS_GROWTH_KB, "rank " + r + " resident memory grew " + growth
                     + " KB over steps 1000-2000; " + report);
             assertEquals(mid[2], end[2], "rank " + r + " file descriptors; " + report);
-            assertEquals(mid[3], end[3], "rank " + r + " threads; " + report);
+            // A leak adds threads; an idle pool thread that ends (seen: 29 -> 28 on one rank) is not one.
+            assertTrue(end[3] <= mid[3], "rank " + r + " threads grew; " + report);
             assertTrue(last < 2 * first, "rank " + r + " slowed down; " + report);
         }
         System.out.println("long run: " + report);
