@@ -1,14 +1,12 @@
 package io.smp4j.comm.local;
 
 import io.smp4j.comm.CommException;
-import io.smp4j.comm.group.Transfer;
+import io.smp4j.comm.group.LatchTransfer;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -76,17 +74,15 @@ final class LocalNetwork {
     }
 
     /** A receive waiting for its message; completion copies the data and wakes the waiter. */
-    static final class PendingRecv implements Transfer {
+    static final class PendingRecv extends LatchTransfer {
         final int source;
         final int tag;
         private final Object buf;
         private final int offset;
         private final int capacity;
-        private final CountDownLatch latch = new CountDownLatch(1);
-        private volatile int count;
-        private volatile String error;
 
         PendingRecv(Object buf, int offset, int capacity, int source, int tag) {
+            super(0);
             this.buf = buf;
             this.offset = offset;
             this.capacity = capacity;
@@ -96,42 +92,16 @@ final class LocalNetwork {
 
         void complete(Message m) {
             if (m.length() > capacity) {
-                error = "message of " + m.length() + " elements from rank " + source + " (tag " + tag
-                        + ") does not fit the posted receive of " + capacity;
+                fail(new CommException("message of " + m.length() + " elements from rank " + source + " (tag " + tag
+                        + ") does not fit the posted receive of " + capacity));
             } else if (m.data().getClass() != buf.getClass()) {
-                error = "message from rank " + source + " (tag " + tag + ") has element type "
+                fail(new CommException("message from rank " + source + " (tag " + tag + ") has element type "
                         + m.data().getClass().getSimpleName() + " but the receive posted "
-                        + buf.getClass().getSimpleName();
+                        + buf.getClass().getSimpleName()));
             } else {
                 System.arraycopy(m.data(), 0, buf, offset, m.length());
-                count = m.length();
+                complete(m.length());
             }
-            latch.countDown();
-        }
-
-        @Override
-        public boolean isDone() {
-            boolean done = latch.getCount() == 0;
-            if (done && error != null) {
-                throw new CommException(error);
-            }
-            return done;
-        }
-
-        @Override
-        public boolean await(long nanos) {
-            try {
-                latch.await(nanos, TimeUnit.NANOSECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new CommException("interrupted while waiting for a message from rank " + source);
-            }
-            return isDone();
-        }
-
-        @Override
-        public int count() {
-            return count;
         }
     }
 }

@@ -100,11 +100,7 @@ public final class HostSockets implements AutoCloseable {
             if (server != null) {
                 s.accept(server, local.size());
             }
-            world.barrier(); // every rank has connected: the files can go
-            if (server != null) {
-                Files.deleteIfExists(path);
-                server.close();
-            }
+            world.barrier(); // every rank has connected: the finally below removes the file and the server
             if (local.isEmpty()) {
                 s.close();
                 return null;
