@@ -83,6 +83,7 @@ public final class Checkpoints {
             manifest.setProperty("partitions", Integer.toString(smp.ppSize()));
             manifest.setProperty("boundaries", Arrays.toString(model.plan().boundaries()));
             manifest.setProperty("units", Integer.toString(model.plan().units().size()));
+            manifest.setProperty("unit_names", String.join("\t", model.plan().unitNames()));
             manifest.setProperty("optimizer", optimizer == null ? "none" : optimizer.optimizer().getClass().getName());
             try (OutputStream os = Files.newOutputStream(tmp.resolve(MANIFEST))) {
                 manifest.store(os, "smp4j checkpoint");
@@ -113,7 +114,9 @@ public final class Checkpoints {
                     + "or export the full model instead");
         }
         String b = manifest.getProperty("boundaries").replaceAll("[\\[\\] ]", "");
-        model.placeByBoundaries(Arrays.stream(b.split(",")).mapToInt(Integer::parseInt).toArray());
+        String names = manifest.getProperty("unit_names");
+        model.placeByPlan(names == null ? null : List.of(names.split("\t")),
+                Arrays.stream(b.split(",")).mapToInt(Integer::parseInt).toArray());
     }
 
     private static Path latest(Path dir) throws IOException {
@@ -162,8 +165,10 @@ public final class Checkpoints {
         Smp smp = model.smp();
         Properties manifest = manifest(checkpoint);
         String want = Arrays.toString(model.plan().boundaries());
+        String names = manifest.getProperty("unit_names");
         if (!Integer.toString(smp.ppSize()).equals(manifest.getProperty("partitions"))
-                || !want.equals(manifest.getProperty("boundaries"))) {
+                || !want.equals(manifest.getProperty("boundaries"))
+                || names != null && !names.equals(String.join("\t", model.plan().unitNames()))) {
             throw new IllegalArgumentException("checkpoint " + checkpoint + " was saved with partitions "
                     + manifest.getProperty("partitions") + " and stage boundaries " + manifest.getProperty("boundaries")
                     + ", but this job runs partitions " + smp.ppSize() + " with boundaries " + want
@@ -234,7 +239,7 @@ public final class Checkpoints {
         byte[][] stages = pipe.allGather(mine.toByteArray());
         if (smp.rank() == 0) {
             PartitionPlan plan = model.plan();
-            List<ModelUnits.Unit> units = ModelUnits.of(model.block(), smp.ppSize());
+            List<ModelUnits.Unit> units = ModelUnits.resolve(model.block(), plan.unitNames());
             // Other stages' parameters were released at partitioning: re-create them for the export, free them after.
             List<Parameter> recreated = new ArrayList<>();
             for (int s = 0; s < plan.stages(); s++) {

@@ -38,6 +38,8 @@ public final class DistributedModel implements StepModel {
     private final NDManager manager;
     private final Map<Integer, Integer> placement = new HashMap<>();
     private boolean fixedPlacement;
+    /** The units a fixed placement's indices refer to (null: the top-level ones). */
+    private List<String> placementUnits;
     private Partitioning.Result partitioned;
     private boolean training = true;
     private StepOutput lastOutput;
@@ -66,7 +68,16 @@ public final class DistributedModel implements StepModel {
      * plan rests on measured times and can differ between runs. See {@link Checkpoints#placeLikeLatest}.
      */
     public DistributedModel placeByBoundaries(int[] boundaries) {
+        return placeByPlan(null, boundaries);
+    }
+
+    /**
+     * As {@link #placeByBoundaries}, over the units named {@code unitNames} ({@link PartitionPlan#unitNames()} of the
+     * plan to reproduce; null for the model's top-level units).
+     */
+    public DistributedModel placeByPlan(List<String> unitNames, int[] boundaries) {
         requireNotPartitioned();
+        placementUnits = unitNames == null ? null : List.copyOf(unitNames);
         int p = smp.ppSize();
         if (boundaries.length != p + 1 || boundaries[0] != 0) {
             throw new IllegalArgumentException("stage boundaries " + Arrays.toString(boundaries) + " do not "
@@ -161,7 +172,7 @@ public final class DistributedModel implements StepModel {
             throw new IllegalStateException("the model is already partitioned");
         }
         partitioned = Partitioning.partition(smp, block, manager, sample,
-                new Partitioning.Placement(placement, fixedPlacement), modelOutput);
+                new Partitioning.Placement(placement, fixedPlacement, placementUnits), modelOutput);
     }
 
     /**

@@ -272,11 +272,12 @@ public final class HybridMain {
                 evalDiff = 0;
             }
 
-            List<ModelUnits.Unit> refUnits = ModelUnits.of(ref.block, smp.ppSize());
-            List<ModelUnits.Unit> initUnits = ModelUnits.of(initial, smp.ppSize());
-            List<ModelUnits.Unit> controlUnits = control == null ? null : ModelUnits.of(control.block, smp.ppSize());
+            List<ModelUnits.Unit> refUnits = ModelUnits.resolve(ref.block, dm.plan().unitNames());
+            List<ModelUnits.Unit> initUnits = ModelUnits.resolve(initial, dm.plan().unitNames());
+            List<ModelUnits.Unit> controlUnits = control == null ? null : ModelUnits.resolve(control.block,
+                    dm.plan().unitNames());
             double[] update = new double[3];
-            List<ModelUnits.Unit> units = ModelUnits.of(dm.block(), smp.ppSize());
+            List<ModelUnits.Unit> units = ModelUnits.resolve(dm.block(), dm.plan().unitNames());
             double maxRel = 0;
             int tensors = 0;
             for (int u = dm.plan().firstUnit(smp.ppRank()); u < dm.plan().endUnit(smp.ppRank()); u++) {

@@ -72,10 +72,12 @@ public final class Partitioning {
     /**
      * How units are placed.
      *
-     * @param manual unit -> stage for manual placement (units not named go to default_partition)
-     * @param fixed  use {@code manual} even when auto_partition is on (a checkpoint's saved boundaries)
+     * @param manual    unit -> stage for manual placement (units not named go to default_partition)
+     * @param fixed     use {@code manual} even when auto_partition is on (a checkpoint's saved boundaries)
+     * @param unitNames the units {@code manual}'s indices refer to (a saved plan's), or null for the model's
+     *                  top-level units
      */
-    public record Placement(Map<Integer, Integer> manual, boolean fixed) {
+    public record Placement(Map<Integer, Integer> manual, boolean fixed, List<String> unitNames) {
     }
 
     /**
@@ -96,7 +98,7 @@ public final class Partitioning {
         Planner.Settings settings = smp.config().autoPartition() && !placement.fixed()
                 ? Planner.Settings.auto(p, smp.config().memoryWeight())
                 : Planner.Settings.manual(p, placement.manual(), smp.config().defaultPartition());
-        settings = settings.withSynchronize(smp::synchronize);
+        settings = settings.withSynchronize(smp::synchronize).withUnits(placement.unitNames());
         long[] limits = stageMemoryLimits(smp);
         if (limits != null && settings.assignment() == null) {
             settings = settings.withMemoryLimits(limits, smp.config().activeMicrobatches());
@@ -109,7 +111,7 @@ public final class Partitioning {
         if (modelOutput == null) {
             modelOutput = outputOf(block, manager, sample);
         }
-        List<ModelUnits.Unit> units = ModelUnits.of(block, p);
+        List<ModelUnits.Unit> units = ModelUnits.resolve(block, plan.unitNames());
         int s = smp.ppRank();
         Block stage = ModelUnits.stage(units, plan.firstUnit(s), plan.endUnit(s));
         PipelineExecutor executor = new PipelineExecutor(stage, s, p, smp.pipelineGroup(), manager,

@@ -76,6 +76,8 @@ public final class TrainBench {
         boolean ddp;
         @Option(names = "--optimize")
         String optimize = "memory";
+        @Option(names = "--memory-weight", description = "memory_weight (default: optimize's)")
+        Double memoryWeight;
         @Option(names = "--processes-per-gpu", converter = CommandLines.Positive.class)
         int processesPerGpu = 1;
         @Option(names = "--activation-checkpointing")
@@ -99,6 +101,7 @@ public final class TrainBench {
             m.put("pipeline", pipeline);
             m.put("ddp", Boolean.toString(ddp));
             m.put("optimize", optimize);
+            m.put("memory-weight", memoryWeight == null ? "" : Double.toString(memoryWeight));
             m.put("processes-per-gpu", Integer.toString(processesPerGpu));
             m.put("activation-checkpointing", Boolean.toString(activationCheckpointing));
             m.put("rounds", Integer.toString(rounds));
@@ -134,9 +137,13 @@ public final class TrainBench {
 
     /** Pipeline / data-parallel run: rank 0 returns the result, others null. */
     static Map<String, Object> smp(Options o) throws Exception {
-        SmpConfig cfg = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
+        SmpConfig.Builder cb = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
                 .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).processesPerGpu(o.processesPerGpu)
-                .activationCheckpointing(o.activationCheckpointing).build();
+                .activationCheckpointing(o.activationCheckpointing);
+        if (o.memoryWeight != null) {
+            cb.memoryWeight(o.memoryWeight);
+        }
+        SmpConfig cfg = cb.build();
         int steps = o.steps;
         int warmup = o.warmup;
         try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager(smp.device())) {

@@ -2,17 +2,28 @@ package io.smp4j.pipeline.model;
 
 import ai.djl.ndarray.NDList;
 import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.ParallelBlock;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A model as the ordered units a pipeline can cut between: the children of a top-level {@link SequentialBlock},
  * with a child SequentialBlock expanded into its own children when fewer units than stages would exist otherwise.
  * A model that is not sequential is one unit.
+ *
+ * <p>Units can be made finer ({@link #split}): a SequentialBlock into its children, and a residual block (a
+ * {@link ParallelBlock} whose one branch is a SequentialBlock) into its main branch's steps, each passing the block's
+ * input along behind its own output, and a last step that runs the other branches on that input and joins. The pieces
+ * run the same operations on the same arrays in the same order as the whole block: results are bitwise the same.
+ * A unit is known by its name, a path from the model ({@code 05SequentialBlock/01ParallelBlock#2}), so that a list
+ * of names made on one rank ({@link #resolve}) gives the same units on every other.
  */
 public final class ModelUnits {
     private ModelUnits() {
@@ -52,6 +63,118 @@ public final class ModelUnits {
             units.addAll(pick, inner);
         }
         return units;
+    }
+
+    /**
+     * The finer units {@code unit} consists of: a SequentialBlock's children, or a residual block's steps (see the
+     * class comment); empty when it has none (a leaf, or a piece already).
+     */
+    public static List<Unit> split(Unit unit) {
+        List<Unit> out = new ArrayList<>();
+        if (unit.block() instanceof SequentialBlock s && s.getChildren().size() > 1) {
+            for (Pair<String, Block> child : s.getChildren()) {
+                out.add(new Unit(unit.name() + "/" + child.getKey(), child.getValue()));
+            }
+        } else if (unit.block() instanceof ParallelBlock p && ResidualPiece.mainBranch(p) >= 0) {
+            int steps = ((SequentialBlock) p.getChildren().get(ResidualPiece.mainBranch(p)).getValue())
+                    .getChildren().size();
+            for (int i = 0; i <= steps; i++) {
+                out.add(new Unit(unit.name() + "#" + (i == steps ? ResidualPiece.JOIN : Integer.toString(i)),
+                        new ResidualPiece(p, i)));
+            }
+        }
+        return out;
+    }
+
+    /** {@code unit} split as far as it goes: its leaves (or itself when it does not split). */
+    public static List<Unit> splitFully(Unit unit) {
+        List<Unit> parts = split(unit);
+        if (parts.isEmpty()) {
+            return List.of(unit);
+        }
+        List<Unit> out = new ArrayList<>();
+        for (Unit u : parts) {
+            out.addAll(splitFully(u));
+        }
+        return out;
+    }
+
+    /**
+     * The units named {@code names} (as {@link Unit#name()} gives them for {@code model}), in that order. A name that
+     * does not lead to a block of this model is an {@link IllegalArgumentException} naming it.
+     */
+    public static List<Unit> resolve(Block model, List<String> names) {
+        List<Unit> out = new ArrayList<>();
+        for (String name : names) {
+            out.add(new Unit(name, find(model, name)));
+        }
+        return out;
+    }
+
+    private static Block find(Block model, String name) {
+        if (!(model instanceof SequentialBlock)) {
+            if (name.equals(model.getClass().getSimpleName())) {
+                return model;
+            }
+            throw new IllegalArgumentException("unit '" + name + "' is not in this model (a "
+                    + model.getClass().getSimpleName() + ", one unit)");
+        }
+        String path = name;
+        String piece = null;
+        int hash = name.indexOf('#');
+        if (hash >= 0) {
+            path = name.substring(0, hash);
+            piece = name.substring(hash + 1);
+        }
+        Block b = model;
+        for (String key : path.split("/")) {
+            Block next = null;
+            if (b instanceof SequentialBlock s) {
+                for (Pair<String, Block> child : s.getChildren()) {
+                    if (child.getKey().equals(key)) {
+                        next = child.getValue();
+                    }
+                }
+            }
+            if (next == null) {
+                throw new IllegalArgumentException("unit '" + name + "' is not in this model: no block '" + key
+                        + "' where it should be");
+            }
+            b = next;
+        }
+        if (piece == null) {
+            return b;
+        }
+        if (!(b instanceof ParallelBlock p) || ResidualPiece.mainBranch(p) < 0) {
+            throw new IllegalArgumentException("unit '" + name + "' names a step of " + path + ", which is not a "
+                    + "residual block");
+        }
+        int steps = ((SequentialBlock) p.getChildren().get(ResidualPiece.mainBranch(p)).getValue()).getChildren()
+                .size();
+        int step = ResidualPiece.JOIN.equals(piece) ? steps : parseStep(piece, steps, name);
+        return new ResidualPiece(p, step);
+    }
+
+    private static int parseStep(String piece, int steps, String name) {
+        try {
+            int i = Integer.parseInt(piece);
+            if (i >= 0 && i < steps) {
+                return i;
+            }
+        } catch (NumberFormatException e) {
+            // falls through
+        }
+        throw new IllegalArgumentException("unit '" + name + "' names step '" + piece + "' of a residual block with "
+                + "steps 0.." + (steps - 1) + " and " + ResidualPiece.JOIN);
+    }
+
+    /** The parameters of each unit, by unit name (pieces of one residual block share none). */
+    public static Map<String, List<Parameter>> parameters(List<Unit> units) {
+        Map<String, List<Parameter>> out = new LinkedHashMap<>();
+        for (Unit u : units) {
+            out.put(u.name(), Parameters.of(u.block()));
+        }
+        return out;
     }
 
     /**

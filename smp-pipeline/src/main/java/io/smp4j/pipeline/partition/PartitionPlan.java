@@ -29,6 +29,11 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
         }
     }
 
+    /** The units' names in model order: {@link io.smp4j.pipeline.model.ModelUnits#resolve} gives them back. */
+    public List<String> unitNames() {
+        return units.stream().map(UnitCost::name).toList();
+    }
+
     public int stages() {
         return boundaries.length - 1;
     }

@@ -5,9 +5,12 @@ import ai.djl.nn.Block;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.model.ModelUnits;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Makes the one partition plan every rank runs: rank 0 of {@code group} measures the units and partitions them
@@ -15,6 +18,8 @@ import java.util.Map;
  * (different) timings can never lead to a different split.
  */
 public final class Planner {
+    private static final Logger LOG = LoggerFactory.getLogger(Planner.class);
+
     private Planner() {
     }
 
@@ -26,26 +31,74 @@ public final class Planner {
      */
     public record Settings(int partitions, double memoryWeight, Map<Integer, Integer> assignment,
                            int defaultPartition, int profileRepeats, long[] memoryLimits, int inflight,
-                           Runnable synchronize) {
+                           Runnable synchronize, List<String> unitNames) {
+        /** Timed sweeps over the units (after the warm-up ones); each unit's time is their median. */
+        static final int REPEATS = 5;
+
         public static Settings auto(int partitions, double memoryWeight) {
-            return new Settings(partitions, memoryWeight, null, 0, 3, null, 1, () -> { });
+            return new Settings(partitions, memoryWeight, null, 0, REPEATS, null, 1, () -> { }, null);
         }
 
         public static Settings manual(int partitions, Map<Integer, Integer> assignment, int defaultPartition) {
-            return new Settings(partitions, Double.NaN, assignment, defaultPartition, 3, null, 1, () -> { });
+            return new Settings(partitions, Double.NaN, assignment, defaultPartition, REPEATS, null, 1, () -> { },
+                    null);
         }
 
         /** Auto partitioning within each stage's device memory (bytes per stage), {@code inflight} microbatches. */
         public Settings withMemoryLimits(long[] limits, int inflight) {
             return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, limits,
-                    inflight, synchronize);
+                    inflight, synchronize, unitNames);
         }
 
         public Settings withSynchronize(Runnable sync) {
             return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, memoryLimits,
-                    inflight, sync);
+                    inflight, sync, unitNames);
+        }
+
+        /**
+         * Units by name ({@link ModelUnits#resolve}) instead of the model's top-level ones: what a saved plan used
+         * ({@link PartitionPlan#unitNames()}); the assignment's indices refer to them.
+         */
+        public Settings withUnits(List<String> names) {
+            return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, memoryLimits,
+                    inflight, synchronize, names == null ? null : List.copyOf(names));
         }
     }
+
+    /**
+     * The units of an automatic plan: the model's top-level units, then, for up to {@link #REFINE_ROUNDS} rounds, every
+     * unit whose cost (time and memory as the plan weighs them) exceeds 1/(4P) of the model's split as far as it goes
+     * ({@link ModelUnits#splitFully}) and measured again: a unit that large limits how evenly P stages can be cut.
+     *
+     * @return the units and their costs
+     */
+    static Map.Entry<List<ModelUnits.Unit>, List<UnitCost>> refine(Block model, List<ModelUnits.Unit> units,
+                                                                    List<UnitCost> costs, NDList sample,
+                                                                    Settings settings) {
+        double weight = Double.isNaN(settings.memoryWeight()) ? 0 : settings.memoryWeight();
+        for (int round = 0; round < REFINE_ROUNDS; round++) {
+            double[] share = Partitioner.combinedCosts(costs, weight);
+            double limit = 1.0 / (4 * settings.partitions());
+            List<ModelUnits.Unit> finer = new ArrayList<>();
+            for (int i = 0; i < units.size(); i++) {
+                finer.addAll(share[i] > limit ? ModelUnits.splitFully(units.get(i)) : List.of(units.get(i)));
+            }
+            if (finer.size() == units.size()) {
+                break;
+            }
+            try {
+                costs = CostProfiler.profile(model, finer, sample, settings.profileRepeats(), settings.synchronize());
+                units = finer;
+            } catch (IllegalArgumentException e) {
+                LOG.debug("finer units do not run ({}); keeping {} units", e.getMessage(), units.size());
+                break;
+            }
+        }
+        return Map.entry(units, costs);
+    }
+
+    /** Rounds of {@link #refine}: splitting goes all the way down at once, so one usually suffices. */
+    static final int REFINE_ROUNDS = 2;
 
     /**
      * Collective over {@code group}: returns the same plan on every rank. A planning error on rank 0 (too few
@@ -55,9 +108,13 @@ public final class Planner {
         byte[] message = null;
         if (group.rank() == 0) {
             try {
-                List<ModelUnits.Unit> units = ModelUnits.of(model, settings.partitions());
+                List<ModelUnits.Unit> units = settings.unitNames() != null
+                        ? ModelUnits.resolve(model, settings.unitNames()) : ModelUnits.of(model, settings.partitions());
                 List<UnitCost> costs = CostProfiler.profile(model, units, sample, settings.profileRepeats(),
                         settings.synchronize());
+                if (settings.assignment() == null && settings.unitNames() == null) {
+                    costs = refine(model, units, costs, sample, settings).getValue();
+                }
                 PartitionPlan plan = settings.assignment() == null
                         ? settings.memoryLimits() == null
                         ? Partitioner.auto(costs, settings.partitions(), settings.memoryWeight())

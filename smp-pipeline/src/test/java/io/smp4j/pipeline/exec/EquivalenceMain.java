@@ -134,7 +134,7 @@ public final class EquivalenceMain {
         float[][] refLoss = new float[STEPS][m];
         try (NDManager scope = manager.newSubManager()) {
             Block full = initialised(model, scope, mbSize);
-            List<ModelUnits.Unit> units = ModelUnits.of(full, p);
+            List<ModelUnits.Unit> units = ModelUnits.resolve(full, plan.unitNames());
             Block stage = ModelUnits.stage(units, plan.firstUnit(r), plan.endUnit(r));
             PipelineExecutor exec = new PipelineExecutor(stage, r, p, world, scope, "stage " + r);
             // A garbage collection after every action: anything the pipeline needs but only a dropped Java object
@@ -170,7 +170,7 @@ public final class EquivalenceMain {
                 }
             }
 
-            List<ModelUnits.Unit> refUnits = ModelUnits.of(ref, p);
+            List<ModelUnits.Unit> refUnits = ModelUnits.resolve(ref, plan.unitNames());
             double maxRel = 0;
             int tensors = 0;
             for (int u = plan.firstUnit(r); u < plan.endUnit(r); u++) {
