@@ -6,7 +6,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
+import ai.djl.training.optimizer.Optimizer;
+import io.smp4j.comm.ReduceOp;
 import io.smp4j.core.partition.Partitioning;
+import java.nio.ByteBuffer;
 import io.smp4j.core.step.MicrobatchContext;
 import io.smp4j.core.step.StepModel;
 import io.smp4j.pipeline.djl.DjlInternals;
@@ -15,11 +18,15 @@ import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.NDLists;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
+import io.smp4j.pipeline.partition.Repartition;
 import io.smp4j.pipeline.wire.TensorCodec;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A DJL {@link Block} trained split across the ranks of its pipeline group, as SageMaker's
@@ -48,6 +55,13 @@ public final class DistributedModel implements StepModel {
      * microbatch would stall a GPU's queue every time. Held by the model, so it lives as long as any graph using it.
      */
     private NDArray lossScale;
+    /** Re-partitioning: per measured step, this stage's forward + backward milliseconds since the last plan. */
+    private final List<Double> measured = new ArrayList<>();
+    private int stepsSincePlan;
+    private int repartitions;
+    private static final Logger LOG = LoggerFactory.getLogger(DistributedModel.class);
+    /** Most plan changes in one run: measured times are noisy, and a plan must not flap. */
+    static final int MAX_REPARTITIONS = 3;
 
     public DistributedModel(Smp smp, Block block, NDManager manager) {
         this.smp = smp;
@@ -173,6 +187,116 @@ public final class DistributedModel implements StepModel {
         }
         partitioned = Partitioning.partition(smp, block, manager, sample,
                 new Partitioning.Placement(placement, fixedPlacement, placementUnits), modelOutput);
+        partitioned.executor().setMeasuring(adjustable());
+    }
+
+    /** Whether the plan may change from measured times: auto_partition, repartition_steps > 0, several stages. */
+    private boolean adjustable() {
+        SmpConfig c = smp.config();
+        return c.autoPartition() && c.repartitionSteps() > 0 && smp.ppSize() > 1 && repartitions < MAX_REPARTITIONS;
+    }
+
+    /**
+     * After each optimizer update ({@link DistributedOptimizer#step()} calls it; collective over the world): while the
+     * plan may still change, counts this stage's measured forward + backward time; after {@code repartition_steps}
+     * steps (the first after a plan change not counted: it pays for first calls) every rank gathers the stage times,
+     * and when a plan from them beats the current one by more than {@code repartition_threshold}, the units that
+     * change stage move with their optimizer state ({@link StageMove}) and every rank runs the new plan. Measuring
+     * stops when a check keeps the plan.
+     */
+    void afterUpdate(Optimizer optimizer) {
+        if (partitioned == null || !adjustable()) {
+            return;
+        }
+        PipelineExecutor exec = partitioned.executor();
+        double ms = exec.takeComputeNanos() / 1e6;
+        stepsSincePlan++;
+        int k = smp.config().repartitionSteps();
+        if (stepsSincePlan > 1 || k == 1) {
+            measured.add(ms);
+        }
+        if (stepsSincePlan < Math.max(k, 1) || measured.isEmpty()) {
+            return;
+        }
+        double[] stageMillis = gatherStageTimes(median(measured));
+        measured.clear();
+        stepsSincePlan = 0;
+        PartitionPlan current = partitioned.plan();
+        Repartition.Proposal proposal = Repartition.propose(current, stageMillis, smp.config().repartitionThreshold(),
+                partitioned.memoryLimits(), smp.config().activeMicrobatches(), smp.config().memoryWeight());
+        if (proposal == null) {
+            if (smp.rank() == 0) {
+                LOG.info("partition plan kept: measured stage times {} ms per step, no plan better by more than {}%",
+                        Arrays.toString(round(stageMillis)), 100 * smp.config().repartitionThreshold());
+            }
+            repartitions = MAX_REPARTITIONS; // no more checks
+            exec.setMeasuring(false);
+            return;
+        }
+        repartition(proposal, stageMillis, optimizer);
+    }
+
+    private void repartition(Repartition.Proposal proposal, double[] stageMillis,
+                             Optimizer optimizer) {
+        PartitionPlan from = partitioned.plan();
+        PartitionPlan to = proposal.plan();
+        Map<Integer, byte[]> received = null;
+        String failure = null;
+        try {
+            received = StageMove.exchange(smp, block, optimizer, from, to);
+        } catch (RuntimeException e) {
+            failure = e.toString();
+        }
+        // Every rank applies, or none: a rank that could not get its units keeps the world on the old plan.
+        float[] failed = {failure == null ? 0 : 1};
+        smp.world().allReduce(failed, ReduceOp.SUM);
+        if (failed[0] > 0) {
+            LOG.warn("rank {}: re-partitioning abandoned on every rank{}; training goes on with the current plan",
+                    smp.rank(), failure == null ? " (another rank failed to move its units)" : ": " + failure);
+            repartitions = MAX_REPARTITIONS;
+            partitioned.executor().setMeasuring(false);
+            return;
+        }
+        StageMove.apply(smp, block, manager, optimizer, from, to, received);
+        List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
+        Block stage = ModelUnits.stage(units, to.firstUnit(smp.ppRank()), to.endUnit(smp.ppRank()));
+        PipelineExecutor exec = Partitioning.build(smp, to, stage, manager);
+        partitioned = partitioned.with(to, stage, exec);
+        repartitions++;
+        exec.setMeasuring(adjustable());
+        if (smp.rank() == 0) {
+            LOG.info("re-partitioned: {}", Repartition.describe(round(stageMillis), proposal));
+            to.table().forEach(line -> LOG.info("{}", line));
+        }
+    }
+
+    /** Per stage, the mean over its replicas of each rank's measured milliseconds per step (the same on every rank). */
+    private double[] gatherStageTimes(double mine) {
+        byte[][] all = smp.world().allGather(ByteBuffer.allocate(8).putDouble(mine).array());
+        double[] sum = new double[smp.ppSize()];
+        int[] n = new int[smp.ppSize()];
+        for (int r = 0; r < all.length; r++) {
+            int s = smp.topology().ppRank(r);
+            sum[s] += ByteBuffer.wrap(all[r]).getDouble();
+            n[s]++;
+        }
+        for (int s = 0; s < sum.length; s++) {
+            sum[s] /= Math.max(1, n[s]);
+        }
+        return sum;
+    }
+
+    private static double median(List<Double> v) {
+        double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+    }
+
+    private static double[] round(double[] v) {
+        double[] r = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            r[i] = Math.round(v[i] * 10) / 10.0;
+        }
+        return r;
     }
 
     /**

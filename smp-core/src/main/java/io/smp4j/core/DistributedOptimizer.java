@@ -103,5 +103,6 @@ public final class DistributedOptimizer {
             timeline.add(Timeline.Kind.UPDATE, "update", -1, t0, t1);
         }
         last = new StepTimes(dp.copyMillis(), dp.allReduceMillis(), (t1 - t0) / 1e6);
+        model.afterUpdate(optimizer);
     }
 }

@@ -113,21 +113,45 @@ final class OptimizerState {
 
     /** Replaces the optimizer's state for {@code params} by {@code loaded}, on each parameter's device. */
     static void apply(Optimizer optimizer, List<Parameter> params, Loaded loaded, NDManager manager) {
+        DjlInternals.updateCounts(optimizer).clear();
+        DjlInternals.setNumUpdate(optimizer, loaded.numUpdate());
+        for (Map<String, Map<Device, NDArray>> map : DjlInternals.optimizerState(optimizer).values()) {
+            for (Map<Device, NDArray> old : map.values()) {
+                old.values().forEach(NDArray::close);
+            }
+            map.clear();
+        }
+        add(optimizer, params, loaded, manager);
+    }
+
+    /** Forgets (and frees) the optimizer's state for {@code params}: parameters this rank no longer trains. */
+    static void remove(Optimizer optimizer, List<Parameter> params) {
+        for (Parameter p : params) {
+            DjlInternals.updateCounts(optimizer).remove(p.getId());
+            for (Map<String, Map<Device, NDArray>> map : DjlInternals.optimizerState(optimizer).values()) {
+                Map<Device, NDArray> old = map.remove(p.getId());
+                if (old != null) {
+                    old.values().forEach(NDArray::close);
+                }
+            }
+        }
+    }
+
+    /**
+     * Sets the optimizer's state for {@code params} (only theirs; other parameters' state and the update number stay)
+     * to {@code loaded}, on each parameter's device: parameters that moved here from another stage.
+     */
+    static void add(Optimizer optimizer, List<Parameter> params, Loaded loaded, NDManager manager) {
+        remove(optimizer, params);
         Map<String, Integer> counts = DjlInternals.updateCounts(optimizer);
-        counts.clear();
         for (int i = 0; i < params.size(); i++) {
             if (loaded.counts()[i] >= 0) {
                 counts.put(params.get(i).getId(), loaded.counts()[i]);
             }
         }
-        DjlInternals.setNumUpdate(optimizer, loaded.numUpdate());
         Map<String, Map<String, Map<Device, NDArray>>> state = DjlInternals.optimizerState(optimizer);
         for (int f = 0; f < loaded.fields().size(); f++) {
             Map<String, Map<Device, NDArray>> map = state.get(loaded.fields().get(f));
-            for (Map<Device, NDArray> old : map.values()) {
-                old.values().forEach(NDArray::close);
-            }
-            map.clear();
             for (int i = 0; i < params.size(); i++) {
                 TensorCodec.Stored v = loaded.values().get(f).get(i);
                 if (v == null) {

@@ -52,15 +52,20 @@ import java.util.Set;
  * @param processesPerGpu     ranks that may share one GPU (smp4j's {@code processes_per_gpu}, default 1: a GPU each)
  * @param activationCheckpointing every stage but the last keeps only its input per microbatch in flight and
  *                            recomputes its forward inside backward ({@code activation_checkpointing}, default false)
+ * @param repartitionSteps    an automatic plan is checked against the stage times measured over this many training
+ *                            steps, and again after each change ({@code repartition_steps}, default 5; 0: never)
+ * @param repartitionThreshold re-partition when the plan from measured times cuts the slowest stage's time by more
+ *                            than this fraction ({@code repartition_threshold}, default 0.05)
  */
 public record SmpConfig(int partitions, int microbatches, String pipeline, String optimize, double memoryWeight,
                         boolean autoPartition, int defaultPartition, boolean ddp, String placementStrategy,
                         int activeMicrobatches, int processesPerHost, String customMpiOptions, int processesPerGpu,
-                        boolean activationCheckpointing) {
+                        boolean activationCheckpointing, int repartitionSteps, double repartitionThreshold) {
 
     static final List<String> KEYS = List.of("partitions", "pipeline_parallel_degree", "microbatches", "pipeline",
             "optimize", "memory_weight", "auto_partition", "default_partition", "ddp", "placement_strategy",
-            "active_microbatches", "processes_per_gpu", "activation_checkpointing", "mpi");
+            "active_microbatches", "processes_per_gpu", "activation_checkpointing", "repartition_steps",
+            "repartition_threshold", "mpi");
     static final List<String> MPI_KEYS = List.of("enabled", "processes_per_host", "custom_mpi_options");
     /** SageMaker smp keys smp4j does not implement (yet): named as such rather than taken for typos. */
     static final List<String> NOT_SUPPORTED = List.of("tensor_parallel_degree", "fp16", "bf16",
@@ -147,6 +152,8 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 case "active_microbatches" -> b.activeMicrobatches(integer(key, v));
                 case "processes_per_gpu" -> b.processesPerGpu(integer(key, v));
                 case "activation_checkpointing" -> b.activationCheckpointing(bool(key, v));
+                case "repartition_steps" -> b.repartitionSteps(integer(key, v));
+                case "repartition_threshold" -> b.repartitionThreshold(number(key, v));
                 case "mpi" -> {
                     if (!(v instanceof Map<?, ?> mpi)) {
                         throw new IllegalArgumentException("mpi must be an object such as {\"processes_per_host\": 4}, "
@@ -265,6 +272,20 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         private String customMpiOptions = "";
         private int processesPerGpu = 1;
         private boolean activationCheckpointing;
+        private int repartitionSteps = 5;
+        private double repartitionThreshold = 0.05;
+
+        /** Training steps whose measured stage times decide whether an automatic plan changes; 0: never. */
+        public Builder repartitionSteps(int v) {
+            repartitionSteps = v;
+            return this;
+        }
+
+        /** The least gain (a fraction of the slowest stage's time) worth re-partitioning for. */
+        public Builder repartitionThreshold(double v) {
+            repartitionThreshold = v;
+            return this;
+        }
 
         public Builder partitions(int v) {
             partitions = v;
@@ -376,12 +397,18 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
             if (processesPerGpu < 1) {
                 problems.add("processes_per_gpu must be >= 1, got " + processesPerGpu);
             }
+            if (repartitionSteps < 0) {
+                problems.add("repartition_steps must be >= 0 (0: never), got " + repartitionSteps);
+            }
+            if (!(repartitionThreshold >= 0 && repartitionThreshold < 1)) {
+                problems.add("repartition_threshold must be in [0, 1), got " + repartitionThreshold);
+            }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException(String.join("; ", problems));
             }
             return new SmpConfig(partitions, microbatches, pipe, opt, mw, autoPartition, defaultPartition, ddp,
                     placementStrategy, active, processesPerHost, customMpiOptions == null ? "" : customMpiOptions,
-                    processesPerGpu, activationCheckpointing);
+                    processesPerGpu, activationCheckpointing, repartitionSteps, repartitionThreshold);
         }
 
         private static String lower(String s) {

@@ -49,7 +49,12 @@ public final class Partitioning {
      * @param sampleRows  the leading dimension (rows) of the microbatch {@code modelOutput} was measured on
      */
     public record Result(PartitionPlan plan, Block stage, PipelineExecutor executor, TensorCodec.Header modelOutput,
-                         long sampleRows) {
+                         long sampleRows, long[] memoryLimits) {
+        /** The same partitioning under {@code newPlan} (its stage and executor built by {@link #build}). */
+        public Result with(PartitionPlan newPlan, Block newStage, PipelineExecutor newExecutor) {
+            return new Result(newPlan, newStage, newExecutor, modelOutput, sampleRows, memoryLimits);
+        }
+
         /**
          * Placeholders for the model's output on a microbatch of {@code rows} rows: zeros of its types and shapes, the
          * leading dimension scaled with the microbatch where it followed the sample's (batch-major outputs).
@@ -112,9 +117,20 @@ public final class Partitioning {
             modelOutput = outputOf(block, manager, sample);
         }
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, plan.unitNames());
+        Block stage = ModelUnits.stage(units, plan.firstUnit(smp.ppRank()), plan.endUnit(smp.ppRank()));
+        PipelineExecutor executor = build(smp, plan, stage, manager);
+        releaseOtherStages(smp, plan, units);
+        if (smp.dpSize() > 1) {
+            broadcastFromFirstReplica(smp, stage);
+        }
+        return new Result(plan, stage, executor, modelOutput, rows(sample),
+                settings.assignment() == null ? settings.memoryLimits() : null);
+    }
+
+    /** This rank's executor of {@code stage} under {@code plan}, with the timeline, checkpointing and device link. */
+    public static PipelineExecutor build(Smp smp, PartitionPlan plan, Block stage, NDManager manager) {
         int s = smp.ppRank();
-        Block stage = ModelUnits.stage(units, plan.firstUnit(s), plan.endUnit(s));
-        PipelineExecutor executor = new PipelineExecutor(stage, s, p, smp.pipelineGroup(), manager,
+        PipelineExecutor executor = new PipelineExecutor(stage, s, smp.ppSize(), smp.pipelineGroup(), manager,
                 plan.describeStage(s));
         executor.setListener(new PipelineExecutor.ActionListener() {
             @Override
@@ -133,11 +149,7 @@ public final class Partitioning {
         if (direct != null) {
             executor.setDeviceLink(direct);
         }
-        releaseOtherStages(smp, plan, units);
-        if (smp.dpSize() > 1) {
-            broadcastFromFirstReplica(smp, stage);
-        }
-        return new Result(plan, stage, executor, modelOutput, rows(sample));
+        return executor;
     }
 
     /** The leading dimension of a list's first array (its rows: the microbatch size of batch-major data). */

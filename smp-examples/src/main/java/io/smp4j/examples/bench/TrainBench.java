@@ -18,6 +18,7 @@ import io.smp4j.core.Smp;
 import io.smp4j.core.SmpConfig;
 import io.smp4j.core.Step;
 import io.smp4j.core.Timeline;
+import io.smp4j.core.TimelineWriter;
 import io.smp4j.examples.Stats;
 import io.smp4j.examples.cli.CommandLines;
 import java.io.IOException;
@@ -78,12 +79,18 @@ public final class TrainBench {
         String optimize = "memory";
         @Option(names = "--memory-weight", description = "memory_weight (default: optimize's)")
         Double memoryWeight;
+        @Option(names = "--repartition-steps", converter = CommandLines.NonNegative.class,
+                description = "repartition_steps (default ${DEFAULT-VALUE}; 0: keep the first plan)")
+        int repartitionSteps = 5;
         @Option(names = "--processes-per-gpu", converter = CommandLines.Positive.class)
         int processesPerGpu = 1;
         @Option(names = "--activation-checkpointing")
         boolean activationCheckpointing;
         @Option(names = "--rounds", converter = CommandLines.Positive.class)
         int rounds = 4;
+        @Option(names = "--trace", paramLabel = "FILE", description = "also write the timed steps' timeline (Chrome "
+                + "trace; an SVG picture beside it)")
+        String trace = "";
         @Option(names = "--out", paramLabel = "FILE")
         String out = "";
         @Option(names = {"-h", "--help"}, usageHelp = true)
@@ -102,6 +109,7 @@ public final class TrainBench {
             m.put("ddp", Boolean.toString(ddp));
             m.put("optimize", optimize);
             m.put("memory-weight", memoryWeight == null ? "" : Double.toString(memoryWeight));
+            m.put("repartition-steps", Integer.toString(repartitionSteps));
             m.put("processes-per-gpu", Integer.toString(processesPerGpu));
             m.put("activation-checkpointing", Boolean.toString(activationCheckpointing));
             m.put("rounds", Integer.toString(rounds));
@@ -139,7 +147,7 @@ public final class TrainBench {
     static Map<String, Object> smp(Options o) throws Exception {
         SmpConfig.Builder cb = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
                 .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).processesPerGpu(o.processesPerGpu)
-                .activationCheckpointing(o.activationCheckpointing);
+                .activationCheckpointing(o.activationCheckpointing).repartitionSteps(o.repartitionSteps);
         if (o.memoryWeight != null) {
             cb.memoryWeight(o.memoryWeight);
         }
@@ -178,6 +186,15 @@ public final class TrainBench {
                     wall[step - warmup] = (t1 - t0) / 1e6;
                     copy[step - warmup] = opt.lastStepTimes().copyMillis();
                     comm[step - warmup] = opt.lastStepTimes().allReduceMillis();
+                }
+            }
+            if (!o.trace.isEmpty()) {
+                List<Timeline.Event> events = timeline.gather(smp.world());
+                if (smp.rank() == 0) {
+                    TimelineWriter.chromeTrace(events, smp.rankNames(), Path.of(o.trace));
+                    TimelineWriter.svg(events, smp.rankNames(), o.model + ", " + smp.ppSize() + " stages, "
+                            + cfg.pipeline() + ", M=" + cfg.microbatches(), Path.of(o.trace.replaceAll("\\.json$", "")
+                            + ".svg"));
                 }
             }
             // Per rank: compute and all-reduce milliseconds per step, this rank's median wall, peak RSS.

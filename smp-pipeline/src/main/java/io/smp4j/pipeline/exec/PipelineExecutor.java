@@ -50,6 +50,9 @@ public final class PipelineExecutor {
     /** Whether every gradient of the stage is known to be zero (else a step zeroes them first). */
     private boolean gradientsZero;
     private boolean checkpointActivations;
+    /** Whether forward and backward actions are timed into {@link #computeNanos} (for re-partitioning). */
+    private boolean measuring;
+    private long computeNanos;
 
     /** Observer of executed actions. */
     @FunctionalInterface
@@ -116,6 +119,22 @@ public final class PipelineExecutor {
         }
     }
 
+    /**
+     * Times this stage's forward and backward actions (the device synchronised around each) from now on, until
+     * turned off: {@link #takeComputeNanos()} then gives their sum since the last call.
+     */
+    public void setMeasuring(boolean on) {
+        measuring = on;
+        computeNanos = 0;
+    }
+
+    /** Nanoseconds of forward and backward since the last call (while {@link #setMeasuring measuring}), reset. */
+    public long takeComputeNanos() {
+        long n = computeNanos;
+        computeNanos = 0;
+        return n;
+    }
+
     /** Sends and receives through {@code link} for the neighbours it reaches (see {@link DeviceLink}). */
     public void setDeviceLink(DeviceLink link) {
         this.link.setDeviceLink(link);
@@ -159,7 +178,9 @@ public final class PipelineExecutor {
         gradientsZero = !training; // an evaluation writes no gradient
         try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             for (Action a : actions) {
-                boolean timed = listener.active();
+                boolean listened = listener.active();
+                boolean measured = measuring && a.type().computes();
+                boolean timed = listened || measured;
                 if (timed) {
                     synchronize.run();
                 }
@@ -206,7 +227,13 @@ public final class PipelineExecutor {
                 }
                 if (timed) {
                     synchronize.run();
-                    listener.executed(a, t0, System.nanoTime());
+                    long t1 = System.nanoTime();
+                    if (measured) {
+                        computeNanos += t1 - t0;
+                    }
+                    if (listened) {
+                        listener.executed(a, t0, t1);
+                    }
                 }
                 if (lastAction(a, training)) {
                     f.scope.close();

@@ -97,7 +97,7 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
             totalM += stageMemoryBytes(s);
         }
         out.add(String.format(Locale.ROOT, "partition plan (%s%s): %d units in %d stages", how,
-                "auto".equals(how) ? String.format(Locale.ROOT, ", memory_weight %.2f", memoryWeight) : "",
+                how.startsWith("auto") ? String.format(Locale.ROOT, ", memory_weight %.2f", memoryWeight) : "",
                 units.size(), stages()));
         out.add(String.format(Locale.ROOT, "%5s  %-24s %12s %10s %6s %10s %6s", "stage", "units", "parameters",
                 "time ms", "time%", "memory MB", "mem%"));

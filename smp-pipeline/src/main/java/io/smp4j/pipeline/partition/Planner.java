@@ -67,7 +67,7 @@ public final class Planner {
 
     /**
      * The units of an automatic plan: the model's top-level units, then, for up to {@link #REFINE_ROUNDS} rounds, every
-     * unit whose cost (time and memory as the plan weighs them) exceeds 1/(4P) of the model's split as far as it goes
+     * unit whose cost (time and memory as the plan weighs them) exceeds 1/(8P) of the model's split as far as it goes
      * ({@link ModelUnits#splitFully}) and measured again: a unit that large limits how evenly P stages can be cut.
      *
      * @return the units and their costs
@@ -78,7 +78,7 @@ public final class Planner {
         double weight = Double.isNaN(settings.memoryWeight()) ? 0 : settings.memoryWeight();
         for (int round = 0; round < REFINE_ROUNDS; round++) {
             double[] share = Partitioner.combinedCosts(costs, weight);
-            double limit = 1.0 / (4 * settings.partitions());
+            double limit = 1.0 / (8 * settings.partitions());
             List<ModelUnits.Unit> finer = new ArrayList<>();
             for (int i = 0; i < units.size(); i++) {
                 finer.addAll(share[i] > limit ? ModelUnits.splitFully(units.get(i)) : List.of(units.get(i)));
