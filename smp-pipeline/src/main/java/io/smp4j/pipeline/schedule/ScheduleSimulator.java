@@ -40,17 +40,28 @@ public final class ScheduleSimulator {
         }
     }
 
-    private record Message(boolean activation, int microbatch, int fromStage) {
+    /** A message across the boundary between global stages {@code edge} and {@code edge + 1}. */
+    private record Message(boolean activation, int microbatch, int edge) {
     }
 
+    /**
+     * Simulates {@code schedule} with {@code forwardCost} and {@code backwardCost} per microbatch for a whole rank's
+     * share of the model: with v chunks per rank, each chunk's forward costs forwardCost / v. Peak activations count
+     * (chunk, microbatch) pairs held: with v chunks, each is 1/v of a rank's activations for one microbatch.
+     */
     public static Report simulate(Schedule schedule, double forwardCost, double backwardCost) {
         int p = schedule.stages();
         int m = schedule.microbatches();
+        int v = schedule.chunks();
+        int last = p * v - 1;
+        double fc = forwardCost / v;
+        double bc = backwardCost / v;
         int[] next = new int[p];
         double[] clock = new double[p];
         double[] busy = new double[p];
         int[] held = new int[p];
         int[] peak = new int[p];
+        // Per rank, by chunk * M + microbatch.
         List<Set<Integer>> forwarded = new ArrayList<>();
         List<Set<Integer>> backwarded = new ArrayList<>();
         List<Set<Integer>> gotActivation = new ArrayList<>();
@@ -75,47 +86,53 @@ public final class ScheduleSimulator {
                     if (mb >= m) {
                         throw invalid(s, a, "microbatch " + mb + " does not exist (M = " + m + ")");
                     }
+                    if (a.chunk() >= v) {
+                        throw invalid(s, a, "chunk " + a.chunk() + " does not exist (" + v + " per rank)");
+                    }
+                    int g = a.chunk() * p + s;
+                    int key = a.chunk() * m + mb;
                     boolean done = switch (a.type()) {
                         case FORWARD -> {
-                            require(s, a, s == 0 || gotActivation.get(s).contains(mb), "its activation was not "
-                                    + "received first (RA" + mb + ")");
-                            require(s, a, forwarded.get(s).add(mb), "it runs twice");
-                            clock[s] += forwardCost;
-                            busy[s] += forwardCost;
+                            require(s, a, g == 0 || gotActivation.get(s).contains(key), "its activation was not "
+                                    + "received first (RA" + mb + suffix(a) + ")");
+                            require(s, a, forwarded.get(s).add(key), "it runs twice");
+                            clock[s] += fc;
+                            busy[s] += fc;
                             peak[s] = Math.max(peak[s], ++held[s]);
                             yield true;
                         }
                         case BACKWARD -> {
-                            require(s, a, forwarded.get(s).contains(mb), "its forward has not run");
-                            require(s, a, s == p - 1 || gotGradient.get(s).contains(mb), "its gradient was not "
-                                    + "received first (RG" + mb + ")");
-                            require(s, a, backwarded.get(s).add(mb), "it runs twice");
-                            clock[s] += backwardCost;
-                            busy[s] += backwardCost;
+                            require(s, a, forwarded.get(s).contains(key), "its forward has not run");
+                            require(s, a, g == last || gotGradient.get(s).contains(key), "its gradient was not "
+                                    + "received first (RG" + mb + suffix(a) + ")");
+                            require(s, a, backwarded.get(s).add(key), "it runs twice");
+                            clock[s] += bc;
+                            busy[s] += bc;
                             held[s]--;
                             yield true;
                         }
                         case SEND_ACTIVATION -> {
-                            require(s, a, s < p - 1, "the last stage has no next stage");
-                            require(s, a, forwarded.get(s).contains(mb), "its forward has not run");
-                            require(s, a, sent.put(new Message(true, mb, s), clock[s]) == null, "it is sent twice");
+                            require(s, a, g < last, "the last stage has no next stage");
+                            require(s, a, forwarded.get(s).contains(key), "its forward has not run");
+                            require(s, a, sent.put(new Message(true, mb, g), clock[s]) == null, "it is sent twice");
                             yield true;
                         }
                         case SEND_GRADIENT -> {
-                            require(s, a, s > 0, "the first stage has no previous stage");
-                            require(s, a, backwarded.get(s).contains(mb), "its backward has not run");
-                            require(s, a, sent.put(new Message(false, mb, s), clock[s]) == null, "it is sent twice");
+                            require(s, a, g > 0, "the first stage has no previous stage");
+                            require(s, a, backwarded.get(s).contains(key), "its backward has not run");
+                            require(s, a, sent.put(new Message(false, mb, g - 1), clock[s]) == null,
+                                    "it is sent twice");
                             yield true;
                         }
                         case RECV_ACTIVATION -> {
-                            require(s, a, s > 0, "the first stage has no previous stage");
-                            yield receive(new Message(true, mb, s - 1), s, clock, sent, received,
-                                    gotActivation.get(s));
+                            require(s, a, g > 0, "the first stage has no previous stage");
+                            yield receive(new Message(true, mb, g - 1), s, clock, sent, received,
+                                    gotActivation.get(s), key);
                         }
                         case RECV_GRADIENT -> {
-                            require(s, a, s < p - 1, "the last stage has no next stage");
-                            yield receive(new Message(false, mb, s + 1), s, clock, sent, received,
-                                    gotGradient.get(s));
+                            require(s, a, g < last, "the last stage has no next stage");
+                            yield receive(new Message(false, mb, g), s, clock, sent, received,
+                                    gotGradient.get(s), key);
                         }
                     };
                     if (!done) {
@@ -137,9 +154,10 @@ public final class ScheduleSimulator {
             throw new InvalidScheduleException("deadlock:" + stuck);
         }
         for (int s = 0; s < p; s++) {
-            if (forwarded.get(s).size() != m || backwarded.get(s).size() != m) {
+            if (forwarded.get(s).size() != m * v || backwarded.get(s).size() != m * v) {
                 throw new InvalidScheduleException("stage " + s + " forwards " + forwarded.get(s).size() + " and "
-                        + "backwards " + backwarded.get(s).size() + " of the " + m + " microbatches");
+                        + "backwards " + backwarded.get(s).size() + " of the " + m * v + (v == 1 ? " microbatches"
+                        : " (microbatch, chunk) pairs"));
             }
         }
         double makespan = 0;
@@ -152,8 +170,12 @@ public final class ScheduleSimulator {
         return new Report(makespan, busy, bubble, peak, clock.clone());
     }
 
+    private static String suffix(Action a) {
+        return a.chunk() == 0 ? "" : ":" + a.chunk();
+    }
+
     private static boolean receive(Message msg, int s, double[] clock, Map<Message, Double> sent,
-                                   Set<Message> received, Set<Integer> got) {
+                                   Set<Message> received, Set<Integer> got, int key) {
         Double at = sent.get(msg);
         if (at == null) {
             return false;
@@ -163,7 +185,7 @@ public final class ScheduleSimulator {
                     + (msg.activation() ? "activation" : "gradient") + " twice");
         }
         clock[s] = Math.max(clock[s], at);
-        got.add(msg.microbatch());
+        got.add(key);
         return true;
     }
 

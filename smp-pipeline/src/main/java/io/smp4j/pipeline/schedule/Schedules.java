@@ -15,6 +15,12 @@ import java.util.concurrent.ConcurrentHashMap;
  *   <li>{@link #oneForwardOneBackward 1F1B}: stage s warms up with min(P-1-s, M) forwards, then alternates one
  *       forward and one backward, then drains the remaining backwards. Peak activations: at most P - s.</li>
  * </ul>
+ * <ul>
+ *   <li>{@link #virtual Interleaved 1F1B over virtual stages} (Megatron-LM's interleaved schedule, PyTorch's
+ *       {@code ScheduleInterleaved1F1B}): each rank holds v non-adjacent chunks of the model (rank r's chunk c is global
+ *       stage c x P + r); microbatches go through the chunks in groups of P, and the bubble falls to
+ *       (P-1)/(v x M + P-1) of a step, for more messages and more activations held.</li>
+ * </ul>
  * SageMaker's configuration words map onto them: {@code pipeline: simple} is GPipe, {@code pipeline: interleaved}
  * (SageMaker's name for interleaving forwards and backwards) is 1F1B. (Megatron and PyTorch use "interleaved" for
  * virtual stages, which is another thing.) Backwards run in microbatch order 0..M-1 in both, so gradients accumulate
@@ -54,14 +60,124 @@ public final class Schedules {
     }
 
     /**
+     * As {@link #of(String, int, int, int)}, with {@code chunks} model chunks per rank (virtual stages): more than one
+     * is the interleaved schedule of {@link #virtual} for {@code interleaved}, and fill-drain through the chunks for
+     * {@code simple}.
+     */
+    public static Schedule of(String pipeline, int stages, int microbatches, int activeMicrobatches, int chunks) {
+        if (chunks == 1) {
+            return of(pipeline, stages, microbatches, activeMicrobatches);
+        }
+        String p = pipeline == null ? "" : pipeline.trim().toLowerCase(Locale.ROOT);
+        return switch (p) {
+            case SIMPLE -> fillDrainChunks(stages, microbatches, chunks);
+            case INTERLEAVED -> virtual(stages, microbatches, chunks);
+            default -> throw new IllegalArgumentException("pipeline '" + pipeline + "' is not valid; allowed: "
+                    + SIMPLE + ", " + INTERLEAVED);
+        };
+    }
+
+    /**
+     * Interleaved 1F1B over {@code chunks} virtual stages per rank (Megatron-LM's order). The rank's forward k runs
+     * microbatch (k / (P v)) P + k mod P through chunk (k mod P v) / P; its backward k the same microbatch through chunk
+     * v - 1 - (k mod P v) / P. Rank r warms up with 2 (P - r - 1) + (v - 1) P forwards, then alternates, then drains.
+     * Within a chunk, microbatches go forward and backward in order 0..M-1 (so gradients accumulate as in one
+     * process). Needs M to be a multiple of P, as Megatron's does.
+     */
+    public static Schedule virtual(int stages, int microbatches, int chunks) {
+        check(stages, microbatches);
+        if (chunks < 1) {
+            throw new IllegalArgumentException("virtual_stages must be >= 1, got " + chunks);
+        }
+        if (microbatches % stages != 0) {
+            throw new IllegalArgumentException("virtual_stages " + chunks + " needs microbatches to be a multiple of "
+                    + "partitions (" + stages + "), got microbatches " + microbatches + "; use "
+                    + (microbatches / stages + 1) * stages + " microbatches or virtual_stages 1");
+        }
+        int group = stages * chunks;
+        int total = microbatches * chunks;
+        List<List<Action>> all = new ArrayList<>();
+        for (int r = 0; r < stages; r++) {
+            List<Action> a = new ArrayList<>();
+            int warmup = Math.min(2 * (stages - r - 1) + (chunks - 1) * stages, total);
+            int f = 0;
+            int b = 0;
+            for (; f < warmup; f++) {
+                forward(a, r, stages, chunks, (f / group) * stages + f % stages, (f % group) / stages);
+            }
+            while (f < total) {
+                forward(a, r, stages, chunks, (f / group) * stages + f % stages, (f % group) / stages);
+                f++;
+                backward(a, r, stages, chunks, (b / group) * stages + b % stages, chunks - 1 - (b % group) / stages);
+                b++;
+            }
+            for (; b < total; b++) {
+                backward(a, r, stages, chunks, (b / group) * stages + b % stages, chunks - 1 - (b % group) / stages);
+            }
+            all.add(a);
+        }
+        return new Schedule("interleaved-virtual", stages, microbatches, all, chunks);
+    }
+
+    /** Fill-drain through chunks: every chunk's forwards in chunk order, then the backwards in reverse chunk order. */
+    private static Schedule fillDrainChunks(int stages, int microbatches, int chunks) {
+        check(stages, microbatches);
+        List<List<Action>> all = new ArrayList<>();
+        for (int r = 0; r < stages; r++) {
+            List<Action> a = new ArrayList<>();
+            for (int c = 0; c < chunks; c++) {
+                for (int m = 0; m < microbatches; m++) {
+                    forward(a, r, stages, chunks, m, c);
+                }
+            }
+            for (int c = chunks - 1; c >= 0; c--) {
+                for (int m = 0; m < microbatches; m++) {
+                    backward(a, r, stages, chunks, m, c);
+                }
+            }
+            all.add(a);
+        }
+        return new Schedule("gpipe-virtual", stages, microbatches, all, chunks);
+    }
+
+    /** Forward of microbatch m through rank r's chunk c (global stage c P + r), with its receive and send. */
+    private static void forward(List<Action> a, int r, int stages, int chunks, int m, int c) {
+        int g = c * stages + r;
+        if (g > 0) {
+            a.add(new Action(Action.Type.RECV_ACTIVATION, m, c));
+        }
+        a.add(new Action(Action.Type.FORWARD, m, c));
+        if (g < stages * chunks - 1) {
+            a.add(new Action(Action.Type.SEND_ACTIVATION, m, c));
+        }
+    }
+
+    private static void backward(List<Action> a, int r, int stages, int chunks, int m, int c) {
+        int g = c * stages + r;
+        if (g < stages * chunks - 1) {
+            a.add(new Action(Action.Type.RECV_GRADIENT, m, c));
+        }
+        a.add(new Action(Action.Type.BACKWARD, m, c));
+        if (g > 0) {
+            a.add(new Action(Action.Type.SEND_GRADIENT, m, c));
+        }
+    }
+
+    /**
      * As {@link #of(String, int, int, int)}, checked by the {@link ScheduleSimulator} (every microbatch forwarded and
      * backwarded once per stage, in dependency order, no deadlock) the first time each shape is asked for, then
      * cached: what the runtime executes.
      */
     public static Schedule checked(String pipeline, int stages, int microbatches, int activeMicrobatches) {
-        String key = pipeline + "/" + stages + "/" + microbatches + "/" + activeMicrobatches;
+        return checked(pipeline, stages, microbatches, activeMicrobatches, 1);
+    }
+
+    /** As {@link #checked(String, int, int, int)} with {@code chunks} virtual stages per rank. */
+    public static Schedule checked(String pipeline, int stages, int microbatches, int activeMicrobatches,
+                                   int chunks) {
+        String key = pipeline + "/" + stages + "/" + microbatches + "/" + activeMicrobatches + "/" + chunks;
         return CHECKED.computeIfAbsent(key, k -> {
-            Schedule s = of(pipeline, stages, microbatches, activeMicrobatches);
+            Schedule s = of(pipeline, stages, microbatches, activeMicrobatches, chunks);
             ScheduleSimulator.simulate(s, 1, 2);
             return s;
         });
