@@ -91,7 +91,7 @@ class SchedulesTest {
         assertEquals("stage 0, action F0: it runs twice", rejection(1, "stage 0: F0 F0 B0"));
         assertEquals("stage 0 forwards 1 and backwards 1 of the 2 microbatches", rejection(2, "stage 0: F0 B0"));
         assertEquals("stage 0, action F3: microbatch 3 does not exist (M = 2)", rejection(2, "stage 0: F3"));
-        assertEquals("'X1' is not an action; examples: F0, B3, RA1, SA1, RG2, SG2",
+        assertEquals("'X1' is not an action; examples: F0, B3, RA1, SA1, RG2, SG2, F0:1",
                 assertThrows(IllegalArgumentException.class, () -> Action.parse("X1")).getMessage());
         assertEquals("pipeline 'gpipe' is not valid; allowed: simple, interleaved",
                 assertThrows(IllegalArgumentException.class, () -> Schedules.of("gpipe", 2, 2)).getMessage());
