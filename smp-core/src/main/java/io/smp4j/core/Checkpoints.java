@@ -5,6 +5,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.initializer.Initializer;
 import io.smp4j.comm.Communicator;
+import io.smp4j.core.partition.Partitioning;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
@@ -242,8 +243,9 @@ public final class Checkpoints {
             List<ModelUnits.Unit> units = ModelUnits.resolve(model.block(), plan.unitNames());
             // Other stages' parameters were released at partitioning: re-create them for the export, free them after.
             List<Parameter> recreated = new ArrayList<>();
-            for (int s = 0; s < plan.stages(); s++) {
-                Block stage = ModelUnits.stage(units, plan.firstUnit(s), plan.endUnit(s));
+            for (int s = 0; s < smp.ppSize(); s++) {
+                // Rank s's chunks (one stage without virtual stages), as it wrote them.
+                Block stage = Partitioning.rankBlock(Partitioning.chunks(units, plan, s, smp.ppSize()));
                 for (Parameter p : Parameters.of(stage)) {
                     if (!p.isInitialized()) {
                         // Zeros, not the initializer: no draw from the engine's random generator.

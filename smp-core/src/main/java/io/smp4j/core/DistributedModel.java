@@ -56,7 +56,7 @@ public final class DistributedModel implements StepModel {
      */
     private NDArray lossScale;
     /** Re-partitioning: per measured step, this stage's forward + backward milliseconds since the last plan. */
-    private final List<Double> measured = new ArrayList<>();
+    private final List<double[]> measured = new ArrayList<>();
     private int stepsSincePlan;
     private int repartitions;
     private static final Logger LOG = LoggerFactory.getLogger(DistributedModel.class);
@@ -92,7 +92,7 @@ public final class DistributedModel implements StepModel {
     public DistributedModel placeByPlan(List<String> unitNames, int[] boundaries) {
         requireNotPartitioned();
         placementUnits = unitNames == null ? null : List.copyOf(unitNames);
-        int p = smp.ppSize();
+        int p = smp.ppSize() * smp.config().virtualStages();
         if (boundaries.length != p + 1 || boundaries[0] != 0) {
             throw new IllegalArgumentException("stage boundaries " + Arrays.toString(boundaries) + " do not "
                     + "describe " + p + " stages (need " + (p + 1) + " unit indices starting at 0)");
@@ -209,7 +209,11 @@ public final class DistributedModel implements StepModel {
             return;
         }
         PipelineExecutor exec = partitioned.executor();
-        double ms = exec.takeComputeNanos() / 1e6;
+        long[] nanos = exec.takeComputeNanos();
+        double[] ms = new double[nanos.length];
+        for (int c = 0; c < ms.length; c++) {
+            ms[c] = nanos[c] / 1e6;
+        }
         stepsSincePlan++;
         int k = smp.config().repartitionSteps();
         if (stepsSincePlan > 1 || k == 1) {
@@ -218,7 +222,12 @@ public final class DistributedModel implements StepModel {
         if (stepsSincePlan < Math.max(k, 1) || measured.isEmpty()) {
             return;
         }
-        double[] stageMillis = gatherStageTimes(median(measured));
+        double[] mine = new double[ms.length];
+        for (int c = 0; c < mine.length; c++) {
+            final int chunk = c;
+            mine[c] = median(measured.stream().map(a -> a[chunk]).toList());
+        }
+        double[] stageMillis = gatherStageTimes(mine);
         measured.clear();
         stepsSincePlan = 0;
         PartitionPlan current = partitioned.plan();
@@ -259,9 +268,9 @@ public final class DistributedModel implements StepModel {
         }
         StageMove.apply(smp, block, manager, optimizer, from, to, received);
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
-        Block stage = ModelUnits.stage(units, to.firstUnit(smp.ppRank()), to.endUnit(smp.ppRank()));
-        PipelineExecutor exec = Partitioning.build(smp, to, stage, manager);
-        partitioned = partitioned.with(to, stage, exec);
+        List<Block> chunks = Partitioning.chunks(units, to, smp.ppRank(), smp.ppSize());
+        PipelineExecutor exec = Partitioning.build(smp, to, chunks, manager);
+        partitioned = partitioned.with(to, Partitioning.rankBlock(chunks), exec);
         repartitions++;
         exec.setMeasuring(adjustable());
         if (smp.rank() == 0) {
@@ -270,15 +279,26 @@ public final class DistributedModel implements StepModel {
         }
     }
 
-    /** Per stage, the mean over its replicas of each rank's measured milliseconds per step (the same on every rank). */
-    private double[] gatherStageTimes(double mine) {
-        byte[][] all = smp.world().allGather(ByteBuffer.allocate(8).putDouble(mine).array());
-        double[] sum = new double[smp.ppSize()];
-        int[] n = new int[smp.ppSize()];
+    /**
+     * Per global stage, the mean over its replicas of the measured milliseconds per step (the same on every rank);
+     * {@code mine} has one value per chunk of this rank.
+     */
+    private double[] gatherStageTimes(double[] mine) {
+        ByteBuffer b = ByteBuffer.allocate(8 * mine.length);
+        for (double x : mine) {
+            b.putDouble(x);
+        }
+        byte[][] all = smp.world().allGather(b.array());
+        int p = smp.ppSize();
+        double[] sum = new double[p * mine.length];
+        int[] n = new int[sum.length];
         for (int r = 0; r < all.length; r++) {
-            int s = smp.topology().ppRank(r);
-            sum[s] += ByteBuffer.wrap(all[r]).getDouble();
-            n[s]++;
+            ByteBuffer in = ByteBuffer.wrap(all[r]);
+            for (int c = 0; c < mine.length; c++) {
+                int g = c * p + smp.topology().ppRank(r);
+                sum[g] += in.getDouble();
+                n[g]++;
+            }
         }
         for (int s = 0; s < sum.length; s++) {
             sum[s] /= Math.max(1, n[s]);
@@ -287,6 +307,9 @@ public final class DistributedModel implements StepModel {
     }
 
     private static double median(List<Double> v) {
+        if (v.isEmpty()) {
+            return 0;
+        }
         double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
     }

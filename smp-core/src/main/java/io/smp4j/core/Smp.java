@@ -229,8 +229,8 @@ public final class Smp implements AutoCloseable {
     public StepOutput step(Object target, String method, Object... args) {
         int m = config.microbatches();
         StepRunner.Environment env = new StepRunner.Environment(m,
-                Schedules.checked(config.pipeline(), ppSize(), m, config.activeMicrobatches()),
-                Schedules.forwardOnly(ppSize(), m), pipelineGroup);
+                Schedules.checked(config.pipeline(), ppSize(), m, config.activeMicrobatches(), config.virtualStages()),
+                Schedules.forwardOnly(ppSize(), m, config.virtualStages()), pipelineGroup);
         return StepRunner.run(env, target, method, args);
     }
 

@@ -54,18 +54,23 @@ import java.util.Set;
  *                            recomputes its forward inside backward ({@code activation_checkpointing}, default false)
  * @param repartitionSteps    an automatic plan is checked against the stage times measured over this many training
  *                            steps, and again after each change ({@code repartition_steps}, default 5; 0: never)
+ * @param virtualStages       model chunks per rank ({@code virtual_stages}, default 1): with v > 1 the model is cut into
+ *                            partitions x v stages, rank r runs stages r, r + P, ..., and the interleaved pipeline is
+ *                            Megatron's interleaved 1F1B (bubble (P-1)/(vM+P-1)); microbatches must be a multiple of
+ *                            partitions
  * @param repartitionThreshold re-partition when the plan from measured times cuts the slowest stage's time by more
  *                            than this fraction ({@code repartition_threshold}, default 0.05)
  */
 public record SmpConfig(int partitions, int microbatches, String pipeline, String optimize, double memoryWeight,
                         boolean autoPartition, int defaultPartition, boolean ddp, String placementStrategy,
                         int activeMicrobatches, int processesPerHost, String customMpiOptions, int processesPerGpu,
-                        boolean activationCheckpointing, int repartitionSteps, double repartitionThreshold) {
+                        boolean activationCheckpointing, int repartitionSteps, double repartitionThreshold,
+                        int virtualStages) {
 
     static final List<String> KEYS = List.of("partitions", "pipeline_parallel_degree", "microbatches", "pipeline",
             "optimize", "memory_weight", "auto_partition", "default_partition", "ddp", "placement_strategy",
             "active_microbatches", "processes_per_gpu", "activation_checkpointing", "repartition_steps",
-            "repartition_threshold", "mpi");
+            "repartition_threshold", "virtual_stages", "mpi");
     static final List<String> MPI_KEYS = List.of("enabled", "processes_per_host", "custom_mpi_options");
     /** SageMaker smp keys smp4j does not implement (yet): named as such rather than taken for typos. */
     static final List<String> NOT_SUPPORTED = List.of("tensor_parallel_degree", "fp16", "bf16",
@@ -154,6 +159,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 case "activation_checkpointing" -> b.activationCheckpointing(bool(key, v));
                 case "repartition_steps" -> b.repartitionSteps(integer(key, v));
                 case "repartition_threshold" -> b.repartitionThreshold(number(key, v));
+                case "virtual_stages" -> b.virtualStages(integer(key, v));
                 case "mpi" -> {
                     if (!(v instanceof Map<?, ?> mpi)) {
                         throw new IllegalArgumentException("mpi must be an object such as {\"processes_per_host\": 4}, "
@@ -274,6 +280,13 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         private boolean activationCheckpointing;
         private int repartitionSteps = 5;
         private double repartitionThreshold = 0.05;
+        private int virtualStages = 1;
+
+        /** Model chunks per rank (virtual stages). */
+        public Builder virtualStages(int v) {
+            virtualStages = v;
+            return this;
+        }
 
         /** Training steps whose measured stage times decide whether an automatic plan changes; 0: never. */
         public Builder repartitionSteps(int v) {
@@ -403,12 +416,19 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
             if (!(repartitionThreshold >= 0 && repartitionThreshold < 1)) {
                 problems.add("repartition_threshold must be in [0, 1), got " + repartitionThreshold);
             }
+            if (virtualStages < 1) {
+                problems.add("virtual_stages must be >= 1, got " + virtualStages);
+            } else if (virtualStages > 1 && partitions >= 1 && microbatches % partitions != 0) {
+                problems.add("virtual_stages " + virtualStages + " needs microbatches to be a multiple of partitions ("
+                        + partitions + "), got microbatches " + microbatches);
+            }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException(String.join("; ", problems));
             }
             return new SmpConfig(partitions, microbatches, pipe, opt, mw, autoPartition, defaultPartition, ddp,
                     placementStrategy, active, processesPerHost, customMpiOptions == null ? "" : customMpiOptions,
-                    processesPerGpu, activationCheckpointing, repartitionSteps, repartitionThreshold);
+                    processesPerGpu, activationCheckpointing, repartitionSteps, repartitionThreshold,
+                    virtualStages);
         }
 
         private static String lower(String s) {

@@ -26,7 +26,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Moves the units whose stage changes between two plans: within every pipeline (each replica's alike), the rank that
+ * Moves the units whose rank changes between two plans (global stage g runs on pipeline rank g mod P; with virtual
+ * stages a unit may change chunk on its rank, which moves nothing): within every pipeline (each replica's alike), the rank that
  * ran a unit sends its parameter values (running statistics included) and the optimizer's state for them to the rank
  * that will run it. Collective over the world, in two phases ({@link DistributedModel} runs them): first every rank
  * sends and receives everything (nothing changes yet); then, only when every rank of the world reports success, all
@@ -45,25 +46,26 @@ final class StageMove {
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
         Communicator pipe = smp.pipelineGroup();
         int me = smp.ppRank();
+        int p = smp.ppSize();
         List<CommRequest> sends = new ArrayList<>();
         List<byte[]> keep = new ArrayList<>();
         for (int u = 0; u < units.size(); u++) {
-            if (from.stageOf(u) == me && to.stageOf(u) != me) {
+            if (from.stageOf(u) % p == me && to.stageOf(u) % p != me) {
                 byte[] body = serialize(Parameters.of(units.get(u).block()), optimizer);
                 byte[] length = ByteBuffer.allocate(4).putInt(body.length).array();
                 keep.add(length);
                 keep.add(body);
-                sends.add(pipe.isend(length, 0, 4, to.stageOf(u), TAG_BASE + 2 * u));
-                sends.add(pipe.isend(body, 0, body.length, to.stageOf(u), TAG_BASE + 2 * u + 1));
+                sends.add(pipe.isend(length, 0, 4, to.stageOf(u) % p, TAG_BASE + 2 * u));
+                sends.add(pipe.isend(body, 0, body.length, to.stageOf(u) % p, TAG_BASE + 2 * u + 1));
             }
         }
         Map<Integer, byte[]> got = new HashMap<>();
         for (int u = 0; u < units.size(); u++) {
-            if (to.stageOf(u) == me && from.stageOf(u) != me) {
+            if (to.stageOf(u) % p == me && from.stageOf(u) % p != me) {
                 byte[] length = new byte[4];
-                pipe.recv(length, 0, 4, from.stageOf(u), TAG_BASE + 2 * u);
+                pipe.recv(length, 0, 4, from.stageOf(u) % p, TAG_BASE + 2 * u);
                 byte[] body = new byte[ByteBuffer.wrap(length).getInt()];
-                pipe.recv(body, 0, body.length, from.stageOf(u), TAG_BASE + 2 * u + 1);
+                pipe.recv(body, 0, body.length, from.stageOf(u) % p, TAG_BASE + 2 * u + 1);
                 got.put(u, body);
             }
         }
@@ -79,6 +81,7 @@ final class StageMove {
                       PartitionPlan to, Map<Integer, byte[]> received) {
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
         int me = smp.ppRank();
+        int ranks = smp.ppSize();
         for (Map.Entry<Integer, byte[]> e : received.entrySet()) {
             List<Parameter> params = Parameters.of(units.get(e.getKey()).block());
             try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(e.getValue()))) {
@@ -106,7 +109,7 @@ final class StageMove {
             }
         }
         for (int u = 0; u < units.size(); u++) {
-            if (from.stageOf(u) == me && to.stageOf(u) != me) {
+            if (from.stageOf(u) % ranks == me && to.stageOf(u) % ranks != me) {
                 List<Parameter> params = Parameters.of(units.get(u).block());
                 if (optimizer != null) {
                     OptimizerState.remove(optimizer, params);

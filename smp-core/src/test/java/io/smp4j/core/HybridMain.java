@@ -198,7 +198,8 @@ public final class HybridMain {
         SmpConfig cfg = SmpConfig.builder().partitions(Integer.parseInt(args[1]))
                 .microbatches(Integer.parseInt(args[2])).pipeline(args[3]).placementStrategy(args[4]).ddp(true)
                 .optimize("speed").processesPerGpu(args.length > 6 ? Integer.parseInt(args[6]) : 1)
-                .activationCheckpointing(Boolean.getBoolean("smp.test.checkpointing")).build();
+                .activationCheckpointing(Boolean.getBoolean("smp.test.checkpointing"))
+                .virtualStages(Integer.getInteger("smp.test.virtual", 1)).build();
         int code = 0;
         try (Smp smp = Smp.init(cfg); NDManager manager = NDManager.newBaseManager(smp.device())) {
             int d = smp.dpSize();
@@ -280,7 +281,10 @@ public final class HybridMain {
             List<ModelUnits.Unit> units = ModelUnits.resolve(dm.block(), dm.plan().unitNames());
             double maxRel = 0;
             int tensors = 0;
-            for (int u = dm.plan().firstUnit(smp.ppRank()); u < dm.plan().endUnit(smp.ppRank()); u++) {
+            for (int u = 0; u < units.size(); u++) {
+                if (dm.plan().stageOf(u) % smp.ppSize() != smp.ppRank()) {
+                    continue; // another rank's unit (with virtual stages, a rank runs several stages)
+                }
                 // BatchNorm running statistics are per-replica buffers under data parallelism: trainable only.
                 List<Parameter> a = Parameters.of(units.get(u).block()).stream().filter(Parameter::requiresGradient)
                         .toList();

@@ -22,22 +22,24 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class HybridParallelTest {
     @ParameterizedTest(name = "{0}: {1} ranks, {2} partitions, {3} microbatches, {4}, {5}, activation checkpointing "
-            + "{6}")
-    @CsvSource({"resnet18, 4, 2, 2, interleaved, spread, false", "mlp, 2, 1, 4, simple, cluster, false",
-        "mlp, 4, 2, 2, simple, cluster, false", "resnet18, 2, 2, 4, simple, cluster, true",
-        "resnet18, 4, 2, 2, interleaved, spread, true", "mlp, 4, 2, 4, interleaved, cluster, true"})
+            + "{6}, virtual stages {7}")
+    @CsvSource({"resnet18, 4, 2, 2, interleaved, spread, false, 1", "mlp, 2, 1, 4, simple, cluster, false, 1",
+        "mlp, 4, 2, 2, simple, cluster, false, 1", "resnet18, 2, 2, 4, simple, cluster, true, 1",
+        "resnet18, 4, 2, 2, interleaved, spread, true, 1", "mlp, 4, 2, 4, interleaved, cluster, true, 1",
+        "resnet18, 2, 2, 4, interleaved, cluster, false, 2", "resnet18, 4, 2, 2, interleaved, spread, true, 2",
+        "mlp, 2, 2, 2, interleaved, cluster, true, 2", "mlp, 2, 2, 4, simple, cluster, false, 2"})
     void hybridTrainingEqualsOneProcess(String model, int np, int partitions, int microbatches, String pipeline,
-                                        String placement, boolean checkpointing) throws Exception {
+                                        String placement, boolean checkpointing, int virtual) throws Exception {
         Engine.getInstance();
         TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(np, HybridMain.class.getName())
                 .args(List.of(model, "" + partitions, "" + microbatches, pipeline, placement))
                 .jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
                         "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120",
-                        "-Dsmp.test.checkpointing=" + checkpointing)));
+                        "-Dsmp.test.checkpointing=" + checkpointing, "-Dsmp.test.virtual=" + virtual)));
         int code = run.code();
         String output = run.output();
         Files.writeString(Path.of("target", "hybrid-" + model + "-w" + np + "-p" + partitions
-                + (checkpointing ? "-ckpt" : "") + ".log"), output);
+                + (checkpointing ? "-ckpt" : "") + (virtual > 1 ? "-v" + virtual : "") + ".log"), output);
         Matcher m = Pattern.compile("HYBRID .* rank=(\\d) stage=(\\d) replica=(\\d) tensors=(\\d+) "
                 + "maxRelParamDiff=(\\S+) maxRelLossDiff=(\\S+) evalLossDiff=(\\S+) updateRelDiff=\\S+ "
                 + "controlUpdateRelDiff=\\S+ (OK|FAIL)").matcher(output);

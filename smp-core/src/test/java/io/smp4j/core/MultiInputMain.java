@@ -184,8 +184,8 @@ public final class MultiInputMain {
             }
             List<Parameter> mine = dm.localParameters();
             List<Parameter> theirs = Parameters.of(io.smp4j.pipeline.model.ModelUnits.stage(
-                    io.smp4j.pipeline.model.ModelUnits.resolve(ref, dm.plan().unitNames()), dm.plan().firstUnit(smp.ppRank()),
-                    dm.plan().endUnit(smp.ppRank())));
+                    io.smp4j.pipeline.model.ModelUnits.resolve(ref, dm.plan().unitNames()),
+                    dm.plan().firstUnit(smp.ppRank()), dm.plan().endUnit(smp.ppRank())));
             double paramDiff = Parameters.maxRelativeDifference(mine, theirs);
             boolean ok = paramDiff == 0 && lossDiff == 0 && losses[STEPS - 1][0] != losses[0][0];
             System.out.printf(Locale.ROOT, "MULTI rank=%d stage=%d units=%s tensors=%d paramDiff=%.3g lossDiff=%.3g "

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
+import ai.djl.nn.SequentialBlock;
 import ai.djl.training.ParameterStore;
 import io.smp4j.core.Smp;
 import io.smp4j.core.Timeline;
@@ -21,6 +22,7 @@ import io.smp4j.pipeline.partition.Planner;
 import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -99,7 +101,8 @@ public final class Partitioning {
 
     private static Result plan(Smp smp, Block block, NDManager manager, NDList sample, Placement placement,
                                TensorCodec.Header modelOutput) {
-        int p = smp.ppSize();
+        // With virtual stages the plan has P x v stages; rank r runs stages r, r + P, ...
+        int p = smp.ppSize() * smp.config().virtualStages();
         Planner.Settings settings = smp.config().autoPartition() && !placement.fixed()
                 ? Planner.Settings.auto(p, smp.config().memoryWeight())
                 : Planner.Settings.manual(p, placement.manual(), smp.config().defaultPartition());
@@ -117,8 +120,9 @@ public final class Partitioning {
             modelOutput = outputOf(block, manager, sample);
         }
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, plan.unitNames());
-        Block stage = ModelUnits.stage(units, plan.firstUnit(smp.ppRank()), plan.endUnit(smp.ppRank()));
-        PipelineExecutor executor = build(smp, plan, stage, manager);
+        List<Block> chunks = chunks(units, plan, smp.ppRank(), smp.ppSize());
+        Block stage = rankBlock(chunks);
+        PipelineExecutor executor = build(smp, plan, chunks, manager);
         releaseOtherStages(smp, plan, units);
         if (smp.dpSize() > 1) {
             broadcastFromFirstReplica(smp, stage);
@@ -127,11 +131,34 @@ public final class Partitioning {
                 settings.assignment() == null ? settings.memoryLimits() : null);
     }
 
-    /** This rank's executor of {@code stage} under {@code plan}, with the timeline, checkpointing and device link. */
-    public static PipelineExecutor build(Smp smp, PartitionPlan plan, Block stage, NDManager manager) {
+    /** Rank {@code rank}'s chunks under {@code plan}: its global stages rank, rank + ranks, ... in order. */
+    public static List<Block> chunks(List<ModelUnits.Unit> units, PartitionPlan plan, int rank, int ranks) {
+        List<Block> out = new ArrayList<>();
+        for (int g = rank; g < plan.stages(); g += ranks) {
+            out.add(ModelUnits.stage(units, plan.firstUnit(g), plan.endUnit(g)));
+        }
+        return out;
+    }
+
+    /** One block holding a rank's chunks (for its parameters: checkpoints, the optimizer); the chunk itself if one. */
+    public static Block rankBlock(List<Block> chunks) {
+        if (chunks.size() == 1) {
+            return chunks.get(0);
+        }
+        SequentialBlock all = new SequentialBlock();
+        chunks.forEach(all::add);
+        return all;
+    }
+
+    /** This rank's executor of its chunks under {@code plan}, with the timeline, checkpointing and device link. */
+    public static PipelineExecutor build(Smp smp, PartitionPlan plan, List<Block> chunks, NDManager manager) {
         int s = smp.ppRank();
-        PipelineExecutor executor = new PipelineExecutor(stage, s, smp.ppSize(), smp.pipelineGroup(), manager,
-                plan.describeStage(s));
+        StringBuilder what = new StringBuilder();
+        for (int g = s; g < plan.stages(); g += smp.ppSize()) {
+            what.append(what.length() == 0 ? "" : ", ").append(plan.describeStage(g));
+        }
+        PipelineExecutor executor = new PipelineExecutor(chunks, s, smp.ppSize(), smp.pipelineGroup(), manager,
+                what.toString());
         executor.setListener(new PipelineExecutor.ActionListener() {
             @Override
             public void executed(Action a, long startNanos, long endNanos) {
@@ -176,15 +203,18 @@ public final class Partitioning {
         // Ranks that share a GPU share its free memory.
         long mine = gpu == null ? -1 : gpu.freeBytes() / smp.config().processesPerGpu();
         byte[][] all = smp.world().allGather(ByteBuffer.allocate(8).putLong(mine).array());
-        long[] limits = new long[smp.ppSize()];
+        int v = smp.config().virtualStages();
+        long[] limits = new long[smp.ppSize() * v];
         Arrays.fill(limits, Long.MAX_VALUE);
         for (int r = 0; r < all.length; r++) {
             long free = ByteBuffer.wrap(all[r]).getLong();
             if (free < 0) {
                 return null;
             }
-            int stage = smp.topology().ppRank(r);
-            limits[stage] = Math.min(limits[stage], free);
+            // A rank's chunks share its device: each may use 1/v of it.
+            for (int g = smp.topology().ppRank(r); g < limits.length; g += smp.ppSize()) {
+                limits[g] = Math.min(limits[g], free / v);
+            }
         }
         return limits;
     }
@@ -199,7 +229,7 @@ public final class Partitioning {
         long kept = 0;
         int s = smp.ppRank();
         for (int u = 0; u < units.size(); u++) {
-            boolean local = u >= plan.firstUnit(s) && u < plan.endUnit(s);
+            boolean local = plan.stageOf(u) % smp.ppSize() == s;
             for (Parameter prm : Parameters.of(units.get(u).block())) {
                 if (!prm.isInitialized()) {
                     continue;

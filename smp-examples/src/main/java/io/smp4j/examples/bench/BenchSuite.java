@@ -142,22 +142,31 @@ public final class BenchSuite {
     }
 
     /**
-     * Two passes over the baseline and the six pipelined configurations, so that a slow spell of this shared machine
-     * does not land on one configuration only; each configuration's numbers merge both passes (median over all timed
-     * steps, mean compute per rank).
+     * Two passes over the baseline and the pipelined configurations, so that a slow spell of this shared machine does
+     * not land on one configuration only; each configuration's numbers merge both passes (median over all timed
+     * steps, mean compute per rank). Every pipelined run balances time only (memory_weight 0: what throughput wants)
+     * and runs 11 warm-up steps, which cover two re-partitioning checks (default repartition_steps 5); "before"
+     * keeps the first plan (repartition_steps 0).
      */
     void pipeline() throws Exception {
         Map<String, List<JsonObject>> runs = new LinkedHashMap<>();
+        String[][] configs = {
+            {"simple-M8", "simple", "8", "1", "5"},
+            {"interleaved-M4", "interleaved", "4", "1", "5"},
+            {"interleaved-M8-before", "interleaved", "8", "1", "0"},
+            {"interleaved-M8", "interleaved", "8", "1", "5"},
+            {"interleaved-M16", "interleaved", "16", "1", "5"},
+            {"interleaved-M8-v2", "interleaved", "8", "2", "5"},
+            {"interleaved-M16-v2", "interleaved", "16", "2", "5"},
+        };
         for (int pass = 0; pass < 2; pass++) {
             runs.computeIfAbsent("baseline", k -> new ArrayList<>()).add(train("pipeline-1proc-" + pass, 1,
                     "--partitions", "1", "--microbatches", "1"));
-            for (int m : new int[] {4, 8, 16}) {
-                for (String p : new String[] {"simple", "interleaved"}) {
-                    // optimize speed: stages balanced by measured time (memory_weight 0.2), what throughput wants.
-                    runs.computeIfAbsent(p + "-M" + m, k -> new ArrayList<>()).add(train("pipeline-" + p + "-M" + m
-                            + "-" + pass, 2, "--partitions", "2", "--microbatches", Integer.toString(m), "--pipeline",
-                            p, "--optimize", "speed"));
-                }
+            for (String[] c : configs) {
+                runs.computeIfAbsent(c[0], k -> new ArrayList<>()).add(train("pipeline-" + c[0] + "-" + pass, 2,
+                        "--partitions", "2", "--microbatches", c[2], "--pipeline", c[1], "--optimize", "speed",
+                        "--memory-weight", "0", "--virtual-stages", c[3], "--repartition-steps", c[4],
+                        "--warmup", "11"));
             }
         }
         Map<String, Object> r = new LinkedHashMap<>();
@@ -176,16 +185,26 @@ public final class BenchSuite {
         JsonArray ranks = out.getAsJsonArray("ranks");
         for (int k = 0; k < ranks.size(); k++) {
             double compute = 0;
+            double pipe = 0;
             for (JsonObject run : runs) {
-                compute += run.getAsJsonArray("ranks").get(k).getAsJsonObject().get("compute_ms_per_step")
-                        .getAsDouble() / runs.size();
+                JsonObject rk = run.getAsJsonArray("ranks").get(k).getAsJsonObject();
+                compute += rk.get("compute_ms_per_step").getAsDouble() / runs.size();
+                pipe += (rk.has("median_pipeline_ms") ? rk.get("median_pipeline_ms").getAsDouble() : 0) / runs.size();
             }
             ranks.get(k).getAsJsonObject().addProperty("compute_ms_per_step", compute);
+            ranks.get(k).getAsJsonObject().addProperty("median_pipeline_ms", pipe);
         }
         int batch = Integer.parseInt(out.get("batch-size").getAsString());
         out.addProperty("median_step_ms", med);
         out.addProperty("samples_per_second", batch * out.get("dp_size").getAsInt() / (med / 1e3));
         out.addProperty("runs", runs.size());
+        JsonArray plans = new JsonArray();
+        for (JsonObject run : runs) {
+            if (run.has("plans")) {
+                plans.add(run.get("plans"));
+            }
+        }
+        out.add("plans_per_run", plans);
         JsonArray all = new JsonArray();
         steps.forEach(all::add);
         out.add("step_ms", all);

@@ -82,6 +82,8 @@ public final class TrainBench {
         @Option(names = "--repartition-steps", converter = CommandLines.NonNegative.class,
                 description = "repartition_steps (default ${DEFAULT-VALUE}; 0: keep the first plan)")
         int repartitionSteps = 5;
+        @Option(names = "--virtual-stages", converter = CommandLines.Positive.class)
+        int virtualStages = 1;
         @Option(names = "--processes-per-gpu", converter = CommandLines.Positive.class)
         int processesPerGpu = 1;
         @Option(names = "--activation-checkpointing")
@@ -110,6 +112,7 @@ public final class TrainBench {
             m.put("optimize", optimize);
             m.put("memory-weight", memoryWeight == null ? "" : Double.toString(memoryWeight));
             m.put("repartition-steps", Integer.toString(repartitionSteps));
+            m.put("virtual-stages", Integer.toString(virtualStages));
             m.put("processes-per-gpu", Integer.toString(processesPerGpu));
             m.put("activation-checkpointing", Boolean.toString(activationCheckpointing));
             m.put("rounds", Integer.toString(rounds));
@@ -147,7 +150,8 @@ public final class TrainBench {
     static Map<String, Object> smp(Options o) throws Exception {
         SmpConfig.Builder cb = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
                 .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).processesPerGpu(o.processesPerGpu)
-                .activationCheckpointing(o.activationCheckpointing).repartitionSteps(o.repartitionSteps);
+                .activationCheckpointing(o.activationCheckpointing).repartitionSteps(o.repartitionSteps)
+                .virtualStages(o.virtualStages);
         if (o.memoryWeight != null) {
             cb.memoryWeight(o.memoryWeight);
         }
@@ -166,6 +170,8 @@ public final class TrainBench {
             Body body = new Body();
             Timeline timeline = smp.startTimeline();
             double[] wall = new double[steps];
+            double[] pipe = new double[steps];
+            List<String> plans = new ArrayList<>();
             double[] copy = new double[steps];
             double[] comm = new double[steps];
             double rssBefore = 0;
@@ -179,10 +185,17 @@ public final class TrainBench {
                 timeline.setRecording(step >= warmup);
                 long t0 = System.nanoTime();
                 smp.step(body, "train", dm, d[0], d[1]);
+                smp.synchronize();
+                long tp = System.nanoTime();
                 opt.step();
                 smp.synchronize(); // the step's kernels, not their launches
                 long t1 = System.nanoTime();
+                String plan = java.util.Arrays.toString(dm.plan().boundaries());
+                if (plans.isEmpty() || !plans.get(plans.size() - 1).endsWith(plan)) {
+                    plans.add("after step " + (step + 1) + ": " + plan);
+                }
                 if (step >= warmup) {
+                    pipe[step - warmup] = (tp - t0) / 1e6;
                     wall[step - warmup] = (t1 - t0) / 1e6;
                     copy[step - warmup] = opt.lastStepTimes().copyMillis();
                     comm[step - warmup] = opt.lastStepTimes().allReduceMillis();
@@ -225,7 +238,7 @@ public final class TrainBench {
             }
             double compute = Stats.median(new ArrayList<>(computeByStep.values())); // 0 when none
             double allReduce = Stats.median(new ArrayList<>(allReduceByStep.values()));
-            float[] mine = {(float) compute, (float) allReduce, (float) Stats.median(wall),
+            float[] mine = {(float) compute, (float) allReduce, (float) Stats.median(wall), (float) Stats.median(pipe),
                     (float) ProcessMemory.peakRssMb(), (float) rssBefore, (float) Stats.median(copy),
                     (float) Stats.median(comm), (float) (sends == 0 ? 0 : send / sends),
                     (float) (recvs == 0 ? 0 : recv / recvs)};
@@ -247,12 +260,13 @@ public final class TrainBench {
                 rk.put("compute_ms_per_step", all[w * k]);
                 rk.put("all_reduce_ms_per_step", all[w * k + 1]);
                 rk.put("median_step_ms", all[w * k + 2]);
-                rk.put("peak_rss_mb", all[w * k + 3]);
-                rk.put("rss_at_first_timed_step_mb", all[w * k + 4]);
-                rk.put("gradient_copy_ms", all[w * k + 5]);
-                rk.put("all_reduce_comm_ms", all[w * k + 6]);
-                rk.put("send_ms_per_message", all[w * k + 7]);
-                rk.put("recv_ms_per_message", all[w * k + 8]);
+                rk.put("median_pipeline_ms", all[w * k + 3]);
+                rk.put("peak_rss_mb", all[w * k + 4]);
+                rk.put("rss_at_first_timed_step_mb", all[w * k + 5]);
+                rk.put("gradient_copy_ms", all[w * k + 6]);
+                rk.put("all_reduce_comm_ms", all[w * k + 7]);
+                rk.put("send_ms_per_message", all[w * k + 8]);
+                rk.put("recv_ms_per_message", all[w * k + 9]);
                 ranks.add(rk);
                 med = Math.max(med, all[w * k + 2]);
             }
@@ -260,6 +274,9 @@ public final class TrainBench {
             r.put("median_step_ms", med);
             r.put("samples_per_second", batch * smp.dpSize() / (med / 1e3));
             r.put("step_ms", wall);
+            r.put("pipeline_ms", pipe);
+            r.put("plans", plans);
+            r.put("final_plan", dm.plan().table());
             return r;
         }
     }

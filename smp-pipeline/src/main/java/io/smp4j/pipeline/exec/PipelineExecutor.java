@@ -35,9 +35,12 @@ import org.slf4j.LoggerFactory;
  * }</pre>
  */
 public final class PipelineExecutor {
-    private final Block stage;
+    /** This rank's chunks (one without virtual stages): chunk c is global stage {@code c * stages + stageIndex}. */
+    private final List<Block> chunks;
     private final int stageIndex;
     private final int stages;
+    /** The chunk the running action belongs to (what {@link #forwardStage} and {@link #isLastStage} refer to). */
+    private int current;
     private final String description;
     private final StageLink link;
     private final NDManager manager;
@@ -52,7 +55,7 @@ public final class PipelineExecutor {
     private boolean checkpointActivations;
     /** Whether forward and backward actions are timed into {@link #computeNanos} (for re-partitioning). */
     private boolean measuring;
-    private long computeNanos;
+    private long[] computeNanos;
 
     /** Observer of executed actions. */
     @FunctionalInterface
@@ -70,11 +73,21 @@ public final class PipelineExecutor {
      */
     public PipelineExecutor(Block stage, int stageIndex, int stages, Communicator pipelineGroup, NDManager manager,
                             String description) {
+        this(List.of(stage), stageIndex, stages, pipelineGroup, manager, description);
+    }
+
+    /**
+     * With virtual stages: {@code chunks.get(c)} is this rank's chunk c, global stage {@code c * stages + stageIndex}
+     * of {@code stages * chunks.size()}.
+     */
+    public PipelineExecutor(List<Block> chunks, int stageIndex, int stages, Communicator pipelineGroup,
+                            NDManager manager, String description) {
         if (pipelineGroup.size() != stages) {
             throw new IllegalArgumentException("the pipeline group has " + pipelineGroup.size() + " ranks for "
                     + stages + " stages");
         }
-        this.stage = stage;
+        this.chunks = List.copyOf(chunks);
+        this.computeNanos = new long[chunks.size()];
         this.stageIndex = stageIndex;
         this.stages = stages;
         this.description = description;
@@ -113,9 +126,9 @@ public final class PipelineExecutor {
     public void setActivationCheckpointing(boolean on) {
         checkpointActivations = on;
         if (on) {
-            LOG.info("stage {}: activation checkpointing{}", stageIndex, isLastStage()
+            LOG.info("stage {}: activation checkpointing{}", stageIndex, chunks.size() == 1 && last(0)
                     ? " not applied (the last stage keeps its activations)"
-                    : ": forwards keep only their input and output, backward recomputes");
+                    : ": forwards keep only their input and output, backward recomputes (not on the last stage)");
         }
     }
 
@@ -125,14 +138,34 @@ public final class PipelineExecutor {
      */
     public void setMeasuring(boolean on) {
         measuring = on;
-        computeNanos = 0;
+        computeNanos = new long[chunks.size()];
     }
 
-    /** Nanoseconds of forward and backward since the last call (while {@link #setMeasuring measuring}), reset. */
-    public long takeComputeNanos() {
-        long n = computeNanos;
-        computeNanos = 0;
+    /**
+     * Per chunk, nanoseconds of forward and backward since the last call (while {@link #setMeasuring measuring}),
+     * reset.
+     */
+    public long[] takeComputeNanos() {
+        long[] n = computeNanos;
+        computeNanos = new long[chunks.size()];
         return n;
+    }
+
+    /** This rank's chunks (virtual stages per rank). */
+    public int chunks() {
+        return chunks.size();
+    }
+
+    private int global(int chunk) {
+        return chunk * stages + stageIndex;
+    }
+
+    private boolean first(int chunk) {
+        return global(chunk) == 0;
+    }
+
+    private boolean last(int chunk) {
+        return global(chunk) == stages * chunks.size() - 1;
     }
 
     /** Sends and receives through {@code link} for the neighbours it reaches (see {@link DeviceLink}). */
@@ -140,12 +173,14 @@ public final class PipelineExecutor {
         this.link.setDeviceLink(link);
     }
 
+    /** Whether the chunk running now (the only one without virtual stages) is the model's first stage. */
     public boolean isFirstStage() {
-        return stageIndex == 0;
+        return first(current);
     }
 
+    /** Whether the chunk running now (the only one without virtual stages) is the model's last stage. */
     public boolean isLastStage() {
-        return stageIndex == stages - 1;
+        return last(current);
     }
 
     /**
@@ -155,9 +190,10 @@ public final class PipelineExecutor {
      */
     public NDList forwardStage(NDList input, boolean training) {
         try {
-            return stage.forward(parameterStore, input, training);
+            return chunks.get(current).forward(parameterStore, input, training);
         } catch (RuntimeException e) {
-            throw new IllegalStateException("stage " + stageIndex + " of " + stages + " (" + description
+            throw new IllegalStateException("stage " + global(current) + " of " + stages * chunks.size() + " ("
+                    + description
                     + ") cannot run on its input " + TensorCodec.Header.of(input) + ": " + e.getMessage(), e);
         }
     }
@@ -168,10 +204,14 @@ public final class PipelineExecutor {
      */
     public void run(Schedule schedule, StageForward forward) {
         int m = schedule.microbatches();
-        if (!gradientsZero) {
-            Parameters.zeroGradients(stage);
+        if (schedule.chunks() != chunks.size()) {
+            throw new IllegalArgumentException("a schedule for " + schedule.chunks() + " chunk(s) per rank on a rank "
+                    + "with " + chunks.size());
         }
-        InFlight[] flight = new InFlight[m];
+        if (!gradientsZero) {
+            chunks.forEach(Parameters::zeroGradients);
+        }
+        InFlight[] flight = new InFlight[m * chunks.size()];
         List<CommRequest> sends = new ArrayList<>();
         List<Action> actions = schedule.forStage(stageIndex);
         boolean training = actions.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
@@ -186,14 +226,23 @@ public final class PipelineExecutor {
                 }
                 long t0 = System.nanoTime();
                 int mb = a.microbatch();
-                if (flight[mb] == null) {
-                    flight[mb] = new InFlight();
-                    flight[mb].scope = manager.newSubManager();
+                int c = a.chunk();
+                current = c;
+                int g = global(c);
+                int key = c * m + mb;
+                if (flight[key] == null) {
+                    flight[key] = new InFlight();
+                    flight[key].scope = manager.newSubManager();
                 }
-                InFlight f = flight[mb];
+                InFlight f = flight[key];
+                // Messages across the boundary below global stage g (edge g - 1) and above it (edge g).
+                int below = (g - 1) * m + mb;
+                int above = g * m + mb;
+                int prev = (stageIndex - 1 + stages) % stages;
+                int next = (stageIndex + 1) % stages;
                 switch (a.type()) {
                     case RECV_ACTIVATION -> {
-                        f.input = link.recv(f.scope, stageIndex - 1, StageLink.Direction.ACTIVATION, mb);
+                        f.input = link.recv(f.scope, prev, StageLink.Direction.ACTIVATION, below);
                         if (training) {
                             for (NDArray x : f.input) {
                                 if (x.getDataType().isFloating()) {
@@ -203,25 +252,25 @@ public final class PipelineExecutor {
                         }
                     }
                     case FORWARD -> {
-                        f.result = training && checkpointActivations && !isLastStage()
-                                ? ActivationCheckpointing.forwardKeepingInput(forward, mb, f, stageIndex)
+                        f.result = training && checkpointActivations && !last(c)
+                                ? ActivationCheckpointing.forwardKeepingInput(forward, mb, f, g)
                                 : forward.forward(mb, f.input, f.scope);
-                        if (isLastStage() && training && f.result.backwardTarget() == null) {
+                        if (last(c) && training && f.result.backwardTarget() == null) {
                             throw new IllegalStateException("microbatch " + mb + " produced no loss to backpropagate "
                                     + "on the last stage (call model.backward(loss) in the step)");
                         }
                     }
-                    case SEND_ACTIVATION -> link.send(f.result.output(), stageIndex + 1, StageLink.Direction.ACTIVATION,
-                            mb, sends);
-                    case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, stageIndex + 1,
-                            StageLink.Direction.GRADIENT, mb);
+                    case SEND_ACTIVATION -> link.send(f.result.output(), next, StageLink.Direction.ACTIVATION, above,
+                            sends);
+                    case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, next, StageLink.Direction.GRADIENT,
+                            above);
                     case BACKWARD -> {
-                        Runnable restore = f.recompute
-                                ? ActivationCheckpointing.recompute(in -> forwardStage(in, true), stage, f) : () -> { };
-                        gc.backward(isLastStage() ? f.result.backwardTarget() : backwardTarget(f, mb));
+                        Runnable restore = f.recompute ? ActivationCheckpointing.recompute(
+                                in -> forwardStage(in, true), chunks.get(c), f) : () -> { };
+                        gc.backward(last(c) ? f.result.backwardTarget() : backwardTarget(f, mb));
                         restore.run();
                     }
-                    case SEND_GRADIENT -> link.send(inputGradients(f), stageIndex - 1, StageLink.Direction.GRADIENT, mb,
+                    case SEND_GRADIENT -> link.send(inputGradients(f), prev, StageLink.Direction.GRADIENT, below,
                             sends);
                     default -> throw new IllegalStateException("unknown action " + a);
                 }
@@ -229,7 +278,7 @@ public final class PipelineExecutor {
                     synchronize.run();
                     long t1 = System.nanoTime();
                     if (measured) {
-                        computeNanos += t1 - t0;
+                        computeNanos[c] += t1 - t0;
                     }
                     if (listened) {
                         listener.executed(a, t0, t1);
@@ -237,7 +286,7 @@ public final class PipelineExecutor {
                 }
                 if (lastAction(a, training)) {
                     f.scope.close();
-                    flight[mb] = null;
+                    flight[key] = null;
                 }
             }
         } finally {
@@ -264,16 +313,17 @@ public final class PipelineExecutor {
                 continue;
             }
             if (g >= grads.size()) {
-                throw new IllegalStateException("stage " + stageIndex + " (" + description + ") got " + grads.size()
-                        + " gradient(s) for microbatch " + mb + " but has more floating-point outputs: "
+                throw new IllegalStateException("stage " + global(current) + " (" + description + ") got "
+                        + grads.size() + " gradient(s) for microbatch " + mb + " but has more floating-point outputs: "
                         + TensorCodec.Header.of(out));
             }
             NDArray term = o.mul(grads.get(g++)).sum();
             target = target == null ? term : target.add(term);
         }
         if (target == null || g != grads.size()) {
-            throw new IllegalStateException("stage " + stageIndex + " (" + description + ") got " + grads.size()
-                    + " gradient(s) for microbatch " + mb + " but its outputs are " + TensorCodec.Header.of(out));
+            throw new IllegalStateException("stage " + global(current) + " (" + description + ") got "
+                    + grads.size() + " gradient(s) for microbatch " + mb + " but its outputs are "
+                    + TensorCodec.Header.of(out));
         }
         return target;
     }
@@ -294,8 +344,8 @@ public final class PipelineExecutor {
     /** The last action of a microbatch on this stage, after which its arrays can go. */
     private boolean lastAction(Action a, boolean training) {
         if (!training) {
-            return isLastStage() ? a.type() == Action.Type.FORWARD : a.type() == Action.Type.SEND_ACTIVATION;
+            return last(a.chunk()) ? a.type() == Action.Type.FORWARD : a.type() == Action.Type.SEND_ACTIVATION;
         }
-        return isFirstStage() ? a.type() == Action.Type.BACKWARD : a.type() == Action.Type.SEND_GRADIENT;
+        return first(a.chunk()) ? a.type() == Action.Type.BACKWARD : a.type() == Action.Type.SEND_GRADIENT;
     }
 }

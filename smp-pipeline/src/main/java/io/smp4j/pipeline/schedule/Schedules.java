@@ -70,7 +70,7 @@ public final class Schedules {
         }
         String p = pipeline == null ? "" : pipeline.trim().toLowerCase(Locale.ROOT);
         return switch (p) {
-            case SIMPLE -> fillDrainChunks(stages, microbatches, chunks);
+            case SIMPLE -> fillDrainChunks("gpipe-virtual", stages, microbatches, chunks, true);
             case INTERLEAVED -> virtual(stages, microbatches, chunks);
             default -> throw new IllegalArgumentException("pipeline '" + pipeline + "' is not valid; allowed: "
                     + SIMPLE + ", " + INTERLEAVED);
@@ -120,7 +120,8 @@ public final class Schedules {
     }
 
     /** Fill-drain through chunks: every chunk's forwards in chunk order, then the backwards in reverse chunk order. */
-    private static Schedule fillDrainChunks(int stages, int microbatches, int chunks) {
+    private static Schedule fillDrainChunks(String name, int stages, int microbatches, int chunks,
+                                            boolean backwards) {
         check(stages, microbatches);
         List<List<Action>> all = new ArrayList<>();
         for (int r = 0; r < stages; r++) {
@@ -130,14 +131,14 @@ public final class Schedules {
                     forward(a, r, stages, chunks, m, c);
                 }
             }
-            for (int c = chunks - 1; c >= 0; c--) {
+            for (int c = chunks - 1; backwards && c >= 0; c--) {
                 for (int m = 0; m < microbatches; m++) {
                     backward(a, r, stages, chunks, m, c);
                 }
             }
             all.add(a);
         }
-        return new Schedule("gpipe-virtual", stages, microbatches, all, chunks);
+        return new Schedule(name, stages, microbatches, all, chunks);
     }
 
     /** Forward of microbatch m through rank r's chunk c (global stage c P + r), with its receive and send. */
@@ -186,6 +187,12 @@ public final class Schedules {
     /** Evaluation: every stage forwards the microbatches in order; nothing runs backward. */
     public static Schedule forwardOnly(int stages, int microbatches) {
         return fillDrain("forward-only", stages, microbatches, microbatches, false);
+    }
+
+    /** Evaluation through {@code chunks} chunks per rank: each chunk's forwards in chunk order. */
+    public static Schedule forwardOnly(int stages, int microbatches, int chunks) {
+        return chunks == 1 ? forwardOnly(stages, microbatches)
+                : fillDrainChunks("forward-only-virtual", stages, microbatches, chunks, false);
     }
 
     /** GPipe: all forwards in microbatch order, then all backwards in microbatch order. */
