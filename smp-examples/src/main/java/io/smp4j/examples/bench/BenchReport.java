@@ -89,6 +89,8 @@ final class BenchReport {
         line("|---|---|---|---|---|---|---|---|---|---|---|---|");
         double baseCompute = base.getAsJsonArray("ranks").get(0).getAsJsonObject().get("compute_ms_per_step")
                 .getAsDouble();
+        double bestSpeedUp = 0;
+        String target = "";
         for (String key : p.keySet()) {
             if (key.equals("baseline")) {
                 continue;
@@ -120,13 +122,34 @@ final class BenchReport {
                     + "%s |", key, v, mb, step, pipe, d(x, "samples_per_second"), d(x, "samples_per_second") / baseSps,
                     100 * b0, 100 * b1, 100 * theory, 100 * b0 / theory, 100 * b1 / theory, (c0 + c1) / baseCompute,
                     plan);
+            bestSpeedUp = Math.max(bestSpeedUp, d(x, "samples_per_second") / baseSps);
+            if (key.equals("interleaved-M8")) {
+                double worst = Math.min(b0, b1) / theory;
+                target = String.format(Locale.ROOT, "P = 2, M = 8 (interleaved, re-partitioned): busy / theory %.0f%% "
+                        + "/ %.0f%% (target >= 95%% on every rank: %s).", 100 * b0 / theory, 100 * b1 / theory,
+                        worst >= 0.95 ? "met" : "missed");
+            }
         }
+        line("");
+        line("%s", target);
         line("");
         line("The compute column is the forward + backward time of the two stages together per step over the one "
                 + "process's for the whole batch: on this CPU, small microbatches cost more per sample than one batch "
                 + "of 32 (smaller convolutions), and virtual stages add the stage-boundary work of twice as many "
                 + "stages. Busy / theory measures the schedule itself (imbalance, waiting on the other stage, "
                 + "messages).");
+        line("");
+        line("When pipelining pays: %s", bestSpeedUp >= 1
+                ? String.format(Locale.ROOT, "here it reached %.2fx one process; it speeds training up where a "
+                + "microbatch costs per sample about what the whole batch does and messages are cheap next to a "
+                + "stage's compute (large models and batches on GPUs); otherwise it saves memory (a stage holds 1/P "
+                + "of the parameters) at a cost in speed.", bestSpeedUp)
+                : String.format(Locale.ROOT, "not on this CPU, where the best configuration ran at %.2fx one "
+                + "process because a microbatch of 4 costs about twice per sample what the batch of 32 does (the "
+                + "compute column): here pipelining only saves memory (a stage holds 1/P of the parameters and, "
+                + "under interleaved, at most P - stage microbatches of activations). It speeds training up where a "
+                + "microbatch costs per sample about what the whole batch does and messages are cheap next to a "
+                + "stage's compute: large models and batches on GPUs.", bestSpeedUp));
     }
 
     void dataParallel() {
@@ -230,8 +253,9 @@ final class BenchReport {
         line("2 stages on 2 processes, `resnet18`, batch 128 in 16 microbatches of 8 (so that activations "
                 + "outweigh the JVM and libtorch). The kernel's peak-RSS mark is reset before the timed steps "
                 + "(/proc/self/clear_refs); peak = VmHWM after them, growth = peak - RSS when they started. glibc's mmap "
-                + "threshold is fixed at 128 KB (MALLOC_MMAP_THRESHOLD_) so that freed activations leave the "
-                + "resident set. "
+                + "threshold is fixed at 128 KB (MALLOC_MMAP_THRESHOLD_) and trimming at glibc's default, so that "
+                + "freed activations leave the resident set (the training launch keeps them for the next step "
+                + "instead). "
                 + "`simple` holds all 16 microbatches' activations before the first backward; `interleaved` "
                 + "(1F1B) at most P - stage of them. With `activation_checkpointing` stage 0 keeps only each "
                 + "microbatch's input and output and recomputes its forward inside backward (target: stage 0's growth "

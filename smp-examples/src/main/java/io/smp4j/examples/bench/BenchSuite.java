@@ -222,9 +222,13 @@ public final class BenchSuite {
                 args.add("--activation-checkpointing");
             }
             // A fixed mmap threshold: glibc then maps every block >= 128 KB (activations) separately and returns it
-            // on free, so that resident memory follows the live tensors instead of glibc's retained heap.
-            r.put(key, train("memory-" + key.replace('+', '-'), 2, Map.of("MALLOC_MMAP_THRESHOLD_", "131072"),
-                    args.toArray(new String[0])));
+            // on free, so that resident memory follows the live tensors instead of glibc's retained heap; glibc's
+            // default trimming and arenas (not the training policy's, LaunchPolicy.MALLOC_ENV, which keeps freed
+            // memory for the next step).
+            args.addAll(List.of("--repartition-steps", "0"));
+            r.put(key, train("memory-" + key.replace('+', '-'), 2, Map.of("MALLOC_MMAP_THRESHOLD_", "131072",
+                    "MALLOC_TRIM_THRESHOLD_", "131072", "MALLOC_ARENA_MAX", Integer.toString(8 * Runtime.getRuntime()
+                            .availableProcessors())), args.toArray(new String[0])));
         }
         results.put("memory", r);
     }

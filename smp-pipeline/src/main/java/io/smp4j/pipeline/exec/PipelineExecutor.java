@@ -219,7 +219,8 @@ public final class PipelineExecutor {
         try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             for (Action a : actions) {
                 boolean listened = listener.active();
-                boolean measured = measuring && a.type().computes();
+                // Training steps only: an evaluation's forwards say nothing about a training step's balance.
+                boolean measured = measuring && training && a.type().computes();
                 boolean timed = listened || measured;
                 if (timed) {
                     synchronize.run();
