@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
 import io.smp4j.comm.TestSupport;
+import io.smp4j.comm.launch.LaunchPolicy;
 import io.smp4j.comm.launch.LocalLauncher;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -28,15 +29,18 @@ class LongRunTest {
     @Test
     void twoThousandStepsStayFlat() throws Exception {
         Engine.getInstance();
-        TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(4, LongRunMain.class.getName())
+        LocalLauncher.Builder launch = new LocalLauncher.Builder(4, LongRunMain.class.getName())
                 .args(List.of(Integer.toString(STEPS)))
                 // A fixed number of JIT and GC threads: the JVM otherwise starts and ends them as it likes (rank 1
                 // once went from 28 to 26 threads between steps 1000 and 2000), and the count must show leaks only.
                 .jvmArgs(List.of("-Xms96m", "-Xmx96m", "-XX:+AlwaysPreTouch", "-Dai.djl.pytorch.num_threads=1",
                         "-XX:-UseDynamicNumberOfCompilerThreads", "-XX:-UseDynamicNumberOfGCThreads",
-                        "-Dsmp.comm.timeout.s=120"))
-                // Fewer glibc arenas: less of the RSS wandering that per-thread arenas cause.
-                .env("MALLOC_ARENA_MAX", "2"));
+                        "-Dsmp.comm.timeout.s=120"));
+        // The malloc settings of a training launch (one arena, freed memory kept for the next step): resident memory
+        // then follows what the steps hold, not how glibc's per-thread arenas wander (with two arenas one rank once
+        // grew 16.7 MB over steps 1000-2000 with a flat array count).
+        LaunchPolicy.MALLOC_ENV.forEach(launch::env);
+        TestSupport.Result run = TestSupport.run(launch);
         int code = run.code();
         String output = run.output();
         assertEquals(0, code, output);
@@ -68,8 +72,13 @@ class LongRunTest {
                     + "%d, fds %d -> %d, threads %d -> %d, step %.2f -> %.2f ms; ", r, rows.get(0)[1], mid[1], end[1],
                     rows.get(0)[4], mid[4], end[4], rows.get(0)[2], end[2], rows.get(0)[3], end[3], first, last));
             assertEquals(mid[4], end[4], "rank " + r + " live NDArrays; " + report);
-            assertTrue(growth < MAX_RSS_GROWTH_KB, "rank " + r + " resident memory grew " + growth
-                    + " KB over steps 1000-2000; " + report);
+            // A leak of MAX_RSS_GROWTH_KB per 1000 steps or more grows in every window: over steps 1000-2000 by at
+            // least that, and over steps 1500-2000 by at least half of it. Warm-up (the JIT's code, the allocator
+            // reaching its working set) levels off: seen to end anywhere up to step 1500 on the 2-core machine.
+            long lateGrowth = end[1] - rows.get(rows.size() * 3 / 4 - 1)[1]; // steps 1500-2000
+            assertTrue(growth < MAX_RSS_GROWTH_KB || lateGrowth < MAX_RSS_GROWTH_KB / 4, "rank " + r
+                    + " resident memory grew " + growth + " KB over steps 1000-2000 and " + lateGrowth + " KB over "
+                    + "steps 1500-2000; " + report);
             assertEquals(mid[2], end[2], "rank " + r + " file descriptors; " + report);
             // A leak adds threads; an idle pool thread that ends (seen: 29 -> 28 on one rank) is not one.
             assertTrue(end[3] <= mid[3], "rank " + r + " threads grew; " + report);

@@ -48,7 +48,7 @@ class SmpConfigTest {
         assertEquals("unknown smp config key 'microbatch': did you mean 'microbatches'? known keys: partitions, "
                 + "pipeline_parallel_degree, microbatches, pipeline, optimize, memory_weight, auto_partition, "
                 + "default_partition, ddp, placement_strategy, active_microbatches, processes_per_gpu, "
-                + "activation_checkpointing, mpi",
+                + "activation_checkpointing, repartition_steps, repartition_threshold, virtual_stages, mpi",
                 error("{\"microbatch\": 4}"));
         assertEquals("unknown smp config key 'mpi.process_per_host': did you mean 'mpi.processes_per_host'? known "
                         + "keys: mpi.enabled, mpi.processes_per_host, mpi.custom_mpi_options",
@@ -56,11 +56,12 @@ class SmpConfigTest {
         assertEquals("'tensor_parallel_degree' is a SageMaker smp key that smp4j does not support yet; supported "
                 + "keys: partitions, pipeline_parallel_degree, microbatches, pipeline, optimize, memory_weight, "
                 + "auto_partition, default_partition, ddp, placement_strategy, active_microbatches, processes_per_gpu, "
-                + "activation_checkpointing, mpi",
+                + "activation_checkpointing, repartition_steps, repartition_threshold, virtual_stages, mpi",
                 error("{\"tensor_parallel_degree\": 2}"));
         assertEquals("unknown smp config key 'colour': known keys: partitions, pipeline_parallel_degree, "
                 + "microbatches, pipeline, optimize, memory_weight, auto_partition, default_partition, ddp, "
-                + "placement_strategy, active_microbatches, processes_per_gpu, activation_checkpointing, mpi",
+                + "placement_strategy, active_microbatches, processes_per_gpu, activation_checkpointing, "
+                + "repartition_steps, repartition_threshold, virtual_stages, mpi",
                 error("{\"colour\": 2}"));
         assertEquals("partitions must be an integer, got \"two\"", error("{\"partitions\": \"two\"}"));
         assertEquals("partitions must be an integer, got 2.5", error("{\"partitions\": 2.5}"));
