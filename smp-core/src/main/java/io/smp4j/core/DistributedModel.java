@@ -7,9 +7,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.optimizer.Optimizer;
-import io.smp4j.comm.ReduceOp;
 import io.smp4j.core.partition.Partitioning;
-import java.nio.ByteBuffer;
 import io.smp4j.core.step.MicrobatchContext;
 import io.smp4j.core.step.StepModel;
 import io.smp4j.pipeline.djl.DjlInternals;
@@ -18,15 +16,11 @@ import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.NDLists;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
-import io.smp4j.pipeline.partition.Repartition;
 import io.smp4j.pipeline.wire.TensorCodec;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * A DJL {@link Block} trained split across the ranks of its pipeline group, as SageMaker's
@@ -55,13 +49,7 @@ public final class DistributedModel implements StepModel {
      * microbatch would stall a GPU's queue every time. Held by the model, so it lives as long as any graph using it.
      */
     private NDArray lossScale;
-    /** Re-partitioning: per measured step, this stage's forward + backward milliseconds since the last plan. */
-    private final List<double[]> measured = new ArrayList<>();
-    private int stepsSincePlan;
-    private int repartitions;
-    private static final Logger LOG = LoggerFactory.getLogger(DistributedModel.class);
-    /** Most plan changes in one run: measured times are noisy, and a plan must not flap. */
-    static final int MAX_REPARTITIONS = 3;
+    private final Repartitioner repartitioner = new Repartitioner(this);
 
     public DistributedModel(Smp smp, Block block, NDManager manager) {
         this.smp = smp;
@@ -187,139 +175,27 @@ public final class DistributedModel implements StepModel {
         }
         partitioned = Partitioning.partition(smp, block, manager, sample,
                 new Partitioning.Placement(placement, fixedPlacement, placementUnits), modelOutput);
-        partitioned.executor().setMeasuring(adjustable());
-    }
-
-    /** Whether the plan may change from measured times: auto_partition, repartition_steps > 0, several stages. */
-    private boolean adjustable() {
-        SmpConfig c = smp.config();
-        return c.autoPartition() && c.repartitionSteps() > 0 && smp.ppSize() > 1 && repartitions < MAX_REPARTITIONS;
+        repartitioner.started();
     }
 
     /**
-     * After each optimizer update ({@link DistributedOptimizer#step()} calls it; collective over the world): while the
-     * plan may still change, counts this stage's measured forward + backward time; after {@code repartition_steps}
-     * steps (the first after a plan change not counted: it pays for first calls) every rank gathers the stage times,
-     * and when a plan from them beats the current one by more than {@code repartition_threshold}, the units that
-     * change stage move with their optimizer state ({@link StageMove}) and every rank runs the new plan. Measuring
-     * stops when a check keeps the plan.
+     * After each optimizer update ({@link DistributedOptimizer#step()} calls it; collective over the world): the
+     * plan may change from measured stage times ({@link Repartitioner}).
      */
     void afterUpdate(Optimizer optimizer) {
-        if (partitioned == null || !adjustable()) {
-            return;
-        }
-        PipelineExecutor exec = partitioned.executor();
-        long[] nanos = exec.takeComputeNanos();
-        double[] ms = new double[nanos.length];
-        for (int c = 0; c < ms.length; c++) {
-            ms[c] = nanos[c] / 1e6;
-        }
-        stepsSincePlan++;
-        int k = smp.config().repartitionSteps();
-        if (stepsSincePlan > 1 || k == 1) {
-            measured.add(ms);
-        }
-        if (stepsSincePlan < Math.max(k, 1) || measured.isEmpty()) {
-            return;
-        }
-        double[] mine = new double[ms.length];
-        for (int c = 0; c < mine.length; c++) {
-            final int chunk = c;
-            mine[c] = median(measured.stream().map(a -> a[chunk]).toList());
-        }
-        double[] stageMillis = gatherStageTimes(mine);
-        measured.clear();
-        stepsSincePlan = 0;
-        PartitionPlan current = partitioned.plan();
-        Repartition.Proposal proposal = Repartition.propose(current, stageMillis, smp.config().repartitionThreshold(),
-                partitioned.memoryLimits(), smp.config().activeMicrobatches(), smp.config().memoryWeight());
-        if (proposal == null) {
-            if (smp.rank() == 0) {
-                LOG.info("partition plan kept: measured stage times {} ms per step, no plan better by more than {}%",
-                        Arrays.toString(round(stageMillis)), 100 * smp.config().repartitionThreshold());
-            }
-            repartitions = MAX_REPARTITIONS; // no more checks
-            exec.setMeasuring(false);
-            return;
-        }
-        repartition(proposal, stageMillis, optimizer);
-    }
-
-    private void repartition(Repartition.Proposal proposal, double[] stageMillis,
-                             Optimizer optimizer) {
-        PartitionPlan from = partitioned.plan();
-        PartitionPlan to = proposal.plan();
-        Map<Integer, byte[]> received = null;
-        String failure = null;
-        try {
-            received = StageMove.exchange(smp, block, optimizer, from, to);
-        } catch (RuntimeException e) {
-            failure = e.toString();
-        }
-        // Every rank applies, or none: a rank that could not get its units keeps the world on the old plan.
-        float[] failed = {failure == null ? 0 : 1};
-        smp.world().allReduce(failed, ReduceOp.SUM);
-        if (failed[0] > 0) {
-            LOG.warn("rank {}: re-partitioning abandoned on every rank{}; training goes on with the current plan",
-                    smp.rank(), failure == null ? " (another rank failed to move its units)" : ": " + failure);
-            repartitions = MAX_REPARTITIONS;
-            partitioned.executor().setMeasuring(false);
-            return;
-        }
-        StageMove.apply(smp, block, manager, optimizer, from, to, received);
-        List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
-        List<Block> chunks = Partitioning.chunks(units, to, smp.ppRank(), smp.ppSize());
-        PipelineExecutor exec = Partitioning.build(smp, to, chunks, manager);
-        partitioned = partitioned.with(to, Partitioning.rankBlock(chunks), exec);
-        repartitions++;
-        exec.setMeasuring(adjustable());
-        if (smp.rank() == 0) {
-            LOG.info("re-partitioned: {}", Repartition.describe(round(stageMillis), proposal));
-            to.table().forEach(line -> LOG.info("{}", line));
+        if (partitioned != null) {
+            repartitioner.afterUpdate(optimizer);
         }
     }
 
-    /**
-     * Per global stage, the mean over its replicas of the measured milliseconds per step (the same on every rank);
-     * {@code mine} has one value per chunk of this rank.
-     */
-    private double[] gatherStageTimes(double[] mine) {
-        ByteBuffer b = ByteBuffer.allocate(8 * mine.length);
-        for (double x : mine) {
-            b.putDouble(x);
-        }
-        byte[][] all = smp.world().allGather(b.array());
-        int p = smp.ppSize();
-        double[] sum = new double[p * mine.length];
-        int[] n = new int[sum.length];
-        for (int r = 0; r < all.length; r++) {
-            ByteBuffer in = ByteBuffer.wrap(all[r]);
-            for (int c = 0; c < mine.length; c++) {
-                int g = c * p + smp.topology().ppRank(r);
-                sum[g] += in.getDouble();
-                n[g]++;
-            }
-        }
-        for (int s = 0; s < sum.length; s++) {
-            sum[s] /= Math.max(1, n[s]);
-        }
-        return sum;
+    /** The current partitioning (for {@link Repartitioner}). */
+    Partitioning.Result partitioning() {
+        return partitioned;
     }
 
-    private static double median(List<Double> v) {
-        if (v.isEmpty()) {
-            return 0;
-        }
-        double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
-    }
-
-    private static double[] round(double[] v) {
-        double[] r = new double[v.length];
-        for (int i = 0; i < v.length; i++) {
-            r[i] = Math.round(v[i] * 10) / 10.0;
-        }
-        return r;
+    /** Replaces the partitioning after a re-partitioning ({@link Repartitioner}). */
+    void repartitioned(Partitioning.Result result) {
+        partitioned = result;
     }
 
     /**

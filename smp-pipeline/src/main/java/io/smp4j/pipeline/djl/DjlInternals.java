@@ -2,11 +2,9 @@ package io.smp4j.pipeline.djl;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.ParallelBlock;
 import ai.djl.training.optimizer.Adam;
 import ai.djl.training.optimizer.AdamW;
 import ai.djl.training.optimizer.Optimizer;
@@ -23,7 +21,6 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
 
 /**
  * Everything smp4j does that depends on how DJL 0.35.1's PyTorch engine behaves inside, rather than on its API
@@ -140,18 +137,6 @@ public final class DjlInternals {
      */
     public static NDArray gradient(NDArray w) {
         return w.getGradient();
-    }
-
-    /** A {@link ParallelBlock}'s join of its branch outputs (a private field of DJL's). */
-    @SuppressWarnings("unchecked")
-    public static Function<List<NDList>, NDList> join(ParallelBlock block) {
-        try {
-            Field f = ParallelBlock.class.getDeclaredField("function");
-            f.setAccessible(true);
-            return (Function<List<NDList>, NDList>) f.get(block);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("this DJL's ParallelBlock has no join function field", e);
-        }
     }
 
     /** Grad mode restored on close. */

@@ -9,7 +9,6 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
-import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.Schedule;
@@ -53,9 +52,7 @@ public final class PipelineExecutor {
     /** Whether every gradient of the stage is known to be zero (else a step zeroes them first). */
     private boolean gradientsZero;
     private boolean checkpointActivations;
-    /** Whether forward and backward actions are timed into {@link #computeNanos} (for re-partitioning). */
-    private boolean measuring;
-    private long[] computeNanos;
+    private final ComputeClock clock;
 
     /** Observer of executed actions. */
     @FunctionalInterface
@@ -87,7 +84,7 @@ public final class PipelineExecutor {
                     + stages + " stages");
         }
         this.chunks = List.copyOf(chunks);
-        this.computeNanos = new long[chunks.size()];
+        this.clock = new ComputeClock(chunks.size());
         this.stageIndex = stageIndex;
         this.stages = stages;
         this.description = description;
@@ -132,23 +129,9 @@ public final class PipelineExecutor {
         }
     }
 
-    /**
-     * Times this stage's forward and backward actions (the device synchronised around each) from now on, until
-     * turned off: {@link #takeComputeNanos()} then gives their sum since the last call.
-     */
-    public void setMeasuring(boolean on) {
-        measuring = on;
-        computeNanos = new long[chunks.size()];
-    }
-
-    /**
-     * Per chunk, nanoseconds of forward and backward since the last call (while {@link #setMeasuring measuring}),
-     * reset.
-     */
-    public long[] takeComputeNanos() {
-        long[] n = computeNanos;
-        computeNanos = new long[chunks.size()];
-        return n;
+    /** The per-chunk forward + backward time of training steps, while measuring (for re-partitioning). */
+    public ComputeClock computeClock() {
+        return clock;
     }
 
     /** This rank's chunks (virtual stages per rank). */
@@ -220,7 +203,7 @@ public final class PipelineExecutor {
             for (Action a : actions) {
                 boolean listened = listener.active();
                 // Training steps only: an evaluation's forwards say nothing about a training step's balance.
-                boolean measured = measuring && training && a.type().computes();
+                boolean measured = clock.measuring() && training && a.type().computes();
                 boolean timed = listened || measured;
                 if (timed) {
                     synchronize.run();
@@ -268,18 +251,19 @@ public final class PipelineExecutor {
                     case BACKWARD -> {
                         Runnable restore = f.recompute ? ActivationCheckpointing.recompute(
                                 in -> forwardStage(in, true), chunks.get(c), f) : () -> { };
-                        gc.backward(last(c) ? f.result.backwardTarget() : backwardTarget(f, mb));
+                        gc.backward(last(c) ? f.result.backwardTarget() : StageGradients.backwardTarget(f, mb,
+                                "stage " + global(c) + " (" + description + ")"));
                         restore.run();
                     }
-                    case SEND_GRADIENT -> link.send(inputGradients(f), prev, StageLink.Direction.GRADIENT, below,
-                            sends);
+                    case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), prev,
+                            StageLink.Direction.GRADIENT, below, sends);
                     default -> throw new IllegalStateException("unknown action " + a);
                 }
                 if (timed) {
                     synchronize.run();
                     long t1 = System.nanoTime();
                     if (measured) {
-                        computeNanos[c] += t1 - t0;
+                        clock.add(c, t1 - t0);
                     }
                     if (listened) {
                         listener.executed(a, t0, t1);
@@ -298,48 +282,6 @@ public final class PipelineExecutor {
             }
         }
         CommRequest.awaitAll(sends);
-    }
-
-    /**
-     * The scalar whose backward gives this stage the gradients the next stage sent: sum over the floating-point
-     * outputs of (output x its upstream gradient), summed.
-     */
-    private NDArray backwardTarget(InFlight f, int mb) {
-        NDList out = f.result.output();
-        NDList grads = f.upstreamGradients;
-        NDArray target = null;
-        int g = 0;
-        for (NDArray o : out) {
-            if (!o.getDataType().isFloating()) {
-                continue;
-            }
-            if (g >= grads.size()) {
-                throw new IllegalStateException("stage " + global(current) + " (" + description + ") got "
-                        + grads.size() + " gradient(s) for microbatch " + mb + " but has more floating-point outputs: "
-                        + TensorCodec.Header.of(out));
-            }
-            NDArray term = o.mul(grads.get(g++)).sum();
-            target = target == null ? term : target.add(term);
-        }
-        if (target == null || g != grads.size()) {
-            throw new IllegalStateException("stage " + global(current) + " (" + description + ") got "
-                    + grads.size() + " gradient(s) for microbatch " + mb + " but its outputs are "
-                    + TensorCodec.Header.of(out));
-        }
-        return target;
-    }
-
-    /** The gradients of the floating-point inputs, in input order. */
-    private static NDList inputGradients(InFlight f) {
-        NDList grads = new NDList();
-        for (NDArray x : f.input) {
-            if (x.getDataType().isFloating()) {
-                NDArray g = DjlInternals.gradient(x);
-                g.attach(f.scope);
-                grads.add(g);
-            }
-        }
-        return grads;
     }
 
     /** The last action of a microbatch on this stage, after which its arrays can go. */

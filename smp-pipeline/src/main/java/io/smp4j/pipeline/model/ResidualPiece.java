@@ -12,10 +12,11 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import ai.djl.util.PairList;
-import io.smp4j.pipeline.djl.DjlInternals;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.lang.reflect.Field;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * One step of a residual block cut into pipeline units: a {@link ParallelBlock} whose main branch is a
@@ -99,7 +100,7 @@ public final class ResidualPiece extends AbstractBlock {
             branches.add(b == main ? h
                     : getChildren().get(other++).getValue().forward(ps, new NDList(x), training, params));
         }
-        return DjlInternals.join(whole).apply(branches);
+        return join(whole).apply(branches);
     }
 
     @Override
@@ -124,7 +125,7 @@ public final class ResidualPiece extends AbstractBlock {
                 }
                 branches.add(zeros);
             }
-            return DjlInternals.join(whole).apply(branches).getShapes();
+            return join(whole).apply(branches).getShapes();
         }
     }
 
@@ -136,5 +137,17 @@ public final class ResidualPiece extends AbstractBlock {
     @Override
     public String toString() {
         return "ResidualPiece(step " + (step == steps ? JOIN : step) + " of " + steps + ")";
+    }
+
+    /** A {@link ParallelBlock}'s join of its branch outputs (a private field of DJL's). */
+    @SuppressWarnings("unchecked")
+    private static Function<List<NDList>, NDList> join(ParallelBlock block) {
+        try {
+            Field f = ParallelBlock.class.getDeclaredField("function");
+            f.setAccessible(true);
+            return (Function<List<NDList>, NDList>) f.get(block);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("this DJL's ParallelBlock has no join function field", e);
+        }
     }
 }

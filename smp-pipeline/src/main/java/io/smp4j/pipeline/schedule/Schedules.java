@@ -47,16 +47,7 @@ public final class Schedules {
      * its warm-up to activeMicrobatches - 1 when that is below its natural bound.
      */
     public static Schedule of(String pipeline, int stages, int microbatches, int activeMicrobatches) {
-        if (activeMicrobatches < 1) {
-            throw new IllegalArgumentException("active_microbatches must be >= 1, got " + activeMicrobatches);
-        }
-        String p = pipeline == null ? "" : pipeline.trim().toLowerCase(Locale.ROOT);
-        return switch (p) {
-            case SIMPLE -> fillDrain("gpipe", stages, microbatches, activeMicrobatches, true);
-            case INTERLEAVED -> oneForwardOneBackward(stages, microbatches, activeMicrobatches);
-            default -> throw new IllegalArgumentException("pipeline '" + pipeline + "' is not valid; allowed: "
-                    + SIMPLE + ", " + INTERLEAVED);
-        };
+        return of(pipeline, stages, microbatches, activeMicrobatches, 1);
     }
 
     /**
@@ -65,13 +56,15 @@ public final class Schedules {
      * {@code simple}.
      */
     public static Schedule of(String pipeline, int stages, int microbatches, int activeMicrobatches, int chunks) {
-        if (chunks == 1) {
-            return of(pipeline, stages, microbatches, activeMicrobatches);
+        if (activeMicrobatches < 1) {
+            throw new IllegalArgumentException("active_microbatches must be >= 1, got " + activeMicrobatches);
         }
         String p = pipeline == null ? "" : pipeline.trim().toLowerCase(Locale.ROOT);
         return switch (p) {
-            case SIMPLE -> fillDrainChunks("gpipe-virtual", stages, microbatches, chunks, true);
-            case INTERLEAVED -> virtual(stages, microbatches, chunks);
+            case SIMPLE -> chunks == 1 ? fillDrain("gpipe", stages, microbatches, activeMicrobatches, true)
+                    : fillDrainChunks("gpipe-virtual", stages, microbatches, chunks, true);
+            case INTERLEAVED -> chunks == 1 ? oneForwardOneBackward(stages, microbatches, activeMicrobatches)
+                    : virtual(stages, microbatches, chunks);
             default -> throw new IllegalArgumentException("pipeline '" + pipeline + "' is not valid; allowed: "
                     + SIMPLE + ", " + INTERLEAVED);
         };

@@ -1,0 +1,177 @@
+package io.smp4j.core;
+
+import ai.djl.nn.Block;
+import ai.djl.training.optimizer.Optimizer;
+import io.smp4j.comm.ReduceOp;
+import io.smp4j.core.partition.Partitioning;
+import io.smp4j.pipeline.exec.PipelineExecutor;
+import io.smp4j.pipeline.model.ModelUnits;
+import io.smp4j.pipeline.partition.PartitionPlan;
+import io.smp4j.pipeline.partition.Repartition;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A {@link DistributedModel}'s re-partitioning from measured stage times ({@code repartition_steps},
+ * {@code repartition_threshold}): measures, decides ({@link Repartition}), moves the units ({@link StageMove}) and
+ * rebuilds the executors.
+ */
+final class Repartitioner {
+    private static final Logger LOG = LoggerFactory.getLogger(Repartitioner.class);
+    /** Most plan changes in one run: measured times are noisy, and a plan must not flap. */
+    static final int MAX_REPARTITIONS = 3;
+
+    private final DistributedModel model;
+    /** Per measured step, this rank's forward + backward milliseconds per chunk since the last plan. */
+    private final List<double[]> measured = new ArrayList<>();
+    private int stepsSincePlan;
+    private int repartitions;
+
+    Repartitioner(DistributedModel model) {
+        this.model = model;
+    }
+
+    /** Right after partitioning: measure from the first step on, when the plan may change. */
+    void started() {
+        model.partitioning().executor().computeClock().setMeasuring(adjustable());
+    }
+
+    /** Whether the plan may change from measured times: auto_partition, repartition_steps > 0, several stages. */
+    private boolean adjustable() {
+        SmpConfig c = model.smp().config();
+        return c.autoPartition() && c.repartitionSteps() > 0 && model.smp().ppSize() > 1
+                && repartitions < MAX_REPARTITIONS;
+    }
+
+    /**
+     * After each optimizer update (collective over the world): while the
+     * plan may still change, counts this stage's measured forward + backward time; after {@code repartition_steps}
+     * steps (the first after a plan change not counted: it pays for first calls) every rank gathers the stage times,
+     * and when a plan from them beats the current one by more than {@code repartition_threshold}, the units that
+     * change stage move with their optimizer state ({@link StageMove}) and every rank runs the new plan. Measuring
+     * stops when a check keeps the plan.
+     */
+    void afterUpdate(Optimizer optimizer) {
+        if (!adjustable()) {
+            return;
+        }
+        PipelineExecutor exec = model.partitioning().executor();
+        long[] nanos = exec.computeClock().take();
+        double[] ms = new double[nanos.length];
+        for (int c = 0; c < ms.length; c++) {
+            ms[c] = nanos[c] / 1e6;
+        }
+        stepsSincePlan++;
+        int k = model.smp().config().repartitionSteps();
+        if (stepsSincePlan > 1 || k == 1) {
+            measured.add(ms);
+        }
+        if (stepsSincePlan < Math.max(k, 1) || measured.isEmpty()) {
+            return;
+        }
+        double[] mine = new double[ms.length];
+        for (int c = 0; c < mine.length; c++) {
+            final int chunk = c;
+            mine[c] = median(measured.stream().map(a -> a[chunk]).toList());
+        }
+        double[] stageMillis = gatherStageTimes(mine);
+        measured.clear();
+        stepsSincePlan = 0;
+        PartitionPlan current = model.partitioning().plan();
+        SmpConfig c = model.smp().config();
+        Repartition.Proposal proposal = Repartition.propose(current, stageMillis, c.repartitionThreshold(),
+                model.partitioning().memoryLimits(), c.activeMicrobatches(), c.memoryWeight());
+        if (proposal == null) {
+            if (model.smp().rank() == 0) {
+                LOG.info("partition plan kept: measured stage times {} ms per step, no plan better by more than {}%",
+                        Arrays.toString(round(stageMillis)), 100 * model.smp().config().repartitionThreshold());
+            }
+            repartitions = MAX_REPARTITIONS; // no more checks
+            exec.computeClock().setMeasuring(false);
+            return;
+        }
+        repartition(proposal, stageMillis, optimizer);
+    }
+
+    private void repartition(Repartition.Proposal proposal, double[] stageMillis,
+                             Optimizer optimizer) {
+        PartitionPlan from = model.partitioning().plan();
+        PartitionPlan to = proposal.plan();
+        Map<Integer, byte[]> received = null;
+        String failure = null;
+        try {
+            received = StageMove.exchange(model.smp(), model.block(), optimizer, from, to);
+        } catch (RuntimeException e) {
+            failure = e.toString();
+        }
+        // Every rank applies, or none: a rank that could not get its units keeps the world on the old plan.
+        float[] failed = {failure == null ? 0 : 1};
+        model.smp().world().allReduce(failed, ReduceOp.SUM);
+        if (failed[0] > 0) {
+            LOG.warn("rank {}: re-partitioning abandoned on every rank{}; training goes on with the current plan",
+                    model.smp().rank(), failure == null ? " (another rank failed to move its units)" : ": " + failure);
+            repartitions = MAX_REPARTITIONS;
+            model.partitioning().executor().computeClock().setMeasuring(false);
+            return;
+        }
+        StageMove.apply(model.smp(), model.block(), model.manager(), optimizer, from, to, received);
+        List<ModelUnits.Unit> units = ModelUnits.resolve(model.block(), to.unitNames());
+        List<Block> chunks = Partitioning.chunks(units, to, model.smp().ppRank(), model.smp().ppSize());
+        PipelineExecutor exec = Partitioning.build(model.smp(), to, chunks, model.manager());
+        model.repartitioned(model.partitioning().with(to, Partitioning.rankBlock(chunks), exec));
+        repartitions++;
+        exec.computeClock().setMeasuring(adjustable());
+        if (model.smp().rank() == 0) {
+            LOG.info("re-partitioned: {}", Repartition.describe(round(stageMillis), proposal));
+            to.table().forEach(line -> LOG.info("{}", line));
+        }
+    }
+
+    /**
+     * Per global stage, the mean over its replicas of the measured milliseconds per step (the same on every rank);
+     * {@code mine} has one value per chunk of this rank.
+     */
+    private double[] gatherStageTimes(double[] mine) {
+        ByteBuffer b = ByteBuffer.allocate(8 * mine.length);
+        for (double x : mine) {
+            b.putDouble(x);
+        }
+        byte[][] all = model.smp().world().allGather(b.array());
+        int p = model.smp().ppSize();
+        double[] sum = new double[p * mine.length];
+        int[] n = new int[sum.length];
+        for (int r = 0; r < all.length; r++) {
+            ByteBuffer in = ByteBuffer.wrap(all[r]);
+            for (int c = 0; c < mine.length; c++) {
+                int g = c * p + model.smp().topology().ppRank(r);
+                sum[g] += in.getDouble();
+                n[g]++;
+            }
+        }
+        for (int s = 0; s < sum.length; s++) {
+            sum[s] /= Math.max(1, n[s]);
+        }
+        return sum;
+    }
+
+    private static double median(List<Double> v) {
+        if (v.isEmpty()) {
+            return 0;
+        }
+        double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+    }
+
+    private static double[] round(double[] v) {
+        double[] r = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            r[i] = Math.round(v[i] * 10) / 10.0;
+        }
+        return r;
+    }
+}
