@@ -49,7 +49,8 @@ public final class DistributedModel implements StepModel {
      * microbatch would stall a GPU's queue every time. Held by the model, so it lives as long as any graph using it.
      */
     private NDArray lossScale;
-    private final Repartitioner repartitioner = new Repartitioner(this);
+    /** Changes the plan from measured stage times (from the first step on). */
+    private Repartitioner repartitioner;
 
     public DistributedModel(Smp smp, Block block, NDManager manager) {
         this.smp = smp;
@@ -175,7 +176,7 @@ public final class DistributedModel implements StepModel {
         }
         partitioned = Partitioning.partition(smp, block, manager, sample,
                 new Partitioning.Placement(placement, fixedPlacement, placementUnits), modelOutput);
-        repartitioner.started();
+        repartitioner = new Repartitioner(smp, block, manager, partitioned);
     }
 
     /**
@@ -183,19 +184,10 @@ public final class DistributedModel implements StepModel {
      * plan may change from measured stage times ({@link Repartitioner}).
      */
     void afterUpdate(Optimizer optimizer) {
-        if (partitioned != null) {
+        if (repartitioner != null) {
             repartitioner.afterUpdate(optimizer);
+            partitioned = repartitioner.current();
         }
-    }
-
-    /** The current partitioning (for {@link Repartitioner}). */
-    Partitioning.Result partitioning() {
-        return partitioned;
-    }
-
-    /** Replaces the partitioning after a re-partitioning ({@link Repartitioner}). */
-    void repartitioned(Partitioning.Result result) {
-        partitioned = result;
     }
 
     /**

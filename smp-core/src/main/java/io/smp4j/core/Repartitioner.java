@@ -1,5 +1,6 @@
 package io.smp4j.core;
 
+import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.ReduceOp;
@@ -17,7 +18,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A {@link DistributedModel}'s re-partitioning from measured stage times ({@code repartition_steps},
+ * A distributed model's re-partitioning from measured stage times ({@code repartition_steps},
  * {@code repartition_threshold}): measures, decides ({@link Repartition}), moves the units ({@link StageMove}) and
  * rebuilds the executors.
  */
@@ -26,30 +27,39 @@ final class Repartitioner {
     /** Most plan changes in one run: measured times are noisy, and a plan must not flap. */
     static final int MAX_REPARTITIONS = 3;
 
-    private final DistributedModel model;
+    private final Smp smp;
+    private final Block block;
+    private final NDManager manager;
+    /** The partitioning in force. */
+    private Partitioning.Result current;
     /** Per measured step, this rank's forward + backward milliseconds per chunk since the last plan. */
     private final List<double[]> measured = new ArrayList<>();
     private int stepsSincePlan;
     private int repartitions;
 
-    Repartitioner(DistributedModel model) {
-        this.model = model;
+    /** For the model {@code block} on {@code manager}, partitioned as {@code partitioned} (it measures from now on). */
+    Repartitioner(Smp smp, Block block, NDManager manager, Partitioning.Result partitioned) {
+        this.smp = smp;
+        this.block = block;
+        this.manager = manager;
+        this.current = partitioned;
+        current.executor().computeClock().setMeasuring(adjustable());
     }
 
-    /** Right after partitioning: measure from the first step on, when the plan may change. */
-    void started() {
-        model.partitioning().executor().computeClock().setMeasuring(adjustable());
+    /** The partitioning in force: the one given, or the last re-partitioning's. */
+    Partitioning.Result current() {
+        return current;
     }
 
     /** Whether the plan may change from measured times: auto_partition, repartition_steps > 0, several stages. */
     private boolean adjustable() {
-        SmpConfig c = model.smp().config();
-        return c.autoPartition() && c.repartitionSteps() > 0 && model.smp().ppSize() > 1
+        SmpConfig c = smp.config();
+        return c.autoPartition() && c.repartitionSteps() > 0 && smp.ppSize() > 1
                 && repartitions < MAX_REPARTITIONS;
     }
 
     /**
-     * After each optimizer update (collective over the world): while the
+     * After each optimizer update (collective over the world; then use {@link #current()}): while the
      * plan may still change, counts this stage's measured forward + backward time; after {@code repartition_steps}
      * steps (the first after a plan change not counted: it pays for first calls) every rank gathers the stage times,
      * and when a plan from them beats the current one by more than {@code repartition_threshold}, the units that
@@ -60,14 +70,14 @@ final class Repartitioner {
         if (!adjustable()) {
             return;
         }
-        PipelineExecutor exec = model.partitioning().executor();
+        PipelineExecutor exec = current.executor();
         long[] nanos = exec.computeClock().take();
         double[] ms = new double[nanos.length];
         for (int c = 0; c < ms.length; c++) {
             ms[c] = nanos[c] / 1e6;
         }
         stepsSincePlan++;
-        int k = model.smp().config().repartitionSteps();
+        int k = smp.config().repartitionSteps();
         if (stepsSincePlan > 1 || k == 1) {
             measured.add(ms);
         }
@@ -82,14 +92,14 @@ final class Repartitioner {
         double[] stageMillis = gatherStageTimes(mine);
         measured.clear();
         stepsSincePlan = 0;
-        PartitionPlan current = model.partitioning().plan();
-        SmpConfig c = model.smp().config();
+        PartitionPlan current = current.plan();
+        SmpConfig c = smp.config();
         Repartition.Proposal proposal = Repartition.propose(current, stageMillis, c.repartitionThreshold(),
-                model.partitioning().memoryLimits(), c.activeMicrobatches(), c.memoryWeight());
+                current.memoryLimits(), c.activeMicrobatches(), c.memoryWeight());
         if (proposal == null) {
-            if (model.smp().rank() == 0) {
+            if (smp.rank() == 0) {
                 LOG.info("partition plan kept: measured stage times {} ms per step, no plan better by more than {}%",
-                        Arrays.toString(round(stageMillis)), 100 * model.smp().config().repartitionThreshold());
+                        Arrays.toString(round(stageMillis)), 100 * smp.config().repartitionThreshold());
             }
             repartitions = MAX_REPARTITIONS; // no more checks
             exec.computeClock().setMeasuring(false);
@@ -100,33 +110,33 @@ final class Repartitioner {
 
     private void repartition(Repartition.Proposal proposal, double[] stageMillis,
                              Optimizer optimizer) {
-        PartitionPlan from = model.partitioning().plan();
+        PartitionPlan from = current.plan();
         PartitionPlan to = proposal.plan();
         Map<Integer, byte[]> received = null;
         String failure = null;
         try {
-            received = StageMove.exchange(model.smp(), model.block(), optimizer, from, to);
+            received = StageMove.exchange(smp, block, optimizer, from, to);
         } catch (RuntimeException e) {
             failure = e.toString();
         }
         // Every rank applies, or none: a rank that could not get its units keeps the world on the old plan.
         float[] failed = {failure == null ? 0 : 1};
-        model.smp().world().allReduce(failed, ReduceOp.SUM);
+        smp.world().allReduce(failed, ReduceOp.SUM);
         if (failed[0] > 0) {
             LOG.warn("rank {}: re-partitioning abandoned on every rank{}; training goes on with the current plan",
-                    model.smp().rank(), failure == null ? " (another rank failed to move its units)" : ": " + failure);
+                    smp.rank(), failure == null ? " (another rank failed to move its units)" : ": " + failure);
             repartitions = MAX_REPARTITIONS;
-            model.partitioning().executor().computeClock().setMeasuring(false);
+            current.executor().computeClock().setMeasuring(false);
             return;
         }
-        StageMove.apply(model.smp(), model.block(), model.manager(), optimizer, from, to, received);
-        List<ModelUnits.Unit> units = ModelUnits.resolve(model.block(), to.unitNames());
-        List<Block> chunks = Partitioning.chunks(units, to, model.smp().ppRank(), model.smp().ppSize());
-        PipelineExecutor exec = Partitioning.build(model.smp(), to, chunks, model.manager());
-        model.repartitioned(model.partitioning().with(to, Partitioning.rankBlock(chunks), exec));
+        StageMove.apply(smp, block, manager, optimizer, from, to, received);
+        List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
+        List<Block> chunks = Partitioning.chunks(units, to, smp.ppRank(), smp.ppSize());
+        PipelineExecutor exec = Partitioning.build(smp, to, chunks, manager);
+        current = current.with(to, Partitioning.rankBlock(chunks), exec);
         repartitions++;
         exec.computeClock().setMeasuring(adjustable());
-        if (model.smp().rank() == 0) {
+        if (smp.rank() == 0) {
             LOG.info("re-partitioned: {}", Repartition.describe(round(stageMillis), proposal));
             to.table().forEach(line -> LOG.info("{}", line));
         }
@@ -141,14 +151,14 @@ final class Repartitioner {
         for (double x : mine) {
             b.putDouble(x);
         }
-        byte[][] all = model.smp().world().allGather(b.array());
-        int p = model.smp().ppSize();
+        byte[][] all = smp.world().allGather(b.array());
+        int p = smp.ppSize();
         double[] sum = new double[p * mine.length];
         int[] n = new int[sum.length];
         for (int r = 0; r < all.length; r++) {
             ByteBuffer in = ByteBuffer.wrap(all[r]);
             for (int c = 0; c < mine.length; c++) {
-                int g = c * p + model.smp().topology().ppRank(r);
+                int g = c * p + smp.topology().ppRank(r);
                 sum[g] += in.getDouble();
                 n[g]++;
             }
