@@ -92,9 +92,8 @@ final class Repartitioner {
         double[] stageMillis = gatherStageTimes(mine);
         measured.clear();
         stepsSincePlan = 0;
-        PartitionPlan current = current.plan();
         SmpConfig c = smp.config();
-        Repartition.Proposal proposal = Repartition.propose(current, stageMillis, c.repartitionThreshold(),
+        Repartition.Proposal proposal = Repartition.propose(current.plan(), stageMillis, c.repartitionThreshold(),
                 current.memoryLimits(), c.activeMicrobatches(), c.memoryWeight());
         if (proposal == null) {
             if (smp.rank() == 0) {
