@@ -25,6 +25,7 @@ public final class Cuda {
     private static final Field RESERVED;
 
     static {
+        JCudaNatives.prepare();
         JCuda.setExceptionsEnabled(true);
         try {
             RESERVED = cudaIpcMemHandle.class.getDeclaredField("reserved");

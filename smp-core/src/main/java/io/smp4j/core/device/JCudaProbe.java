@@ -11,6 +11,7 @@ public final class JCudaProbe implements GpuProbe {
     @Override
     public List<Gpu> gpus() {
         int[] count = {0};
+        JCudaNatives.prepare();
         try {
             JCuda.setExceptionsEnabled(true);
             JCuda.cudaGetDeviceCount(count);

@@ -2,16 +2,13 @@ package io.smp4j.pipeline.model;
 
 import ai.djl.ndarray.NDList;
 import ai.djl.nn.Block;
-import ai.djl.nn.Parameter;
 import ai.djl.nn.ParallelBlock;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * A model as the ordered units a pipeline can cut between: the children of a top-level {@link SequentialBlock},
@@ -166,15 +163,6 @@ public final class ModelUnits {
         }
         throw new IllegalArgumentException("unit '" + name + "' names step '" + piece + "' of a residual block with "
                 + "steps 0.." + (steps - 1) + " and " + ResidualPiece.JOIN);
-    }
-
-    /** The parameters of each unit, by unit name (pieces of one residual block share none). */
-    public static Map<String, List<Parameter>> parameters(List<Unit> units) {
-        Map<String, List<Parameter>> out = new LinkedHashMap<>();
-        for (Unit u : units) {
-            out.put(u.name(), Parameters.of(u.block()));
-        }
-        return out;
     }
 
     /**
