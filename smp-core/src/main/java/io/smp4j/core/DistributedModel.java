@@ -51,6 +51,8 @@ public final class DistributedModel implements StepModel {
     private NDArray lossScale;
     /** Changes the plan from measured stage times (from the first step on). */
     private Repartitioner repartitioner;
+    /** The data-parallel average overlapped with backward; null when off or not needed. */
+    private OverlappedAllReduce overlap;
 
     public DistributedModel(Smp smp, Block block, NDManager manager) {
         this.smp = smp;
@@ -177,6 +179,16 @@ public final class DistributedModel implements StepModel {
         partitioned = Partitioning.partition(smp, block, manager, sample,
                 new Partitioning.Placement(placement, fixedPlacement, placementUnits), modelOutput);
         repartitioner = new Repartitioner(smp, block, manager, partitioned);
+        SmpConfig c = smp.config();
+        if (c.ddp() && smp.dpSize() > 1 && c.overlapAllReduce() && !smp.deviceResources().gradientsOnGpus()) {
+            overlap = new OverlappedAllReduce(smp.dataParallelGroup(), c.bucketCapMb());
+            partitioned.executor().setGradientsReady(overlap);
+        }
+    }
+
+    /** The last step's overlapped gradient average (once), or null when that step's gradients were not averaged. */
+    OverlappedAllReduce.Result takeOverlapped() {
+        return overlap == null ? null : overlap.take();
     }
 
     /**
@@ -186,6 +198,9 @@ public final class DistributedModel implements StepModel {
     void afterUpdate(Optimizer optimizer) {
         if (repartitioner != null) {
             repartitioner.afterUpdate(optimizer);
+            if (partitioned != repartitioner.current() && overlap != null) {
+                repartitioner.current().executor().setGradientsReady(overlap);
+            }
             partitioned = repartitioner.current();
         }
     }

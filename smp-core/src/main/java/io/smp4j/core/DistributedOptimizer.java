@@ -23,10 +23,19 @@ public final class DistributedOptimizer {
     private final DistributedModel model;
     private final Optimizer optimizer;
     private final GradientAverager averager = new GradientAverager();
-    private volatile StepTimes last = new StepTimes(0, 0, 0);
+    private volatile StepTimes last = new StepTimes(0, 0, 0, 0, 0);
 
-    /** Where the last {@link #step()} spent its time, in milliseconds. */
-    public record StepTimes(double copyMillis, double allReduceMillis, double updateMillis) {
+    /**
+     * Where the last {@link #step()} spent its time, in milliseconds: gradient copies, the all-reduce on the training
+     * thread's path (with {@code overlap_allreduce}: only the wait after backward), the update; and, when overlapped,
+     * the all-reduce time on the communication thread and its buckets (0 otherwise).
+     */
+    public record StepTimes(double copyMillis, double allReduceMillis, double updateMillis,
+                            double overlappedAllReduceMillis, int buckets) {
+        /** The share of an overlapped all-reduce's time that ran during backward (0 when not overlapped). */
+        public double hiddenFraction() {
+            return overlappedAllReduceMillis <= 0 ? 0 : Math.max(0, 1 - allReduceMillis / overlappedAllReduceMillis);
+        }
     }
 
     public DistributedOptimizer(DistributedModel model, Optimizer optimizer) {
@@ -67,7 +76,16 @@ public final class DistributedOptimizer {
         // A recorded interval measures the device's work: synchronise before each clock read (GPU).
         boolean timed = timeline != null && timeline.recording();
         GradientAverager.Times dp = new GradientAverager.Times(0, 0);
-        if (smp.config().ddp() && smp.dpSize() > 1) {
+        OverlappedAllReduce.Result overlapped = model.takeOverlapped();
+        if (overlapped != null) {
+            // Averaged during backward, bucket by bucket (smp.step waited for the last bucket).
+            dp = new GradientAverager.Times(overlapped.copyMillis(), overlapped.exposedMillis());
+            if (timed) {
+                for (long[] b : overlapped.intervals()) {
+                    timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce " + (b[2] * 4 >> 10) + " KB", -1, b[0], b[1]);
+                }
+            }
+        } else if (smp.config().ddp() && smp.dpSize() > 1) {
             long t0 = clock(smp, timed);
             CudaIpcAllReduce onGpus = smp.deviceResources().gradientAllReduce(model.manager());
             if (onGpus != null) {
@@ -102,7 +120,8 @@ public final class DistributedOptimizer {
         if (timed) {
             timeline.add(Timeline.Kind.UPDATE, "update", -1, t0, t1);
         }
-        last = new StepTimes(dp.copyMillis(), dp.allReduceMillis(), (t1 - t0) / 1e6);
+        last = new StepTimes(dp.copyMillis(), dp.allReduceMillis(), (t1 - t0) / 1e6,
+                overlapped == null ? 0 : overlapped.allReduceMillis(), overlapped == null ? 0 : overlapped.buckets());
         model.afterUpdate(optimizer);
     }
 }

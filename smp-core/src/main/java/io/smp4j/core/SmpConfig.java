@@ -60,17 +60,22 @@ import java.util.Set;
  *                            partitions
  * @param repartitionThreshold re-partition when the plan from measured times cuts the slowest stage's time by more
  *                            than this fraction ({@code repartition_threshold}, default 0.05)
+ * @param overlapAllReduce    with {@code ddp}, average gradients in buckets on a communication thread while the
+ *                            earlier units' backward of the last microbatch still runs, as PyTorch DDP does
+ *                            ({@code overlap_allreduce}, default true); false: one all-reduce after backward
+ * @param bucketCapMb         the least size of such a bucket, in MB ({@code bucket_cap_mb}, default 4; PyTorch DDP's
+ *                            is 25, for models far larger than ResNet18's 45 MB)
  */
 public record SmpConfig(int partitions, int microbatches, String pipeline, String optimize, double memoryWeight,
                         boolean autoPartition, int defaultPartition, boolean ddp, String placementStrategy,
                         int activeMicrobatches, int processesPerHost, String customMpiOptions, int processesPerGpu,
                         boolean activationCheckpointing, int repartitionSteps, double repartitionThreshold,
-                        int virtualStages) {
+                        int virtualStages, boolean overlapAllReduce, double bucketCapMb) {
 
     static final List<String> KEYS = List.of("partitions", "pipeline_parallel_degree", "microbatches", "pipeline",
             "optimize", "memory_weight", "auto_partition", "default_partition", "ddp", "placement_strategy",
             "active_microbatches", "processes_per_gpu", "activation_checkpointing", "repartition_steps",
-            "repartition_threshold", "virtual_stages", "mpi");
+            "repartition_threshold", "virtual_stages", "overlap_allreduce", "bucket_cap_mb", "mpi");
     static final List<String> MPI_KEYS = List.of("enabled", "processes_per_host", "custom_mpi_options");
     /** SageMaker smp keys smp4j does not implement (yet): named as such rather than taken for typos. */
     static final List<String> NOT_SUPPORTED = List.of("tensor_parallel_degree", "fp16", "bf16",
@@ -160,6 +165,8 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 case "repartition_steps" -> b.repartitionSteps(integer(key, v));
                 case "repartition_threshold" -> b.repartitionThreshold(number(key, v));
                 case "virtual_stages" -> b.virtualStages(integer(key, v));
+                case "overlap_allreduce" -> b.overlapAllReduce(bool(key, v));
+                case "bucket_cap_mb" -> b.bucketCapMb(number(key, v));
                 case "mpi" -> {
                     if (!(v instanceof Map<?, ?> mpi)) {
                         throw new IllegalArgumentException("mpi must be an object such as {\"processes_per_host\": 4}, "
@@ -281,6 +288,20 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         private int repartitionSteps = 5;
         private double repartitionThreshold = 0.05;
         private int virtualStages = 1;
+        private boolean overlapAllReduce = true;
+        private double bucketCapMb = 4;
+
+        /** Whether ddp's gradient all-reduce runs in buckets during backward (else after it, at once). */
+        public Builder overlapAllReduce(boolean v) {
+            overlapAllReduce = v;
+            return this;
+        }
+
+        /** The least size of an overlapped all-reduce's bucket, in MB. */
+        public Builder bucketCapMb(double v) {
+            bucketCapMb = v;
+            return this;
+        }
 
         /** Model chunks per rank (virtual stages). */
         public Builder virtualStages(int v) {
@@ -422,13 +443,16 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 problems.add("virtual_stages " + virtualStages + " needs microbatches to be a multiple of partitions ("
                         + partitions + "), got microbatches " + microbatches);
             }
+            if (!(bucketCapMb > 0 && bucketCapMb <= 4096)) {
+                problems.add("bucket_cap_mb must be in (0, 4096], got " + bucketCapMb);
+            }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException(String.join("; ", problems));
             }
             return new SmpConfig(partitions, microbatches, pipe, opt, mw, autoPartition, defaultPartition, ddp,
                     placementStrategy, active, processesPerHost, customMpiOptions == null ? "" : customMpiOptions,
                     processesPerGpu, activationCheckpointing, repartitionSteps, repartitionThreshold,
-                    virtualStages);
+                    virtualStages, overlapAllReduce, bucketCapMb);
         }
 
         private static String lower(String s) {

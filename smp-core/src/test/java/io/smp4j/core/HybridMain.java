@@ -199,7 +199,9 @@ public final class HybridMain {
                 .microbatches(Integer.parseInt(args[2])).pipeline(args[3]).placementStrategy(args[4]).ddp(true)
                 .optimize("speed").processesPerGpu(args.length > 6 ? Integer.parseInt(args[6]) : 1)
                 .activationCheckpointing(Boolean.getBoolean("smp.test.checkpointing"))
-                .virtualStages(Integer.getInteger("smp.test.virtual", 1)).build();
+                .virtualStages(Integer.getInteger("smp.test.virtual", 1))
+                .overlapAllReduce(!"false".equals(System.getProperty("smp.test.overlap")))
+                .bucketCapMb(Double.parseDouble(System.getProperty("smp.test.bucketMb", "4"))).build();
         int code = 0;
         try (Smp smp = Smp.init(cfg); NDManager manager = NDManager.newBaseManager(smp.device())) {
             int d = smp.dpSize();
@@ -223,6 +225,9 @@ public final class HybridMain {
                     opt.step();
                 }
             }
+            DistributedOptimizer.StepTimes t = opt.lastStepTimes();
+            System.out.printf(Locale.ROOT, "OVERLAP rank=%d buckets=%d overlappedMs=%.2f exposedMs=%.2f%n",
+                    smp.rank(), t.buckets(), t.overlappedAllReduceMillis(), t.allReduceMillis());
 
             // A forward-only step (evaluation) on a fresh batch, after training.
             float[] evalLosses;

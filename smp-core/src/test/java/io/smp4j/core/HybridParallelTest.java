@@ -8,6 +8,7 @@ import io.smp4j.comm.TestSupport;
 import io.smp4j.comm.launch.LocalLauncher;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -30,16 +31,53 @@ class HybridParallelTest {
         "mlp, 2, 2, 2, interleaved, cluster, true, 2", "mlp, 2, 2, 4, simple, cluster, false, 2"})
     void hybridTrainingEqualsOneProcess(String model, int np, int partitions, int microbatches, String pipeline,
                                         String placement, boolean checkpointing, int virtual) throws Exception {
+        run(model, np, partitions, microbatches, pipeline, placement, checkpointing, virtual, List.of(), "");
+    }
+
+    /**
+     * The data-parallel average overlapped with backward (buckets on a communication thread while the earlier units'
+     * backward runs): the same bits as one process. Small buckets cut the backward into many segments; the last
+     * case has 4 replicas through shared memory (each element summed in rank order whatever the bucket) and one
+     * case turns the overlap off (one all-reduce after backward).
+     */
+    @ParameterizedTest(name = "{0}: {1} ranks, {2} partitions, {3} microbatches, {4}, checkpointing {5}, virtual {6}, "
+            + "buckets of {7} MB, overlap {8}, all-reduce {9}")
+    @CsvSource({"resnet18, 2, 1, 2, interleaved, false, 1, 0.25, true, auto",
+        "resnet18, 4, 2, 2, interleaved, true, 2, 0.25, true, auto",
+        "mlp, 4, 1, 2, simple, false, 1, 0.0001, true, shm",
+        "mlp, 2, 1, 4, simple, false, 1, 4, false, auto"})
+    void overlappedAllReduceEqualsOneProcess(String model, int np, int partitions, int microbatches, String pipeline,
+                                             boolean checkpointing, int virtual, double bucketMb, boolean overlap,
+                                             String allReduce) throws Exception {
+        String output = run(model, np, partitions, microbatches, pipeline, "spread", checkpointing, virtual,
+                List.of("-Dsmp.test.bucketMb=" + bucketMb, "-Dsmp.test.overlap=" + overlap,
+                        "-Dsmp.comm.allreduce=" + allReduce), "-overlap-" + overlap + "-" + bucketMb);
+        Matcher m = Pattern.compile("OVERLAP rank=(\\d) buckets=(\\d+)").matcher(output);
+        int ranks = 0;
+        while (m.find()) {
+            ranks++;
+            int buckets = Integer.parseInt(m.group(2));
+            // Overlapped: the backward was cut into several buckets (every rank has several units); else none.
+            assertTrue(overlap ? buckets >= 2 : buckets == 0, m.group());
+        }
+        assertEquals(np, ranks, output);
+    }
+
+    private static String run(String model, int np, int partitions, int microbatches, String pipeline,
+                              String placement, boolean checkpointing, int virtual, List<String> extraJvmArgs,
+                              String logSuffix) throws Exception {
         Engine.getInstance();
+        List<String> jvm = new ArrayList<>(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
+                "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120",
+                "-Dsmp.test.checkpointing=" + checkpointing, "-Dsmp.test.virtual=" + virtual));
+        jvm.addAll(extraJvmArgs);
         TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(np, HybridMain.class.getName())
                 .args(List.of(model, "" + partitions, "" + microbatches, pipeline, placement))
-                .jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
-                        "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120",
-                        "-Dsmp.test.checkpointing=" + checkpointing, "-Dsmp.test.virtual=" + virtual)));
+                .jvmArgs(jvm));
         int code = run.code();
         String output = run.output();
         Files.writeString(Path.of("target", "hybrid-" + model + "-w" + np + "-p" + partitions
-                + (checkpointing ? "-ckpt" : "") + (virtual > 1 ? "-v" + virtual : "") + ".log"), output);
+                + (checkpointing ? "-ckpt" : "") + (virtual > 1 ? "-v" + virtual : "") + logSuffix + ".log"), output);
         Matcher m = Pattern.compile("HYBRID .* rank=(\\d) stage=(\\d) replica=(\\d) tensors=(\\d+) "
                 + "maxRelParamDiff=(\\S+) maxRelLossDiff=(\\S+) evalLossDiff=(\\S+) updateRelDiff=\\S+ "
                 + "controlUpdateRelDiff=\\S+ (OK|FAIL)").matcher(output);
@@ -54,5 +92,6 @@ class HybridParallelTest {
         }
         assertEquals(np, ranks, output);
         assertEquals(0, code, output);
+        return output;
     }
 }

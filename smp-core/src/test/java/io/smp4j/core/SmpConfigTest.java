@@ -48,7 +48,8 @@ class SmpConfigTest {
         assertEquals("unknown smp config key 'microbatch': did you mean 'microbatches'? known keys: partitions, "
                 + "pipeline_parallel_degree, microbatches, pipeline, optimize, memory_weight, auto_partition, "
                 + "default_partition, ddp, placement_strategy, active_microbatches, processes_per_gpu, "
-                + "activation_checkpointing, repartition_steps, repartition_threshold, virtual_stages, mpi",
+                + "activation_checkpointing, repartition_steps, repartition_threshold, virtual_stages, overlap_allreduce, "
+                + "bucket_cap_mb, mpi",
                 error("{\"microbatch\": 4}"));
         assertEquals("unknown smp config key 'mpi.process_per_host': did you mean 'mpi.processes_per_host'? known "
                         + "keys: mpi.enabled, mpi.processes_per_host, mpi.custom_mpi_options",
@@ -56,18 +57,21 @@ class SmpConfigTest {
         assertEquals("'tensor_parallel_degree' is a SageMaker smp key that smp4j does not support yet; supported "
                 + "keys: partitions, pipeline_parallel_degree, microbatches, pipeline, optimize, memory_weight, "
                 + "auto_partition, default_partition, ddp, placement_strategy, active_microbatches, processes_per_gpu, "
-                + "activation_checkpointing, repartition_steps, repartition_threshold, virtual_stages, mpi",
+                + "activation_checkpointing, repartition_steps, repartition_threshold, virtual_stages, overlap_allreduce, "
+                + "bucket_cap_mb, mpi",
                 error("{\"tensor_parallel_degree\": 2}"));
         assertEquals("unknown smp config key 'colour': known keys: partitions, pipeline_parallel_degree, "
                 + "microbatches, pipeline, optimize, memory_weight, auto_partition, default_partition, ddp, "
                 + "placement_strategy, active_microbatches, processes_per_gpu, activation_checkpointing, "
-                + "repartition_steps, repartition_threshold, virtual_stages, mpi",
+                + "repartition_steps, repartition_threshold, virtual_stages, overlap_allreduce, bucket_cap_mb, "
+                + "mpi",
                 error("{\"colour\": 2}"));
         assertEquals("partitions must be an integer, got \"two\"", error("{\"partitions\": \"two\"}"));
         assertEquals("partitions must be an integer, got 2.5", error("{\"partitions\": 2.5}"));
         assertEquals("partitions must be >= 1, got 0", error("{\"partitions\": 0}"));
         assertEquals("microbatches must be >= 1, got -4", error("{\"microbatches\": -4}"));
         assertEquals("pipeline must be one of interleaved, simple; got \"gpipe\"", error("{\"pipeline\": \"gpipe\"}"));
+        assertEquals("bucket_cap_mb must be in (0, 4096], got 0.0", error("{\"bucket_cap_mb\": 0}"));
         assertEquals("optimize must be one of speed, memory; got \"fast\"", error("{\"optimize\": \"fast\"}"));
         assertEquals("memory_weight must be in [0, 1], got 1.5", error("{\"memory_weight\": 1.5}"));
         assertEquals("memory_weight must be a number, got \"high\"", error("{\"memory_weight\": \"high\"}"));

@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * niodev, about 1.4 GB/s on loopback) is the bottleneck.
  *
  * <p>Each rank owns one slot of the file. Per call: (1) every rank writes into its slot the chunks the others will
- * reduce; (2) rank r sums chunk r over all ranks in a fixed order (so the bits never depend on timing), scales it
+ * reduce; (2) rank r sums chunk r over all ranks in rank order (so the bits never depend on timing), scales it
  * for an average, and publishes it in its own slot; (3) every rank copies the other chunks back. Two arrival
  * barriers per call, on per-rank generation counters in the file's header; a rank that does not arrive within the
  * timeout is named in a {@link CommTimeoutException}.
@@ -49,6 +49,8 @@ final class SharedMemoryAllReduce implements AllReduce {
     private int generation;
     private int lastLength = -1;
     private float[] scratch = new float[0];
+    /** This rank's own values of the chunk it reduces, while rank 0's take their place (see allReduce). */
+    private float[] own = new float[0];
 
     private SharedMemoryAllReduce(Communicator group) {
         this.group = group;
@@ -160,21 +162,28 @@ final class SharedMemoryAllReduce implements AllReduce {
         }
         arriveAndWait("allReduce (shared memory, inputs)");
 
-        // Reduce chunk r in place, own contribution first, then the others in rank order: a fixed order, and only
-        // this rank computes chunk r, so every rank ends with the same bits.
+        // Reduce chunk r in place in rank order, x0 + x1 + ... + x(p-1): every element is summed in the same order
+        // whichever rank reduces it, so the bits depend neither on timing nor on where the chunk boundaries fall (an
+        // all-reduce of a buffer equals the all-reduces of its slices), and every rank ends with the same bits.
         int s = chunkStart(length, r);
         int n = chunkStart(length, r + 1) - s;
         if (scratch.length < n) {
             scratch = new float[n];
+            own = new float[n];
         }
         int base = offset + s;
-        for (int q = 0; q < p; q++) {
-            if (q == r) {
-                continue;
+        if (r != 0) {
+            System.arraycopy(buf, base, own, 0, n);
+            slots[0].get(s, buf, base, n);
+        }
+        for (int q = 1; q < p; q++) {
+            float[] x = own;
+            if (q != r) {
+                slots[q].get(s, scratch, 0, n);
+                x = scratch;
             }
-            slots[q].get(s, scratch, 0, n);
             for (int i = 0; i < n; i++) {
-                buf[base + i] += scratch[i];
+                buf[base + i] += x[i];
             }
         }
         if (op == ReduceOp.AVERAGE) {

@@ -56,6 +56,11 @@ public final class DeviceResources {
         return link;
     }
 
+    /** Whether {@link #gradientAllReduce} averages on the GPUs (every pair of the data-parallel group reaches). */
+    public boolean gradientsOnGpus() {
+        return gpu >= 0 && peers.allReach(dataParallelGroup);
+    }
+
     /** The data-parallel group's all-reduce on the GPUs, or null when not every pair of it reaches the other. */
     public synchronized CudaIpcAllReduce gradientAllReduce(NDManager manager) {
         if (gpu < 0 || !peers.allReach(dataParallelGroup)) {

@@ -12,6 +12,7 @@ import io.smp4j.core.Smp;
 import io.smp4j.core.Timeline;
 import io.smp4j.core.device.Gpu;
 import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.exec.ActionListener;
 import io.smp4j.pipeline.exec.DeviceLink;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
@@ -159,7 +160,7 @@ public final class Partitioning {
         }
         PipelineExecutor executor = new PipelineExecutor(chunks, s, smp.ppSize(), smp.pipelineGroup(), manager,
                 what.toString());
-        executor.setListener(new PipelineExecutor.ActionListener() {
+        executor.setListener(new ActionListener() {
             @Override
             public void executed(Action a, long startNanos, long endNanos) {
                 smp.timeline().action(a, startNanos, endNanos);

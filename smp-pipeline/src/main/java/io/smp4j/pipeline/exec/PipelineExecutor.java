@@ -53,21 +53,12 @@ public final class PipelineExecutor {
     private boolean gradientsZero;
     private boolean checkpointActivations;
     private final ComputeClock clock;
+    /** Backward in segments for an overlapped gradient all-reduce; null: one backward per microbatch. */
+    private SegmentedBackward segmented;
+    /** Where {@link #forwardStage} records a training forward in segments (the chunk's last microbatch). */
+    private InFlight segmentInto;
 
-    /** Observer of executed actions. */
-    @FunctionalInterface
-    public interface ActionListener {
-        void executed(Action action, long startNanos, long endNanos);
-
-        /** Whether it records now: only then are clocks read (and the device synchronised around each action). */
-        default boolean active() {
-            return true;
-        }
-    }
-
-    /**
-     * @param description the stage in error messages, e.g. {@code units 4..12 (9)}
-     */
+    /** @param description the stage in error messages, e.g. {@code units 4..12 (9)} */
     public PipelineExecutor(Block stage, int stageIndex, int stages, Communicator pipelineGroup, NDManager manager,
                             String description) {
         this(List.of(stage), stageIndex, stages, pipelineGroup, manager, description);
@@ -93,20 +84,15 @@ public final class PipelineExecutor {
         this.parameterStore = new ParameterStore(manager, false);
     }
 
-    /**
-     * Observes every action; while it is {@link ActionListener#active()}, each action's times are read after
-     * {@code synchronize} (a device synchronisation on a GPU), before and after it.
-     */
+    /** Observes every action; while it is active, clocks are read after {@code synchronize} (GPU), around each. */
     public void setListener(ActionListener listener, Runnable synchronize) {
         this.listener = Objects.requireNonNull(listener);
         this.synchronize = Objects.requireNonNull(synchronize);
     }
 
     /**
-     * Tells the executor that this stage's gradients are all zero now (an optimizer update that zeroes them, see
-     * {@link io.smp4j.pipeline.djl.DjlInternals#updateZeroesGradients}): the next step need not zero them. Any training
-     * step, or a gradient written by anything else afterwards, makes them non-zero again as far as it knows: call this
-     * only right after such an update.
+     * This stage's gradients are all zero now (an update that zeroes them, {@link
+     * io.smp4j.pipeline.djl.DjlInternals#updateZeroesGradients}; call only right after one): the next step need not.
      */
     public void gradientsZeroed() {
         gradientsZero = true;
@@ -116,9 +102,8 @@ public final class PipelineExecutor {
      * Activation checkpointing (SageMaker's {@code smp.set_activation_checkpointing}, per stage): while training, a
      * stage other than the last runs each microbatch's forward without recording a graph and keeps only the stage's
      * input and output; its backward first recomputes the forward (restoring what that does to batch-norm running
-     * statistics), then backpropagates. The same operations on the same values: gradients equal to keeping every
-     * activation. The last stage keeps its activations (its forward produced the loss that its backward needs; under
-     * 1F1B its backward follows at once).
+     * statistics), then backpropagates: gradients equal to keeping every activation. The last stage keeps its
+     * activations (its forward produced the loss that its backward needs).
      */
     public void setActivationCheckpointing(boolean on) {
         checkpointActivations = on;
@@ -127,6 +112,11 @@ public final class PipelineExecutor {
                     ? " not applied (the last stage keeps its activations)"
                     : ": forwards keep only their input and output, backward recomputes (not on the last stage)");
         }
+    }
+
+    /** Tells {@code hook} which parameters' gradients are final during backward ({@link SegmentedBackward}). */
+    public void setGradientsReady(GradientsReady hook) {
+        segmented = hook == null ? null : new SegmentedBackward(chunks, hook);
     }
 
     /** The per-chunk forward + backward time of training steps, while measuring (for re-partitioning). */
@@ -173,6 +163,9 @@ public final class PipelineExecutor {
      */
     public NDList forwardStage(NDList input, boolean training) {
         try {
+            if (segmentInto != null && training) {
+                return segmented.forward(current, parameterStore, input, segmentInto);
+            }
             return chunks.get(current).forward(parameterStore, input, training);
         } catch (RuntimeException e) {
             throw new IllegalStateException("stage " + global(current) + " of " + stages * chunks.size() + " ("
@@ -199,6 +192,11 @@ public final class PipelineExecutor {
         List<Action> actions = schedule.forStage(stageIndex);
         boolean training = actions.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
         gradientsZero = !training; // an evaluation writes no gradient
+        boolean overlapping = training && segmented != null;
+        boolean done = false;
+        if (overlapping) {
+            segmented.begin(actions);
+        }
         try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             for (Action a : actions) {
                 boolean listened = listener.active();
@@ -228,17 +226,15 @@ public final class PipelineExecutor {
                     case RECV_ACTIVATION -> {
                         f.input = link.recv(f.scope, prev, StageLink.Direction.ACTIVATION, below);
                         if (training) {
-                            for (NDArray x : f.input) {
-                                if (x.getDataType().isFloating()) {
-                                    x.setRequiresGradient(true);
-                                }
-                            }
+                            StageGradients.requireGradients(f.input);
                         }
                     }
                     case FORWARD -> {
-                        f.result = training && checkpointActivations && !last(c)
-                                ? ActivationCheckpointing.forwardKeepingInput(forward, mb, f, g)
+                        boolean keep = training && checkpointActivations && !last(c);
+                        segmentInto = overlapping && !keep && segmented.lastOf(c, mb) ? f : null;
+                        f.result = keep ? ActivationCheckpointing.forwardKeepingInput(forward, mb, f, g)
                                 : forward.forward(mb, f.input, f.scope);
+                        segmentInto = null;
                         if (last(c) && training && f.result.backwardTarget() == null) {
                             throw new IllegalStateException("microbatch " + mb + " produced no loss to backpropagate "
                                     + "on the last stage (call model.backward(loss) in the step)");
@@ -249,10 +245,17 @@ public final class PipelineExecutor {
                     case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, next, StageLink.Direction.GRADIENT,
                             above);
                     case BACKWARD -> {
+                        segmentInto = overlapping && f.recompute && segmented.lastOf(c, mb) ? f : null;
                         Runnable restore = f.recompute ? ActivationCheckpointing.recompute(
                                 in -> forwardStage(in, true), chunks.get(c), f) : () -> { };
-                        gc.backward(last(c) ? f.result.backwardTarget() : StageGradients.backwardTarget(f, mb,
-                                "stage " + global(c) + " (" + description + ")"));
+                        segmentInto = null;
+                        NDArray target = last(c) ? f.result.backwardTarget() : StageGradients.backwardTarget(f, mb,
+                                "stage " + global(c) + " (" + description + ")");
+                        if (f.segments != null) {
+                            segmented.backward(gc, target, c, f);
+                        } else {
+                            gc.backward(target);
+                        }
                         restore.run();
                     }
                     case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), prev,
@@ -269,26 +272,26 @@ public final class PipelineExecutor {
                         listener.executed(a, t0, t1);
                     }
                 }
-                if (lastAction(a, training)) {
+                if (InFlight.lastAction(a, training, first(c), last(c))) {
                     f.scope.close();
                     flight[key] = null;
                 }
             }
+            CommRequest.awaitAll(sends);
+            if (overlapping) {
+                segmented.hook().backwardDone();
+            }
+            done = true;
         } finally {
+            segmentInto = null;
             for (InFlight f : flight) {
                 if (f != null) {
                     f.scope.close();
                 }
             }
+            if (overlapping && !done) {
+                segmented.hook().aborted();
+            }
         }
-        CommRequest.awaitAll(sends);
-    }
-
-    /** The last action of a microbatch on this stage, after which its arrays can go. */
-    private boolean lastAction(Action a, boolean training) {
-        if (!training) {
-            return last(a.chunk()) ? a.type() == Action.Type.FORWARD : a.type() == Action.Type.SEND_ACTIVATION;
-        }
-        return first(a.chunk()) ? a.type() == Action.Type.BACKWARD : a.type() == Action.Type.SEND_GRADIENT;
     }
 }

@@ -39,6 +39,15 @@ final class StageGradients {
         return target;
     }
 
+    /** Makes the floating-point arrays of a received stage input leaves that collect their gradients. */
+    static void requireGradients(NDList input) {
+        for (NDArray x : input) {
+            if (x.getDataType().isFloating()) {
+                x.setRequiresGradient(true);
+            }
+        }
+    }
+
     /** The gradients of the floating-point inputs, in input order. */
     static NDList inputGradients(InFlight f) {
         NDList grads = new NDList();
