@@ -2,6 +2,7 @@ package io.smp4j.core;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Parameter;
+import io.smp4j.comm.Backoff;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.pipeline.djl.DjlInternals;
@@ -105,7 +106,7 @@ final class OverlappedAllReduce implements GradientsReady {
         float[] buf = flat;
         b.done = thread.submit(() -> {
             b.startNanos = System.nanoTime();
-            group.allReduce(buf, b.offset, b.length, ReduceOp.AVERAGE);
+            Backoff.runPatiently(() -> group.allReduce(buf, b.offset, b.length, ReduceOp.AVERAGE));
             b.endNanos = System.nanoTime();
         });
         buckets.add(b);

@@ -39,7 +39,7 @@ final class BenchReport {
                 + "model). Input 3x64x64, synthetic data made once, SGD with momentum.");
         overhead();
         pipeline();
-        dataParallel();
+        DataParallelReport.write(this);
         comm();
         memory();
         line("");
@@ -150,44 +150,6 @@ final class BenchReport {
                 + "under interleaved, at most P - stage microbatches of activations). It speeds training up where a "
                 + "microbatch costs per sample about what the whole batch does and messages are cheap next to a "
                 + "stage's compute: large models and batches on GPUs.", bestSpeedUp));
-    }
-
-    void dataParallel() {
-        line("");
-        line("## 3. Data parallel vs PyTorch DDP (target: samples/s ratio >= 1.0)");
-        line("");
-        JsonObject dp = r.getAsJsonObject("data_parallel");
-        JsonObject ours = dp.getAsJsonObject("smp4j");
-        JsonObject torch = dp.getAsJsonObject("pytorch");
-        if (torch.has("error")) {
-            line("PyTorch side unavailable: %s", torch.get("error").getAsString());
-            return;
-        }
-        double ratio = d(ours, "samples_per_second") / d(torch, "samples_per_second");
-        double oursAr = 0;
-        double copy = 0;
-        double comm = 0;
-        for (JsonElement e : ours.getAsJsonArray("ranks")) {
-            JsonObject k = e.getAsJsonObject();
-            oursAr = Math.max(oursAr, k.get("all_reduce_ms_per_step").getAsDouble());
-            copy = Math.max(copy, k.get("gradient_copy_ms").getAsDouble());
-            comm = Math.max(comm, k.get("all_reduce_comm_ms").getAsDouble());
-        }
-        line("2 processes x 1 thread, `resnet18` / torchvision `resnet18(num_classes=10)`, 3x64x64, batch 32 per "
-                + "process (global 64). smp4j: partitions 1, ddp (gradients averaged after backward as one "
-                + "buffer, shared memory on one host). PyTorch %s: DistributedDataParallel, gloo (bucketed, "
-                + "overlapped with backward).", torch.get("torch_version").getAsString());
-        line("");
-        line("| | step (ms) | samples/s | all-reduce of all gradients (ms) |");
-        line("|---|---|---|---|");
-        line("| smp4j | %.0f | %.1f | %.1f per step (of which gradient copies %.1f, the all-reduce call %.1f, "
-                + "including waiting for the other replica) |", d(ours, "median_step_ms"),
-                d(ours, "samples_per_second"), oursAr, copy, comm);
-        line("| PyTorch DDP gloo | %.0f | %.1f | %.1f (one flat all_reduce of %.2f M floats) |",
-                d(torch, "median_step_ms"), d(torch, "samples_per_second"), d(torch, "all_reduce_ms"),
-                d(torch, "parameters") / 1e6);
-        line("");
-        line("Ratio smp4j / PyTorch: **%.2f** (%s).", ratio, ratio >= 1.0 ? "target met" : "target missed");
     }
 
     void comm() {

@@ -197,6 +197,8 @@ public final class BenchSuite {
     void dataParallel() throws Exception {
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("smp4j", train("ddp-smp4j", 2, "--partitions", "1", "--microbatches", "1", "--ddp", "true"));
+        r.put("smp4j_after_backward", train("ddp-smp4j-after-backward", 2, "--partitions", "1", "--microbatches",
+                "1", "--ddp", "true", "--overlap-allreduce", "false"));
         r.put("pytorch", python("ddp", "ddp-torch", "--nproc", "2", "--batch-size", "32", "--image-size", "64",
                 "--steps", Integer.toString(steps)));
         results.put("data_parallel", r);

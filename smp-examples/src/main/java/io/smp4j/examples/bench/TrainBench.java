@@ -86,6 +86,10 @@ public final class TrainBench {
         int virtualStages = 1;
         @Option(names = "--processes-per-gpu", converter = CommandLines.Positive.class)
         int processesPerGpu = 1;
+        @Option(names = "--overlap-allreduce", arity = "1", description = "overlap_allreduce (default ${DEFAULT-VALUE})")
+        boolean overlapAllReduce = true;
+        @Option(names = "--bucket-cap-mb", description = "bucket_cap_mb (default ${DEFAULT-VALUE})")
+        double bucketCapMb = 4;
         @Option(names = "--activation-checkpointing")
         boolean activationCheckpointing;
         @Option(names = "--rounds", converter = CommandLines.Positive.class)
@@ -115,6 +119,8 @@ public final class TrainBench {
             m.put("virtual-stages", Integer.toString(virtualStages));
             m.put("processes-per-gpu", Integer.toString(processesPerGpu));
             m.put("activation-checkpointing", Boolean.toString(activationCheckpointing));
+            m.put("overlap-allreduce", Boolean.toString(overlapAllReduce));
+            m.put("bucket-cap-mb", Double.toString(bucketCapMb));
             m.put("rounds", Integer.toString(rounds));
             return m;
         }
@@ -151,7 +157,7 @@ public final class TrainBench {
         SmpConfig.Builder cb = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
                 .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).processesPerGpu(o.processesPerGpu)
                 .activationCheckpointing(o.activationCheckpointing).repartitionSteps(o.repartitionSteps)
-                .virtualStages(o.virtualStages);
+                .virtualStages(o.virtualStages).overlapAllReduce(o.overlapAllReduce).bucketCapMb(o.bucketCapMb);
         if (o.memoryWeight != null) {
             cb.memoryWeight(o.memoryWeight);
         }
@@ -174,6 +180,9 @@ public final class TrainBench {
             List<String> plans = new ArrayList<>();
             double[] copy = new double[steps];
             double[] comm = new double[steps];
+            double[] overlapped = new double[steps];
+            double[] hidden = new double[steps];
+            int buckets = 0;
             double rssBefore = 0;
             for (int step = 0; step < warmup + steps; step++) {
                 if (step == warmup) {
@@ -199,6 +208,9 @@ public final class TrainBench {
                     wall[step - warmup] = (t1 - t0) / 1e6;
                     copy[step - warmup] = opt.lastStepTimes().copyMillis();
                     comm[step - warmup] = opt.lastStepTimes().allReduceMillis();
+                    overlapped[step - warmup] = opt.lastStepTimes().overlappedAllReduceMillis();
+                    hidden[step - warmup] = opt.lastStepTimes().hiddenFraction();
+                    buckets = opt.lastStepTimes().buckets();
                 }
             }
             if (!o.trace.isEmpty()) {
@@ -241,7 +253,8 @@ public final class TrainBench {
             float[] mine = {(float) compute, (float) allReduce, (float) Stats.median(wall), (float) Stats.median(pipe),
                     (float) ProcessMemory.peakRssMb(), (float) rssBefore, (float) Stats.median(copy),
                     (float) Stats.median(comm), (float) (sends == 0 ? 0 : send / sends),
-                    (float) (recvs == 0 ? 0 : recv / recvs)};
+                    (float) (recvs == 0 ? 0 : recv / recvs), (float) Stats.median(overlapped),
+                    (float) Stats.median(hidden), buckets};
             final int w = mine.length;
             float[] all = new float[w * smp.size()];
             System.arraycopy(mine, 0, all, w * smp.rank(), w);
@@ -267,6 +280,11 @@ public final class TrainBench {
                 rk.put("all_reduce_comm_ms", all[w * k + 7]);
                 rk.put("send_ms_per_message", all[w * k + 8]);
                 rk.put("recv_ms_per_message", all[w * k + 9]);
+                // Overlapped all-reduce: time on the communication thread, the share of it hidden behind backward
+                // (1 - wait after backward / that time), buckets per step; 0 when not overlapped.
+                rk.put("overlapped_all_reduce_ms", all[w * k + 10]);
+                rk.put("hidden_fraction", all[w * k + 11]);
+                rk.put("buckets", all[w * k + 12]);
                 ranks.add(rk);
                 med = Math.max(med, all[w * k + 2]);
             }
