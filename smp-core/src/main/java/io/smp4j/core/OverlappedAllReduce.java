@@ -18,15 +18,16 @@ import java.util.concurrent.TimeUnit;
 /**
  * The data-parallel gradient average overlapped with backward (config {@code overlap_allreduce}, {@code bucket_cap_mb}),
  * what PyTorch DDP does from autograd hooks: as the executor's segmented backward reports a group of parameters final
- * ({@link GradientsReady}), their gradients are copied into that bucket's slice of one flat buffer and the slice is
- * all-reduced on a communication thread while the earlier units' backward runs; when the backward is done the executor
- * waits for the last buckets and the averages are written back. Elementwise, every bucket's average is the one the
- * whole buffer's all-reduce gives (the same values, summed per element in the group's fixed order), so the result
- * equals {@link GradientAverager}'s bitwise.
+ * ({@link GradientsReady}), a communication thread copies their gradients into that bucket's slice of one flat buffer,
+ * all-reduces the slice and writes the averages back, while the earlier units' backward runs; when the backward is
+ * done the executor waits for the last buckets. Elementwise, every bucket's average is the one the whole buffer's
+ * all-reduce gives when both take the same path (two replicas: any path, a + b being b + a; more: shared memory on one
+ * host, which sums in rank order), so the result equals {@link GradientAverager}'s bitwise there.
  *
  * <p>Only the communication thread touches the data-parallel group between the first bucket and {@link #backwardDone}
  * (the executor's thread uses the pipeline group meanwhile, whose messages carry a different context; the transports
- * are safe for use from several threads).
+ * are safe for use from several threads), and only it touches a bucket's gradients until backwardDone has waited for
+ * the bucket (DJL's managers and PyTorch's tensors may be used from several threads).
  */
 final class OverlappedAllReduce implements GradientsReady {
     private final Communicator group;
@@ -36,7 +37,6 @@ final class OverlappedAllReduce implements GradientsReady {
     private float[] flat = new float[0];
     private int filled;
     private final List<Bucket> buckets = new ArrayList<>();
-    private long copyNanos;
     private Result result;
 
     /** One bucket: its parameters, its slice, and when the communication thread worked on it. */
@@ -46,6 +46,7 @@ final class OverlappedAllReduce implements GradientsReady {
         final int length;
         volatile long startNanos;
         volatile long endNanos;
+        volatile long copyNanos;
         Future<?> done;
 
         Bucket(List<Parameter> params, int offset, int length) {
@@ -56,9 +57,9 @@ final class OverlappedAllReduce implements GradientsReady {
     }
 
     /**
-     * What one step's overlapped average did, in milliseconds: copies out and back (executor's thread), the
-     * all-reduces themselves (communication thread, summed), the wait for them after backward (the part not hidden),
-     * and each bucket's interval (nanosecond clock) for the timeline.
+     * What one step's overlapped average did, in milliseconds: gradient copies out and back and the all-reduces
+     * themselves (both on the communication thread, summed over buckets), the wait for them after backward (the part
+     * not hidden), and each bucket's all-reduce interval (nanosecond clock) for the timeline.
      */
     record Result(double copyMillis, double allReduceMillis, double exposedMillis, int buckets, long[][] intervals) {
     }
@@ -86,30 +87,49 @@ final class OverlappedAllReduce implements GradientsReady {
             flat = new float[Math.toIntExact(floats)];
         }
         filled = 0;
-        copyNanos = 0;
         buckets.clear();
         result = null;
     }
 
     @Override
     public void ready(List<Parameter> params) {
-        long t0 = System.nanoTime();
         int offset = filled;
         for (Parameter p : params) {
-            try (NDArray g = DjlInternals.gradient(p.getArray())) {
-                DjlInternals.readFloats(g, flat, filled);
-                filled += Math.toIntExact(g.size());
-            }
+            filled += Math.toIntExact(p.getArray().size());
         }
-        copyNanos += System.nanoTime() - t0;
+        if (filled > flat.length) {
+            throw new IllegalStateException("the overlapped all-reduce got more gradient floats (" + filled
+                    + ") than announced (" + flat.length + ")");
+        }
         Bucket b = new Bucket(params, offset, filled - offset);
         float[] buf = flat;
+        // Copy out, average, copy back, all on the communication thread: these gradients are final, and the
+        // training thread touches them again only after backwardDone has waited for this bucket.
         b.done = thread.submit(() -> {
+            long t0 = System.nanoTime();
+            copy(b, buf, true);
             b.startNanos = System.nanoTime();
             Backoff.runPatiently(() -> group.allReduce(buf, b.offset, b.length, ReduceOp.AVERAGE));
             b.endNanos = System.nanoTime();
+            copy(b, buf, false);
+            b.copyNanos = b.startNanos - t0 + System.nanoTime() - b.endNanos;
         });
         buckets.add(b);
+    }
+
+    /** Reads the bucket's gradients into its slice of {@code buf} ({@code out}), or writes the slice back. */
+    private static void copy(Bucket b, float[] buf, boolean out) {
+        int at = b.offset;
+        for (Parameter p : b.params) {
+            try (NDArray g = DjlInternals.gradient(p.getArray())) {
+                if (out) {
+                    DjlInternals.readFloats(g, buf, at);
+                } else {
+                    DjlInternals.writeFloats(g, buf, at);
+                }
+                at += Math.toIntExact(g.size());
+            }
+        }
     }
 
     @Override
@@ -124,21 +144,15 @@ final class OverlappedAllReduce implements GradientsReady {
         }
         long t1 = System.nanoTime();
         long reduce = 0;
+        long copies = 0;
         long[][] intervals = new long[buckets.size()][];
         for (int i = 0; i < buckets.size(); i++) {
             Bucket b = buckets.get(i);
-            int at = b.offset;
-            for (Parameter p : b.params) {
-                try (NDArray g = DjlInternals.gradient(p.getArray())) {
-                    DjlInternals.writeFloats(g, flat, at);
-                    at += Math.toIntExact(g.size());
-                }
-            }
             reduce += b.endNanos - b.startNanos;
+            copies += b.copyNanos;
             intervals[i] = new long[] {b.startNanos, b.endNanos, b.length};
         }
-        copyNanos += System.nanoTime() - t1;
-        result = new Result(copyNanos / 1e6, reduce / 1e6, (t1 - t0) / 1e6, buckets.size(), intervals);
+        result = new Result(copies / 1e6, reduce / 1e6, (t1 - t0) / 1e6, buckets.size(), intervals);
         buckets.clear();
     }
 
