@@ -82,7 +82,7 @@ public final class DistributedOptimizer {
             dp = new GradientAverager.Times(overlapped.copyMillis(), overlapped.exposedMillis());
             if (timed) {
                 for (long[] b : overlapped.intervals()) {
-                    timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce " + (b[2] * 4 >> 10) + " KB", -1, b[0], b[1]);
+                    timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce", -1, b[0], b[1]); // one bucket
                 }
             }
         } else if (smp.config().ddp() && smp.dpSize() > 1) {

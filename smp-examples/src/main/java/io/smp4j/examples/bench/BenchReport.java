@@ -39,7 +39,7 @@ final class BenchReport {
                 + "model). Input 3x64x64, synthetic data made once, SGD with momentum.");
         overhead();
         pipeline();
-        DataParallelReport.write(this);
+        s.append(DataParallelReport.markdown(r.getAsJsonObject("data_parallel")));
         comm();
         memory();
         line("");

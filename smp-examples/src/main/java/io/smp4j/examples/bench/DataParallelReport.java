@@ -1,9 +1,8 @@
 package io.smp4j.examples.bench;
 
-import static io.smp4j.examples.bench.BenchReport.d;
-
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import java.util.Locale;
 
 /**
  * Section 3 of the benchmark report: data parallelism against PyTorch DDP, with the gradient all-reduce overlapped
@@ -31,12 +30,31 @@ final class DataParallelReport {
         return m;
     }
 
-    static void write(BenchReport out) {
+    private static double d(JsonObject o, String k) {
+        return o.get(k).getAsDouble();
+    }
+
+    /** Collects the section's lines. */
+    private static final class Lines {
+        final StringBuilder s = new StringBuilder();
+
+        void line(String format, Object... args) {
+            s.append(String.format(Locale.ROOT, format, args)).append('\n');
+        }
+    }
+
+    /** The section's Markdown, from the suite's {@code data_parallel} results. */
+    static String markdown(JsonObject dp) {
+        Lines out = new Lines();
+        write(out, dp);
+        return out.s.toString();
+    }
+
+    private static void write(Lines out, JsonObject dp) {
         out.line("");
         out.line("## 3. Data parallel vs PyTorch DDP (targets: samples/s ratio >= 1.0; all-reduce hidden behind "
                 + "backward >= 50%%)");
         out.line("");
-        JsonObject dp = out.r.getAsJsonObject("data_parallel");
         JsonObject ours = dp.getAsJsonObject("smp4j");
         JsonObject flat = dp.has("smp4j_after_backward") ? dp.getAsJsonObject("smp4j_after_backward") : null;
         JsonObject torch = dp.getAsJsonObject("pytorch");
@@ -75,7 +93,7 @@ final class DataParallelReport {
         double ratio = d(ours, "samples_per_second") / d(torch, "samples_per_second");
         out.line("");
         out.line("Ratio smp4j / PyTorch: **%.2f** (%s).%s", ratio, ratio >= 1.0 ? "target met" : "target missed",
-                flat == null ? "" : String.format(java.util.Locale.ROOT, " Overlapped against after backward: "
+                flat == null ? "" : String.format(Locale.ROOT, " Overlapped against after backward: "
                         + "%.2fx the samples/s.", d(ours, "samples_per_second") / d(flat, "samples_per_second")));
     }
 }

@@ -86,9 +86,9 @@ public final class TrainBench {
         int virtualStages = 1;
         @Option(names = "--processes-per-gpu", converter = CommandLines.Positive.class)
         int processesPerGpu = 1;
-        @Option(names = "--overlap-allreduce", arity = "1", description = "overlap_allreduce (default ${DEFAULT-VALUE})")
+        @Option(names = "--overlap-allreduce", arity = "1")
         boolean overlapAllReduce = true;
-        @Option(names = "--bucket-cap-mb", description = "bucket_cap_mb (default ${DEFAULT-VALUE})")
+        @Option(names = "--bucket-cap-mb")
         double bucketCapMb = 4;
         @Option(names = "--activation-checkpointing")
         boolean activationCheckpointing;
@@ -280,8 +280,7 @@ public final class TrainBench {
                 rk.put("all_reduce_comm_ms", all[w * k + 7]);
                 rk.put("send_ms_per_message", all[w * k + 8]);
                 rk.put("recv_ms_per_message", all[w * k + 9]);
-                // Overlapped all-reduce: time on the communication thread, the share of it hidden behind backward
-                // (1 - wait after backward / that time), buckets per step; 0 when not overlapped.
+                // Overlapped all-reduce (0 when not): communication thread's time, share hidden, buckets per step.
                 rk.put("overlapped_all_reduce_ms", all[w * k + 10]);
                 rk.put("hidden_fraction", all[w * k + 11]);
                 rk.put("buckets", all[w * k + 12]);
@@ -298,5 +297,4 @@ public final class TrainBench {
             return r;
         }
     }
-
 }
