@@ -26,6 +26,13 @@ final class Repartitioner {
     private static final Logger LOG = LoggerFactory.getLogger(Repartitioner.class);
     /** Most plan changes in one run: measured times are noisy, and a plan must not flap. */
     static final int MAX_REPARTITIONS = 3;
+    /**
+     * After a check that keeps the plan the next one waits twice as many steps, up to this many times
+     * {@code repartition_steps}: a plan kept on a noisy window (JIT compilation, another process) is checked again
+     * over a longer one, and a run whose stage times drift later is still re-balanced, at a negligible cost (one clock
+     * reading per action and a small all-gather per check).
+     */
+    static final int MAX_WINDOW_FACTOR = 32;
 
     private final Smp smp;
     private final Block block;
@@ -36,6 +43,10 @@ final class Repartitioner {
     private final List<double[]> measured = new ArrayList<>();
     private int stepsSincePlan;
     private int repartitions;
+    /** Steps per check: repartition_steps after a change, doubling after each check that keeps the plan. */
+    private int window;
+    /** Whether the next step is the first under a new plan (not measured: it pays for first calls). */
+    private boolean freshPlan = true;
 
     /** For the model {@code block} on {@code manager}, partitioned as {@code partitioned} (it measures from now on). */
     Repartitioner(Smp smp, Block block, NDManager manager, Partitioning.Result partitioned) {
@@ -43,6 +54,7 @@ final class Repartitioner {
         this.block = block;
         this.manager = manager;
         this.current = partitioned;
+        this.window = Math.max(1, smp.config().repartitionSteps());
         current.executor().computeClock().setMeasuring(adjustable());
     }
 
@@ -63,8 +75,9 @@ final class Repartitioner {
      * plan may still change, counts this stage's measured forward + backward time; after {@code repartition_steps}
      * steps (the first after a plan change not counted: it pays for first calls) every rank gathers the stage times,
      * and when a plan from them beats the current one by more than {@code repartition_threshold}, the units that
-     * change stage move with their optimizer state ({@link StageMove}) and every rank runs the new plan. Measuring
-     * stops when a check keeps the plan.
+     * change stage move with their optimizer state ({@link StageMove}) and every rank runs the new plan. A check that
+     * keeps the plan doubles the window of the next (up to {@link #MAX_WINDOW_FACTOR} x {@code repartition_steps});
+     * measuring stops after {@link #MAX_REPARTITIONS} changes.
      */
     void afterUpdate(Optimizer optimizer) {
         if (!adjustable()) {
@@ -78,10 +91,11 @@ final class Repartitioner {
         }
         stepsSincePlan++;
         int k = smp.config().repartitionSteps();
-        if (stepsSincePlan > 1 || k == 1) {
+        if (!freshPlan || k == 1) {
             measured.add(ms);
         }
-        if (stepsSincePlan < Math.max(k, 1) || measured.isEmpty()) {
+        freshPlan = false;
+        if (stepsSincePlan < window || measured.isEmpty()) {
             return;
         }
         double[] mine = new double[ms.length];
@@ -90,20 +104,23 @@ final class Repartitioner {
             mine[c] = median(measured.stream().map(a -> a[chunk]).toList());
         }
         double[] stageMillis = gatherStageTimes(mine);
+        int steps = measured.size();
         measured.clear();
         stepsSincePlan = 0;
         SmpConfig c = smp.config();
         Repartition.Proposal proposal = Repartition.propose(current.plan(), stageMillis, c.repartitionThreshold(),
                 current.memoryLimits(), c.activeMicrobatches(), c.memoryWeight());
         if (proposal == null) {
+            int next = Math.min(window * 2, Math.max(k, 1) * MAX_WINDOW_FACTOR);
             if (smp.rank() == 0) {
-                LOG.info("partition plan kept: measured stage times {} ms per step, no plan better by more than {}%",
-                        Arrays.toString(round(stageMillis)), 100 * smp.config().repartitionThreshold());
+                LOG.info("partition plan kept: measured stage times {} ms per step over {} steps, no plan better by "
+                        + "more than {}%; next check in {} steps", Arrays.toString(round(stageMillis)), steps,
+                        100 * smp.config().repartitionThreshold(), next);
             }
-            repartitions = MAX_REPARTITIONS; // no more checks
-            exec.computeClock().setMeasuring(false);
+            window = next;
             return;
         }
+        window = Math.max(k, 1);
         repartition(proposal, stageMillis, optimizer);
     }
 
@@ -134,6 +151,7 @@ final class Repartitioner {
         PipelineExecutor exec = Partitioning.build(smp, to, chunks, manager);
         current = current.with(to, Partitioning.rankBlock(chunks), exec);
         repartitions++;
+        freshPlan = true;
         exec.computeClock().setMeasuring(adjustable());
         if (smp.rank() == 0) {
             LOG.info("re-partitioned: {}", Repartition.describe(round(stageMillis), proposal));

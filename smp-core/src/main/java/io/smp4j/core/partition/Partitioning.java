@@ -116,6 +116,9 @@ public final class Partitioning {
         PartitionPlan plan = Planner.plan(smp.world(), block, sample, settings);
         if (smp.rank() == 0) {
             plan.table().forEach(line -> LOG.info("{}", line));
+            if (LOG.isDebugEnabled()) {
+                plan.unitLines().forEach(line -> LOG.debug("{}", line));
+            }
         }
         if (modelOutput == null) {
             modelOutput = outputOf(block, manager, sample);

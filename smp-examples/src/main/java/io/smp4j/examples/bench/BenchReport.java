@@ -78,7 +78,8 @@ final class BenchReport {
         line("`resnet18`, batch 32 per step. Baseline: 1 process x 1 thread, whole model, %.1f samples/s "
                 + "(%.0f ms per step). Pipelined: 2 stages on 2 processes x 1 thread, auto partition balancing time "
                 + "only (memory_weight 0), finer units where one is large, re-partitioned from measured stage times "
-                + "after 5 steps (\"before\": the first plan kept). Pipeline = the `smp.step` call (forwards, "
+                + "after 5 steps, checked again over windows of doubling length (\"before\": the first plan kept); "
+                + "40 warm-up steps, then the timed ones. Pipeline = the `smp.step` call (forwards, "
                 + "backwards, stage messages, the loss broadcast), step = pipeline + optimizer update. Busy = a rank's "
                 + "forward + backward time / the pipeline time (from the timeline). Theory = the busy share of the "
                 + "schedule with balanced stages and free messages: vM/(vM+P-1) (v = virtual stages per rank).",

@@ -143,8 +143,10 @@ public final class BenchSuite {
      * Two passes over the baseline and the pipelined configurations, so that a slow spell of this shared machine does
      * not land on one configuration only; each configuration's numbers merge both passes (median over all timed
      * steps, mean compute per rank). Every pipelined run balances time only (memory_weight 0: what throughput wants)
-     * and runs 11 warm-up steps, which cover two re-partitioning checks (default repartition_steps 5); "before"
-     * keeps the first plan (repartition_steps 0).
+     * and runs 40 warm-up steps: they cover the first re-partitioning checks (default repartition_steps 5, then windows
+     * of 10 and 20 steps while the plan is kept), and the JIT compiler, which took 5-35% of a core in the first 20 s
+     * of a run on the 2-core machine and made the other rank wait, has mostly settled; "before" keeps the first plan
+     * (repartition_steps 0).
      */
     void pipeline() throws Exception {
         Map<String, List<JsonObject>> runs = new LinkedHashMap<>();
@@ -164,7 +166,7 @@ public final class BenchSuite {
                 runs.computeIfAbsent(c[0], k -> new ArrayList<>()).add(train("pipeline-" + c[0] + "-" + pass, 2,
                         "--partitions", "2", "--microbatches", c[2], "--pipeline", c[1], "--optimize", "speed",
                         "--memory-weight", "0", "--virtual-stages", c[3], "--repartition-steps", c[4],
-                        "--warmup", "11"));
+                        "--warmup", "40"));
             }
         }
         Map<String, Object> r = new LinkedHashMap<>();

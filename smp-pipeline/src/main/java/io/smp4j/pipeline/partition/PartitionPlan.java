@@ -111,6 +111,23 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
         return out;
     }
 
+    /** One line per unit: index, stage, profiled time and share, parameters, name (for debug logs). */
+    public List<String> unitLines() {
+        double total = 0;
+        for (UnitCost c : units) {
+            total += c.timeMillis();
+        }
+        List<String> out = new ArrayList<>();
+        for (int s = 0; s < stages(); s++) {
+            for (int u = firstUnit(s); u < endUnit(s); u++) {
+                UnitCost c = units.get(u);
+                out.add(String.format(Locale.ROOT, "unit %3d stage %d %8.3f ms %5.1f%% %,11d %s", u, s,
+                        c.timeMillis(), total > 0 ? 100 * c.timeMillis() / total : 0, c.parameters(), c.name()));
+            }
+        }
+        return out;
+    }
+
     /** Text form, one unit per line, for sending the plan from rank 0 to the others. */
     public byte[] toBytes() {
         StringBuilder b = new StringBuilder();

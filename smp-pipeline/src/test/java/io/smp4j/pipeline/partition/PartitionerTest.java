@@ -113,6 +113,10 @@ class PartitionerTest {
         assertEquals("partition plan (manual): 4 units in 2 stages", t.get(0));
         assertEquals("    0  0..1 (2)                            3       3.00  30.0%       0.00  30.0%", t.get(2));
         assertEquals("    1  2..3 (2)                            7       7.00  70.0%       0.00  70.0%", t.get(3));
+        List<String> u = plan.unitLines();
+        assertEquals(4, u.size());
+        assertEquals("unit   1 stage 0    2.000 ms  20.0%           2 u1", u.get(1));
+        assertEquals("unit   3 stage 1    4.000 ms  40.0%           4 u3", u.get(3));
     }
 
     private static List<UnitCost> units(int n) {
