@@ -27,12 +27,16 @@ final class Repartitioner {
     /** Most plan changes in one run: measured times are noisy, and a plan must not flap. */
     static final int MAX_REPARTITIONS = 3;
     /**
-     * After a check that keeps the plan the next one waits twice as many steps, up to this many times
+     * After a check that keeps the plan the next one comes twice as many steps later, up to this many times
      * {@code repartition_steps}: a plan kept on a noisy window (JIT compilation, another process) is checked again
-     * over a longer one, and a run whose stage times drift later is still re-balanced, at a negligible cost (one clock
-     * reading per action and a small all-gather per check).
+     * later, and a run whose stage times drift is still re-balanced.
      */
     static final int MAX_WINDOW_FACTOR = 32;
+    /**
+     * A check measures at most the last this many times {@code repartition_steps} steps of its window: measuring
+     * synchronises the device around each forward and backward, which a GPU run should not pay on every step.
+     */
+    static final int MEASURED_FACTOR = 2;
 
     private final Smp smp;
     private final Block block;
@@ -41,9 +45,11 @@ final class Repartitioner {
     private Partitioning.Result current;
     /** Per measured step, this rank's forward + backward milliseconds per chunk since the last plan. */
     private final List<double[]> measured = new ArrayList<>();
-    private int stepsSincePlan;
+    private int stepsSinceCheck;
     private int repartitions;
-    /** Steps per check: repartition_steps after a change, doubling after each check that keeps the plan. */
+    /** repartition_steps (at least 1): the first window, and the window after each change. */
+    private final int baseWindow;
+    /** Steps from one check to the next: baseWindow after a change, doubling after each check that keeps the plan. */
     private int window;
     /** Whether the next step is the first under a new plan (not measured: it pays for first calls). */
     private boolean freshPlan = true;
@@ -54,7 +60,8 @@ final class Repartitioner {
         this.block = block;
         this.manager = manager;
         this.current = partitioned;
-        this.window = Math.max(1, smp.config().repartitionSteps());
+        this.baseWindow = Math.max(1, smp.config().repartitionSteps());
+        this.window = baseWindow;
         current.executor().computeClock().setMeasuring(adjustable());
     }
 
@@ -76,26 +83,28 @@ final class Repartitioner {
      * steps (the first after a plan change not counted: it pays for first calls) every rank gathers the stage times,
      * and when a plan from them beats the current one by more than {@code repartition_threshold}, the units that
      * change stage move with their optimizer state ({@link StageMove}) and every rank runs the new plan. A check that
-     * keeps the plan doubles the window of the next (up to {@link #MAX_WINDOW_FACTOR} x {@code repartition_steps});
-     * measuring stops after {@link #MAX_REPARTITIONS} changes.
+     * keeps the plan doubles the window to the next (up to {@link #MAX_WINDOW_FACTOR} x {@code repartition_steps}),
+     * of which the last {@link #MEASURED_FACTOR} x {@code repartition_steps} steps at most are measured; checks end
+     * after {@link #MAX_REPARTITIONS} changes.
      */
     void afterUpdate(Optimizer optimizer) {
         if (!adjustable()) {
             return;
         }
         PipelineExecutor exec = current.executor();
+        boolean wasMeasured = exec.computeClock().measuring();
         long[] nanos = exec.computeClock().take();
         double[] ms = new double[nanos.length];
         for (int c = 0; c < ms.length; c++) {
             ms[c] = nanos[c] / 1e6;
         }
-        stepsSincePlan++;
-        int k = smp.config().repartitionSteps();
-        if (!freshPlan || k == 1) {
+        stepsSinceCheck++;
+        if (wasMeasured && (!freshPlan || baseWindow == 1)) {
             measured.add(ms);
         }
         freshPlan = false;
-        if (stepsSincePlan < window || measured.isEmpty()) {
+        if (stepsSinceCheck < window || measured.isEmpty()) {
+            measureNextStep(exec);
             return;
         }
         double[] mine = new double[ms.length];
@@ -106,22 +115,28 @@ final class Repartitioner {
         double[] stageMillis = gatherStageTimes(mine);
         int steps = measured.size();
         measured.clear();
-        stepsSincePlan = 0;
+        stepsSinceCheck = 0;
         SmpConfig c = smp.config();
         Repartition.Proposal proposal = Repartition.propose(current.plan(), stageMillis, c.repartitionThreshold(),
                 current.memoryLimits(), c.activeMicrobatches(), c.memoryWeight());
         if (proposal == null) {
-            int next = Math.min(window * 2, Math.max(k, 1) * MAX_WINDOW_FACTOR);
+            int next = Math.min(window * 2, baseWindow * MAX_WINDOW_FACTOR);
             if (smp.rank() == 0) {
                 LOG.info("partition plan kept: measured stage times {} ms per step over {} steps, no plan better by "
                         + "more than {}%; next check in {} steps", Arrays.toString(round(stageMillis)), steps,
                         100 * smp.config().repartitionThreshold(), next);
             }
             window = next;
+            measureNextStep(exec);
             return;
         }
-        window = Math.max(k, 1);
+        window = baseWindow;
         repartition(proposal, stageMillis, optimizer);
+    }
+
+    /** Whether the coming step is among the last measured ones of the window: sets the clock for it. */
+    private void measureNextStep(PipelineExecutor exec) {
+        exec.computeClock().setMeasuring(window - stepsSinceCheck <= baseWindow * MEASURED_FACTOR);
     }
 
     private void repartition(Repartition.Proposal proposal, double[] stageMillis,

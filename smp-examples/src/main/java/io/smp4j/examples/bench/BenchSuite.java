@@ -143,8 +143,8 @@ public final class BenchSuite {
      * Two passes over the baseline and the pipelined configurations, so that a slow spell of this shared machine does
      * not land on one configuration only; each configuration's numbers merge both passes (median over all timed
      * steps, mean compute per rank). Every pipelined run balances time only (memory_weight 0: what throughput wants)
-     * and runs 40 warm-up steps: they cover the first re-partitioning checks (default repartition_steps 5, then windows
-     * of 10 and 20 steps while the plan is kept), and the JIT compiler, which took 5-35% of a core in the first 20 s
+     * and runs 40 warm-up steps: they cover the first re-partitioning checks (default repartition_steps 5, then 10 and 20
+     * steps later while the plan is kept), and the JIT compiler, which took 5-35% of a core in the first 20 s
      * of a run on the 2-core machine and made the other rank wait, has mostly settled; "before" keeps the first plan
      * (repartition_steps 0).
      */
