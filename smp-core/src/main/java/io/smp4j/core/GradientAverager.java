@@ -29,24 +29,30 @@ final class GradientAverager {
         if (flat.length != total) {
             flat = new float[total];
         }
-        int at = 0;
-        for (Parameter p : params) {
-            try (NDArray g = DjlInternals.gradient(p.getArray())) {
-                DjlInternals.readFloats(g, flat, at);
-                at += Math.toIntExact(g.size());
-            }
-        }
+        copyGradients(params, flat, 0, true);
         long t1 = System.nanoTime();
         group.allReduce(flat, ReduceOp.AVERAGE);
         long t2 = System.nanoTime();
-        at = 0;
+        copyGradients(params, flat, 0, false);
+        long t3 = System.nanoTime();
+        return new Times((t1 - t0 + t3 - t2) / 1e6, (t2 - t1) / 1e6);
+    }
+
+    /**
+     * Reads the gradients of {@code params}, one after another, into {@code flat} from {@code offset} ({@code out}),
+     * or writes that range back into them.
+     */
+    static void copyGradients(List<Parameter> params, float[] flat, int offset, boolean out) {
+        int at = offset;
         for (Parameter p : params) {
             try (NDArray g = DjlInternals.gradient(p.getArray())) {
-                DjlInternals.writeFloats(g, flat, at);
+                if (out) {
+                    DjlInternals.readFloats(g, flat, at);
+                } else {
+                    DjlInternals.writeFloats(g, flat, at);
+                }
                 at += Math.toIntExact(g.size());
             }
         }
-        long t3 = System.nanoTime();
-        return new Times((t1 - t0 + t3 - t2) / 1e6, (t2 - t1) / 1e6);
     }
 }

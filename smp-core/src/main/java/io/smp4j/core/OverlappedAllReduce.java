@@ -1,11 +1,9 @@
 package io.smp4j.core;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Parameter;
 import io.smp4j.comm.Backoff;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
-import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.exec.GradientsReady;
 import java.util.ArrayList;
 import java.util.List;
@@ -107,29 +105,14 @@ final class OverlappedAllReduce implements GradientsReady {
         // training thread touches them again only after backwardDone has waited for this bucket.
         b.done = thread.submit(() -> {
             long t0 = System.nanoTime();
-            copy(b, buf, true);
+            GradientAverager.copyGradients(b.params, buf, b.offset, true);
             b.startNanos = System.nanoTime();
             Backoff.runPatiently(() -> group.allReduce(buf, b.offset, b.length, ReduceOp.AVERAGE));
             b.endNanos = System.nanoTime();
-            copy(b, buf, false);
+            GradientAverager.copyGradients(b.params, buf, b.offset, false);
             b.copyNanos = b.startNanos - t0 + System.nanoTime() - b.endNanos;
         });
         buckets.add(b);
-    }
-
-    /** Reads the bucket's gradients into its slice of {@code buf} ({@code out}), or writes the slice back. */
-    private static void copy(Bucket b, float[] buf, boolean out) {
-        int at = b.offset;
-        for (Parameter p : b.params) {
-            try (NDArray g = DjlInternals.gradient(p.getArray())) {
-                if (out) {
-                    DjlInternals.readFloats(g, buf, at);
-                } else {
-                    DjlInternals.writeFloats(g, buf, at);
-                }
-                at += Math.toIntExact(g.size());
-            }
-        }
     }
 
     @Override
