@@ -21,6 +21,7 @@ import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Planner;
 import io.smp4j.pipeline.schedule.Action;
+import io.smp4j.pipeline.schedule.Schedules;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -176,6 +177,11 @@ public final class Partitioning {
             }
         }, smp::synchronize);
         executor.setActivationCheckpointing(smp.config().activationCheckpointing());
+        if (Schedules.INTERLEAVED.equals(smp.config().pipeline())) {
+            // SageMaker's interleaved pipeline: a backward whenever possible, a forward (within
+            // active_microbatches) when the next backward's gradient has not arrived.
+            executor.setRunAhead(smp.config().activeMicrobatches());
+        }
         DeviceLink direct = smp.deviceResources().stageLink();
         if (direct != null) {
             executor.setDeviceLink(direct);

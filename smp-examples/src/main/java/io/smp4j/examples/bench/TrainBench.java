@@ -92,6 +92,8 @@ public final class TrainBench {
         double bucketCapMb = 4;
         @Option(names = "--activation-checkpointing")
         boolean activationCheckpointing;
+        @Option(names = "--active-microbatches", description = "active_microbatches (default: partitions + 2)")
+        Integer activeMicrobatches;
         @Option(names = "--rounds", converter = CommandLines.Positive.class)
         int rounds = 4;
         @Option(names = "--trace", paramLabel = "FILE", description = "also write the timed steps' timeline (Chrome "
@@ -102,26 +104,16 @@ public final class TrainBench {
         @Option(names = {"-h", "--help"}, usageHelp = true)
         boolean help;
 
-        Map<String, Object> asMap() {
+        /** Every option but trace, out and help, by name without its dashes, as text ("" when unset). */
+        Map<String, Object> asMap() throws IllegalAccessException {
             Map<String, Object> m = new LinkedHashMap<>();
-            m.put("model", model);
-            m.put("image-size", Integer.toString(imageSize));
-            m.put("batch-size", Integer.toString(batchSize));
-            m.put("steps", Integer.toString(steps));
-            m.put("warmup", Integer.toString(warmup));
-            m.put("partitions", Integer.toString(partitions));
-            m.put("microbatches", Integer.toString(microbatches));
-            m.put("pipeline", pipeline);
-            m.put("ddp", Boolean.toString(ddp));
-            m.put("optimize", optimize);
-            m.put("memory-weight", memoryWeight == null ? "" : Double.toString(memoryWeight));
-            m.put("repartition-steps", Integer.toString(repartitionSteps));
-            m.put("virtual-stages", Integer.toString(virtualStages));
-            m.put("processes-per-gpu", Integer.toString(processesPerGpu));
-            m.put("activation-checkpointing", Boolean.toString(activationCheckpointing));
-            m.put("overlap-allreduce", Boolean.toString(overlapAllReduce));
-            m.put("bucket-cap-mb", Double.toString(bucketCapMb));
-            m.put("rounds", Integer.toString(rounds));
+            for (java.lang.reflect.Field f : Options.class.getDeclaredFields()) {
+                Option opt = f.getAnnotation(Option.class);
+                String name = opt == null ? "" : opt.names()[0].replaceFirst("^-+", "");
+                if (!name.isEmpty() && !List.of("trace", "out", "h").contains(name)) {
+                    m.put(name, f.get(this) == null ? "" : String.valueOf(f.get(this)));
+                }
+            }
             return m;
         }
     }
@@ -160,6 +152,9 @@ public final class TrainBench {
                 .virtualStages(o.virtualStages).overlapAllReduce(o.overlapAllReduce).bucketCapMb(o.bucketCapMb);
         if (o.memoryWeight != null) {
             cb.memoryWeight(o.memoryWeight);
+        }
+        if (o.activeMicrobatches != null) {
+            cb.activeMicrobatches(o.activeMicrobatches);
         }
         SmpConfig cfg = cb.build();
         int steps = o.steps;

@@ -57,6 +57,8 @@ public final class PipelineExecutor {
     private SegmentedBackward segmented;
     /** Where {@link #forwardStage} records a training forward in segments (the chunk's last microbatch). */
     private InFlight segmentInto;
+    /** Most microbatches held while running ahead ({@link #setRunAhead}); 0: the schedule's order exactly. */
+    private int runAhead;
 
     /** @param description the stage in error messages, e.g. {@code units 4..12 (9)} */
     public PipelineExecutor(Block stage, int stageIndex, int stages, Communicator pipelineGroup, NDManager manager,
@@ -112,6 +114,65 @@ public final class PipelineExecutor {
                     ? " not applied (the last stage keeps its activations)"
                     : ": forwards keep only their input and output, backward recomputes (not on the last stage)");
         }
+    }
+
+    /**
+     * Run-ahead, what SageMaker's interleaved pipeline does when it runs a backward "whenever possible" and a forward
+     * otherwise: when the schedule's next action waits for a gradient that has not arrived yet, this stage first runs
+     * its next forward (with its receive and send), provided that forward's input is already here and the stage then
+     * holds at most {@code activeMicrobatches} microbatches. Forwards keep their order and backwards theirs, so the
+     * results are bitwise those of the schedule's own order; the stage only uses the time it would have waited, and a
+     * neighbour's momentary slowness no longer stalls it (nor, through it, the stages behind it). Training steps only;
+     * 0 (the default) keeps the schedule's order. Over a {@link DeviceLink} nothing runs ahead (it cannot tell whether a
+     * gradient has arrived without waiting for it).
+     */
+    public void setRunAhead(int activeMicrobatches) {
+        if (activeMicrobatches < 0) {
+            throw new IllegalArgumentException("run-ahead needs active_microbatches >= 0, got " + activeMicrobatches);
+        }
+        runAhead = activeMicrobatches;
+    }
+
+    /**
+     * With run-ahead: if {@code order.get(i)} receives a gradient that has not arrived, and the next forward can run
+     * without waiting while this stage holds fewer than {@link #runAhead} microbatches, moves that forward's actions
+     * (receive, forward, send) to index i.
+     */
+    private void runAheadAt(List<Action> order, int i, int held, int m) {
+        Action a = order.get(i);
+        if (a.type() != Action.Type.RECV_GRADIENT || held >= runAhead
+                || link.arrived((stageIndex + 1) % stages, StageLink.Direction.GRADIENT, global(a.chunk()) * m
+                + a.microbatch())) {
+            return;
+        }
+        int j = i + 1;
+        while (j < order.size() && order.get(j).type() != Action.Type.FORWARD) {
+            j++;
+        }
+        if (j == order.size()) {
+            return;
+        }
+        Action f = order.get(j);
+        int start = j;
+        if (order.get(j - 1).type() == Action.Type.RECV_ACTIVATION && sameMicrobatch(order.get(j - 1), f)) {
+            if (!link.arrived((stageIndex - 1 + stages) % stages, StageLink.Direction.ACTIVATION,
+                    (global(f.chunk()) - 1) * m + f.microbatch())) {
+                return;
+            }
+            start = j - 1;
+        }
+        int end = j + 1;
+        if (end < order.size() && order.get(end).type() == Action.Type.SEND_ACTIVATION
+                && sameMicrobatch(order.get(end), f)) {
+            end++;
+        }
+        List<Action> group = new ArrayList<>(order.subList(start, end));
+        order.subList(start, end).clear();
+        order.addAll(i, group);
+    }
+
+    private static boolean sameMicrobatch(Action a, Action b) {
+        return a.microbatch() == b.microbatch() && a.chunk() == b.chunk();
     }
 
     /** Tells {@code hook} which parameters' gradients are final during backward ({@link SegmentedBackward}). */
@@ -197,8 +258,14 @@ public final class PipelineExecutor {
         if (overlapping) {
             segmented.begin(actions);
         }
+        List<Action> order = new ArrayList<>(actions);
+        int held = 0;
         try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
-            for (Action a : actions) {
+            for (int i = 0; i < order.size(); i++) {
+                if (training && runAhead > 0) {
+                    runAheadAt(order, i, held, m);
+                }
+                Action a = order.get(i);
                 boolean listened = listener.active();
                 // Training steps only: an evaluation's forwards say nothing about a training step's balance.
                 boolean measured = clock.measuring() && training && a.type().computes();
@@ -215,6 +282,7 @@ public final class PipelineExecutor {
                 if (flight[key] == null) {
                     flight[key] = new InFlight();
                     flight[key].scope = manager.newSubManager();
+                    held++;
                 }
                 InFlight f = flight[key];
                 // Messages across the boundary below global stage g (edge g - 1) and above it (edge g).
@@ -275,6 +343,7 @@ public final class PipelineExecutor {
                 if (InFlight.lastAction(a, training, first(c), last(c))) {
                     f.scope.close();
                     flight[key] = null;
+                    held--;
                 }
             }
             CommRequest.awaitAll(sends);

@@ -62,6 +62,8 @@ final class StageLink {
         final byte[] header = new byte[MAX_HEADER_BYTES];
         byte[] data = new byte[0];
         ByteBuffer direct = ByteBuffer.allocateDirect(0);
+        /** A receive of the header posted by {@link #arrived} and not yet taken by {@link #recv}, or null. */
+        CommRequest posted;
 
         byte[] data(int bytes) {
             if (data.length < bytes) {
@@ -112,6 +114,22 @@ final class StageLink {
         pending.add(group.isend(s.data, 0, bytes, peer, tag(dir, microbatch, false)));
     }
 
+    /**
+     * Whether the peer's next message for this slot has begun to arrive (its header is here), without waiting: posts the
+     * header's receive, which the next {@link #recv} of the slot completes. Over a {@link DeviceLink} the answer is
+     * always true (it has no such probe), so a caller that waits only for what has not arrived keeps its order there.
+     */
+    boolean arrived(int peer, Direction dir, int microbatch) {
+        if (direct(peer)) {
+            return true;
+        }
+        Slot s = slot(receiving, dir, microbatch);
+        if (s.posted == null) {
+            s.posted = group.irecv(s.header, 0, s.header.length, peer, tag(dir, microbatch, true));
+        }
+        return s.posted.isDone();
+    }
+
     /** Receives what the peer sent for this slot, as arrays of {@code scope} (on its device). */
     NDList recv(NDManager scope, int peer, Direction dir, int microbatch) {
         if (direct(peer)) {
@@ -119,7 +137,14 @@ final class StageLink {
                     tag(dir, microbatch, false));
         }
         Slot s = slot(receiving, dir, microbatch);
-        int n = group.recv(s.header, 0, s.header.length, peer, tag(dir, microbatch, true));
+        int n;
+        if (s.posted != null) {
+            CommRequest header = s.posted;
+            s.posted = null;
+            n = header.await();
+        } else {
+            n = group.recv(s.header, 0, s.header.length, peer, tag(dir, microbatch, true));
+        }
         TensorCodec.Header h = TensorCodec.Header.fromBytes(s.header, n);
         int bytes = Math.toIntExact(h.dataBytes());
         byte[] data = s.data(bytes);

@@ -23,8 +23,10 @@ import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Planner;
+import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.Schedule;
 import io.smp4j.pipeline.schedule.Schedules;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
@@ -98,6 +100,48 @@ public final class EquivalenceMain {
         }
     }
 
+    static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * How step 0 ran against the schedule: {@code order=schedule} when every action ran in the schedule's order, else
+     * {@code order=ran-ahead:N held=H} with N forwards run before the schedule's position and H the most microbatches
+     * held at once; {@code order=WRONG} when forwards or backwards left their own order, an action is missing, or H
+     * exceeds {@code active}.
+     */
+    static String ranAhead(List<Action> ran, List<Action> scheduled, int active) {
+        if (ran.size() != scheduled.size() || !new java.util.HashSet<>(ran).equals(new java.util.HashSet<>(scheduled))
+                || !ofType(ran, Action.Type.FORWARD).equals(ofType(scheduled, Action.Type.FORWARD))
+                || !ofType(ran, Action.Type.BACKWARD).equals(ofType(scheduled, Action.Type.BACKWARD))) {
+            return "order=WRONG";
+        }
+        if (ran.equals(scheduled)) {
+            return "order=schedule";
+        }
+        int early = 0;
+        int held = 0;
+        int most = 0;
+        for (int i = 0; i < ran.size(); i++) {
+            Action a = ran.get(i);
+            if (a.type() == Action.Type.FORWARD) {
+                early += scheduled.indexOf(a) > i ? 1 : 0;
+                most = Math.max(most, ++held);
+            } else if (a.type() == Action.Type.BACKWARD) {
+                held--;
+            }
+        }
+        return most > active ? "order=WRONG" : "order=ran-ahead:" + early + " held=" + most;
+    }
+
+    private static List<Action> ofType(List<Action> actions, Action.Type type) {
+        return actions.stream().filter(a -> a.type() == type).toList();
+    }
+
     public static void main(String[] args) {
         String model = args[0];
         int code = 0;
@@ -132,19 +176,36 @@ public final class EquivalenceMain {
         int mbSize = Microbatches.size(BATCH, m);
         float[][] pipeLoss = new float[STEPS][];
         float[][] refLoss = new float[STEPS][m];
+        String order = "";
         try (NDManager scope = manager.newSubManager()) {
             Block full = initialised(model, scope, mbSize);
             List<ModelUnits.Unit> units = ModelUnits.resolve(full, plan.unitNames());
             Block stage = ModelUnits.stage(units, plan.firstUnit(r), plan.endUnit(r));
             PipelineExecutor exec = new PipelineExecutor(stage, r, p, world, scope, "stage " + r);
+            // 1F1B runs ahead (as smp-core sets it up for pipeline: interleaved), and the last stage is slowed down
+            // after each backward, so that gradients come late and the earlier stages do run forwards early.
+            boolean runAhead = schedule.name().equals("1f1b");
+            int active = p + 2;
+            if (runAhead) {
+                exec.setRunAhead(active);
+            }
+            List<Action> ran = new ArrayList<>();
             // A garbage collection after every action: anything the pipeline needs but only a dropped Java object
             // keeps alive (DJL's PyTorch arrays made from Java values are) would be freed, and the step would fail.
-            exec.setListener((action, t0, t1) -> System.gc(), () -> { });
+            exec.setListener((action, t0, t1) -> {
+                System.gc();
+                ran.add(action);
+                if (runAhead && r == p - 1 && action.type() == Action.Type.BACKWARD) {
+                    sleep(40);
+                }
+            }, () -> { });
             for (int s = 0; s < STEPS; s++) {
                 try (NDManager step = scope.newSubManager()) {
                     NDList[] b = batch(model, step, s);
+                    ran.clear();
                     pipeLoss[s] = TrainSteps.trainStep(exec, schedule, split(b[0], m), split(b[1], m), loss, 1f / m);
                     sgd(stage);
+                    order = order.isEmpty() ? ranAhead(ran, schedule.forStage(r), active) : order;
                 }
             }
 
@@ -193,8 +254,9 @@ public final class EquivalenceMain {
             // the backward of sum(output x upstream gradient) hands it exactly the upstream gradient.
             boolean ok = maxRel == 0 && lossDiff == 0;
             System.out.printf(Locale.ROOT, "EQUIV model=%s P=%d M=%d pipeline=%s stage=%d tensors=%d "
-                            + "maxRelParamDiff=%.3g maxRelLossDiff=%.3g lastLoss=%.5f %s%n", model, p, m,
-                    schedule.name(), r, tensors, maxRel, lossDiff, refLoss[STEPS - 1][m - 1], ok ? "OK" : "FAIL");
+                            + "maxRelParamDiff=%.3g maxRelLossDiff=%.3g lastLoss=%.5f %s %s%n", model, p, m,
+                    schedule.name(), r, tensors, maxRel, lossDiff, refLoss[STEPS - 1][m - 1], ok ? "OK" : "FAIL",
+                    order);
             return ok;
         }
     }
