@@ -82,7 +82,10 @@ final class BenchReport {
                 + "40 warm-up steps, then the timed ones. Pipeline = the `smp.step` call (forwards, "
                 + "backwards, stage messages, the loss broadcast), step = pipeline + optimizer update. Busy = a rank's "
                 + "forward + backward time / the pipeline time (from the timeline). Theory = the busy share of the "
-                + "schedule with balanced stages and free messages: vM/(vM+P-1) (v = virtual stages per rank).",
+                + "schedule with balanced stages and free messages: vM/(vM+P-1) (v = virtual stages per rank). "
+                + "Interleaved runs ahead (a stage whose next gradient has not arrived runs its next forward first, "
+                + "within active_microbatches, default P + 2); \"no-run-ahead\" sets active_microbatches to 2, so "
+                + "that stage 0 keeps 1F1B's own order.",
                 baseSps, d(base, "median_step_ms"));
         line("");
         line("| configuration | v | M | step (ms) | pipeline (ms) | samples/s | speed-up | busy rank 0 / 1 | theory | "

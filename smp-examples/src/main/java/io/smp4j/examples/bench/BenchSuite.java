@@ -146,7 +146,7 @@ public final class BenchSuite {
      * and runs 40 warm-up steps: they cover the first re-partitioning checks (default repartition_steps 5, then 10 and 20
      * steps later while the plan is kept), and the JIT compiler, which took 5-35% of a core in the first 20 s
      * of a run on the 2-core machine and made the other rank wait, has mostly settled; "before" keeps the first plan
-     * (repartition_steps 0).
+     * (repartition_steps 0); "no-run-ahead" sets active_microbatches to 2, so that stage 0 keeps 1F1B's own order.
      */
     void pipeline() throws Exception {
         Map<String, List<JsonObject>> runs = new LinkedHashMap<>();
@@ -155,6 +155,7 @@ public final class BenchSuite {
             {"interleaved-M4", "interleaved", "4", "1", "5"},
             {"interleaved-M8-before", "interleaved", "8", "1", "0"},
             {"interleaved-M8", "interleaved", "8", "1", "5"},
+            {"interleaved-M8-no-run-ahead", "interleaved", "8", "1", "5"},
             {"interleaved-M16", "interleaved", "16", "1", "5"},
             {"interleaved-M8-v2", "interleaved", "8", "2", "5"},
             {"interleaved-M16-v2", "interleaved", "16", "2", "5"},
@@ -163,10 +164,14 @@ public final class BenchSuite {
             runs.computeIfAbsent("baseline", k -> new ArrayList<>()).add(train("pipeline-1proc-" + pass, 1,
                     "--partitions", "1", "--microbatches", "1"));
             for (String[] c : configs) {
+                List<String> args = new ArrayList<>(List.of("--partitions", "2", "--microbatches", c[2], "--pipeline",
+                        c[1], "--optimize", "speed", "--memory-weight", "0", "--virtual-stages", c[3],
+                        "--repartition-steps", c[4], "--warmup", "40"));
+                if (c[0].endsWith("no-run-ahead")) {
+                    args.addAll(List.of("--active-microbatches", "2")); // = partitions: stage 0 keeps 1F1B's order
+                }
                 runs.computeIfAbsent(c[0], k -> new ArrayList<>()).add(train("pipeline-" + c[0] + "-" + pass, 2,
-                        "--partitions", "2", "--microbatches", c[2], "--pipeline", c[1], "--optimize", "speed",
-                        "--memory-weight", "0", "--virtual-stages", c[3], "--repartition-steps", c[4],
-                        "--warmup", "40"));
+                        args.toArray(new String[0])));
             }
         }
         Map<String, Object> r = new LinkedHashMap<>();
