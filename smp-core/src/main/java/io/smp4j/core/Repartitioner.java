@@ -13,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -53,6 +54,13 @@ final class Repartitioner {
     private int window;
     /** Whether the next step is the first under a new plan (not measured: it pays for first calls). */
     private boolean freshPlan = true;
+    /**
+     * The slowest stage of the last check's better plan, waiting for the next check to confirm it; -1: none. A plan
+     * changes only when two checks in a row find a better one with the same slowest stage: on a machine whose cores
+     * slow down for seconds at a time (seen: one rank at half speed over a 4-step window), one window can be wrong
+     * by 20% or more, two in a row rarely are.
+     */
+    private int unconfirmedSlowest = -1;
 
     /** For the model {@code block} on {@code manager}, partitioned as {@code partitioned} (it measures from now on). */
     Repartitioner(Smp smp, Block block, NDManager manager, Partitioning.Result partitioned) {
@@ -81,7 +89,8 @@ final class Repartitioner {
      * After each optimizer update (collective over the world; then use {@link #current()}): while the
      * plan may still change, counts this stage's measured forward + backward time; after {@code repartition_steps}
      * steps (the first after a plan change not counted: it pays for first calls) every rank gathers the stage times,
-     * and when a plan from them beats the current one by more than {@code repartition_threshold}, the units that
+     * and when a plan from them beats the current one by more than {@code repartition_threshold} in two checks in a
+     * row ({@code repartition_steps} apart, the same stage the slowest in both), the units that
      * change stage move with their optimizer state ({@link StageMove}) and every rank runs the new plan. A check that
      * keeps the plan doubles the window to the next (up to {@link #MAX_WINDOW_FACTOR} x {@code repartition_steps}),
      * of which the last {@link #MEASURED_FACTOR} x {@code repartition_steps} steps at most are measured; checks end
@@ -119,6 +128,21 @@ final class Repartitioner {
         SmpConfig c = smp.config();
         Repartition.Proposal proposal = Repartition.propose(current.plan(), stageMillis, c.repartitionThreshold(),
                 current.memoryLimits(), c.activeMicrobatches(), c.memoryWeight());
+        int slowest = slowest(stageMillis);
+        boolean confirmed = slowest == unconfirmedSlowest;
+        unconfirmedSlowest = -1;
+        if (proposal != null && !confirmed) {
+            unconfirmedSlowest = slowest;
+            window = baseWindow;
+            if (smp.rank() == 0) {
+                LOG.info("partition plan kept for now: measured stage times {} ms per step over {} steps, a plan "
+                        + "{}% better, to be confirmed by the next check in {} steps",
+                        Arrays.toString(round(stageMillis)), steps, String.format(Locale.ROOT, "%.1f",
+                                100 * proposal.gain()), window);
+            }
+            measureNextStep(exec);
+            return;
+        }
         if (proposal == null) {
             int next = Math.min(window * 2, baseWindow * MAX_WINDOW_FACTOR);
             if (smp.rank() == 0) {
@@ -132,6 +156,14 @@ final class Repartitioner {
         }
         window = baseWindow;
         repartition(proposal, stageMillis, optimizer);
+    }
+
+    private static int slowest(double[] stageMillis) {
+        int s = 0;
+        for (int i = 1; i < stageMillis.length; i++) {
+            s = stageMillis[i] > stageMillis[s] ? i : s;
+        }
+        return s;
     }
 
     /** Whether the coming step is among the last measured ones of the window: sets the clock for it. */

@@ -59,7 +59,8 @@ import java.util.Set;
  *                            Megatron's interleaved 1F1B (bubble (P-1)/(vM+P-1)); microbatches must be a multiple of
  *                            partitions
  * @param repartitionThreshold re-partition when the plan from measured times cuts the slowest stage's time by more
- *                            than this fraction ({@code repartition_threshold}, default 0.05)
+ *                            than this fraction ({@code repartition_threshold}, default 0.02; two checks in a row must find
+ *                            such a plan)
  * @param overlapAllReduce    with {@code ddp}, average gradients in buckets on a communication thread while the
  *                            earlier units' backward of the last microbatch still runs, as PyTorch DDP does
  *                            ({@code overlap_allreduce}, default true); false: one all-reduce after backward
@@ -286,7 +287,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         private int processesPerGpu = 1;
         private boolean activationCheckpointing;
         private int repartitionSteps = 5;
-        private double repartitionThreshold = 0.05;
+        private double repartitionThreshold = 0.02;
         private int virtualStages = 1;
         private boolean overlapAllReduce = true;
         private double bucketCapMb = 4;

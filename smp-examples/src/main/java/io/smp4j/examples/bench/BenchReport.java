@@ -78,7 +78,8 @@ final class BenchReport {
         line("`resnet18`, batch 32 per step. Baseline: 1 process x 1 thread, whole model, %.1f samples/s "
                 + "(%.0f ms per step). Pipelined: 2 stages on 2 processes x 1 thread, auto partition balancing time "
                 + "only (memory_weight 0), finer units where one is large, re-partitioned from measured stage times "
-                + "after 5 steps, checked again over windows of doubling length (\"before\": the first plan kept); "
+                + "(a change when two checks 5 steps apart both find a plan better by more than 2%%), checked again "
+                + "over windows of doubling length (\"before\": the first plan kept); "
                 + "40 warm-up steps, then the timed ones. Pipeline = the `smp.step` call (forwards, "
                 + "backwards, stage messages, the loss broadcast), step = pipeline + optimizer update. Busy = a rank's "
                 + "forward + backward time / the pipeline time (from the timeline). Theory = the busy share of the "
@@ -151,7 +152,7 @@ final class BenchReport {
                 : String.format(Locale.ROOT, "not on this CPU, where the best configuration ran at %.2fx one "
                 + "process because a microbatch of 4 costs about twice per sample what the batch of 32 does (the "
                 + "compute column): here pipelining only saves memory (a stage holds 1/P of the parameters and, "
-                + "under interleaved, at most P - stage microbatches of activations). It speeds training up where a "
+                + "under interleaved, at most active_microbatches of activations). It speeds training up where a "
                 + "microbatch costs per sample about what the whole batch does and messages are cheap next to a "
                 + "stage's compute: large models and batches on GPUs.", bestSpeedUp));
     }
@@ -223,7 +224,8 @@ final class BenchReport {
                 + "freed activations leave the resident set (the training launch keeps them for the next step "
                 + "instead). "
                 + "`simple` holds all 16 microbatches' activations before the first backward; `interleaved` "
-                + "(1F1B) at most P - stage of them. With `activation_checkpointing` stage 0 keeps only each "
+                + "(1F1B) P - stage of them, or up to active_microbatches (default P + 2) while running ahead of a late "
+                + "gradient. With `activation_checkpointing` stage 0 keeps only each "
                 + "microbatch's input and output and recomputes its forward inside backward (target: stage 0's growth "
                 + "at least 50%% less); the last stage keeps its activations.");
         line("");

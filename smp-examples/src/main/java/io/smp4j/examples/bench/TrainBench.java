@@ -82,8 +82,8 @@ public final class TrainBench {
         @Option(names = "--repartition-steps", converter = CommandLines.NonNegative.class,
                 description = "repartition_steps (default ${DEFAULT-VALUE}; 0: keep the first plan)")
         int repartitionSteps = 5;
-        @Option(names = "--repartition-threshold", description = "repartition_threshold (default 0.05)")
-        double repartitionThreshold = 0.05;
+        @Option(names = "--repartition-threshold", description = "repartition_threshold (default: smp's)")
+        Double repartitionThreshold;
         @Option(names = "--virtual-stages", converter = CommandLines.Positive.class)
         int virtualStages = 1;
         @Option(names = "--processes-per-gpu", converter = CommandLines.Positive.class)
@@ -151,10 +151,12 @@ public final class TrainBench {
         SmpConfig.Builder cb = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
                 .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).processesPerGpu(o.processesPerGpu)
                 .activationCheckpointing(o.activationCheckpointing).repartitionSteps(o.repartitionSteps)
-                .repartitionThreshold(o.repartitionThreshold)
                 .virtualStages(o.virtualStages).overlapAllReduce(o.overlapAllReduce).bucketCapMb(o.bucketCapMb);
         if (o.memoryWeight != null) {
             cb.memoryWeight(o.memoryWeight);
+        }
+        if (o.repartitionThreshold != null) {
+            cb.repartitionThreshold(o.repartitionThreshold);
         }
         if (o.activeMicrobatches != null) {
             cb.activeMicrobatches(o.activeMicrobatches);

@@ -11,6 +11,7 @@ import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.schedule.Action;
+import io.smp4j.pipeline.schedule.RunAhead;
 import io.smp4j.pipeline.schedule.Schedule;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.ArrayList;
@@ -117,14 +118,11 @@ public final class PipelineExecutor {
     }
 
     /**
-     * Run-ahead, what SageMaker's interleaved pipeline does when it runs a backward "whenever possible" and a forward
-     * otherwise: when the schedule's next action waits for a gradient that has not arrived yet, this stage first runs
-     * its next forward (with its receive and send), provided that forward's input is already here and the stage then
-     * holds at most {@code activeMicrobatches} microbatches. Forwards keep their order and backwards theirs, so the
-     * results are bitwise those of the schedule's own order; the stage only uses the time it would have waited, and a
-     * neighbour's momentary slowness no longer stalls it (nor, through it, the stages behind it). Training steps only;
-     * 0 (the default) keeps the schedule's order. Over a {@link DeviceLink} nothing runs ahead (it cannot tell whether a
-     * gradient has arrived without waiting for it).
+     * {@link RunAhead Run-ahead} within {@code activeMicrobatches} (what SageMaker's interleaved pipeline does): when
+     * the schedule's next action waits for a gradient that has not arrived, the stage first runs its next forward whose
+     * input is here. Results stay bitwise those of the schedule's order. Training steps only; 0 (the default) keeps the
+     * schedule's order. Over a {@link DeviceLink} nothing runs ahead (it cannot tell whether a gradient has arrived
+     * without waiting for it).
      */
     public void setRunAhead(int activeMicrobatches) {
         if (activeMicrobatches < 0) {
@@ -133,46 +131,13 @@ public final class PipelineExecutor {
         runAhead = activeMicrobatches;
     }
 
-    /**
-     * With run-ahead: if {@code order.get(i)} receives a gradient that has not arrived, and the next forward can run
-     * without waiting while this stage holds fewer than {@link #runAhead} microbatches, moves that forward's actions
-     * (receive, forward, send) to index i.
-     */
-    private void runAheadAt(List<Action> order, int i, int held, int m) {
-        Action a = order.get(i);
-        if (a.type() != Action.Type.RECV_GRADIENT || held >= runAhead
-                || link.arrived((stageIndex + 1) % stages, StageLink.Direction.GRADIENT, global(a.chunk()) * m
-                + a.microbatch())) {
-            return;
-        }
-        int j = i + 1;
-        while (j < order.size() && order.get(j).type() != Action.Type.FORWARD) {
-            j++;
-        }
-        if (j == order.size()) {
-            return;
-        }
-        Action f = order.get(j);
-        int start = j;
-        if (order.get(j - 1).type() == Action.Type.RECV_ACTIVATION && sameMicrobatch(order.get(j - 1), f)) {
-            if (!link.arrived((stageIndex - 1 + stages) % stages, StageLink.Direction.ACTIVATION,
-                    (global(f.chunk()) - 1) * m + f.microbatch())) {
-                return;
-            }
-            start = j - 1;
-        }
-        int end = j + 1;
-        if (end < order.size() && order.get(end).type() == Action.Type.SEND_ACTIVATION
-                && sameMicrobatch(order.get(end), f)) {
-            end++;
-        }
-        List<Action> group = new ArrayList<>(order.subList(start, end));
-        order.subList(start, end).clear();
-        order.addAll(i, group);
-    }
-
-    private static boolean sameMicrobatch(Action a, Action b) {
-        return a.microbatch() == b.microbatch() && a.chunk() == b.chunk();
+    /** Whether what {@code receive} waits for is here (a posted receive, probed without waiting). */
+    private boolean arrived(Action receive, int m) {
+        int g = global(receive.chunk());
+        return receive.type() == Action.Type.RECV_GRADIENT
+                ? link.arrived((stageIndex + 1) % stages, StageLink.Direction.GRADIENT, g * m + receive.microbatch())
+                : link.arrived((stageIndex - 1 + stages) % stages, StageLink.Direction.ACTIVATION,
+                (g - 1) * m + receive.microbatch());
     }
 
     /** Tells {@code hook} which parameters' gradients are final during backward ({@link SegmentedBackward}). */
@@ -263,7 +228,7 @@ public final class PipelineExecutor {
         try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             for (int i = 0; i < order.size(); i++) {
                 if (training && runAhead > 0) {
-                    runAheadAt(order, i, held, m);
+                    RunAhead.pull(order, i, held, runAhead, r -> arrived(r, m));
                 }
                 Action a = order.get(i);
                 boolean listened = listener.active();
