@@ -73,9 +73,9 @@ public final class PipelineExecutor {
      */
     public PipelineExecutor(List<Block> chunks, int stageIndex, int stages, Communicator pipelineGroup,
                             NDManager manager, String description) {
-        if (pipelineGroup.size() != stages) {
-            throw new IllegalArgumentException("the pipeline group has " + pipelineGroup.size() + " ranks for "
-                    + stages + " stages");
+        if (pipelineGroup.size() != stages || pipelineGroup.rank() != stageIndex) {
+            throw new IllegalArgumentException("stage " + stageIndex + " of " + stages + " on rank "
+                    + pipelineGroup.rank() + " of a pipeline group of " + pipelineGroup.size() + " (rank = stage)");
         }
         this.chunks = List.copyOf(chunks);
         this.clock = new ComputeClock(chunks.size());
@@ -118,26 +118,14 @@ public final class PipelineExecutor {
     }
 
     /**
-     * {@link RunAhead Run-ahead} within {@code activeMicrobatches} (what SageMaker's interleaved pipeline does): when
-     * the schedule's next action waits for a gradient that has not arrived, the stage first runs its next forward whose
-     * input is here. Results stay bitwise those of the schedule's order. Training steps only; 0 (the default) keeps the
-     * schedule's order. Over a {@link DeviceLink} nothing runs ahead (it cannot tell whether a gradient has arrived
-     * without waiting for it).
+     * {@link RunAhead Run-ahead} within {@code activeMicrobatches} in training steps (bitwise the schedule's results);
+     * 0, the default, keeps the schedule's order. Not over a {@link DeviceLink}: it cannot probe for a late gradient.
      */
     public void setRunAhead(int activeMicrobatches) {
         if (activeMicrobatches < 0) {
             throw new IllegalArgumentException("run-ahead needs active_microbatches >= 0, got " + activeMicrobatches);
         }
         runAhead = activeMicrobatches;
-    }
-
-    /** Whether what {@code receive} waits for is here (a posted receive, probed without waiting). */
-    private boolean arrived(Action receive, int m) {
-        int g = global(receive.chunk());
-        return receive.type() == Action.Type.RECV_GRADIENT
-                ? link.arrived((stageIndex + 1) % stages, StageLink.Direction.GRADIENT, g * m + receive.microbatch())
-                : link.arrived((stageIndex - 1 + stages) % stages, StageLink.Direction.ACTIVATION,
-                (g - 1) * m + receive.microbatch());
     }
 
     /** Tells {@code hook} which parameters' gradients are final during backward ({@link SegmentedBackward}). */
@@ -148,11 +136,6 @@ public final class PipelineExecutor {
     /** The per-chunk forward + backward time of training steps, while measuring (for re-partitioning). */
     public ComputeClock computeClock() {
         return clock;
-    }
-
-    /** This rank's chunks (virtual stages per rank). */
-    public int chunks() {
-        return chunks.size();
     }
 
     private int global(int chunk) {
@@ -195,8 +178,20 @@ public final class PipelineExecutor {
             return chunks.get(current).forward(parameterStore, input, training);
         } catch (RuntimeException e) {
             throw new IllegalStateException("stage " + global(current) + " of " + stages * chunks.size() + " ("
-                    + description
-                    + ") cannot run on its input " + TensorCodec.Header.of(input) + ": " + e.getMessage(), e);
+                    + description + ") cannot run on its input " + TensorCodec.Header.of(input) + ": " + e.getMessage(),
+                    e);
+        }
+    }
+
+    /** After action {@code a}, begun at {@code t0}: the device synchronised, its time to the clock and listener. */
+    private void observed(Action a, long t0, boolean listened, boolean measured) {
+        synchronize.run();
+        long t1 = System.nanoTime();
+        if (measured) {
+            clock.add(a.chunk(), t1 - t0);
+        }
+        if (listened) {
+            listener.executed(a, t0, t1);
         }
     }
 
@@ -213,22 +208,20 @@ public final class PipelineExecutor {
         if (!gradientsZero) {
             chunks.forEach(Parameters::zeroGradients);
         }
-        InFlight[] flight = new InFlight[m * chunks.size()];
         List<CommRequest> sends = new ArrayList<>();
-        List<Action> actions = schedule.forStage(stageIndex);
-        boolean training = actions.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
+        List<Action> order = new ArrayList<>(schedule.forStage(stageIndex)); // run-ahead may move forwards up
+        boolean training = order.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
         gradientsZero = !training; // an evaluation writes no gradient
         boolean overlapping = training && segmented != null;
         boolean done = false;
         if (overlapping) {
-            segmented.begin(actions);
+            segmented.begin(order);
         }
-        List<Action> order = new ArrayList<>(actions);
-        int held = 0;
-        try (GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
+        try (Flights flights = new Flights(manager, m * chunks.size());
+             GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             for (int i = 0; i < order.size(); i++) {
                 if (training && runAhead > 0) {
-                    RunAhead.pull(order, i, held, runAhead, r -> arrived(r, m));
+                    RunAhead.pull(order, i, flights.held(), runAhead, r -> link.arrived(r, global(r.chunk()), m));
                 }
                 Action a = order.get(i);
                 boolean listened = listener.active();
@@ -244,20 +237,10 @@ public final class PipelineExecutor {
                 current = c;
                 int g = global(c);
                 int key = c * m + mb;
-                if (flight[key] == null) {
-                    flight[key] = new InFlight();
-                    flight[key].scope = manager.newSubManager();
-                    held++;
-                }
-                InFlight f = flight[key];
-                // Messages across the boundary below global stage g (edge g - 1) and above it (edge g).
-                int below = (g - 1) * m + mb;
-                int above = g * m + mb;
-                int prev = (stageIndex - 1 + stages) % stages;
-                int next = (stageIndex + 1) % stages;
+                InFlight f = flights.open(key);
                 switch (a.type()) {
                     case RECV_ACTIVATION -> {
-                        f.input = link.recv(f.scope, prev, StageLink.Direction.ACTIVATION, below);
+                        f.input = link.recv(f.scope, a, g, m);
                         if (training) {
                             StageGradients.requireGradients(f.input);
                         }
@@ -273,10 +256,8 @@ public final class PipelineExecutor {
                                     + "on the last stage (call model.backward(loss) in the step)");
                         }
                     }
-                    case SEND_ACTIVATION -> link.send(f.result.output(), next, StageLink.Direction.ACTIVATION, above,
-                            sends);
-                    case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, next, StageLink.Direction.GRADIENT,
-                            above);
+                    case SEND_ACTIVATION -> link.send(f.result.output(), a, g, m, sends);
+                    case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, a, g, m);
                     case BACKWARD -> {
                         segmentInto = overlapping && f.recompute && segmented.lastOf(c, mb) ? f : null;
                         Runnable restore = f.recompute ? ActivationCheckpointing.recompute(
@@ -291,24 +272,14 @@ public final class PipelineExecutor {
                         }
                         restore.run();
                     }
-                    case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), prev,
-                            StageLink.Direction.GRADIENT, below, sends);
+                    case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), a, g, m, sends);
                     default -> throw new IllegalStateException("unknown action " + a);
                 }
                 if (timed) {
-                    synchronize.run();
-                    long t1 = System.nanoTime();
-                    if (measured) {
-                        clock.add(c, t1 - t0);
-                    }
-                    if (listened) {
-                        listener.executed(a, t0, t1);
-                    }
+                    observed(a, t0, listened, measured);
                 }
                 if (InFlight.lastAction(a, training, first(c), last(c))) {
-                    f.scope.close();
-                    flight[key] = null;
-                    held--;
+                    flights.finish(key);
                 }
             }
             CommRequest.awaitAll(sends);
@@ -318,11 +289,6 @@ public final class PipelineExecutor {
             done = true;
         } finally {
             segmentInto = null;
-            for (InFlight f : flight) {
-                if (f != null) {
-                    f.scope.close();
-                }
-            }
             if (overlapping && !done) {
                 segmented.hook().aborted();
             }

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -47,6 +48,40 @@ final class StageLink {
 
     void setDeviceLink(DeviceLink link) {
         this.device = link;
+    }
+
+    /**
+     * The peer and slot of {@code a} (a receive or send of global stage {@code g}, M = {@code m}): activations cross
+     * the edge below g from the previous rank and the edge above it to the next, gradients the other way.
+     */
+    private int peer(Action a) {
+        boolean fromBelow = a.type() == Action.Type.RECV_ACTIVATION || a.type() == Action.Type.SEND_GRADIENT;
+        return (group.rank() + (fromBelow ? -1 : 1) + group.size()) % group.size();
+    }
+
+    private static int slot(Action a, int g, int m) {
+        boolean below = a.type() == Action.Type.RECV_ACTIVATION || a.type() == Action.Type.SEND_GRADIENT;
+        return (below ? g - 1 : g) * m + a.microbatch();
+    }
+
+    private static Direction direction(Action a) {
+        return a.type() == Action.Type.RECV_ACTIVATION || a.type() == Action.Type.SEND_ACTIVATION
+                ? Direction.ACTIVATION : Direction.GRADIENT;
+    }
+
+    /** Receives what {@code receive} (of global stage {@code g}, M = {@code m}) waits for. */
+    NDList recv(NDManager scope, Action receive, int g, int m) {
+        return recv(scope, peer(receive), direction(receive), slot(receive, g, m));
+    }
+
+    /** Starts what {@code send} (of global stage {@code g}, M = {@code m}) sends. */
+    void send(NDList arrays, Action send, int g, int m, List<CommRequest> pending) {
+        send(arrays, peer(send), direction(send), slot(send, g, m), pending);
+    }
+
+    /** Whether what {@code receive} (of global stage {@code g}, M = {@code m}) waits for is here, without waiting. */
+    boolean arrived(Action receive, int g, int m) {
+        return arrived(peer(receive), direction(receive), slot(receive, g, m));
     }
 
     private boolean direct(int peer) {
