@@ -7,6 +7,7 @@ import io.smp4j.comm.ReduceOp;
 import io.smp4j.core.partition.Partitioning;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
+import io.smp4j.pipeline.partition.Confirmation;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Repartition;
 import java.nio.ByteBuffer;
@@ -54,13 +55,8 @@ final class Repartitioner {
     private int window;
     /** Whether the next step is the first under a new plan (not measured: it pays for first calls). */
     private boolean freshPlan = true;
-    /**
-     * The slowest stage of the last check's better plan, waiting for the next check to confirm it; -1: none. A plan
-     * changes only when two checks in a row find a better one with the same slowest stage: on a machine whose cores
-     * slow down for seconds at a time (seen: one rank at half speed over a 4-step window), one window can be wrong
-     * by 20% or more, two in a row rarely are.
-     */
-    private int unconfirmedSlowest = -1;
+    /** Two checks in a row must find a better plan (with the same slowest stage) before the plan changes. */
+    private final Confirmation confirmation = new Confirmation();
 
     /** For the model {@code block} on {@code manager}, partitioned as {@code partitioned} (it measures from now on). */
     Repartitioner(Smp smp, Block block, NDManager manager, Partitioning.Result partitioned) {
@@ -128,11 +124,8 @@ final class Repartitioner {
         SmpConfig c = smp.config();
         Repartition.Proposal proposal = Repartition.propose(current.plan(), stageMillis, c.repartitionThreshold(),
                 current.memoryLimits(), c.activeMicrobatches(), c.memoryWeight());
-        int slowest = slowest(stageMillis);
-        boolean confirmed = slowest == unconfirmedSlowest;
-        unconfirmedSlowest = -1;
+        boolean confirmed = confirmation.confirms(proposal != null, stageMillis);
         if (proposal != null && !confirmed) {
-            unconfirmedSlowest = slowest;
             window = baseWindow;
             if (smp.rank() == 0) {
                 LOG.info("partition plan kept for now: measured stage times {} ms per step over {} steps, a plan "
@@ -156,14 +149,6 @@ final class Repartitioner {
         }
         window = baseWindow;
         repartition(proposal, stageMillis, optimizer);
-    }
-
-    private static int slowest(double[] stageMillis) {
-        int s = 0;
-        for (int i = 1; i < stageMillis.length; i++) {
-            s = stageMillis[i] > stageMillis[s] ? i : s;
-        }
-        return s;
     }
 
     /** Whether the coming step is among the last measured ones of the window: sets the clock for it. */

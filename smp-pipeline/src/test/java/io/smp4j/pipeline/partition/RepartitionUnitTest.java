@@ -2,7 +2,9 @@ package io.smp4j.pipeline.partition;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -43,5 +45,28 @@ class RepartitionUnitTest {
         Repartition.Proposal r = Repartition.propose(fine, new double[] {5, 6.5}, 0.01, null, 1, 0);
         assertArrayEquals(new int[] {0, 6, 10}, r.plan().boundaries());
         assertEquals(1 - 6.3 / 6.5, r.gain(), 1e-12);
+    }
+
+    @Test
+    void aChangeNeedsTwoChecksInARowWithTheSameSlowestStage() {
+        Confirmation c = new Confirmation();
+        assertFalse(c.confirms(true, new double[] {250, 310}), "one window is not enough");
+        assertTrue(c.pending());
+        assertTrue(c.confirms(true, new double[] {240, 300}), "the next check agrees: stage 1 is the slowest again");
+        assertFalse(c.pending());
+        // A window with the other stage the slowest (noise, or a rank slow for a few seconds) starts over.
+        assertFalse(c.confirms(true, new double[] {250, 310}));
+        assertFalse(c.confirms(true, new double[] {320, 260}));
+        assertTrue(c.pending());
+        assertTrue(c.confirms(true, new double[] {330, 250}));
+        // A check without a better plan in between starts over too.
+        assertFalse(c.confirms(true, new double[] {250, 310}));
+        assertFalse(c.confirms(false, new double[] {250, 260}));
+        assertFalse(c.pending());
+        assertFalse(c.confirms(true, new double[] {250, 310}));
+        // Three stages: the slowest by index.
+        Confirmation three = new Confirmation();
+        assertFalse(three.confirms(true, new double[] {1, 3, 2}));
+        assertTrue(three.confirms(true, new double[] {1, 4, 2}));
     }
 }
