@@ -51,17 +51,20 @@ final class StageLink {
     }
 
     /**
-     * The peer and slot of {@code a} (a receive or send of global stage {@code g}, M = {@code m}): activations cross
-     * the edge below g from the previous rank and the edge above it to the next, gradients the other way.
+     * Whether {@code a} (a receive or send) crosses the edge below its stage: activations come in from the previous
+     * rank and gradients go back to it; the other two cross the edge above, to and from the next rank.
      */
-    private int peer(Action a) {
-        boolean fromBelow = a.type() == Action.Type.RECV_ACTIVATION || a.type() == Action.Type.SEND_GRADIENT;
-        return (group.rank() + (fromBelow ? -1 : 1) + group.size()) % group.size();
+    private static boolean below(Action a) {
+        return a.type() == Action.Type.RECV_ACTIVATION || a.type() == Action.Type.SEND_GRADIENT;
     }
 
+    private int peer(Action a) {
+        return (group.rank() + (below(a) ? -1 : 1) + group.size()) % group.size();
+    }
+
+    /** The slot of {@code a} of global stage {@code g}, M = {@code m}: its edge times M plus its microbatch. */
     private static int slot(Action a, int g, int m) {
-        boolean below = a.type() == Action.Type.RECV_ACTIVATION || a.type() == Action.Type.SEND_GRADIENT;
-        return (below ? g - 1 : g) * m + a.microbatch();
+        return (below(a) ? g - 1 : g) * m + a.microbatch();
     }
 
     private static Direction direction(Action a) {
