@@ -195,9 +195,9 @@ public final class DistributedModel implements StepModel {
      * After each optimizer update ({@link DistributedOptimizer#step()} calls it; collective over the world): the
      * plan may change from measured stage times ({@link Repartitioner}).
      */
-    void afterUpdate(Optimizer optimizer) {
+    void afterUpdate(Optimizer optimizer, double updateMillis) {
         if (repartitioner != null) {
-            repartitioner.afterUpdate(optimizer);
+            repartitioner.afterUpdate(optimizer, updateMillis);
             if (partitioned != repartitioner.current() && overlap != null) {
                 repartitioner.current().executor().setGradientsReady(overlap);
             }

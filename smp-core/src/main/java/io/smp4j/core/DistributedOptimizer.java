@@ -122,6 +122,6 @@ public final class DistributedOptimizer {
         }
         last = new StepTimes(dp.copyMillis(), dp.allReduceMillis(), (t1 - t0) / 1e6,
                 overlapped == null ? 0 : overlapped.allReduceMillis(), overlapped == null ? 0 : overlapped.buckets());
-        model.afterUpdate(optimizer);
+        model.afterUpdate(optimizer, last.updateMillis());
     }
 }

@@ -5,11 +5,14 @@ import ai.djl.nn.Block;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.core.partition.Partitioning;
+import io.smp4j.pipeline.exec.ComputeClock;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.partition.Confirmation;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Repartition;
+import io.smp4j.pipeline.schedule.Schedule;
+import io.smp4j.pipeline.schedule.Schedules;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -45,8 +48,11 @@ final class Repartitioner {
     private final NDManager manager;
     /** The partitioning in force. */
     private Partitioning.Result current;
-    /** Per measured step, this rank's forward + backward milliseconds per chunk since the last plan. */
-    private final List<double[]> measured = new ArrayList<>();
+    /**
+     * Per measured step, this rank's milliseconds per chunk since the last plan: forward + backward, then forward
+     * alone, then the optimizer update (in chunk 0's place).
+     */
+    private final List<double[][]> measured = new ArrayList<>();
     private int stepsSinceCheck;
     private int repartitions;
     /** repartition_steps (at least 1): the first window, and the window after each change. */
@@ -92,17 +98,20 @@ final class Repartitioner {
      * of which the last {@link #MEASURED_FACTOR} x {@code repartition_steps} steps at most are measured; checks end
      * after {@link #MAX_REPARTITIONS} changes.
      */
-    void afterUpdate(Optimizer optimizer) {
+    void afterUpdate(Optimizer optimizer, double updateMillis) {
         if (!adjustable()) {
             return;
         }
         PipelineExecutor exec = current.executor();
         boolean wasMeasured = exec.computeClock().measuring();
-        long[] nanos = exec.computeClock().take();
-        double[] ms = new double[nanos.length];
-        for (int c = 0; c < ms.length; c++) {
-            ms[c] = nanos[c] / 1e6;
+        ComputeClock.Sample sample = exec.computeClock().take();
+        int n = sample.total().length;
+        double[][] ms = new double[3][n];
+        for (int c = 0; c < n; c++) {
+            ms[0][c] = sample.total()[c] / 1e6;
+            ms[1][c] = sample.forward()[c] / 1e6;
         }
+        ms[2][0] = updateMillis;
         stepsSinceCheck++;
         if (wasMeasured && (!freshPlan || baseWindow == 1)) {
             measured.add(ms);
@@ -112,18 +121,21 @@ final class Repartitioner {
             measureNextStep(exec);
             return;
         }
-        double[] mine = new double[ms.length];
-        for (int c = 0; c < mine.length; c++) {
-            final int chunk = c;
-            mine[c] = median(measured.stream().map(a -> a[chunk]).toList());
+        double[][] mine = new double[3][n];
+        for (int k = 0; k < 3; k++) {
+            for (int c = 0; c < n; c++) {
+                final int what = k;
+                final int chunk = c;
+                mine[k][c] = median(measured.stream().map(a -> a[what][chunk]).toList());
+            }
         }
-        double[] stageMillis = gatherStageTimes(mine);
+        double[] stageMillis = gatherStageTimes(mine[0]);
+        Repartition.Measured times = new Repartition.Measured(stageMillis, gatherStageTimes(mine[1]),
+                gatherStageTimes(mine[2]));
         int steps = measured.size();
         measured.clear();
         stepsSinceCheck = 0;
-        SmpConfig c = smp.config();
-        Repartition.Proposal proposal = Repartition.propose(current.plan(), stageMillis, c.repartitionThreshold(),
-                current.memoryLimits(), c.activeMicrobatches(), c.memoryWeight());
+        Repartition.Proposal proposal = propose(times);
         boolean confirmed = confirmation.confirms(proposal != null, stageMillis);
         if (proposal != null && !confirmed) {
             window = baseWindow;
@@ -149,6 +161,22 @@ final class Repartitioner {
         }
         window = baseWindow;
         repartition(proposal, stageMillis, optimizer);
+    }
+
+    /**
+     * The plan measured times call for. Time alone with one chunk per rank: plans compared by their estimated step
+     * time ({@link Repartition#byPeriod}); otherwise by the slowest stage's cost, memory weighed in.
+     */
+    private Repartition.Proposal propose(Repartition.Measured times) {
+        SmpConfig c = smp.config();
+        if (c.memoryWeight() == 0 && c.virtualStages() == 1) {
+            Schedule schedule = Schedules.of(c.pipeline(), smp.ppSize(), c.microbatches(), c.activeMicrobatches());
+            int runAhead = Schedules.INTERLEAVED.equals(c.pipeline()) ? c.activeMicrobatches() : 0;
+            return Repartition.byPeriod(current.plan(), times, schedule, runAhead, c.repartitionThreshold(),
+                    current.memoryLimits(), c.activeMicrobatches());
+        }
+        return Repartition.propose(current.plan(), times.total(), c.repartitionThreshold(), current.memoryLimits(),
+                c.activeMicrobatches(), c.memoryWeight());
     }
 
     /** Whether the coming step is among the last measured ones of the window: sets the clock for it. */

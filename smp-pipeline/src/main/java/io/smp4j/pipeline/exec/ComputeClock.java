@@ -8,30 +8,46 @@ public final class ComputeClock {
     private final int chunks;
     private boolean measuring;
     private long[] nanos;
+    private long[] forwardNanos;
 
     ComputeClock(int chunks) {
         this.chunks = chunks;
         this.nanos = new long[chunks];
+        this.forwardNanos = new long[chunks];
     }
 
     /** Times forward and backward actions from now on (and starts from zero), until turned off. */
     public void setMeasuring(boolean on) {
         measuring = on;
         nanos = new long[chunks];
+        forwardNanos = new long[chunks];
     }
 
     public boolean measuring() {
         return measuring;
     }
 
-    void add(int chunk, long n) {
+    void add(int chunk, long n, boolean forward) {
         nanos[chunk] += n;
+        if (forward) {
+            forwardNanos[chunk] += n;
+        }
     }
 
-    /** Per chunk, nanoseconds of forward and backward since the last call, reset. */
-    public long[] take() {
-        long[] n = nanos;
+    /**
+     * Per chunk, nanoseconds of forward and backward since the last call, and of forward alone.
+     *
+     * @param total   per chunk, forward + backward
+     * @param forward per chunk, forward only (a stage's share of forward shapes the pipeline's fill and drain)
+     */
+    public record Sample(long[] total, long[] forward) {
+    }
+
+    /** What was measured since the last call; starts again from zero. */
+    public Sample take() {
+        Sample s = new Sample(nanos, forwardNanos);
         nanos = new long[chunks];
-        return n;
+        forwardNanos = new long[chunks];
+        return s;
     }
 }

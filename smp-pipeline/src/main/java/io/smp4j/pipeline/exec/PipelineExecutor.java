@@ -188,7 +188,7 @@ public final class PipelineExecutor {
         synchronize.run();
         long t1 = System.nanoTime();
         if (measured) {
-            clock.add(a.chunk(), t1 - t0);
+            clock.add(a.chunk(), t1 - t0, a.type() == Action.Type.FORWARD);
         }
         if (listened) {
             listener.executed(a, t0, t1);

@@ -1,5 +1,7 @@
 package io.smp4j.pipeline.partition;
 
+import io.smp4j.pipeline.schedule.Schedule;
+import io.smp4j.pipeline.schedule.StepPeriod;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -23,8 +25,13 @@ public final class Repartition {
      * @param plan        the new plan (units and names unchanged, times scaled)
      * @param currentCost the most expensive stage's cost under the current boundaries (scaled costs)
      * @param newCost     the same under the new boundaries
+     * @param what        what the costs are
      */
-    public record Proposal(PartitionPlan plan, double currentCost, double newCost) {
+    public record Proposal(PartitionPlan plan, double currentCost, double newCost, String what) {
+        public Proposal(PartitionPlan plan, double currentCost, double newCost) {
+            this(plan, currentCost, newCost, "the slowest stage's cost");
+        }
+
         /** The fraction of the most expensive stage's cost the change saves. */
         public double gain() {
             return currentCost <= 0 ? 0 : 1 - newCost / currentCost;
@@ -40,19 +47,7 @@ public final class Repartition {
     public static Proposal propose(PartitionPlan plan, double[] measuredMillis, double threshold, long[] limits,
                                    int inflight, double memoryWeight) {
         int p = plan.stages();
-        if (measuredMillis.length != p) {
-            throw new IllegalArgumentException(measuredMillis.length + " measured stage times for " + p + " stages");
-        }
-        List<UnitCost> scaled = new ArrayList<>();
-        for (int s = 0; s < p; s++) {
-            double profiled = plan.stageTimeMillis(s);
-            double factor = profiled > 0 && measuredMillis[s] > 0 ? measuredMillis[s] / profiled : 1;
-            for (int u = plan.firstUnit(s); u < plan.endUnit(s); u++) {
-                UnitCost c = plan.units().get(u);
-                scaled.add(new UnitCost(c.name(), c.timeMillis() * factor, c.parameters(), c.parameterBytes(),
-                        c.activationBytes()));
-            }
-        }
+        List<UnitCost> scaled = scaled(plan, measuredMillis);
         double weight = memoryWeight;
         PartitionPlan best;
         try {
@@ -69,6 +64,137 @@ public final class Repartition {
         }
         return new Proposal(new PartitionPlan(scaled, best.boundaries(), weight, "auto, re-partitioned"), current,
                 next);
+    }
+
+    /**
+     * What a stage measured per step.
+     *
+     * @param total   per stage, forward + backward time per step
+     * @param forward per stage, the forward part of it
+     * @param update  per stage, the optimizer update after the step
+     */
+    public record Measured(double[] total, double[] forward, double[] update) {
+    }
+
+    /** Units moved at most this far from the min-max plan's boundaries, per boundary, by {@link #byPeriod}. */
+    static final int REACH = 4;
+
+    /**
+     * As {@link #propose} for time alone (memory_weight 0, one chunk per rank), but plans are compared by the step
+     * time {@link StepPeriod} estimates for them from the measured forward, backward and update times, not by their
+     * slowest stage: starting from the min-max plan of the scaled costs, each boundary moves by up to {@link #REACH}
+     * units while that shortens the estimated step. A unit keeps its stage's measured forward share; updates cost the
+     * measured time per parameter.
+     *
+     * @param schedule  one step's schedule (one chunk per rank)
+     * @param runAhead  active_microbatches when the stages run ahead, else 0
+     * @return the plan with the shortest estimated step, or null when the current one is within {@code threshold}
+     */
+    public static Proposal byPeriod(PartitionPlan plan, Measured measured, Schedule schedule, int runAhead,
+                                    double threshold, long[] limits, int inflight) {
+        int p = plan.stages();
+        List<UnitCost> scaled = scaled(plan, measured.total());
+        double[] forwardShare = new double[scaled.size()];
+        double updateMillis = 0;
+        long parameters = 0;
+        for (int s = 0; s < p; s++) {
+            double share = measured.total()[s] > 0 ? measured.forward()[s] / measured.total()[s] : 0.5;
+            Arrays.fill(forwardShare, plan.firstUnit(s), plan.endUnit(s), share);
+            updateMillis += measured.update()[s];
+            parameters += plan.stageParameters(s);
+        }
+        double perParameter = parameters > 0 ? updateMillis / parameters : 0;
+        PartitionPlan start;
+        try {
+            start = limits == null ? Partitioner.auto(scaled, p, 0) : Partitioner.auto(scaled, p, 0, limits, inflight);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+        Period period = b -> StepPeriod.of(schedule, stageSums(scaled, forwardShare, b, true, schedule),
+                stageSums(scaled, forwardShare, b, false, schedule), updates(scaled, b, perParameter), runAhead);
+        int[] best = start.boundaries().clone();
+        double bestPeriod = period.of(best);
+        for (boolean better = true; better; ) {
+            better = false;
+            int[] origin = best.clone();
+            for (int k = 1; k < p; k++) {
+                for (int at = origin[k] - REACH; at <= origin[k] + REACH; at++) {
+                    int[] b = best.clone();
+                    b[k] = at;
+                    if (at <= b[k - 1] || at >= b[k + 1] || !fits(scaled, b, limits, inflight)) {
+                        continue;
+                    }
+                    double t = period.of(b);
+                    if (t < bestPeriod - 1e-9) {
+                        best = b;
+                        bestPeriod = t;
+                        better = true;
+                    }
+                }
+            }
+        }
+        double current = period.of(plan.boundaries());
+        if (Arrays.equals(best, plan.boundaries()) || bestPeriod >= current * (1 - threshold)) {
+            return null;
+        }
+        return new Proposal(new PartitionPlan(scaled, best, 0, "auto, re-partitioned"), current, bestPeriod,
+                "the estimated step time");
+    }
+
+    @FunctionalInterface
+    private interface Period {
+        double of(int[] boundaries);
+    }
+
+    private static boolean fits(List<UnitCost> units, int[] b, long[] limits, int inflight) {
+        for (int s = 0; limits != null && s + 1 < b.length; s++) {
+            if (Partitioner.stageBytes(units, b[s], b[s + 1], inflight) > limits[s]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Per stage, one microbatch's forward (or backward) time under boundaries {@code b}. */
+    private static double[] stageSums(List<UnitCost> units, double[] forwardShare, int[] b, boolean forward,
+                                      Schedule schedule) {
+        double[] out = new double[b.length - 1];
+        for (int s = 0; s < out.length; s++) {
+            for (int u = b[s]; u < b[s + 1]; u++) {
+                double share = forward ? forwardShare[u] : 1 - forwardShare[u];
+                out[s] += units.get(u).timeMillis() * share / schedule.microbatches();
+            }
+        }
+        return out;
+    }
+
+    private static double[] updates(List<UnitCost> units, int[] b, double perParameter) {
+        double[] out = new double[b.length - 1];
+        for (int s = 0; s < out.length; s++) {
+            for (int u = b[s]; u < b[s + 1]; u++) {
+                out[s] += units.get(u).parameters() * perParameter;
+            }
+        }
+        return out;
+    }
+
+    /** Each stage's profiled unit times scaled by measured / profiled for that stage. */
+    private static List<UnitCost> scaled(PartitionPlan plan, double[] measuredMillis) {
+        int p = plan.stages();
+        if (measuredMillis.length != p) {
+            throw new IllegalArgumentException(measuredMillis.length + " measured stage times for " + p + " stages");
+        }
+        List<UnitCost> scaled = new ArrayList<>();
+        for (int s = 0; s < p; s++) {
+            double profiled = plan.stageTimeMillis(s);
+            double factor = profiled > 0 && measuredMillis[s] > 0 ? measuredMillis[s] / profiled : 1;
+            for (int u = plan.firstUnit(s); u < plan.endUnit(s); u++) {
+                UnitCost c = plan.units().get(u);
+                scaled.add(new UnitCost(c.name(), c.timeMillis() * factor, c.parameters(), c.parameterBytes(),
+                        c.activationBytes()));
+            }
+        }
+        return scaled;
     }
 
     static double maxStage(double[] cost, int[] boundaries) {
@@ -89,7 +215,7 @@ public final class Repartition {
         for (double m : measuredMillis) {
             b.append(String.format(Locale.ROOT, " %.1f", m));
         }
-        b.append(String.format(Locale.ROOT, " ms per step; the new plan cuts the slowest stage's cost by %.1f%%",
+        b.append(String.format(Locale.ROOT, " ms per step; the new plan cuts %s by %.1f%%", proposal.what(),
                 100 * proposal.gain()));
         return b.toString();
     }
