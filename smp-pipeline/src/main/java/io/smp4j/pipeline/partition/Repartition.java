@@ -110,8 +110,9 @@ public final class Repartition {
         } catch (IllegalArgumentException e) {
             return null;
         }
-        Period period = b -> StepPeriod.of(schedule, stageSums(scaled, forwardShare, b, true, schedule),
-                stageSums(scaled, forwardShare, b, false, schedule), updates(scaled, b, perParameter), runAhead);
+        int m = schedule.microbatches();
+        Period period = b -> StepPeriod.of(schedule, stageSums(scaled, forwardShare, b, true, m),
+                stageSums(scaled, forwardShare, b, false, m), updates(scaled, b, perParameter), runAhead);
         int[] best = start.boundaries().clone();
         double bestPeriod = period.of(best);
         for (boolean better = true; better; ) {
@@ -157,12 +158,12 @@ public final class Repartition {
 
     /** Per stage, one microbatch's forward (or backward) time under boundaries {@code b}. */
     private static double[] stageSums(List<UnitCost> units, double[] forwardShare, int[] b, boolean forward,
-                                      Schedule schedule) {
+                                      int microbatches) {
         double[] out = new double[b.length - 1];
         for (int s = 0; s < out.length; s++) {
             for (int u = b[s]; u < b[s + 1]; u++) {
                 double share = forward ? forwardShare[u] : 1 - forwardShare[u];
-                out[s] += units.get(u).timeMillis() * share / schedule.microbatches();
+                out[s] += units.get(u).timeMillis() * share / microbatches;
             }
         }
         return out;
