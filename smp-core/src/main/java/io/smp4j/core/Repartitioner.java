@@ -129,9 +129,9 @@ final class Repartitioner {
                 mine[k][c] = median(measured.stream().map(a -> a[what][chunk]).toList());
             }
         }
-        double[] stageMillis = gatherStageTimes(mine[0]);
-        Repartition.Measured times = new Repartition.Measured(stageMillis, gatherStageTimes(mine[1]),
-                gatherStageTimes(mine[2]));
+        double[][] all = gatherStageTimes(mine);
+        double[] stageMillis = all[0];
+        Repartition.Measured times = new Repartition.Measured(stageMillis, all[1], all[2]);
         int steps = measured.size();
         measured.clear();
         stepsSinceCheck = 0;
@@ -220,28 +220,36 @@ final class Repartitioner {
     }
 
     /**
-     * Per global stage, the mean over its replicas of the measured milliseconds per step (the same on every rank);
-     * {@code mine} has one value per chunk of this rank.
+     * Per quantity, per global stage, the mean over its replicas of the measured milliseconds per step (the same on
+     * every rank), in one all-gather; {@code mine[k]} has one value per chunk of this rank.
      */
-    private double[] gatherStageTimes(double[] mine) {
-        ByteBuffer b = ByteBuffer.allocate(8 * mine.length);
-        for (double x : mine) {
-            b.putDouble(x);
+    private double[][] gatherStageTimes(double[][] mine) {
+        int chunks = mine[0].length;
+        ByteBuffer b = ByteBuffer.allocate(8 * mine.length * chunks);
+        for (double[] quantity : mine) {
+            for (double x : quantity) {
+                b.putDouble(x);
+            }
         }
         byte[][] all = smp.world().allGather(b.array());
         int p = smp.ppSize();
-        double[] sum = new double[p * mine.length];
-        int[] n = new int[sum.length];
+        double[][] sum = new double[mine.length][p * chunks];
+        int[] n = new int[p * chunks];
         for (int r = 0; r < all.length; r++) {
             ByteBuffer in = ByteBuffer.wrap(all[r]);
-            for (int c = 0; c < mine.length; c++) {
-                int g = c * p + smp.topology().ppRank(r);
-                sum[g] += in.getDouble();
-                n[g]++;
+            for (double[] quantity : sum) {
+                for (int c = 0; c < chunks; c++) {
+                    quantity[c * p + smp.topology().ppRank(r)] += in.getDouble();
+                }
+            }
+            for (int c = 0; c < chunks; c++) {
+                n[c * p + smp.topology().ppRank(r)]++;
             }
         }
-        for (int s = 0; s < sum.length; s++) {
-            sum[s] /= Math.max(1, n[s]);
+        for (double[] quantity : sum) {
+            for (int g = 0; g < quantity.length; g++) {
+                quantity[g] /= Math.max(1, n[g]);
+            }
         }
         return sum;
     }

@@ -23,16 +23,17 @@ public final class Repartition {
      * A proposed change.
      *
      * @param plan        the new plan (units and names unchanged, times scaled)
-     * @param currentCost the most expensive stage's cost under the current boundaries (scaled costs)
+     * @param currentCost under the current boundaries (scaled costs): the most expensive stage's cost
+     *                    ({@link #propose}) or the estimated step time ({@link #byPeriod})
      * @param newCost     the same under the new boundaries
-     * @param what        what the costs are
+     * @param what        what the costs are, for the log
      */
     public record Proposal(PartitionPlan plan, double currentCost, double newCost, String what) {
         public Proposal(PartitionPlan plan, double currentCost, double newCost) {
             this(plan, currentCost, newCost, "the slowest stage's cost");
         }
 
-        /** The fraction of the most expensive stage's cost the change saves. */
+        /** The fraction of the cost the change saves. */
         public double gain() {
             return currentCost <= 0 ? 0 : 1 - newCost / currentCost;
         }
