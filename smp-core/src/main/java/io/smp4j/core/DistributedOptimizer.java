@@ -106,7 +106,9 @@ public final class DistributedOptimizer {
                 timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce", -1, t0, clock(smp, true));
             }
         }
-        long t0 = clock(smp, timed);
+        // The re-partitioner weighs stages by their update time too: while it measures, that time is the device's.
+        boolean measured = timed || model.executor().computeClock().measuring();
+        long t0 = clock(smp, measured);
         for (Parameter p : params) {
             NDArray w = p.getArray();
             try (NDArray g = DjlInternals.gradient(w)) {
@@ -116,7 +118,7 @@ public final class DistributedOptimizer {
         if (DjlInternals.updateZeroesGradients(optimizer)) {
             model.executor().gradientsZeroed(); // the next step need not zero them again
         }
-        long t1 = clock(smp, timed);
+        long t1 = clock(smp, measured);
         if (timed) {
             timeline.add(Timeline.Kind.UPDATE, "update", -1, t0, t1);
         }

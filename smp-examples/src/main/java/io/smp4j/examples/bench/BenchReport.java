@@ -3,6 +3,7 @@ package io.smp4j.examples.bench;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import io.smp4j.examples.Stats;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -84,7 +85,11 @@ final class BenchReport {
                 + "over windows of doubling length (\"before\": the first plan kept); "
                 + "40 warm-up steps, then the timed ones. Pipeline = the `smp.step` call (forwards, "
                 + "backwards, stage messages, the loss broadcast), step = pipeline + optimizer update. Busy = a rank's "
-                + "forward + backward time / the pipeline time (from the timeline). Theory = the busy share of the "
+                + "forward + backward time in a step (from the timeline) / that step's pipeline time (the longest "
+                + "rank's: every step starts after a barrier), the median over the timed steps of both runs; \"same "
+                + "from medians\" is what earlier reports showed: the median compute / the longest median pipeline "
+                + "time, which takes numerator and denominator from different steps, so that a slow spell on the "
+                + "other rank lowers a rank's figure without lowering its work. Theory = the busy share of the "
                 + "schedule with balanced stages and free messages: vM/(vM+P-1) (v = virtual stages per rank). "
                 + "Interleaved runs ahead (a stage whose next gradient has not arrived runs its next forward first, "
                 + "within active_microbatches, default P + 2); \"no-run-ahead\" sets active_microbatches to 2, so "
@@ -92,8 +97,9 @@ final class BenchReport {
                 baseSps, d(base, "median_step_ms"));
         line("");
         line("| configuration | v | M | step (ms) | pipeline (ms) | samples/s | speed-up | busy rank 0 / 1 | theory | "
-                + "busy / theory rank 0 / 1 | compute of both ranks / baseline's | plan (unit boundaries) |");
-        line("|---|---|---|---|---|---|---|---|---|---|---|---|");
+                + "busy / theory rank 0 / 1 | same from medians | compute of both ranks / baseline's | plan (unit "
+                + "boundaries) |");
+        line("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         double baseCompute = base.getAsJsonArray("ranks").get(0).getAsJsonObject().get("compute_ms_per_step")
                 .getAsDouble();
         double bestSpeedUp = 0;
@@ -115,8 +121,10 @@ final class BenchReport {
             }
             double c0 = ranks.get(0).getAsJsonObject().get("compute_ms_per_step").getAsDouble();
             double c1 = ranks.get(1).getAsJsonObject().get("compute_ms_per_step").getAsDouble();
-            double b0 = c0 / pipe;
-            double b1 = c1 / pipe;
+            double m0 = c0 / pipe; // the ratio of medians earlier reports showed
+            double m1 = c1 / pipe;
+            double b0 = medianBusy(ranks.get(0).getAsJsonObject(), m0);
+            double b1 = medianBusy(ranks.get(1).getAsJsonObject(), m1);
             String plan = "";
             JsonArray per = x.getAsJsonArray("plans_per_run");
             if (per != null && per.size() > 0) {
@@ -125,10 +133,10 @@ final class BenchReport {
                         + (first.size() > 1 ? " (from " + first.get(0).getAsString().replaceAll("^after step \\d+: ",
                         "") + ")" : "");
             }
-            line("| %s | %d | %d | %.0f | %.0f | %.1f | %.2fx | %.0f%% / %.0f%% | %.0f%% | %.0f%% / %.0f%% | %.2fx | "
-                    + "%s |", key, v, mb, step, pipe, d(x, "samples_per_second"), d(x, "samples_per_second") / baseSps,
-                    100 * b0, 100 * b1, 100 * theory, 100 * b0 / theory, 100 * b1 / theory, (c0 + c1) / baseCompute,
-                    plan);
+            line("| %s | %d | %d | %.0f | %.0f | %.1f | %.2fx | %.0f%% / %.0f%% | %.0f%% | %.0f%% / %.0f%% | %.0f%% / %.0f%% "
+                    + "| %.2fx | %s |", key, v, mb, step, pipe, d(x, "samples_per_second"),
+                    d(x, "samples_per_second") / baseSps, 100 * b0, 100 * b1, 100 * theory, 100 * b0 / theory,
+                    100 * b1 / theory, 100 * m0 / theory, 100 * m1 / theory, (c0 + c1) / baseCompute, plan);
             bestSpeedUp = Math.max(bestSpeedUp, d(x, "samples_per_second") / baseSps);
             if (key.equals("interleaved-M8")) {
                 double worst = Math.min(b0, b1) / theory;
@@ -157,6 +165,17 @@ final class BenchReport {
                 + "under interleaved, at most active_microbatches of activations). It speeds training up where a "
                 + "microbatch costs per sample about what the whole batch does and messages are cheap next to a "
                 + "stage's compute: large models and batches on GPUs.", bestSpeedUp));
+    }
+
+    /** The median of a rank's per-step busy shares; {@code fallback} for results that have none. */
+    static double medianBusy(JsonObject rank, double fallback) {
+        JsonArray a = rank.getAsJsonArray("busy_by_step");
+        if (a == null || a.isEmpty()) {
+            return fallback;
+        }
+        List<Double> v = new ArrayList<>();
+        a.forEach(e -> v.add(e.getAsDouble()));
+        return Stats.median(v);
     }
 
     void comm() {

@@ -5,6 +5,7 @@ import com.google.gson.JsonObject;
 import io.smp4j.examples.Stats;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /** Several runs of one benchmark configuration as one result. */
 final class BenchRuns {
@@ -23,13 +24,18 @@ final class BenchRuns {
         for (int k = 0; k < ranks.size(); k++) {
             double compute = 0;
             double pipe = 0;
+            JsonArray busy = new JsonArray();
             for (JsonObject run : runs) {
                 JsonObject rk = run.getAsJsonArray("ranks").get(k).getAsJsonObject();
                 compute += rk.get("compute_ms_per_step").getAsDouble() / runs.size();
                 pipe += (rk.has("median_pipeline_ms") ? rk.get("median_pipeline_ms").getAsDouble() : 0) / runs.size();
+                if (rk.has("busy_by_step")) {
+                    busy.addAll(rk.getAsJsonArray("busy_by_step"));
+                }
             }
             ranks.get(k).getAsJsonObject().addProperty("compute_ms_per_step", compute);
             ranks.get(k).getAsJsonObject().addProperty("median_pipeline_ms", pipe);
+            ranks.get(k).getAsJsonObject().add("busy_by_step", busy); // every step of every run
         }
         int batch = Integer.parseInt(out.get("batch-size").getAsString());
         out.addProperty("median_step_ms", med);
@@ -46,5 +52,40 @@ final class BenchRuns {
         steps.forEach(all::add);
         out.add("step_ms", all);
         return out;
+    }
+
+    /**
+     * This rank's slots of the array all ranks sum: {@code mine}, then per timed step its compute (forward + backward
+     * milliseconds, from {@code computeByStep} keyed by step number) and its pipeline time ({@code pipe}).
+     */
+    static float[] slots(float[] mine, Map<Long, Double> computeByStep, int warmup, double[] pipe, int rank,
+                         int ranks) {
+        int steps = pipe.length;
+        int w = mine.length + 2 * steps;
+        float[] all = new float[w * ranks];
+        System.arraycopy(mine, 0, all, w * rank, mine.length);
+        for (int i = 0; i < steps; i++) {
+            all[w * rank + mine.length + i] = computeByStep.getOrDefault((long) (warmup + i), 0.0).floatValue();
+            all[w * rank + mine.length + steps + i] = (float) pipe[i];
+        }
+        return all;
+    }
+
+    /**
+     * Rank {@code k}'s busy share of each timed step: its forward + backward time in that step over the longest
+     * pipeline time of any rank in that step (the step's pipeline span: every step starts after a barrier).
+     * Taken per step, so that a slow spell in one step moves both the numerator and the denominator of that
+     * step only.
+     */
+    static double[] busyByStep(float[] all, int w, int base, int steps, int ranks, int k) {
+        double[] busy = new double[steps];
+        for (int i = 0; i < steps; i++) {
+            double span = 0;
+            for (int j = 0; j < ranks; j++) {
+                span = Math.max(span, all[w * j + base + steps + i]);
+            }
+            busy[i] = span > 0 ? all[w * k + base + i] / span : 0;
+        }
+        return busy;
     }
 }

@@ -222,9 +222,8 @@ public final class TrainBench {
                             + ".svg"));
                 }
             }
-            // Per rank: compute and all-reduce milliseconds per step, this rank's median wall, peak RSS.
-            // Sends: device -> host, checksum, posting; receives: waiting, checksum, host -> device (per message).
-            // Per step, then the median over steps (like the wall time): one slow step must not move the figure.
+            // Per rank: compute and all-reduce ms per step (median over steps, like the wall time), median wall, peak
+            // RSS. Sends: device -> host, checksum, posting; receives: waiting, checksum, host -> device (per message).
             Map<Long, Double> computeByStep = new TreeMap<>();
             Map<Long, Double> allReduceByStep = new TreeMap<>();
             double send = 0;
@@ -255,9 +254,8 @@ public final class TrainBench {
                     (float) Stats.median(comm), (float) (sends == 0 ? 0 : send / sends),
                     (float) (recvs == 0 ? 0 : recv / recvs), (float) Stats.median(overlapped),
                     (float) Stats.median(hidden), buckets};
-            final int w = mine.length;
-            float[] all = new float[w * smp.size()];
-            System.arraycopy(mine, 0, all, w * smp.rank(), w);
+            final int w = mine.length + 2 * steps; // then per timed step: compute, pipeline time (for busy shares)
+            float[] all = BenchRuns.slots(mine, computeByStep, warmup, pipe, smp.rank(), smp.size());
             smp.world().allReduce(all, ReduceOp.SUM);
             if (smp.rank() != 0) {
                 return null;
@@ -284,6 +282,7 @@ public final class TrainBench {
                 rk.put("overlapped_all_reduce_ms", all[w * k + 10]);
                 rk.put("hidden_fraction", all[w * k + 11]);
                 rk.put("buckets", all[w * k + 12]);
+                rk.put("busy_by_step", BenchRuns.busyByStep(all, w, mine.length, steps, smp.size(), k));
                 ranks.add(rk);
                 med = Math.max(med, all[w * k + 2]);
             }
@@ -296,5 +295,6 @@ public final class TrainBench {
             r.put("final_plan", dm.plan().table());
             return r;
         }
+
     }
 }
