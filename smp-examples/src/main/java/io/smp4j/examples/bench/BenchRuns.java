@@ -72,12 +72,14 @@ final class BenchRuns {
     }
 
     /**
-     * Rank {@code k}'s busy share of each timed step: its forward + backward time in that step over the longest
-     * pipeline time of any rank in that step (the step's pipeline span: every step starts after a barrier).
-     * Taken per step, so that a slow spell in one step moves both the numerator and the denominator of that
-     * step only.
+     * Rank {@code k}'s busy share of each timed step, from the summed {@link #slots} of all ranks: its forward +
+     * backward time in that step over the longest pipeline time of any rank in that step (the step's pipeline span:
+     * every step starts after a barrier). Taken per step, so that a slow spell in one step moves both the numerator
+     * and the denominator of that step only.
      */
-    static double[] busyByStep(float[] all, int w, int base, int steps, int ranks, int k) {
+    static double[] busyByStep(float[] all, int steps, int ranks, int k) {
+        int w = all.length / ranks;
+        int base = w - 2 * steps; // the slots before the per-step ones (see slots)
         double[] busy = new double[steps];
         for (int i = 0; i < steps; i++) {
             double span = 0;

@@ -254,8 +254,9 @@ public final class TrainBench {
                     (float) Stats.median(comm), (float) (sends == 0 ? 0 : send / sends),
                     (float) (recvs == 0 ? 0 : recv / recvs), (float) Stats.median(overlapped),
                     (float) Stats.median(hidden), buckets};
-            final int w = mine.length + 2 * steps; // then per timed step: compute, pipeline time (for busy shares)
+            // Then per timed step: compute, pipeline time (for busy shares).
             float[] all = BenchRuns.slots(mine, computeByStep, warmup, pipe, smp.rank(), smp.size());
+            final int w = all.length / smp.size();
             smp.world().allReduce(all, ReduceOp.SUM);
             if (smp.rank() != 0) {
                 return null;
@@ -282,7 +283,7 @@ public final class TrainBench {
                 rk.put("overlapped_all_reduce_ms", all[w * k + 10]);
                 rk.put("hidden_fraction", all[w * k + 11]);
                 rk.put("buckets", all[w * k + 12]);
-                rk.put("busy_by_step", BenchRuns.busyByStep(all, w, mine.length, steps, smp.size(), k));
+                rk.put("busy_by_step", BenchRuns.busyByStep(all, steps, smp.size(), k));
                 ranks.add(rk);
                 med = Math.max(med, all[w * k + 2]);
             }
@@ -295,6 +296,5 @@ public final class TrainBench {
             r.put("final_plan", dm.plan().table());
             return r;
         }
-
     }
 }

@@ -35,8 +35,8 @@ class BenchRunsTest {
         assertEquals(2 * w, all.length);
         assertArrayEquals(new float[] {1, 2, 80, 90, 0, 100, 100, 200}, Arrays.copyOfRange(all, 0, w));
         // Spans: max(100, 95) = 100, max(100, 120) = 120, max(200, 100) = 200.
-        assertArrayEquals(new double[] {0.8, 0.75, 0.0}, BenchRuns.busyByStep(all, w, 2, 3, 2, 0), 1e-6);
-        assertArrayEquals(new double[] {0.7, 0.5, 0.2}, BenchRuns.busyByStep(all, w, 2, 3, 2, 1), 1e-6);
+        assertArrayEquals(new double[] {0.8, 0.75, 0.0}, BenchRuns.busyByStep(all, 3, 2, 0), 1e-6);
+        assertArrayEquals(new double[] {0.7, 0.5, 0.2}, BenchRuns.busyByStep(all, 3, 2, 1), 1e-6);
     }
 
     static JsonObject run(String busy0, double step) {
