@@ -41,6 +41,8 @@ public final class DistributedModel implements StepModel {
     private boolean fixedPlacement;
     /** The units a fixed placement's indices refer to (null: the top-level ones). */
     private List<String> placementUnits;
+    /** Shared microbatch counts of a fixed placement, or null. */
+    private int[] placementShared;
     private Partitioning.Result partitioned;
     private boolean training = true;
     private StepOutput lastOutput;
@@ -81,7 +83,17 @@ public final class DistributedModel implements StepModel {
      * plan to reproduce; null for the model's top-level units).
      */
     public DistributedModel placeByPlan(List<String> unitNames, int[] boundaries) {
+        return placeByPlan(unitNames, boundaries, null);
+    }
+
+    /**
+     * As {@link #placeByPlan(List, int[])}, with shared units: {@code shared[s] = k > 0} runs the last unit of stage
+     * s-1 on stage s for the first k microbatches of each step ({@link PartitionPlan#shared}; null for none). What
+     * re-partitioning chooses for balance finer than a unit; the results stay those of one process, bitwise.
+     */
+    public DistributedModel placeByPlan(List<String> unitNames, int[] boundaries, int[] shared) {
         requireNotPartitioned();
+        placementShared = shared == null ? null : shared.clone();
         placementUnits = unitNames == null ? null : List.copyOf(unitNames);
         int p = smp.ppSize() * smp.config().virtualStages();
         if (boundaries.length != p + 1 || boundaries[0] != 0) {
@@ -177,7 +189,8 @@ public final class DistributedModel implements StepModel {
             throw new IllegalStateException("the model is already partitioned");
         }
         partitioned = Partitioning.partition(smp, block, manager, sample,
-                new Partitioning.Placement(placement, fixedPlacement, placementUnits), modelOutput);
+                new Partitioning.Placement(placement, fixedPlacement, placementUnits, placementShared),
+                modelOutput);
         repartitioner = new Repartitioner(smp, block, manager, partitioned);
         SmpConfig c = smp.config();
         if (c.ddp() && smp.dpSize() > 1 && c.overlapAllReduce() && !smp.deviceResources().gradientsOnGpus()) {

@@ -172,8 +172,9 @@ final class Repartitioner {
         if (c.memoryWeight() == 0 && c.virtualStages() == 1) {
             Schedule schedule = Schedules.of(c.pipeline(), smp.ppSize(), c.microbatches(), c.activeMicrobatches());
             int runAhead = Schedules.INTERLEAVED.equals(c.pipeline()) ? c.activeMicrobatches() : 0;
+            boolean[] shareable = Partitioning.shareable(ModelUnits.resolve(block, current.plan().unitNames()));
             return Repartition.byPeriod(current.plan(), times, schedule, runAhead, c.repartitionThreshold(),
-                    current.memoryLimits(), c.activeMicrobatches());
+                    current.memoryLimits(), c.activeMicrobatches(), shareable);
         }
         return Repartition.propose(current.plan(), times.total(), c.repartitionThreshold(), current.memoryLimits(),
                 c.activeMicrobatches(), c.memoryWeight());
@@ -207,8 +208,10 @@ final class Repartitioner {
         }
         StageMove.apply(smp, block, manager, optimizer, from, to, received);
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
+        // Replicas of shared units: created where the new plan has one, freed where it no longer does.
+        Partitioning.releaseOtherStages(smp, to, units, manager);
         List<Block> chunks = Partitioning.chunks(units, to, smp.ppRank(), smp.ppSize());
-        PipelineExecutor exec = Partitioning.build(smp, to, chunks, manager);
+        PipelineExecutor exec = Partitioning.build(smp, to, units, chunks, manager);
         current = current.with(to, Partitioning.rankBlock(chunks), exec);
         repartitions++;
         freshPlan = true;

@@ -92,6 +92,12 @@ public final class BadInputMain {
                     .partition(new NDList(m.ones(new Shape(2, 8)))));
             cases.put("partition-order", () -> new DistributedModel(smp, mlp(m), m).place(0, 1).place(2, 0)
                     .partition(new NDList(m.ones(new Shape(2, 8)))));
+            cases.put("partition-shared-microbatches", () -> new DistributedModel(smp, mlp(m), m)
+                    .placeByPlan(null, new int[] {0, 2, 3}, new int[] {0, 1, 0})
+                    .partition(new NDList(m.ones(new Shape(2, 8)))));
+            cases.put("partition-shared-statistics", () -> new DistributedModel(smp, withBatchNorm(m), m)
+                    .placeByPlan(null, new int[] {0, 2, 3}, new int[] {0, 1, 0})
+                    .partition(new NDList(m.ones(new Shape(2, 8)))));
             Path empty = Path.of(args[0]);
             DistributedModel ready = new DistributedModel(smp, mlp(m), m).place(2, 1);
             ready.partition(new NDList(m.ones(new Shape(2, 8))));
@@ -118,6 +124,13 @@ public final class BadInputMain {
     static Block mlp(NDManager m) {
         Block b = new SequentialBlock().add(Linear.builder().setUnits(6).build())
                 .add(Linear.builder().setUnits(5).build()).add(Linear.builder().setUnits(3).build());
+        b.initialize(m, DataType.FLOAT32, new Shape(2, 8));
+        return b;
+    }
+
+    static Block withBatchNorm(NDManager m) {
+        Block b = new SequentialBlock().add(Linear.builder().setUnits(6).build())
+                .add(ai.djl.nn.norm.BatchNorm.builder().build()).add(Linear.builder().setUnits(3).build());
         b.initialize(m, DataType.FLOAT32, new Shape(2, 8));
         return b;
     }

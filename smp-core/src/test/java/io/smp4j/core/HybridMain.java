@@ -100,6 +100,33 @@ public final class HybridMain {
         return new NDList[] {new NDList(m.create(x, xs)), new NDList(m.create(y, new Shape(GLOBAL_BATCH)))};
     }
 
+    /**
+     * Two stages over the model's finest units, the boundary inside a unit: the shareable unit with parameters
+     * nearest the middle is stage 0's last, and stage 1 runs it for the first {@code k} microbatches of each step.
+     */
+    static void placeWithSharedUnit(Smp smp, DistributedModel dm, int k) {
+        List<ModelUnits.Unit> leaves = new ArrayList<>();
+        for (ModelUnits.Unit u : ModelUnits.of(dm.block(), 2)) {
+            leaves.addAll(ModelUnits.splitFully(u));
+        }
+        boolean[] ok = io.smp4j.core.partition.Partitioning.shareable(leaves);
+        int n = leaves.size();
+        int pick = -1;
+        for (int i = 1; i + 1 < n; i++) {
+            if (ok[i] && !Parameters.of(leaves.get(i).block()).isEmpty()
+                    && (pick < 0 || Math.abs(i - n / 2) < Math.abs(pick - n / 2))) {
+                pick = i;
+            }
+        }
+        if (pick < 0) {
+            throw new IllegalStateException("no unit to share among " + n);
+        }
+        dm.placeByPlan(leaves.stream().map(ModelUnits.Unit::name).toList(), new int[] {0, pick + 1, n},
+                new int[] {0, k, 0});
+        System.out.println("SHARED rank=" + smp.rank() + " unit=" + pick + " of " + n + " ("
+                + leaves.get(pick).name() + ") microbatches=" + k);
+    }
+
     static Optimizer sgd() {
         return Optimizer.sgd().setLearningRateTracker(Tracker.fixed(LR)).build();
     }
@@ -209,6 +236,10 @@ public final class HybridMain {
             int local = GLOBAL_BATCH / d;
             Trainer trainer = new Trainer();
             DistributedModel dm = new DistributedModel(smp, build(model, manager, local / m), manager);
+            int sharedMicrobatches = Integer.getInteger("smp.test.shared", 0);
+            if (sharedMicrobatches > 0) {
+                placeWithSharedUnit(smp, dm, sharedMicrobatches);
+            }
             DistributedOptimizer opt = new DistributedOptimizer(dm, sgd());
             float[][] losses = new float[steps][];
             for (int s = 0; s < steps; s++) {

@@ -63,6 +63,28 @@ class HybridParallelTest {
         assertEquals(np, ranks, output);
     }
 
+    /**
+     * A stage boundary inside a unit (re-partitioning's balance finer than a unit): stage 1 runs stage 0's last unit
+     * for the first k microbatches of each step, from a replica of its parameters; the unit's gradient sum over those
+     * microbatches goes on on its owner. The same bits as one process, with data parallelism, activation
+     * checkpointing and the overlapped all-reduce too.
+     */
+    @ParameterizedTest(name = "{0}: {1} ranks, {2} microbatches, {3}, activation checkpointing {4}, shared for {5}")
+    @CsvSource({"resnet18, 2, 4, interleaved, false, 1", "resnet18, 4, 4, simple, true, 2",
+        "mlp, 2, 4, interleaved, false, 2"})
+    void sharedBoundaryUnitEqualsOneProcess(String model, int np, int microbatches, String pipeline,
+                                            boolean checkpointing, int shared) throws Exception {
+        String output = run(model, np, 2, microbatches, pipeline, "cluster", checkpointing, 1,
+                List.of("-Dsmp.test.shared=" + shared), "-shared-" + shared);
+        Matcher m = Pattern.compile("SHARED rank=\\d unit=\\d+ of \\d+ \\(.*\\) microbatches=" + shared)
+                .matcher(output);
+        int ranks = 0;
+        while (m.find()) {
+            ranks++;
+        }
+        assertEquals(np, ranks, output);
+    }
+
     private static String run(String model, int np, int partitions, int microbatches, String pipeline,
                               String placement, boolean checkpointing, int virtual, List<String> extraJvmArgs,
                               String logSuffix) throws Exception {

@@ -3,17 +3,20 @@ package io.smp4j.core.partition;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.Initializer;
 import io.smp4j.core.Smp;
 import io.smp4j.core.Timeline;
 import io.smp4j.core.device.Gpu;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.exec.ActionListener;
 import io.smp4j.pipeline.exec.DeviceLink;
+import io.smp4j.pipeline.exec.SharedBoundary;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.NDLists;
@@ -85,8 +88,13 @@ public final class Partitioning {
      * @param fixed     use {@code manual} even when auto_partition is on (a checkpoint's saved boundaries)
      * @param unitNames the units {@code manual}'s indices refer to (a saved plan's), or null for the model's
      *                  top-level units
+     * @param shared    shared microbatch counts per boundary ({@link PartitionPlan#shared}) for a fixed placement, or
+     *                  null for none
      */
-    public record Placement(Map<Integer, Integer> manual, boolean fixed, List<String> unitNames) {
+    public record Placement(Map<Integer, Integer> manual, boolean fixed, List<String> unitNames, int[] shared) {
+        public Placement(Map<Integer, Integer> manual, boolean fixed, List<String> unitNames) {
+            this(manual, fixed, unitNames, null);
+        }
     }
 
     /**
@@ -115,6 +123,11 @@ public final class Partitioning {
         }
         // World rank 0 plans for every replica: the data-parallel all-reduce needs identical stages.
         PartitionPlan plan = Planner.plan(smp.world(), block, sample, settings);
+        List<ModelUnits.Unit> units = ModelUnits.resolve(block, plan.unitNames());
+        if (placement.shared() != null) {
+            plan = plan.withShared(placement.shared());
+            checkShared(plan, units, smp);
+        }
         if (smp.rank() == 0) {
             plan.table().forEach(line -> LOG.info("{}", line));
             if (LOG.isDebugEnabled()) {
@@ -124,11 +137,10 @@ public final class Partitioning {
         if (modelOutput == null) {
             modelOutput = outputOf(block, manager, sample);
         }
-        List<ModelUnits.Unit> units = ModelUnits.resolve(block, plan.unitNames());
         List<Block> chunks = chunks(units, plan, smp.ppRank(), smp.ppSize());
         Block stage = rankBlock(chunks);
-        PipelineExecutor executor = build(smp, plan, chunks, manager);
-        releaseOtherStages(smp, plan, units);
+        PipelineExecutor executor = build(smp, plan, units, chunks, manager);
+        releaseOtherStages(smp, plan, units, manager);
         if (smp.dpSize() > 1) {
             broadcastFromFirstReplica(smp, stage);
         }
@@ -155,8 +167,55 @@ public final class Partitioning {
         return all;
     }
 
+    /**
+     * Which units may be shared across a boundary ({@link PartitionPlan#shared}): those whose parameters all train. A
+     * unit with state that forwards change (batch-norm running statistics) cannot: its replica's state would drift
+     * from the owner's.
+     */
+    public static boolean[] shareable(List<ModelUnits.Unit> units) {
+        boolean[] out = new boolean[units.size()];
+        for (int u = 0; u < out.length; u++) {
+            out[u] = Parameters.of(units.get(u).block()).stream().allMatch(Parameter::requiresGradient);
+        }
+        return out;
+    }
+
+    /** A plan's shared units, checked against this job before any work: clear errors for what cannot run. */
+    public static void checkShared(PartitionPlan plan, List<ModelUnits.Unit> units, Smp smp) {
+        if (!plan.sharesUnits()) {
+            return;
+        }
+        boolean[] ok = shareable(units);
+        int m = smp.config().microbatches();
+        for (int s = 1; s < plan.stages(); s++) {
+            int k = plan.sharedIn(s);
+            int u = plan.firstUnit(s) - 1;
+            if (k == 0) {
+                continue;
+            }
+            if (!ok[u]) {
+                throw new IllegalArgumentException("unit " + u + " (" + units.get(u).name() + ") cannot be shared: "
+                        + "it has parameters that do not train (running statistics), which a replica would change "
+                        + "apart from its owner");
+            }
+            if (smp.config().virtualStages() != 1) {
+                throw new IllegalArgumentException("shared units need virtual_stages 1, got "
+                        + smp.config().virtualStages());
+            }
+            if (m < 3) {
+                throw new IllegalArgumentException("unit " + u + " is shared, which needs microbatches >= 3 (its "
+                        + "owner runs it for at least the last two), got " + m);
+            }
+            if (k > m - 2) {
+                throw new IllegalArgumentException("unit " + u + " shared for " + k + " microbatches of " + m
+                        + ": allowed 1.." + (m - 2) + " (its owner runs it for at least the last two)");
+            }
+        }
+    }
+
     /** This rank's executor of its chunks under {@code plan}, with the timeline, checkpointing and device link. */
-    public static PipelineExecutor build(Smp smp, PartitionPlan plan, List<Block> chunks, NDManager manager) {
+    public static PipelineExecutor build(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units, List<Block> chunks,
+                                         NDManager manager) {
         int s = smp.ppRank();
         StringBuilder what = new StringBuilder();
         for (int g = s; g < plan.stages(); g += smp.ppSize()) {
@@ -186,7 +245,42 @@ public final class Partitioning {
         if (direct != null) {
             executor.setDeviceLink(direct);
         }
+        if (chunks.size() == 1) {
+            executor.setSharedBoundary(sharedBoundary(plan, units, chunks.get(0), s));
+        }
         return executor;
+    }
+
+    /** Rank {@code rank}'s part in the plan's shared units (one chunk per rank), or null when it has none. */
+    static SharedBoundary sharedBoundary(PartitionPlan plan, List<ModelUnits.Unit> units, Block stage, int rank) {
+        int in = plan.sharedIn(rank);
+        int out = plan.sharedOut(rank);
+        if (in == 0 && out == 0) {
+            return null;
+        }
+        int first = plan.firstUnit(rank);
+        int end = plan.endUnit(rank);
+        Block[] variants = new Block[4];
+        variants[0] = stage;
+        if (in > 0) {
+            variants[1] = ModelUnits.stage(units, first - 1, end);
+        }
+        if (out > 0) {
+            variants[2] = ModelUnits.stage(units, first, end - 1);
+        }
+        if (in > 0 && out > 0) {
+            variants[3] = ModelUnits.stage(units, first - 1, end - 1);
+        }
+        return new SharedBoundary(in, in > 0 ? Parameters.of(units.get(first - 1).block()) : List.of(), out,
+                out > 0 ? Parameters.of(units.get(end - 1).block()) : List.of(), variants);
+    }
+
+    /** Whether this rank keeps unit {@code u}'s parameters under {@code plan}: it runs the unit, or a replica of it. */
+    private static boolean keeps(PartitionPlan plan, int u, int rank, int ranks) {
+        if (plan.stageOf(u) % ranks == rank) {
+            return true;
+        }
+        return plan.stages() == ranks && plan.sharedIn(rank) > 0 && u == plan.firstUnit(rank) - 1;
     }
 
     /** The leading dimension of a list's first array (its rows: the microbatch size of batch-major data). */
@@ -232,16 +326,27 @@ public final class Partitioning {
     /**
      * Frees the parameters of the units other stages run: this rank keeps only its stage's. Every rank initialised the
      * whole block (so that the initial model depends only on the seed) and the planner measured all of it; from here
-     * on the rest is dead weight. Their shapes and initialisers stay, so that a full export can re-create them.
+     * on the rest is dead weight. Their shapes and initialisers stay, so that a full export can re-create them. A
+     * replica of a shared unit is kept (or re-created, after re-partitioning).
      */
-    private static void releaseOtherStages(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units) {
+    public static void releaseOtherStages(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units,
+                                          NDManager manager) {
         long freed = 0;
         long kept = 0;
         int s = smp.ppRank();
         for (int u = 0; u < units.size(); u++) {
-            boolean local = plan.stageOf(u) % smp.ppSize() == s;
+            boolean local = keeps(plan, u, s, smp.ppSize());
             for (Parameter prm : Parameters.of(units.get(u).block())) {
                 if (!prm.isInitialized()) {
+                    if (local) {
+                        // A replica this rank did not keep (a shared unit new to it after re-partitioning): zeros,
+                        // not the initializer (no draw from the random generator), overwritten by the owner's values
+                        // before it runs.
+                        Initializer init = prm.getInitializer();
+                        prm.setInitializer(Initializer.ZEROS);
+                        prm.initialize(manager, DataType.FLOAT32);
+                        prm.setInitializer(init);
+                    }
                     continue;
                 }
                 if (local) {

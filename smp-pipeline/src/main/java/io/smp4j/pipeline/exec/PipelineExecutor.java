@@ -9,6 +9,7 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
+import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.RunAhead;
@@ -60,6 +61,10 @@ public final class PipelineExecutor {
     private InFlight segmentInto;
     /** Most microbatches held while running ahead ({@link #setRunAhead}); 0: the schedule's order exactly. */
     private int runAhead;
+    /** Shared boundary units ({@link #setSharedBoundary}); null: none. */
+    private SharedBoundary shared;
+    /** The microbatch of the running action. */
+    private int currentMicrobatch;
 
     /** @param description the stage in error messages, e.g. {@code units 4..12 (9)} */
     public PipelineExecutor(Block stage, int stageIndex, int stages, Communicator pipelineGroup, NDManager manager,
@@ -128,6 +133,23 @@ public final class PipelineExecutor {
         runAhead = activeMicrobatches;
     }
 
+    /**
+     * Shared boundary units ({@link SharedBoundary}; one chunk per rank, schedules whose backwards run in microbatch
+     * order); null for none.
+     */
+    public void setSharedBoundary(SharedBoundary boundary) {
+        if (boundary != null && chunks.size() != 1) {
+            throw new IllegalArgumentException("shared boundary units need one chunk per rank, this rank has "
+                    + chunks.size());
+        }
+        shared = boundary == null || (boundary.in() == 0 && boundary.out() == 0) ? null : boundary;
+    }
+
+    /** The block microbatch {@code mb} of chunk {@code c} runs (a variant of the chunk with shared units). */
+    private Block block(int c, int mb) {
+        return shared == null ? chunks.get(c) : shared.block(mb);
+    }
+
     /** Tells {@code hook} which parameters' gradients are final during backward ({@link SegmentedBackward}). */
     public void setGradientsReady(GradientsReady hook) {
         segmented = hook == null ? null : new SegmentedBackward(chunks, hook);
@@ -175,11 +197,31 @@ public final class PipelineExecutor {
             if (segmentInto != null && training) {
                 return segmented.forward(current, parameterStore, input, segmentInto);
             }
-            return chunks.get(current).forward(parameterStore, input, training);
+            return block(current, currentMicrobatch).forward(parameterStore, input, training);
         } catch (RuntimeException e) {
             throw new IllegalStateException("stage " + global(current) + " of " + stages * chunks.size() + " ("
                     + description + ") cannot run on its input " + TensorCodec.Header.of(input) + ": " + e.getMessage(),
                     e);
+        }
+    }
+
+    /**
+     * At a step's start: the owner of a shared unit sends its parameters (updated by the last step) to the next stage;
+     * a stage with a replica takes them and, in training, zeroes the replica's gradient (sent to the owner each step).
+     */
+    private void shareParameters(boolean training, List<CommRequest> sends) {
+        if (shared.out() > 0) {
+            link.send(SharedBoundary.values(shared.owned()), stageIndex + 1, StageLink.Direction.ACTIVATION,
+                    SharedBoundary.SLOT, sends);
+        }
+        if (shared.in() > 0) {
+            try (NDManager values = manager.newSubManager()) {
+                SharedBoundary.overwrite(shared.replica(), link.recv(values, stageIndex - 1,
+                        StageLink.Direction.ACTIVATION, SharedBoundary.SLOT));
+            }
+            if (training) {
+                shared.replica().forEach(p -> DjlInternals.zeroGradient(p.getArray()));
+            }
         }
     }
 
@@ -209,6 +251,7 @@ public final class PipelineExecutor {
             chunks.forEach(Parameters::zeroGradients);
         }
         List<CommRequest> sends = new ArrayList<>();
+        NDList sharedSums = null;
         List<Action> order = new ArrayList<>(schedule.forStage(stageIndex)); // run-ahead may move forwards up
         boolean training = order.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
         gradientsZero = !training; // an evaluation writes no gradient
@@ -219,6 +262,14 @@ public final class PipelineExecutor {
         }
         try (Flights flights = new Flights(manager, m * chunks.size());
              GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
+            if (shared != null) {
+                if (training && Math.max(shared.in(), shared.out()) > m - 2) {
+                    throw new IllegalStateException("a unit shared for " + Math.max(shared.in(), shared.out())
+                            + " of " + m + " microbatches: allowed 1.." + (m - 2) + " (the owner's last "
+                            + "microbatch must run it, and the one before)");
+                }
+                shareParameters(training, sends);
+            }
             for (int i = 0; i < order.size(); i++) {
                 if (training && runAhead > 0) {
                     RunAhead.pull(order, i, flights.held(), runAhead, r -> link.arrived(r, global(r.chunk()), m));
@@ -235,6 +286,7 @@ public final class PipelineExecutor {
                 int mb = a.microbatch();
                 int c = a.chunk();
                 current = c;
+                currentMicrobatch = mb;
                 int g = global(c);
                 int key = c * m + mb;
                 InFlight f = flights.open(key);
@@ -261,7 +313,7 @@ public final class PipelineExecutor {
                     case BACKWARD -> {
                         segmentInto = overlapping && f.recompute && segmented.lastOf(c, mb) ? f : null;
                         Runnable restore = f.recompute ? ActivationCheckpointing.recompute(
-                                in -> forwardStage(in, true), chunks.get(c), f) : () -> { };
+                                in -> forwardStage(in, true), block(c, mb), f) : () -> { };
                         segmentInto = null;
                         NDArray target = last(c) ? f.result.backwardTarget() : StageGradients.backwardTarget(f, mb,
                                 "stage " + global(c) + " (" + description + ")");
@@ -271,6 +323,21 @@ public final class PipelineExecutor {
                             gc.backward(target);
                         }
                         restore.run();
+                        if (shared != null && mb == shared.out() && shared.out() > 0) {
+                            // The next stage's sum over microbatches 0..out-1 of the shared unit's gradient joins this
+                            // one's first term, microbatch out's (a + b = b + a exactly): from here the sum goes on
+                            // in microbatch order. After, not before, the backward: until a backward wrote it, a
+                            // gradient may not exist yet (DJL then hands out a detached zero array).
+                            try (NDManager sums = manager.newSubManager()) {
+                                SharedBoundary.accumulate(shared.owned(), link.recv(sums, stageIndex + 1,
+                                        StageLink.Direction.GRADIENT, SharedBoundary.SLOT));
+                            }
+                        }
+                        if (shared != null && mb == shared.in() - 1) {
+                            sharedSums = SharedBoundary.gradients(shared.replica());
+                            link.send(sharedSums, stageIndex - 1, StageLink.Direction.GRADIENT, SharedBoundary.SLOT,
+                                    sends);
+                        }
                     }
                     case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), a, g, m, sends);
                     default -> throw new IllegalStateException("unknown action " + a);
@@ -288,6 +355,9 @@ public final class PipelineExecutor {
             }
             done = true;
         } finally {
+            if (sharedSums != null) {
+                sharedSums.close();
+            }
             segmentInto = null;
             if (overlapping && !done) {
                 segmented.hook().aborted();

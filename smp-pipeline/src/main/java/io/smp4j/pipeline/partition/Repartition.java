@@ -48,7 +48,7 @@ public final class Repartition {
     public static Proposal propose(PartitionPlan plan, double[] measuredMillis, double threshold, long[] limits,
                                    int inflight, double memoryWeight) {
         int p = plan.stages();
-        List<UnitCost> scaled = scaled(plan, measuredMillis);
+        List<UnitCost> scaled = scaled(plan, measuredMillis, 1);
         double weight = memoryWeight;
         PartitionPlan best;
         try {
@@ -93,8 +93,21 @@ public final class Repartition {
      */
     public static Proposal byPeriod(PartitionPlan plan, Measured measured, Schedule schedule, int runAhead,
                                     double threshold, long[] limits, int inflight) {
+        return byPeriod(plan, measured, schedule, runAhead, threshold, limits, inflight, null);
+    }
+
+    /**
+     * As {@link #byPeriod(PartitionPlan, Measured, Schedule, int, double, long[], int)}, then, where
+     * {@code shareable} allows (per unit; null: nowhere) and no memory limits apply, each boundary may move inside one
+     * unit ({@link PartitionPlan#shared}): the unit before the boundary's best position, or the one after it, runs on
+     * the next stage for the first k microbatches (k = 1..M-2), estimated with the unit's time shared in proportion,
+     * when that shortens the estimated step.
+     */
+    public static Proposal byPeriod(PartitionPlan plan, Measured measured, Schedule schedule, int runAhead,
+                                    double threshold, long[] limits, int inflight, boolean[] shareable) {
         int p = plan.stages();
-        List<UnitCost> scaled = scaled(plan, measured.total());
+        int m = schedule.microbatches();
+        List<UnitCost> scaled = scaled(plan, measured.total(), m);
         double[] forwardShare = new double[scaled.size()];
         double updateMillis = 0;
         long parameters = 0;
@@ -111,11 +124,11 @@ public final class Repartition {
         } catch (IllegalArgumentException e) {
             return null;
         }
-        int m = schedule.microbatches();
-        Period period = b -> StepPeriod.of(schedule, stageSums(scaled, forwardShare, b, true, m),
-                stageSums(scaled, forwardShare, b, false, m), updates(scaled, b, perParameter), runAhead);
+        Period period = (b, k) -> StepPeriod.of(schedule, stageSums(scaled, forwardShare, b, k, true, m),
+                stageSums(scaled, forwardShare, b, k, false, m), updates(scaled, b, perParameter), runAhead);
+        int[] none = new int[p + 1];
         int[] best = start.boundaries().clone();
-        double bestPeriod = period.of(best);
+        double bestPeriod = period.of(best, none);
         for (boolean better = true; better; ) {
             better = false;
             int[] origin = best.clone();
@@ -126,7 +139,7 @@ public final class Repartition {
                     if (at <= b[k - 1] || at >= b[k + 1] || !fits(scaled, b, limits, inflight)) {
                         continue;
                     }
-                    double t = period.of(b);
+                    double t = period.of(b, none);
                     if (t < bestPeriod - 1e-9) {
                         best = b;
                         bestPeriod = t;
@@ -135,17 +148,43 @@ public final class Repartition {
                 }
             }
         }
-        double current = period.of(plan.boundaries());
-        if (Arrays.equals(best, plan.boundaries()) || bestPeriod >= current * (1 - threshold)) {
+        int[] bestShared = none.clone();
+        if (shareable != null && limits == null) {
+            int[] origin = best.clone();
+            for (int k = 1; k < p; k++) {
+                for (int at = origin[k]; at <= origin[k] + 1; at++) {
+                    int u = at - 1;
+                    // The owner keeps another unit; the next stage keeps one of its own.
+                    if (u <= best[k - 1] || at >= best[k + 1] || !shareable[u]) {
+                        continue;
+                    }
+                    for (int count = 1; count <= m - 2; count++) {
+                        int[] b = best.clone();
+                        int[] sh = bestShared.clone();
+                        b[k] = at;
+                        sh[k] = count;
+                        double t = period.of(b, sh);
+                        if (t < bestPeriod - 1e-9) {
+                            best = b;
+                            bestShared = sh;
+                            bestPeriod = t;
+                        }
+                    }
+                }
+            }
+        }
+        double current = period.of(plan.boundaries(), plan.shared());
+        if ((Arrays.equals(best, plan.boundaries()) && Arrays.equals(bestShared, plan.shared()))
+                || bestPeriod >= current * (1 - threshold)) {
             return null;
         }
-        return new Proposal(new PartitionPlan(scaled, best, 0, "auto, re-partitioned"), current, bestPeriod,
-                "the estimated step time");
+        return new Proposal(new PartitionPlan(scaled, best, 0, "auto, re-partitioned", bestShared), current,
+                bestPeriod, "the estimated step time");
     }
 
     @FunctionalInterface
     private interface Period {
-        double of(int[] boundaries);
+        double of(int[] boundaries, int[] shared);
     }
 
     private static boolean fits(List<UnitCost> units, int[] b, long[] limits, int inflight) {
@@ -157,14 +196,26 @@ public final class Repartition {
         return true;
     }
 
-    /** Per stage, one microbatch's forward (or backward) time under boundaries {@code b}. */
-    private static double[] stageSums(List<UnitCost> units, double[] forwardShare, int[] b, boolean forward,
-                                      int microbatches) {
+    /**
+     * Per stage, one microbatch's forward (or backward) time under boundaries {@code b}, a unit shared for k of the
+     * microbatches counted on the next stage for k / M of its time (the mean over the step's microbatches).
+     */
+    private static double[] stageSums(List<UnitCost> units, double[] forwardShare, int[] b, int[] shared,
+                                      boolean forward, int microbatches) {
         double[] out = new double[b.length - 1];
         for (int s = 0; s < out.length; s++) {
             for (int u = b[s]; u < b[s + 1]; u++) {
                 double share = forward ? forwardShare[u] : 1 - forwardShare[u];
                 out[s] += units.get(u).timeMillis() * share / microbatches;
+            }
+        }
+        for (int s = 1; s < out.length; s++) {
+            if (shared[s] > 0) {
+                int u = b[s] - 1;
+                double share = forward ? forwardShare[u] : 1 - forwardShare[u];
+                double moved = units.get(u).timeMillis() * share / microbatches * shared[s] / microbatches;
+                out[s - 1] -= moved;
+                out[s] += moved;
             }
         }
         return out;
@@ -180,15 +231,18 @@ public final class Repartition {
         return out;
     }
 
-    /** Each stage's profiled unit times scaled by measured / profiled for that stage. */
-    private static List<UnitCost> scaled(PartitionPlan plan, double[] measuredMillis) {
+    /**
+     * Each stage's profiled unit times scaled by measured / profiled for that stage (a shared unit counted where it
+     * ran, out of {@code microbatches}; it takes its owner's factor).
+     */
+    private static List<UnitCost> scaled(PartitionPlan plan, double[] measuredMillis, int microbatches) {
         int p = plan.stages();
         if (measuredMillis.length != p) {
             throw new IllegalArgumentException(measuredMillis.length + " measured stage times for " + p + " stages");
         }
         List<UnitCost> scaled = new ArrayList<>();
         for (int s = 0; s < p; s++) {
-            double profiled = plan.stageTimeMillis(s);
+            double profiled = plan.stageTimeMillis(s, microbatches);
             double factor = profiled > 0 && measuredMillis[s] > 0 ? measuredMillis[s] / profiled : 1;
             for (int u = plan.firstUnit(s); u < plan.endUnit(s); u++) {
                 UnitCost c = plan.units().get(u);

@@ -1,0 +1,93 @@
+package io.smp4j.pipeline.exec;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import io.smp4j.pipeline.djl.DjlInternals;
+import java.util.List;
+
+/**
+ * A rank's part in shared boundary units ({@link io.smp4j.pipeline.partition.PartitionPlan#shared}): a boundary inside
+ * one unit, for balance finer than a unit. Unit u, the last of stage s-1 (its owner), runs on stage s for the first
+ * {@code k} microbatches of each step and on stage s-1 for the others. What keeps the results those of one process
+ * (bitwise): the forward and input gradient of u are the same kernels on the same inputs wherever they run; the owner
+ * sends u's parameters to stage s at the start of every step (after its update), so that the replica computes with the
+ * same values; and u's gradient, a sum over microbatches in order, is summed over 0..k-1 on stage s, which sends that
+ * partial sum to the owner as soon as its backward of k-1 ran; the owner adds it to its gradient right after its
+ * backward of microbatch k (which needs stage s's backward of k first, so the sum is there; {@code S + g_k = g_k + S}
+ * exactly), and the sum goes on in order. Only the owner all-reduces and updates u. k is at most M-2: the owner's
+ * last backward, which an overlapped all-reduce may cut into buckets, comes after the sum is complete.
+ *
+ * @param in          microbatches that run the previous stage's last unit here (0: none)
+ * @param replica     that unit's parameters here (empty when {@code in} is 0)
+ * @param out         microbatches that run this stage's last unit on the next stage (0: none)
+ * @param owned       that unit's parameters (empty when {@code out} is 0)
+ * @param variants    the blocks to run: index {@code (mb < in ? 1 : 0) | (mb < out ? 2 : 0)}; index 0 is the stage
+ */
+public record SharedBoundary(int in, List<Parameter> replica, int out, List<Parameter> owned, Block[] variants) {
+    /** Stage links' slot of the shared messages (parameters forward, gradient sums back): past every microbatch's. */
+    static final int SLOT = 1 << 20;
+
+    public SharedBoundary {
+        replica = List.copyOf(replica);
+        owned = List.copyOf(owned);
+        if (variants.length != 4 || variants[0] == null || (in > 0 && variants[1] == null)
+                || (out > 0 && variants[2] == null) || (in > 0 && out > 0 && variants[3] == null)) {
+            throw new IllegalArgumentException("a shared boundary needs the stage and its variants for in " + in
+                    + " and out " + out);
+        }
+    }
+
+    /** The block microbatch {@code mb} runs. */
+    Block block(int mb) {
+        return variants[(mb < in ? 1 : 0) | (mb < out ? 2 : 0)];
+    }
+
+    /** The parameters' values, as arrays to send (handles on the parameters themselves). */
+    static NDList values(List<Parameter> params) {
+        NDList out = new NDList(params.size());
+        params.forEach(p -> out.add(p.getArray()));
+        return out;
+    }
+
+    /** Overwrites {@code params} in place with {@code values} (the owner's, just received). */
+    static void overwrite(List<Parameter> params, NDList values) {
+        check(params, values, "parameters");
+        for (int i = 0; i < params.size(); i++) {
+            DjlInternals.overwrite(params.get(i).getArray(), values.get(i).toByteBuffer());
+        }
+    }
+
+    /** Gradient handles of {@code params} (close them after use). */
+    static NDList gradients(List<Parameter> params) {
+        NDList out = new NDList(params.size());
+        params.forEach(p -> out.add(DjlInternals.gradient(p.getArray())));
+        return out;
+    }
+
+    /** Adds the partial sums received from the next stage into {@code params}' gradients. */
+    static void accumulate(List<Parameter> params, NDList sums) {
+        check(params, sums, "gradient sums");
+        try (NDList grads = gradients(params)) {
+            for (int i = 0; i < params.size(); i++) {
+                grads.get(i).addi(sums.get(i));
+            }
+        }
+    }
+
+    private static void check(List<Parameter> params, NDList arrays, String what) {
+        if (arrays.size() != params.size()) {
+            throw new IllegalStateException("the shared unit's " + what + " arrived as " + arrays.size()
+                    + " arrays; it has " + params.size() + " parameters");
+        }
+        for (int i = 0; i < params.size(); i++) {
+            NDArray a = arrays.get(i);
+            if (!a.getShape().equals(params.get(i).getArray().getShape())) {
+                throw new IllegalStateException("the shared unit's " + what + " arrived with shape " + a.getShape()
+                        + " for parameter " + params.get(i).getName() + " of shape "
+                        + params.get(i).getArray().getShape());
+            }
+        }
+    }
+}
