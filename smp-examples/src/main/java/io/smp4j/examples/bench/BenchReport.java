@@ -81,7 +81,9 @@ final class BenchReport {
                 + "only (memory_weight 0), finer units where one is large, re-partitioned from measured stage times "
                 + "(a change when two checks 5 steps apart both find a plan whose estimated step time is shorter by "
                 + "more than 2%%: plans compared by the schedule simulated over consecutive steps from the measured "
-                + "forward, backward and update times), checked again "
+                + "forward, backward and update times; a boundary may fall inside a unit whose parameters all train: "
+                + "\"unit u shared k/M\" runs unit u on the next stage for the first k microbatches, bitwise the same "
+                + "results), checked again "
                 + "over windows of doubling length (\"before\": the first plan kept); "
                 + "40 warm-up steps, then the timed ones. Pipeline = the `smp.step` call (forwards, "
                 + "backwards, stage messages, the loss broadcast), step = pipeline + optimizer update. Busy = a rank's "
@@ -125,14 +127,16 @@ final class BenchReport {
             double m1 = c1 / pipe;
             double b0 = medianBusy(ranks.get(0).getAsJsonObject(), m0);
             double b1 = medianBusy(ranks.get(1).getAsJsonObject(), m1);
-            String plan = "";
+            List<String> plans = new ArrayList<>();
             JsonArray per = x.getAsJsonArray("plans_per_run");
-            if (per != null && per.size() > 0) {
-                JsonArray first = per.get(0).getAsJsonArray();
-                plan = first.get(first.size() - 1).getAsString().replaceAll("^after step \\d+: ", "")
-                        + (first.size() > 1 ? " (from " + first.get(0).getAsString().replaceAll("^after step \\d+: ",
-                        "") + ")" : "");
+            for (int run = 0; per != null && run < per.size(); run++) {
+                JsonArray changes = per.get(run).getAsJsonArray();
+                String last = changes.get(changes.size() - 1).getAsString().replaceAll("^after step \\d+: ", "");
+                String first = changes.get(0).getAsString().replaceAll("^after step \\d+: ", "");
+                plans.add((per.size() > 1 ? "run " + (run + 1) + ": " : "") + last
+                        + (changes.size() > 1 ? " (from " + first + ")" : ""));
             }
+            String plan = String.join("; ", plans);
             line("| %s | %d | %d | %.0f | %.0f | %.1f | %.2fx | %.0f%% / %.0f%% | %.0f%% | %.0f%% / %.0f%% | %.0f%% / %.0f%% "
                     + "| %.2fx | %s |", key, v, mb, step, pipe, d(x, "samples_per_second"),
                     d(x, "samples_per_second") / baseSps, 100 * b0, 100 * b1, 100 * theory, 100 * b0 / theory,

@@ -99,9 +99,9 @@ public final class Repartition {
     /**
      * As {@link #byPeriod(PartitionPlan, Measured, Schedule, int, double, long[], int)}, then, where
      * {@code shareable} allows (per unit; null: nowhere) and no memory limits apply, each boundary may move inside one
-     * unit ({@link PartitionPlan#shared}): the unit before the boundary's best position, or the one after it, runs on
-     * the next stage for the first k microbatches (k = 1..M-2), estimated with the unit's time shared in proportion,
-     * when that shortens the estimated step.
+     * unit ({@link PartitionPlan#shared}): a unit up to {@link #REACH} units from the boundary's best position on
+     * whole units ends the stage before it and runs on the next stage for the first k microbatches (k = 1..M-2),
+     * estimated with the unit's time shared in proportion, when that shortens the estimated step.
      */
     public static Proposal byPeriod(PartitionPlan plan, Measured measured, Schedule schedule, int runAhead,
                                     double threshold, long[] limits, int inflight, boolean[] shareable) {
@@ -152,7 +152,7 @@ public final class Repartition {
         if (shareable != null && limits == null) {
             int[] origin = best.clone();
             for (int k = 1; k < p; k++) {
-                for (int at = origin[k]; at <= origin[k] + 1; at++) {
+                for (int at = origin[k] - REACH; at <= origin[k] + REACH; at++) {
                     int u = at - 1;
                     // The owner keeps another unit; the next stage keeps one of its own.
                     if (u <= best[k - 1] || at >= best[k + 1] || !shareable[u]) {
