@@ -5,6 +5,7 @@ import ai.djl.nn.Block;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.core.partition.Partitioning;
+import io.smp4j.core.partition.SharedUnits;
 import io.smp4j.pipeline.exec.ComputeClock;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
@@ -172,7 +173,7 @@ final class Repartitioner {
         if (c.memoryWeight() == 0 && c.virtualStages() == 1) {
             Schedule schedule = Schedules.of(c.pipeline(), smp.ppSize(), c.microbatches(), c.activeMicrobatches());
             int runAhead = Schedules.INTERLEAVED.equals(c.pipeline()) ? c.activeMicrobatches() : 0;
-            boolean[] shareable = Partitioning.shareable(ModelUnits.resolve(block, current.plan().unitNames()));
+            boolean[] shareable = SharedUnits.shareable(ModelUnits.resolve(block, current.plan().unitNames()));
             return Repartition.byPeriod(current.plan(), times, schedule, runAhead, c.repartitionThreshold(),
                     current.memoryLimits(), c.activeMicrobatches(), shareable);
         }

@@ -16,7 +16,6 @@ import io.smp4j.core.device.Gpu;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.exec.ActionListener;
 import io.smp4j.pipeline.exec.DeviceLink;
-import io.smp4j.pipeline.exec.SharedBoundary;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.NDLists;
@@ -126,7 +125,7 @@ public final class Partitioning {
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, plan.unitNames());
         if (placement.shared() != null) {
             plan = plan.withShared(placement.shared());
-            checkShared(plan, units, smp);
+            SharedUnits.check(plan, units, smp);
         }
         if (smp.rank() == 0) {
             plan.table().forEach(line -> LOG.info("{}", line));
@@ -167,52 +166,6 @@ public final class Partitioning {
         return all;
     }
 
-    /**
-     * Which units may be shared across a boundary ({@link PartitionPlan#shared}): those whose parameters all train. A
-     * unit with state that forwards change (batch-norm running statistics) cannot: its replica's state would drift
-     * from the owner's.
-     */
-    public static boolean[] shareable(List<ModelUnits.Unit> units) {
-        boolean[] out = new boolean[units.size()];
-        for (int u = 0; u < out.length; u++) {
-            out[u] = Parameters.of(units.get(u).block()).stream().allMatch(Parameter::requiresGradient);
-        }
-        return out;
-    }
-
-    /** A plan's shared units, checked against this job before any work: clear errors for what cannot run. */
-    public static void checkShared(PartitionPlan plan, List<ModelUnits.Unit> units, Smp smp) {
-        if (!plan.sharesUnits()) {
-            return;
-        }
-        boolean[] ok = shareable(units);
-        int m = smp.config().microbatches();
-        for (int s = 1; s < plan.stages(); s++) {
-            int k = plan.sharedIn(s);
-            int u = plan.firstUnit(s) - 1;
-            if (k == 0) {
-                continue;
-            }
-            if (!ok[u]) {
-                throw new IllegalArgumentException("unit " + u + " (" + units.get(u).name() + ") cannot be shared: "
-                        + "it has parameters that do not train (running statistics), which a replica would change "
-                        + "apart from its owner");
-            }
-            if (smp.config().virtualStages() != 1) {
-                throw new IllegalArgumentException("shared units need virtual_stages 1, got "
-                        + smp.config().virtualStages());
-            }
-            if (m < 3) {
-                throw new IllegalArgumentException("unit " + u + " is shared, which needs microbatches >= 3 (its "
-                        + "owner runs it for at least the last two), got " + m);
-            }
-            if (k > m - 2) {
-                throw new IllegalArgumentException("unit " + u + " shared for " + k + " microbatches of " + m
-                        + ": allowed 1.." + (m - 2) + " (its owner runs it for at least the last two)");
-            }
-        }
-    }
-
     /** This rank's executor of its chunks under {@code plan}, with the timeline, checkpointing and device link. */
     public static PipelineExecutor build(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units, List<Block> chunks,
                                          NDManager manager) {
@@ -246,42 +199,12 @@ public final class Partitioning {
             executor.setDeviceLink(direct);
         }
         if (chunks.size() == 1) {
-            executor.setSharedBoundary(sharedBoundary(plan, units, chunks.get(0), s));
+            executor.setSharedBoundary(SharedUnits.boundary(plan, units, chunks.get(0), s));
         }
         return executor;
     }
 
-    /** Rank {@code rank}'s part in the plan's shared units (one chunk per rank), or null when it has none. */
-    static SharedBoundary sharedBoundary(PartitionPlan plan, List<ModelUnits.Unit> units, Block stage, int rank) {
-        int in = plan.sharedIn(rank);
-        int out = plan.sharedOut(rank);
-        if (in == 0 && out == 0) {
-            return null;
-        }
-        int first = plan.firstUnit(rank);
-        int end = plan.endUnit(rank);
-        Block[] variants = new Block[4];
-        variants[0] = stage;
-        if (in > 0) {
-            variants[1] = ModelUnits.stage(units, first - 1, end);
-        }
-        if (out > 0) {
-            variants[2] = ModelUnits.stage(units, first, end - 1);
-        }
-        if (in > 0 && out > 0) {
-            variants[3] = ModelUnits.stage(units, first - 1, end - 1);
-        }
-        return new SharedBoundary(in, in > 0 ? Parameters.of(units.get(first - 1).block()) : List.of(), out,
-                out > 0 ? Parameters.of(units.get(end - 1).block()) : List.of(), variants);
-    }
 
-    /** Whether this rank keeps unit {@code u}'s parameters under {@code plan}: it runs the unit, or a replica of it. */
-    private static boolean keeps(PartitionPlan plan, int u, int rank, int ranks) {
-        if (plan.stageOf(u) % ranks == rank) {
-            return true;
-        }
-        return plan.stages() == ranks && plan.sharedIn(rank) > 0 && u == plan.firstUnit(rank) - 1;
-    }
 
     /** The leading dimension of a list's first array (its rows: the microbatch size of batch-major data). */
     public static long rows(NDList list) {
@@ -335,7 +258,7 @@ public final class Partitioning {
         long kept = 0;
         int s = smp.ppRank();
         for (int u = 0; u < units.size(); u++) {
-            boolean local = keeps(plan, u, s, smp.ppSize());
+            boolean local = SharedUnits.keeps(plan, u, s, smp.ppSize());
             for (Parameter prm : Parameters.of(units.get(u).block())) {
                 if (!prm.isInitialized()) {
                     if (local) {

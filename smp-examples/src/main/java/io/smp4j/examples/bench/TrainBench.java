@@ -146,18 +146,6 @@ public final class TrainBench {
         return Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.01f)).optMomentum(0.9f).build();
     }
 
-    /** A plan's boundaries, and its shared units: e.g. {@code [0, 19, 39], unit 18 shared 3/8}. */
-    static String describePlan(io.smp4j.pipeline.partition.PartitionPlan plan, int microbatches) {
-        StringBuilder b = new StringBuilder(java.util.Arrays.toString(plan.boundaries()));
-        for (int s = 1; s < plan.stages(); s++) {
-            if (plan.sharedIn(s) > 0) {
-                b.append(", unit ").append(plan.firstUnit(s) - 1).append(" shared ").append(plan.sharedIn(s))
-                        .append('/').append(microbatches);
-            }
-        }
-        return b.toString();
-    }
-
     /** Pipeline / data-parallel run: rank 0 returns the result, others null. */
     static Map<String, Object> smp(Options o) throws Exception {
         SmpConfig.Builder cb = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
@@ -211,7 +199,7 @@ public final class TrainBench {
                 opt.step();
                 smp.synchronize(); // the step's kernels, not their launches
                 long t1 = System.nanoTime();
-                String plan = describePlan(dm.plan(), cfg.microbatches());
+                String plan = BenchRuns.describePlan(dm.plan(), cfg.microbatches());
                 if (plans.isEmpty() || !plans.get(plans.size() - 1).endsWith(plan)) {
                     plans.add("after step " + (step + 1) + ": " + plan);
                 }

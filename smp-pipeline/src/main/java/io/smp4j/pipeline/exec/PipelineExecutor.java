@@ -9,7 +9,6 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
-import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.RunAhead;
@@ -29,6 +28,10 @@ import org.slf4j.LoggerFactory;
  * microbatches exactly as one unsplit backward per microbatch would.
  *
  * <p>Each microbatch lives in its own {@link NDManager} scope, closed as soon as its last action on this stage ran.
+ *
+ * <p>Longer than 300 lines: the one loop over a step's actions and the settings that shape it (run-ahead, activation
+ * checkpointing, backward in segments, shared units); what each does lives in its own class ({@link StageLink},
+ * {@link ActivationCheckpointing}, {@link SegmentedBackward}, {@link SharedBoundary}, {@link RunAhead}).
  *
  * <pre>{@code
  * PipelineExecutor exec = new PipelineExecutor(stageBlock, ppRank, ppSize, pipelineGroup, manager, "units 0..3");
@@ -205,26 +208,6 @@ public final class PipelineExecutor {
         }
     }
 
-    /**
-     * At a step's start: the owner of a shared unit sends its parameters (updated by the last step) to the next stage;
-     * a stage with a replica takes them and, in training, zeroes the replica's gradient (sent to the owner each step).
-     */
-    private void shareParameters(boolean training, List<CommRequest> sends) {
-        if (shared.out() > 0) {
-            link.send(SharedBoundary.values(shared.owned()), stageIndex + 1, StageLink.Direction.ACTIVATION,
-                    SharedBoundary.SLOT, sends);
-        }
-        if (shared.in() > 0) {
-            try (NDManager values = manager.newSubManager()) {
-                SharedBoundary.overwrite(shared.replica(), link.recv(values, stageIndex - 1,
-                        StageLink.Direction.ACTIVATION, SharedBoundary.SLOT));
-            }
-            if (training) {
-                shared.replica().forEach(p -> DjlInternals.zeroGradient(p.getArray()));
-            }
-        }
-    }
-
     /** After action {@code a}, begun at {@code t0}: the device synchronised, its time to the clock and listener. */
     private void observed(Action a, long t0, boolean listened, boolean measured) {
         synchronize.run();
@@ -263,12 +246,7 @@ public final class PipelineExecutor {
         try (Flights flights = new Flights(manager, m * chunks.size());
              GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             if (shared != null) {
-                if (training && Math.max(shared.in(), shared.out()) > m - 2) {
-                    throw new IllegalStateException("a unit shared for " + Math.max(shared.in(), shared.out())
-                            + " of " + m + " microbatches: allowed 1.." + (m - 2) + " (the owner's last "
-                            + "microbatch must run it, and the one before)");
-                }
-                shareParameters(training, sends);
+                shared.start(link, stageIndex, manager, training, m, sends);
             }
             for (int i = 0; i < order.size(); i++) {
                 if (training && runAhead > 0) {
@@ -323,20 +301,9 @@ public final class PipelineExecutor {
                             gc.backward(target);
                         }
                         restore.run();
-                        if (shared != null && mb == shared.out() && shared.out() > 0) {
-                            // The next stage's sum over microbatches 0..out-1 of the shared unit's gradient joins this
-                            // one's first term, microbatch out's (a + b = b + a exactly): from here the sum goes on
-                            // in microbatch order. After, not before, the backward: until a backward wrote it, a
-                            // gradient may not exist yet (DJL then hands out a detached zero array).
-                            try (NDManager sums = manager.newSubManager()) {
-                                SharedBoundary.accumulate(shared.owned(), link.recv(sums, stageIndex + 1,
-                                        StageLink.Direction.GRADIENT, SharedBoundary.SLOT));
-                            }
-                        }
-                        if (shared != null && mb == shared.in() - 1) {
-                            sharedSums = SharedBoundary.gradients(shared.replica());
-                            link.send(sharedSums, stageIndex - 1, StageLink.Direction.GRADIENT, SharedBoundary.SLOT,
-                                    sends);
+                        if (shared != null) {
+                            NDList sent = shared.afterBackward(mb, link, stageIndex, manager, sends);
+                            sharedSums = sent != null ? sent : sharedSums;
                         }
                     }
                     case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), a, g, m, sends);

@@ -2,8 +2,10 @@ package io.smp4j.pipeline.exec;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
+import io.smp4j.comm.CommRequest;
 import io.smp4j.pipeline.djl.DjlInternals;
 import java.util.List;
 
@@ -37,6 +39,51 @@ public record SharedBoundary(int in, List<Parameter> replica, int out, List<Para
             throw new IllegalArgumentException("a shared boundary needs the stage and its variants for in " + in
                     + " and out " + out);
         }
+    }
+
+    /**
+     * At a step's start: the owner sends its unit's parameters (updated by the last step) to the next stage; a stage
+     * with a replica takes them and, in training, zeroes the replica's gradient (sent to the owner each step).
+     */
+    void start(StageLink link, int stage, NDManager manager, boolean training, int microbatches,
+               List<CommRequest> sends) {
+        if (training && Math.max(in, out) > microbatches - 2) {
+            throw new IllegalStateException("a unit shared for " + Math.max(in, out) + " of " + microbatches
+                    + " microbatches: allowed 1.." + (microbatches - 2) + " (its owner runs it for at least the last "
+                    + "two)");
+        }
+        if (out > 0) {
+            link.send(values(owned), stage + 1, StageLink.Direction.ACTIVATION, SLOT, sends);
+        }
+        if (in > 0) {
+            try (NDManager values = manager.newSubManager()) {
+                overwrite(replica, link.recv(values, stage - 1, StageLink.Direction.ACTIVATION, SLOT));
+            }
+            if (training) {
+                replica.forEach(p -> DjlInternals.zeroGradient(p.getArray()));
+            }
+        }
+    }
+
+    /**
+     * After this stage's backward of microbatch {@code mb}: a replica sends its gradient sum once it covers
+     * microbatches 0..in-1 (returned: handles to close once the send completed); the owner adds the next stage's sum
+     * right after its backward of microbatch {@code out} (a + b = b + a exactly), from where the sum goes on in
+     * microbatch order. After, not before, the backward: until a backward wrote it, a gradient may not exist yet
+     * (DJL then hands out a detached zero array).
+     */
+    NDList afterBackward(int mb, StageLink link, int stage, NDManager manager, List<CommRequest> sends) {
+        if (out > 0 && mb == out) {
+            try (NDManager sums = manager.newSubManager()) {
+                accumulate(owned, link.recv(sums, stage + 1, StageLink.Direction.GRADIENT, SLOT));
+            }
+        }
+        if (in > 0 && mb == in - 1) {
+            NDList sums = gradients(replica);
+            link.send(sums, stage - 1, StageLink.Direction.GRADIENT, SLOT, sends);
+            return sums;
+        }
+        return null;
     }
 
     /** The block microbatch {@code mb} runs. */
