@@ -1,5 +1,6 @@
 package io.smp4j.core;
 
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
 import io.smp4j.pipeline.partition.PartitionPlan;
@@ -32,7 +33,6 @@ public final class RepartitionMain {
                 .repartitionSteps(moving ? 2 : 0).repartitionThreshold(0).build();
         int code = 0;
         try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager()) {
-            HybridMain.Trainer t = new HybridMain.Trainer();
             DistributedModel dm = new DistributedModel(smp, HybridMain.build("resnet18", m, 4), m);
             int[] initial;
             if (moving) {
@@ -45,46 +45,13 @@ public final class RepartitionMain {
                 dm.placeByPlan(List.of(lines.get(1).split("\t")), initial);
             }
             DistributedOptimizer opt = new DistributedOptimizer(dm, CheckpointMain.momentum());
-            StringBuilder losses = new StringBuilder();
-            for (int s = 0; s < STEPS; s++) {
-                try (NDManager step = m.newSubManager()) {
-                    var b = HybridMain.globalBatch("resnet18", step, s);
-                    StepOutput out = smp.step(t, "trainStep", dm, b[0], b[1]);
-                    opt.step();
-                    for (int i = 0; i < out.outputs().size(); i++) {
-                        losses.append(Integer.toHexString(Float.floatToRawIntBits(out.outputs().get(i).getFloat())))
-                                .append(' ');
-                    }
-                }
-            }
+            String losses = trainLosses(smp, dm, opt, m, STEPS, (step, s) -> HybridMain.globalBatch("resnet18",
+                    step, s));
             PartitionPlan plan = dm.plan();
-            System.out.println("LOSSES rank=" + smp.rank() + " " + losses.toString().trim());
+            System.out.println("LOSSES rank=" + smp.rank() + " " + losses);
             System.out.println("PLAN rank=" + smp.rank() + " initial=" + Arrays.toString(initial).replace(" ", "")
                     + " final=" + Arrays.toString(plan.boundaries()).replace(" ", "") + " how=" + plan.how().replace(' ', '_'));
-            CRC32 crc = new CRC32();
-            List<Parameter> params = new ArrayList<>(dm.localParameters());
-            for (Parameter p : params) {
-                for (float v : p.getArray().toFloatArray()) {
-                    crc.update(Float.floatToRawIntBits(v));
-                }
-            }
-            var state = io.smp4j.pipeline.djl.DjlInternals.optimizerState(opt.optimizer());
-            int withState = 0;
-            for (Parameter p : params) {
-                for (var field : state.values()) {
-                    var perDevice = field.get(p.getId());
-                    if (perDevice != null) {
-                        withState++;
-                        for (var a : perDevice.values()) {
-                            for (float v : a.toFloatArray()) {
-                                crc.update(Float.floatToRawIntBits(v));
-                            }
-                        }
-                    }
-                }
-            }
-            System.out.println("PARAMS rank=" + smp.rank() + " tensors=" + params.size() + " momentum=" + withState
-                    + " crc=" + Long.toHexString(crc.getValue()));
+            System.out.println(paramsLine(smp, dm, opt));
             if (moving) {
                 Path saved = Checkpoints.save(dm, opt, dir.resolve("ckpt"), STEPS);
                 if (smp.rank() == 0) {
@@ -105,5 +72,52 @@ public final class RepartitionMain {
         }
         System.out.flush();
         Runtime.getRuntime().halt(code);
+    }
+
+    /** {@code PARAMS rank=R tensors=N momentum=K crc=C}: this rank's own parameters and their momentum, exact bits. */
+    static String paramsLine(Smp smp, DistributedModel dm, DistributedOptimizer opt) {
+        CRC32 crc = new CRC32();
+        List<Parameter> params = new ArrayList<>(dm.localParameters());
+        var state = io.smp4j.pipeline.djl.DjlInternals.optimizerState(opt.optimizer());
+        int withState = 0;
+        for (Parameter p : params) {
+            for (float v : p.getArray().toFloatArray()) {
+                crc.update(Float.floatToRawIntBits(v));
+            }
+        }
+        for (Parameter p : params) {
+            for (var field : state.values()) {
+                var perDevice = field.get(p.getId());
+                if (perDevice != null) {
+                    withState++;
+                    for (var a : perDevice.values()) {
+                        for (float v : a.toFloatArray()) {
+                            crc.update(Float.floatToRawIntBits(v));
+                        }
+                    }
+                }
+            }
+        }
+        return "PARAMS rank=" + smp.rank() + " tensors=" + params.size() + " momentum=" + withState + " crc="
+                + Long.toHexString(crc.getValue());
+    }
+
+    /** Trains {@code steps} steps on {@code batch}'s (images, labels); every microbatch loss, exact bits, in order. */
+    static String trainLosses(Smp smp, DistributedModel dm, DistributedOptimizer opt, NDManager m, int steps,
+                              java.util.function.BiFunction<NDManager, Integer, NDList[]> batch) {
+        HybridMain.Trainer t = new HybridMain.Trainer();
+        StringBuilder losses = new StringBuilder();
+        for (int s = 0; s < steps; s++) {
+            try (NDManager step = m.newSubManager()) {
+                NDList[] b = batch.apply(step, s);
+                StepOutput out = smp.step(t, "trainStep", dm, b[0], b[1]);
+                opt.step();
+                for (int i = 0; i < out.outputs().size(); i++) {
+                    losses.append(Integer.toHexString(Float.floatToRawIntBits(out.outputs().get(i).getFloat())))
+                            .append(' ');
+                }
+            }
+        }
+        return losses.toString().trim();
     }
 }

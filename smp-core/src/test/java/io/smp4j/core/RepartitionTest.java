@@ -24,11 +24,15 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class RepartitionTest {
     static TestSupport.Result run(String mode, Path dir) throws Exception {
-        TestSupport.Result r = TestSupport.run(new LocalLauncher.Builder(2, RepartitionMain.class.getName())
+        return run(RepartitionMain.class, mode, dir, "repartition-" + mode + ".log");
+    }
+
+    static TestSupport.Result run(Class<?> main, String mode, Path dir, String log) throws Exception {
+        TestSupport.Result r = TestSupport.run(new LocalLauncher.Builder(2, main.getName())
                 .args(List.of(mode, dir.toString()))
                 .jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
                         "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120")));
-        Files.writeString(Path.of("target", "repartition-" + mode + ".log"), r.output());
+        Files.writeString(Path.of("target", log), r.output());
         assertEquals(0, r.code(), r.output());
         return r;
     }
@@ -67,5 +71,29 @@ class RepartitionTest {
             Matcher m = Pattern.compile("tensors=(\\d+) momentum=(\\d+)").matcher(p);
             assertTrue(m.find() && Integer.parseInt(m.group(2)) > 0, p);
         }
+    }
+
+    /**
+     * Re-partitioning into a boundary inside a unit: three equal layers on two stages balance only by sharing the
+     * middle one; the run that moves there (the unit's parameters and momentum to their owner, a replica created on
+     * the next stage) equals, bitwise, a run that started with that plan.
+     */
+    @Test
+    void aRunThatMovesIntoASharedUnitEqualsOneThatStartedThere(@TempDir Path dir) throws Exception {
+        Engine.getInstance();
+        String moving = runShared("moving", dir);
+        Matcher plan = Pattern.compile("PLAN rank=0 final=(\\S+) shared=\\[0,(\\d+),0\\]").matcher(moving);
+        assertTrue(plan.find(), moving);
+        assertTrue(Integer.parseInt(plan.group(2)) > 0, "the plan must end inside a unit: " + plan.group());
+        String fixed = runShared("fixed", dir);
+        assertEquals(lines(moving, "LOSSES"), lines(fixed, "LOSSES"));
+        List<String> params = lines(moving, "PARAMS");
+        assertEquals(2, params.size(), moving);
+        assertEquals(params, lines(fixed, "PARAMS"));
+        assertEquals(lines(moving, "PLAN"), lines(fixed, "PLAN"));
+    }
+
+    private static String runShared(String mode, Path dir) throws Exception {
+        return run(SharedRepartitionMain.class, mode, dir, "repartition-shared-" + mode + ".log").output();
     }
 }
