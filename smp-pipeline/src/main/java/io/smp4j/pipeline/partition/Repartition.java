@@ -48,7 +48,7 @@ public final class Repartition {
     public static Proposal propose(PartitionPlan plan, double[] measuredMillis, double threshold, long[] limits,
                                    int inflight, double memoryWeight) {
         int p = plan.stages();
-        List<UnitCost> scaled = scaled(plan, measuredMillis, 1);
+        List<UnitCost> scaled = scaled(plan, measuredMillis, 0);
         double weight = memoryWeight;
         PartitionPlan best;
         try {
@@ -233,7 +233,8 @@ public final class Repartition {
 
     /**
      * Each stage's profiled unit times scaled by measured / profiled for that stage (a shared unit counted where it
-     * ran, out of {@code microbatches}; it takes its owner's factor).
+     * ran, out of {@code microbatches}, or 0: on its owner, as the min-max path, which never shares, sees it; it takes
+     * its owner's factor).
      */
     private static List<UnitCost> scaled(PartitionPlan plan, double[] measuredMillis, int microbatches) {
         int p = plan.stages();
@@ -242,7 +243,7 @@ public final class Repartition {
         }
         List<UnitCost> scaled = new ArrayList<>();
         for (int s = 0; s < p; s++) {
-            double profiled = plan.stageTimeMillis(s, microbatches);
+            double profiled = microbatches > 0 ? plan.stageTimeMillis(s, microbatches) : plan.stageTimeMillis(s);
             double factor = profiled > 0 && measuredMillis[s] > 0 ? measuredMillis[s] / profiled : 1;
             for (int u = plan.firstUnit(s); u < plan.endUnit(s); u++) {
                 UnitCost c = plan.units().get(u);
