@@ -301,16 +301,17 @@ public final class PipelineExecutor {
                             gc.backward(target);
                         }
                         restore.run();
-                        if (shared != null) {
-                            NDList sent = shared.afterBackward(mb, link, stageIndex, manager, sends);
-                            sharedSums = sent != null ? sent : sharedSums;
-                        }
                     }
                     case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), a, g, m, sends);
                     default -> throw new IllegalStateException("unknown action " + a);
                 }
                 if (timed) {
                     observed(a, t0, listened, measured);
+                }
+                if (shared != null && a.type() == Action.Type.BACKWARD) {
+                    // Messages, not compute: outside the action's clock.
+                    NDList sent = shared.afterBackward(mb, link, stageIndex, manager, sends);
+                    sharedSums = sent != null ? sent : sharedSums;
                 }
                 if (InFlight.lastAction(a, training, first(c), last(c))) {
                     flights.finish(key);
