@@ -246,7 +246,14 @@ public final class PipelineExecutor {
         try (Flights flights = new Flights(manager, m * chunks.size());
              GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             if (shared != null) {
+                long t0 = System.nanoTime();
                 shared.start(link, stageIndex, manager, training, m, sends);
+                if (clock.measuring() && training && shared.in() == 0) {
+                    // What sharing costs counts in this stage's time for re-partitioning (not in the timeline's
+                    // compute), so that a share that does not pay shows in the next check; not a replica's receive
+                    // here, which also waits for the owner to start its step.
+                    clock.add(0, System.nanoTime() - t0, false);
+                }
             }
             for (int i = 0; i < order.size(); i++) {
                 if (training && runAhead > 0) {
@@ -309,9 +316,13 @@ public final class PipelineExecutor {
                     observed(a, t0, listened, measured);
                 }
                 if (shared != null && a.type() == Action.Type.BACKWARD) {
-                    // Messages, not compute: outside the action's clock.
+                    // Messages, not compute: outside the timeline's backward, in the re-partitioner's stage time.
+                    long t1 = System.nanoTime();
                     NDList sent = shared.afterBackward(mb, link, stageIndex, manager, sends);
                     sharedSums = sent != null ? sent : sharedSums;
+                    if (measured) {
+                        clock.add(c, System.nanoTime() - t1, false);
+                    }
                 }
                 if (InFlight.lastAction(a, training, first(c), last(c))) {
                     flights.finish(key);
