@@ -204,14 +204,7 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
     public byte[] toBytes() {
         StringBuilder b = new StringBuilder();
         b.append(how).append('\t').append(memoryWeight).append('\t');
-        for (int i = 0; i < boundaries.length; i++) {
-            b.append(i == 0 ? "" : ",").append(boundaries[i]);
-        }
-        b.append('\t');
-        for (int i = 0; i < shared.length; i++) {
-            b.append(i == 0 ? "" : ",").append(shared[i]);
-        }
-        b.append('\n');
+        b.append(joined(boundaries)).append('\t').append(joined(shared)).append('\n');
         for (UnitCost u : units) {
             b.append(u.name()).append('\t').append(u.timeMillis()).append('\t').append(u.parameters()).append('\t')
                     .append(u.parameterBytes()).append('\t').append(u.activationBytes()).append('\n');
@@ -231,6 +224,10 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
                     Long.parseLong(f[4])));
         }
         return new PartitionPlan(units, b, Double.parseDouble(head[1]), head[0], shared);
+    }
+
+    private static String joined(int[] values) {
+        return String.join(",", Arrays.stream(values).mapToObj(Integer::toString).toList());
     }
 
     private static int[] ints(String commaSeparated) {
