@@ -41,7 +41,7 @@ public final class RepartitionMain {
                 dm.placeByBoundaries(initial);
             } else {
                 List<String> lines = Files.readAllLines(dir.resolve("plan.txt"));
-                initial = Arrays.stream(lines.get(0).split(",")).mapToInt(Integer::parseInt).toArray();
+                initial = ints(lines.get(0));
                 dm.placeByPlan(List.of(lines.get(1).split("\t")), initial);
             }
             DistributedOptimizer opt = new DistributedOptimizer(dm, CheckpointMain.momentum());
@@ -60,8 +60,7 @@ public final class RepartitionMain {
                         manifest.load(in);
                     }
                     System.out.println("MANIFEST boundaries=" + manifest.getProperty("boundaries").replace(" ", ""));
-                    Files.writeString(dir.resolve("plan.txt"), Arrays.stream(plan.boundaries())
-                            .mapToObj(Integer::toString).reduce((a, c) -> a + "," + c).orElseThrow() + "\n"
+                    Files.writeString(dir.resolve("plan.txt"), join(plan.boundaries()) + "\n"
                             + String.join("\t", plan.unitNames()) + "\n");
                 }
                 smp.barrier();
@@ -119,5 +118,15 @@ public final class RepartitionMain {
             }
         }
         return losses.toString().trim();
+    }
+
+    /** {@code 0,19,39}: a plan file's line of boundaries (or shared counts). */
+    static String join(int[] v) {
+        return Arrays.stream(v).mapToObj(Integer::toString).reduce((a, c) -> a + "," + c).orElseThrow();
+    }
+
+    /** The inverse of {@link #join}. */
+    static int[] ints(String line) {
+        return Arrays.stream(line.split(",")).mapToInt(Integer::parseInt).toArray();
     }
 }

@@ -68,7 +68,8 @@ public final class SharedRepartitionMain {
                 dm.placeByBoundaries(new int[] {0, 1, 4});
             } else {
                 List<String> lines = Files.readAllLines(dir.resolve("plan.txt"));
-                dm.placeByPlan(List.of(lines.get(2).split("\t")), ints(lines.get(0)), ints(lines.get(1)));
+                dm.placeByPlan(List.of(lines.get(2).split("\t")), RepartitionMain.ints(lines.get(0)),
+                        RepartitionMain.ints(lines.get(1)));
             }
             DistributedOptimizer opt = new DistributedOptimizer(dm, CheckpointMain.momentum());
             String losses = RepartitionMain.trainLosses(smp, dm, opt, m, STEPS, SharedRepartitionMain::batch);
@@ -78,8 +79,8 @@ public final class SharedRepartitionMain {
                     .replace(" ", "") + " shared=" + Arrays.toString(plan.shared()).replace(" ", ""));
             System.out.println(RepartitionMain.paramsLine(smp, dm, opt));
             if (moving && smp.rank() == 0) {
-                Files.writeString(dir.resolve("plan.txt"), join(plan.boundaries()) + "\n" + join(plan.shared())
-                        + "\n" + String.join("\t", plan.unitNames()) + "\n");
+                Files.writeString(dir.resolve("plan.txt"), RepartitionMain.join(plan.boundaries()) + "\n"
+                        + RepartitionMain.join(plan.shared()) + "\n" + String.join("\t", plan.unitNames()) + "\n");
             }
             smp.barrier();
         } catch (RuntimeException e) {
@@ -88,13 +89,5 @@ public final class SharedRepartitionMain {
         }
         System.out.flush();
         Runtime.getRuntime().halt(code);
-    }
-
-    private static int[] ints(String line) {
-        return Arrays.stream(line.split(",")).mapToInt(Integer::parseInt).toArray();
-    }
-
-    private static String join(int[] v) {
-        return Arrays.stream(v).mapToObj(Integer::toString).reduce((a, c) -> a + "," + c).orElseThrow();
     }
 }
