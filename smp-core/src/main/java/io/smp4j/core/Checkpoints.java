@@ -1,11 +1,10 @@
 package io.smp4j.core;
 
-import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
-import ai.djl.training.initializer.Initializer;
 import io.smp4j.comm.Communicator;
 import io.smp4j.core.partition.Partitioning;
+import io.smp4j.pipeline.model.Materializer;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
@@ -248,14 +247,11 @@ public final class Checkpoints {
             for (int s = 0; s < smp.ppSize(); s++) {
                 // Rank s's chunks (one stage without virtual stages), as it wrote them.
                 Block stage = Partitioning.rankBlock(Partitioning.chunks(units, plan, s, smp.ppSize()));
-                for (Parameter p : Parameters.of(stage)) {
-                    if (!p.isInitialized()) {
-                        // Zeros, not the initializer: no draw from the engine's random generator.
-                        Initializer init = p.getInitializer();
-                        p.setInitializer(Initializer.ZEROS);
-                        p.initialize(model.manager(), DataType.FLOAT32);
-                        p.setInitializer(init);
-                        recreated.add(p);
+                for (int u = 0; u < units.size(); u++) {
+                    if (plan.stageOf(u) % smp.ppSize() == s && Materializer.released(units.get(u))) {
+                        // Zeros, not the initializer (no draw from the engine's random generator): the values arrive.
+                        Materializer.zeros(units.get(u), model.manager(), model.unitInputShapes(u));
+                        recreated.addAll(Parameters.of(units.get(u).block()));
                     }
                 }
                 try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(stages[s]))) {

@@ -3,6 +3,9 @@ package io.smp4j.core;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataDesc;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
@@ -15,6 +18,8 @@ import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.NDLists;
 import io.smp4j.pipeline.model.Parameters;
+import io.smp4j.pipeline.model.SeededInit;
+import io.smp4j.pipeline.partition.Partitioner;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.Arrays;
@@ -24,19 +29,27 @@ import java.util.Map;
 
 /**
  * A DJL {@link Block} trained split across the ranks of its pipeline group, as SageMaker's
- * {@code smp.DistributedModel}. Initialise the block the same way on every rank (same seed), then wrap it. At the
- * first {@link Step} it is partitioned (auto by measured cost, or manually with {@link #place}); this rank then runs
- * only its stage. Inside a step, {@link #forward} runs the local stage and {@link #backward} marks the loss.
+ * {@code smp.DistributedModel}. Initialise the block the same way on every rank (same seed), then wrap it; or, for a
+ * model one device cannot hold, wrap it uninitialised with {@link #delayed} (SageMaker's
+ * {@code delay_param_initialization}): each rank then allocates only its own stage. At the first {@link Step} it is
+ * partitioned (auto by measured cost, or manually with {@link #place}); this rank then runs only its stage. Inside a
+ * step, {@link #forward} runs the local stage and {@link #backward} marks the loss.
  *
  * <pre>{@code
  * DistributedModel model = new DistributedModel(smp, resnet, manager);
  * StepOutput loss = smp.step(this, "trainStep", model, images, labels);   // partitions at the first step
+ *
+ * DistributedModel big = DistributedModel.delayed(smp, gpt, manager, 42); // gpt not initialised
  * }</pre>
  */
 public final class DistributedModel implements StepModel {
     private final Smp smp;
     private final Block block;
     private final NDManager manager;
+    /** Delayed initialisation: the block is not initialised; each rank materialises its own stage. */
+    private final boolean delayed;
+    /** Bytes per parameter byte a stage holds (weights, gradients, optimizer state), for memory limits. */
+    private double stateFactor = Partitioner.DEFAULT_STATE_FACTOR;
     private final Map<Integer, Integer> placement = new HashMap<>();
     private boolean fixedPlacement;
     /** The units a fixed placement's indices refer to (null: the top-level ones). */
@@ -55,11 +68,56 @@ public final class DistributedModel implements StepModel {
     private Repartitioner repartitioner;
     /** The data-parallel average overlapped with backward; null when off or not needed. */
     private OverlappedAllReduce overlap;
+    /** bf16 / fp16: half-precision copies of the fp32 masters that the stage computes with; null in fp32. */
+    private HalfPrecision half;
+    /** fp16's loss scale (1 otherwise); {@link DistributedOptimizer} changes it. */
+    private float lossScaling = 1f;
 
     public DistributedModel(Smp smp, Block block, NDManager manager) {
+        this(smp, block, manager, false);
+    }
+
+    private DistributedModel(Smp smp, Block block, NDManager manager, boolean delayed) {
         this.smp = smp;
         this.block = block;
         this.manager = manager;
+        this.delayed = delayed;
+    }
+
+    /**
+     * Delayed initialisation, SageMaker's {@code smp.delay_param_initialization}: {@code block} is built but not
+     * initialised, and no rank ever allocates all of it. At the first step world rank 0 measures the model one unit at a
+     * time (each materialised, measured and released again; on the CPU with {@code trace_device cpu}), the plan goes to
+     * every rank, and each rank allocates only the parameters of its own stage (and of shared units it runs). Every
+     * parameter's initial values come from {@code seed} and its path in the model ({@link SeededInit}), so any layout
+     * (P = 1, P = 4, P x D) starts from the same model: the one {@code SeededInit.apply(block, seed)} followed by
+     * {@code block.initialize(...)} gives on one process.
+     *
+     * @throws IllegalArgumentException when some parameter of {@code block} is initialised already
+     */
+    public static DistributedModel delayed(Smp smp, Block block, NDManager manager, long seed) {
+        for (Parameter p : Parameters.of(block)) {
+            if (p.isInitialized()) {
+                throw new IllegalArgumentException("delayed initialisation needs a block that is not initialised, but "
+                        + "its parameter '" + p.getName() + "' is (" + p.getArray().getShape() + "); build the block "
+                        + "and wrap it without calling initialize, or use new DistributedModel(smp, block, manager)");
+            }
+        }
+        SeededInit.apply(block, seed);
+        return new DistributedModel(smp, block, manager, true);
+    }
+
+    /** Whether this model was wrapped for delayed initialisation. */
+    public boolean isDelayed() {
+        return delayed;
+    }
+
+    /**
+     * Bytes per byte of parameters a stage holds for weights, gradients and optimizer state, which memory limits
+     * weigh ({@link DistributedOptimizer} sets it from its optimizer: 3 for SGD with momentum, 4 for Adam).
+     */
+    void stateFactor(double factor) {
+        stateFactor = factor;
     }
 
     /** Manual placement of unit {@code unit} (in model order) on stage {@code stage}; used when auto_partition false. */
@@ -190,13 +248,38 @@ public final class DistributedModel implements StepModel {
         }
         partitioned = Partitioning.partition(smp, block, manager, sample,
                 new Partitioning.Placement(placement, fixedPlacement, placementUnits, placementShared),
-                modelOutput);
+                modelOutput, new Partitioning.Holding(delayed, stateFactor));
         repartitioner = new Repartitioner(smp, block, manager, partitioned);
         SmpConfig c = smp.config();
+        if (c.bf16() || c.fp16()) {
+            half = new HalfPrecision(manager, c.bf16() ? DataType.BFLOAT16 : DataType.FLOAT16);
+            partitioned.executor().setParameterStore(half);
+            // Gradients reach the fp32 masters only after backward: nothing to all-reduce during it.
+            return;
+        }
         if (c.ddp() && smp.dpSize() > 1 && c.overlapAllReduce() && !smp.deviceResources().gradientsOnGpus()) {
             overlap = new OverlappedAllReduce(smp.dataParallelGroup(), c.bucketCapMb());
             partitioned.executor().setGradientsReady(overlap);
         }
+    }
+
+    /**
+     * Partitions with a sample of zeros of these types and shapes (one microbatch), for loading a checkpoint before any
+     * step when no real batch is at hand. Integer inputs of zeros must be valid for the model (token 0, say).
+     */
+    public void partition(DataDesc... inputs) {
+        try (NDManager scope = manager.newSubManager()) {
+            NDList sample = new NDList();
+            for (DataDesc d : inputs) {
+                sample.add(scope.zeros(d.getShape(), d.getDataType()));
+            }
+            partition(sample);
+        }
+    }
+
+    /** Unit {@code u}'s input shapes on the microbatch the plan was measured on (units of {@link #plan()}). */
+    Shape[] unitInputShapes(int u) {
+        return partitioned.inputShapes(u);
     }
 
     /** The last step's overlapped gradient average (once), or null when that step's gradients were not averaged. */
@@ -213,6 +296,9 @@ public final class DistributedModel implements StepModel {
             repartitioner.afterUpdate(optimizer, updateMillis);
             if (partitioned != repartitioner.current() && overlap != null) {
                 repartitioner.current().executor().setGradientsReady(overlap);
+            }
+            if (partitioned != repartitioner.current() && half != null) {
+                repartitioner.current().executor().setParameterStore(half);
             }
             partitioned = repartitioner.current();
         }
@@ -233,6 +319,14 @@ public final class DistributedModel implements StepModel {
         if (in == null) {
             in = NDLists.copy(inputs, scope);
         }
+        if (ctx.tracing() && delayed) {
+            // Nothing of the model exists yet: partition now, on this input (world rank 0 measures unit by unit, every
+            // rank then allocates its stage); the body goes on with placeholders of the model's output.
+            partition(in, null);
+            NDList out = partitioned.placeholders(scope, Partitioning.rows(in));
+            ctx.recordForward(in, out);
+            return out;
+        }
         if (ctx.tracing()) {
             // The first step, before partitioning: the whole model unit by unit (an error names the unit), learning
             // nothing.
@@ -243,7 +337,13 @@ public final class DistributedModel implements StepModel {
             return out;
         }
         PipelineExecutor exec = partitioned.executor();
+        if (half != null) {
+            in = half.toHalf(in); // stage 0's model input; what later stages receive is half already
+        }
         NDList out = exec.forwardStage(in, training);
+        if (half != null && exec.isLastStage()) {
+            out = half.toFloat(out); // the loss in fp32
+        }
         out.attach(scope);
         ctx.recordForward(in, out);
         if (exec.isLastStage()) {
@@ -262,14 +362,37 @@ public final class DistributedModel implements StepModel {
             return;
         }
         int m = smp.config().microbatches();
-        if (m == 1) {
+        if (m == 1 && lossScaling == 1f) {
             ctx.recordBackward(loss); // x * 1 == x: nothing to scale
             return;
         }
         if (lossScale == null || !lossScale.getDevice().equals(loss.getDevice())) {
-            lossScale = DjlInternals.scalar(manager, 1f / m);
+            lossScale = DjlInternals.scalar(manager, lossScaling / m);
         }
         ctx.recordBackward(loss.mul(lossScale));
+    }
+
+    @Override
+    public void beginStep() {
+        if (half != null) {
+            half.beginStep();
+        }
+    }
+
+    /** The half-precision copies, or null in fp32. */
+    HalfPrecision halfPrecision() {
+        return half;
+    }
+
+    /** fp16's loss scale: the last stage's loss is multiplied by it (and by 1/M) before backward. */
+    void lossScaling(float scale) {
+        if (scale != lossScaling) {
+            lossScaling = scale;
+            if (lossScale != null) {
+                lossScale.close();
+                lossScale = null;
+            }
+        }
     }
 
     @Override

@@ -5,8 +5,11 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.core.device.CudaIpcAllReduce;
 import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.comm.ReduceOp;
 import java.util.ArrayList;
 import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Wraps a DJL {@link Optimizer}, as SageMaker's {@code smp.DistributedOptimizer}: {@link #step()} averages the local
@@ -20,6 +23,7 @@ import java.util.List;
  * }</pre>
  */
 public final class DistributedOptimizer {
+    private static final Logger LOG = LoggerFactory.getLogger(DistributedOptimizer.class);
     private final DistributedModel model;
     private final Optimizer optimizer;
     private final GradientAverager averager = new GradientAverager();
@@ -38,9 +42,92 @@ public final class DistributedOptimizer {
         }
     }
 
+    /**
+     * fp16's dynamic loss scaling (SageMaker's {@code dynamic_loss_args}, PyTorch's GradScaler): the loss is multiplied
+     * by {@code initialScale} before backward; a step whose gradients overflow (inf or NaN on any rank) is skipped on
+     * every rank and the scale halved (not below {@code minScale}); after {@code window} good steps in a row it doubles.
+     */
+    public record LossScaling(float initialScale, int window, float minScale) {
+        public LossScaling {
+            if (!(initialScale > 0) || window < 1 || !(minScale > 0) || minScale > initialScale) {
+                throw new IllegalArgumentException("loss scaling needs initialScale > 0, window >= 1 and 0 < minScale "
+                        + "<= initialScale, got " + initialScale + ", " + window + ", " + minScale);
+            }
+        }
+
+        /** PyTorch GradScaler's defaults: 2^16, doubled after 2000 good steps; SageMaker's min_scale 1. */
+        public static LossScaling defaults() {
+            return new LossScaling(65536f, 2000, 1f);
+        }
+    }
+
+    private final LossScaling scaling;
+    private float scale;
+    private int goodSteps;
+    private long skipped;
+
     public DistributedOptimizer(DistributedModel model, Optimizer optimizer) {
+        this(model, optimizer, LossScaling.defaults());
+    }
+
+    /** With fp16 loss scaling as given ({@code fp16} on); without fp16 it is not used. */
+    public DistributedOptimizer(DistributedModel model, Optimizer optimizer, LossScaling scaling) {
         this.model = model;
         this.optimizer = optimizer;
+        this.scaling = scaling;
+        // Memory limits weigh a stage's parameters by weights + gradients + this optimizer's state arrays.
+        model.stateFactor(2 + DjlInternals.optimizerState(optimizer).size());
+        if (model.smp().config().fp16()) {
+            scale = scaling.initialScale();
+            model.lossScaling(scale);
+        }
+    }
+
+    /** fp16's current loss scale; 0 without fp16. */
+    public float lossScale() {
+        return model.smp().config().fp16() ? scale : 0;
+    }
+
+    /** Steps skipped because their fp16 gradients overflowed. */
+    public long skippedSteps() {
+        return skipped;
+    }
+
+    /**
+     * Half precision: this step's gradients into the fp32 masters; with fp16, unscaled and checked for overflow on
+     * every rank (all skip together). Returns whether the update may run.
+     */
+    private boolean mastersReady(List<Parameter> params) {
+        HalfPrecision half = model.halfPrecision();
+        if (half == null) {
+            return true;
+        }
+        boolean fp16 = model.smp().config().fp16();
+        double magnitude = half.gradientsToMasters(params, fp16 ? 1f / scale : 1f);
+        if (!fp16) {
+            return true;
+        }
+        float[] bad = {Double.isFinite(magnitude) ? 0 : 1};
+        model.smp().world().allReduce(bad, ReduceOp.SUM);
+        if (bad[0] > 0) {
+            for (Parameter p : params) {
+                DjlInternals.zeroGradient(p.getArray());
+            }
+            skipped++;
+            goodSteps = 0;
+            float lower = Math.max(scaling.minScale(), scale / 2);
+            LOG.info("fp16: gradients overflowed on {} rank(s) at loss scale {}: step skipped on every rank, scale {}",
+                    (int) bad[0], scale, lower);
+            scale = lower;
+            model.lossScaling(scale);
+            return false;
+        }
+        if (++goodSteps >= scaling.window()) {
+            goodSteps = 0;
+            scale *= 2;
+            model.lossScaling(scale);
+        }
+        return true;
     }
 
     /** The wrapped DJL optimizer. */
@@ -72,6 +159,9 @@ public final class DistributedOptimizer {
             }
         }
         Smp smp = model.smp();
+        if (!mastersReady(params)) {
+            return;
+        }
         Timeline timeline = smp.timeline();
         // A recorded interval measures the device's work: synchronise before each clock read (GPU).
         boolean timed = timeline != null && timeline.recording();

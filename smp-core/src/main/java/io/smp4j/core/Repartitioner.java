@@ -207,10 +207,10 @@ final class Repartitioner {
             current.executor().computeClock().setMeasuring(false);
             return;
         }
-        StageMove.apply(smp, block, manager, optimizer, from, to, received);
+        StageMove.apply(smp, block, manager, optimizer, from, to, received, current.unitInputs());
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
         // Replicas of shared units: created where the new plan has one, freed where it no longer does.
-        Partitioning.releaseOtherStages(smp, to, units, manager);
+        Partitioning.releaseOtherStages(smp, to, units, current.unitInputs(), manager);
         List<Block> chunks = Partitioning.chunks(units, to, smp.ppRank(), smp.ppSize());
         PipelineExecutor exec = Partitioning.build(smp, to, units, chunks, manager);
         current = current.with(to, Partitioning.rankBlock(chunks), exec);

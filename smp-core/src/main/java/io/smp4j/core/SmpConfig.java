@@ -66,20 +66,32 @@ import java.util.Set;
  *                            ({@code overlap_allreduce}, default true); false: one all-reduce after backward
  * @param bucketCapMb         the least size of such a bucket, in MB ({@code bucket_cap_mb}, default 4; PyTorch DDP's
  *                            is 25, for models far larger than ResNet18's 45 MB)
+ * @param traceDevice         where a model of delayed initialisation is measured for partitioning, one unit at a time
+ *                            ({@code trace_device}, SageMaker's: {@code gpu}, the default, is the rank's own device;
+ *                            {@code cpu} measures on the CPU, for units too large for the GPU besides the stage)
+ * @param memoryBudgetMb      the most memory, in MB, one rank's stage may need (parameters, gradients, optimizer
+ *                            state, activations of active_microbatches); a plan must fit every rank, else partitioning
+ *                            refuses before any work ({@code memory_budget_mb}; default 0: the GPU's free memory on
+ *                            a GPU, no limit on the CPU)
+ * @param fp16                half precision (float16) for parameters, activations and stage messages, with fp32 master
+ *                            weights and dynamic loss scaling ({@code fp16}, default false)
+ * @param bf16                bfloat16 likewise, without loss scaling ({@code bf16}, default false)
  */
 public record SmpConfig(int partitions, int microbatches, String pipeline, String optimize, double memoryWeight,
                         boolean autoPartition, int defaultPartition, boolean ddp, String placementStrategy,
                         int activeMicrobatches, int processesPerHost, String customMpiOptions, int processesPerGpu,
                         boolean activationCheckpointing, int repartitionSteps, double repartitionThreshold,
-                        int virtualStages, boolean overlapAllReduce, double bucketCapMb) {
+                        int virtualStages, boolean overlapAllReduce, double bucketCapMb, String traceDevice,
+                        double memoryBudgetMb, boolean fp16, boolean bf16) {
 
     static final List<String> KEYS = List.of("partitions", "pipeline_parallel_degree", "microbatches", "pipeline",
             "optimize", "memory_weight", "auto_partition", "default_partition", "ddp", "placement_strategy",
             "active_microbatches", "processes_per_gpu", "activation_checkpointing", "repartition_steps",
-            "repartition_threshold", "virtual_stages", "overlap_allreduce", "bucket_cap_mb", "mpi");
+            "repartition_threshold", "virtual_stages", "overlap_allreduce", "bucket_cap_mb", "trace_device",
+            "memory_budget_mb", "fp16", "bf16", "mpi");
     static final List<String> MPI_KEYS = List.of("enabled", "processes_per_host", "custom_mpi_options");
     /** SageMaker smp keys smp4j does not implement (yet): named as such rather than taken for typos. */
-    static final List<String> NOT_SUPPORTED = List.of("tensor_parallel_degree", "fp16", "bf16",
+    static final List<String> NOT_SUPPORTED = List.of("tensor_parallel_degree",
             "shard_optimizer_state", "offload_activations", "activation_loading_horizon", "skip_tracing",
             "prescaled_batch", "deterministic_server", "sharded_data_parallel_degree", "delayed_parameter_initialization");
 
@@ -168,6 +180,10 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 case "virtual_stages" -> b.virtualStages(integer(key, v));
                 case "overlap_allreduce" -> b.overlapAllReduce(bool(key, v));
                 case "bucket_cap_mb" -> b.bucketCapMb(number(key, v));
+                case "trace_device" -> b.traceDevice(string(key, v));
+                case "memory_budget_mb" -> b.memoryBudgetMb(number(key, v));
+                case "fp16" -> b.fp16(bool(key, v));
+                case "bf16" -> b.bf16(bool(key, v));
                 case "mpi" -> {
                     if (!(v instanceof Map<?, ?> mpi)) {
                         throw new IllegalArgumentException("mpi must be an object such as {\"processes_per_host\": 4}, "
@@ -291,6 +307,34 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         private int virtualStages = 1;
         private boolean overlapAllReduce = true;
         private double bucketCapMb = 4;
+        private String traceDevice = "gpu";
+        private double memoryBudgetMb;
+        private boolean fp16;
+        private boolean bf16;
+
+        /** Where a delayed-initialisation model is measured: {@code gpu} (the rank's device) or {@code cpu}. */
+        public Builder traceDevice(String v) {
+            traceDevice = v;
+            return this;
+        }
+
+        /** The most memory one rank's stage may need, in MB (0: the GPU's free memory, or no limit on the CPU). */
+        public Builder memoryBudgetMb(double v) {
+            memoryBudgetMb = v;
+            return this;
+        }
+
+        /** float16 compute with fp32 master weights and dynamic loss scaling. */
+        public Builder fp16(boolean v) {
+            fp16 = v;
+            return this;
+        }
+
+        /** bfloat16 compute with fp32 master weights. */
+        public Builder bf16(boolean v) {
+            bf16 = v;
+            return this;
+        }
 
         /** Whether ddp's gradient all-reduce runs in buckets during backward (else after it, at once). */
         public Builder overlapAllReduce(boolean v) {
@@ -382,12 +426,13 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
             return this;
         }
 
-        /** Ranks that may share one GPU: for debugging, and for pipelines on a host with fewer GPUs than stages. */
+        /** Every stage but the last keeps only its input per microbatch and recomputes its forward in backward. */
         public Builder activationCheckpointing(boolean v) {
             activationCheckpointing = v;
             return this;
         }
 
+        /** Ranks that may share one GPU: for debugging, and for pipelines on a host with fewer GPUs than stages. */
         public Builder processesPerGpu(int v) {
             processesPerGpu = v;
             return this;
@@ -447,13 +492,24 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
             if (!(bucketCapMb > 0 && bucketCapMb <= 4096)) {
                 problems.add("bucket_cap_mb must be in (0, 4096], got " + bucketCapMb);
             }
+            String trace = lower(traceDevice);
+            if (!Set.of("gpu", "cpu").contains(trace)) {
+                problems.add("trace_device must be one of gpu, cpu; got \"" + traceDevice + "\"");
+            }
+            if (!(memoryBudgetMb >= 0)) {
+                problems.add("memory_budget_mb must be >= 0 (0: no budget beyond the GPU's free memory), got "
+                        + memoryBudgetMb);
+            }
+            if (fp16 && bf16) {
+                problems.add("fp16 and bf16 are both true; choose one half precision");
+            }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException(String.join("; ", problems));
             }
             return new SmpConfig(partitions, microbatches, pipe, opt, mw, autoPartition, defaultPartition, ddp,
                     placementStrategy, active, processesPerHost, customMpiOptions == null ? "" : customMpiOptions,
                     processesPerGpu, activationCheckpointing, repartitionSteps, repartitionThreshold,
-                    virtualStages, overlapAllReduce, bucketCapMb);
+                    virtualStages, overlapAllReduce, bucketCapMb, trace, memoryBudgetMb, fp16, bf16);
         }
 
         private static String lower(String s) {

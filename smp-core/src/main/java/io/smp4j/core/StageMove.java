@@ -1,14 +1,14 @@
 package io.smp4j.core;
 
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
-import ai.djl.training.initializer.Initializer;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.core.partition.Partitioning;
+import io.smp4j.pipeline.model.Materializer;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
@@ -78,12 +78,14 @@ final class StageMove {
      * optimizer state added; departing units' parameters and optimizer state are freed.
      */
     static void apply(Smp smp, Block block, NDManager manager, Optimizer optimizer, PartitionPlan from,
-                      PartitionPlan to, Map<Integer, byte[]> received) {
+                      PartitionPlan to, Map<Integer, byte[]> received, List<TensorCodec.Header> unitInputs) {
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
         int me = smp.ppRank();
         int ranks = smp.ppSize();
         for (Map.Entry<Integer, byte[]> e : received.entrySet()) {
             List<Parameter> params = Parameters.of(units.get(e.getKey()).block());
+            // Zeros, not the initializer (no draw from the engine's random generator): the values arrive.
+            Materializer.zeros(units.get(e.getKey()), manager, Partitioning.shapes(unitInputs, e.getKey()));
             try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(e.getValue()))) {
                 int n = in.readInt();
                 if (n != params.size()) {
@@ -92,13 +94,6 @@ final class StageMove {
                 }
                 for (Parameter p : params) {
                     TensorCodec.Stored v = TensorCodec.read(in);
-                    if (!p.isInitialized()) {
-                        // Zeros, not the initializer: no draw from the engine's random generator.
-                        Initializer init = p.getInitializer();
-                        p.setInitializer(Initializer.ZEROS);
-                        p.initialize(manager, DataType.FLOAT32);
-                        p.setInitializer(init);
-                    }
                     DjlInternals.overwrite(p.getArray(), v.data());
                 }
                 if (in.readBoolean() && optimizer != null) {

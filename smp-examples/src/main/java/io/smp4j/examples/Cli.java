@@ -31,6 +31,7 @@ public final class Cli {
 
     static {
         EXAMPLES.put("resnet18", ResNet18Training.class.getName());
+        EXAMPLES.put("gpt", io.smp4j.examples.gpt.GptTraining.class.getName());
         EXAMPLES.put("allreduce", AllReduceDemo.class.getName());
         EXAMPLES.put("commbench", CommBench.class.getName());
         EXAMPLES.put("trainbench", TrainBench.class.getName());

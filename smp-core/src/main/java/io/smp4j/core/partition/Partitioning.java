@@ -1,5 +1,6 @@
 package io.smp4j.core.partition;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -8,8 +9,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
-import ai.djl.training.ParameterStore;
-import ai.djl.training.initializer.Initializer;
 import io.smp4j.core.Smp;
 import io.smp4j.core.Timeline;
 import io.smp4j.core.device.Gpu;
@@ -17,10 +16,12 @@ import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.exec.ActionListener;
 import io.smp4j.pipeline.exec.DeviceLink;
 import io.smp4j.pipeline.exec.PipelineExecutor;
+import io.smp4j.pipeline.model.Materializer;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.NDLists;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
+import io.smp4j.pipeline.partition.Partitioner;
 import io.smp4j.pipeline.partition.Planner;
 import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.Schedules;
@@ -53,12 +54,19 @@ public final class Partitioning {
      * @param modelOutput what the whole model returns for one microbatch (types and shapes), for the placeholders the
      *                    stages before the last hand the step body
      * @param sampleRows  the leading dimension (rows) of the microbatch {@code modelOutput} was measured on
+     * @param unitInputs  per unit of the plan, its input's types and shapes on the sample microbatch: what a rank needs
+     *                    to materialise a unit it never ran (delayed initialisation, units that move to it)
      */
     public record Result(PartitionPlan plan, Block stage, PipelineExecutor executor, TensorCodec.Header modelOutput,
-                         long sampleRows, long[] memoryLimits) {
+                         long sampleRows, long[] memoryLimits, List<TensorCodec.Header> unitInputs) {
         /** The same partitioning under {@code newPlan} (its stage and executor built by {@link #build}). */
         public Result with(PartitionPlan newPlan, Block newStage, PipelineExecutor newExecutor) {
-            return new Result(newPlan, newStage, newExecutor, modelOutput, sampleRows, memoryLimits);
+            return new Result(newPlan, newStage, newExecutor, modelOutput, sampleRows, memoryLimits, unitInputs);
+        }
+
+        /** Unit {@code u}'s input shapes on the sample microbatch. */
+        public Shape[] inputShapes(int u) {
+            return unitInputs.get(u).shapes().toArray(new Shape[0]);
         }
 
         /**
@@ -97,31 +105,45 @@ public final class Partitioning {
     }
 
     /**
+     * How the model is held.
+     *
+     * @param delayed     the block is not initialised: profile it one unit at a time, then materialise only this rank's
+     *                    units ({@link io.smp4j.pipeline.model.SeededInit} gives every parameter its values)
+     * @param stateFactor bytes per parameter byte of weights, gradients and optimizer state (memory limits)
+     */
+    public record Holding(boolean delayed, double stateFactor) {
+    }
+
+    /**
      * Collective over the world. {@code sample} is one microbatch of the model input; {@code modelOutput} what the
      * whole model returns for it, or null to find out here.
      */
     public static Result partition(Smp smp, Block block, NDManager manager, NDList sample, Placement placement,
-                                   TensorCodec.Header modelOutput) {
-        // Measured where training runs: on the model's device.
-        try (NDManager scope = manager.newSubManager()) {
-            return plan(smp, block, manager, NDLists.copy(sample, scope), placement, modelOutput);
+                                   TensorCodec.Header modelOutput, Holding holding) {
+        // Measured where training runs (the model's device), or on the CPU where trace_device says so.
+        boolean onCpu = holding.delayed() && "cpu".equals(smp.config().traceDevice())
+                && manager.getDevice().isGpu();
+        try (NDManager scope = onCpu ? NDManager.newBaseManager(Device.cpu()) : manager.newSubManager()) {
+            return plan(smp, block, manager, NDLists.copy(sample, scope), placement, modelOutput, holding);
         }
     }
 
     private static Result plan(Smp smp, Block block, NDManager manager, NDList sample, Placement placement,
-                               TensorCodec.Header modelOutput) {
+                               TensorCodec.Header modelOutput, Holding holding) {
         // With virtual stages the plan has P x v stages; rank r runs stages r, r + P, ...
         int p = smp.ppSize() * smp.config().virtualStages();
         Planner.Settings settings = smp.config().autoPartition() && !placement.fixed()
                 ? Planner.Settings.auto(p, smp.config().memoryWeight())
                 : Planner.Settings.manual(p, placement.manual(), smp.config().defaultPartition());
-        settings = settings.withSynchronize(smp::synchronize).withUnits(placement.unitNames());
+        settings = settings.withSynchronize(smp::synchronize).withUnits(placement.unitNames())
+                .withDelayed(holding.delayed()).withStateFactor(holding.stateFactor());
         long[] limits = stageMemoryLimits(smp);
         if (limits != null && settings.assignment() == null) {
             settings = settings.withMemoryLimits(limits, smp.config().activeMicrobatches());
         }
         // World rank 0 plans for every replica: the data-parallel all-reduce needs identical stages.
-        PartitionPlan plan = Planner.plan(smp.world(), block, sample, settings);
+        Planner.Planned planned = Planner.planned(smp.world(), block, sample, settings);
+        PartitionPlan plan = planned.plan();
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, plan.unitNames());
         if (placement.shared() != null) {
             plan = plan.withShared(placement.shared());
@@ -134,17 +156,44 @@ public final class Partitioning {
             }
         }
         if (modelOutput == null) {
-            modelOutput = outputOf(block, manager, sample);
+            modelOutput = planned.output();
+        }
+        if (holding.delayed()) {
+            materializeOwn(smp, plan, units, planned.inputs(), manager);
         }
         List<Block> chunks = chunks(units, plan, smp.ppRank(), smp.ppSize());
         Block stage = rankBlock(chunks);
         PipelineExecutor executor = build(smp, plan, units, chunks, manager);
-        releaseOtherStages(smp, plan, units, manager);
+        releaseOtherStages(smp, plan, units, planned.inputs(), manager);
         if (smp.dpSize() > 1) {
             broadcastFromFirstReplica(smp, stage);
         }
         return new Result(plan, stage, executor, modelOutput, rows(sample),
-                settings.assignment() == null ? settings.memoryLimits() : null);
+                settings.assignment() == null ? settings.memoryLimits() : null, planned.inputs());
+    }
+
+    /**
+     * Delayed initialisation: this rank allocates the units it runs (and replicas it keeps), each parameter from its
+     * seeded initializer, so that its values are those the whole model initialised at once would have.
+     */
+    private static void materializeOwn(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units,
+                                       List<TensorCodec.Header> inputs, NDManager manager) {
+        long bytes = 0;
+        for (int u = 0; u < units.size(); u++) {
+            if (SharedUnits.keeps(plan, u, smp.ppRank(), smp.ppSize())) {
+                Materializer.materialize(units.get(u), manager, DataType.FLOAT32, shapes(inputs, u));
+                for (Parameter prm : Parameters.of(units.get(u).block())) {
+                    bytes += prm.getArray().size() * prm.getArray().getDataType().getNumOfBytes();
+                }
+            }
+        }
+        LOG.info("rank {}: delayed initialisation materialised {} of parameters for stage {} (no other stage's)",
+                smp.rank(), Partitioner.bytes(bytes), smp.ppRank());
+    }
+
+    /** Unit {@code u}'s input shapes in {@code inputs} (per unit of a plan), or null without them. */
+    public static Shape[] shapes(List<TensorCodec.Header> inputs, int u) {
+        return inputs == null ? null : inputs.get(u).shapes().toArray(new Shape[0]);
     }
 
     /** Rank {@code rank}'s chunks under {@code plan}: its global stages rank, rank + ranks, ... in order. */
@@ -211,16 +260,6 @@ public final class Partitioning {
         return list.isEmpty() || list.head().getShape().dimension() == 0 ? 1 : list.head().getShape().get(0);
     }
 
-    /** What the whole model returns for {@code sample} (inference: no gradients, running statistics untouched). */
-    private static TensorCodec.Header outputOf(Block block, NDManager manager, NDList sample) {
-        try (NDManager scope = manager.newSubManager()) {
-            NDList in = NDLists.copy(sample, scope);
-            NDList out = block.forward(new ParameterStore(scope, false), in, false);
-            out.attach(scope);
-            return TensorCodec.Header.of(out);
-        }
-    }
-
     /**
      * Collective over the world: each stage's memory limit = the least free memory among the GPUs of the ranks that
      * run it (probed at start-up); null when any rank trains on the CPU.
@@ -229,6 +268,10 @@ public final class Partitioning {
         Gpu gpu = smp.deviceSelection().gpu();
         // Ranks that share a GPU share its free memory.
         long mine = gpu == null ? -1 : gpu.freeBytes() / smp.config().processesPerGpu();
+        long budget = (long) (smp.config().memoryBudgetMb() * 1e6);
+        if (budget > 0) {
+            mine = mine < 0 ? budget : Math.min(mine, budget);
+        }
         byte[][] all = smp.world().allGather(ByteBuffer.allocate(8).putLong(mine).array());
         int v = smp.config().virtualStages();
         long[] limits = new long[smp.ppSize() * v];
@@ -248,40 +291,31 @@ public final class Partitioning {
 
     /**
      * Frees the parameters of the units other stages run: this rank keeps only its stage's. Every rank initialised the
-     * whole block (so that the initial model depends only on the seed) and the planner measured all of it; from here
-     * on the rest is dead weight. Their shapes and initialisers stay, so that a full export can re-create them. A
+     * whole block (so that the initial model depends only on the seed; not with delayed initialisation, where nothing
+     * else was allocated) and the planner measured all of it; from here on the rest is dead weight. Their shapes and initialisers stay, so that a full export can re-create them. A
      * replica of a shared unit is kept (or re-created, after re-partitioning).
      */
     public static void releaseOtherStages(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units,
-                                          NDManager manager) {
+                                          List<TensorCodec.Header> inputs, NDManager manager) {
         long freed = 0;
         long kept = 0;
         int s = smp.ppRank();
         for (int u = 0; u < units.size(); u++) {
             boolean local = SharedUnits.keeps(plan, u, s, smp.ppSize());
-            for (Parameter prm : Parameters.of(units.get(u).block())) {
-                if (!prm.isInitialized()) {
-                    if (local) {
-                        // A replica this rank did not keep (a shared unit new to it after re-partitioning): zeros,
-                        // not the initializer (no draw from the random generator), overwritten by the owner's values
-                        // before it runs.
-                        Initializer init = prm.getInitializer();
-                        prm.setInitializer(Initializer.ZEROS);
-                        prm.initialize(manager, DataType.FLOAT32);
-                        prm.setInitializer(init);
-                    }
-                    continue;
+            if (local && !Materializer.released(units.get(u))) {
+                for (Parameter prm : Parameters.of(units.get(u).block())) {
+                    kept += prm.getArray().size() * prm.getArray().getDataType().getNumOfBytes();
                 }
-                if (local) {
-                    kept += prm.getArray().size();
-                } else {
-                    freed += prm.getArray().size();
-                    prm.close();
-                }
+            } else if (local) {
+                // A replica this rank did not keep (a shared unit new to it after re-partitioning): zeros, not the
+                // initializer, overwritten by the owner's values before it runs.
+                Materializer.zeros(units.get(u), manager, shapes(inputs, u));
+            } else {
+                freed += Materializer.release(units.get(u));
             }
         }
-        LOG.debug("rank {}: keeps {} parameter values of stage {}, released {} of other stages", smp.rank(), kept, s,
-                freed);
+        LOG.debug("rank {}: keeps {} of parameters of stage {}, released {} of other stages", smp.rank(),
+                Partitioner.bytes(kept), s, Partitioner.bytes(freed));
     }
 
     /** The replicas of a stage start from replica 0's parameters, even if their seeds differ. */

@@ -24,6 +24,10 @@ public interface StepModel {
     /** Where step outputs live. */
     NDManager manager();
 
+    /** A step begins (after partitioning, before its schedule runs). */
+    default void beginStep() {
+    }
+
     /** Takes ownership of a step's output, closing the previous one (so an unclosed output does not pile up). */
     void adoptOutput(StepOutput output);
 }

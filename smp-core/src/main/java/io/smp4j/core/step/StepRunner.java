@@ -37,6 +37,7 @@ public final class StepRunner {
             if (!model.partitioned()) {
                 trace(signature, target, parts.of(0), model);
             }
+            model.beginStep();
             PipelineExecutor exec = model.executor();
             NDManager outManager = model.manager().newSubManager();
             StepOutput result;
@@ -75,7 +76,9 @@ public final class StepRunner {
             if (ctx.input() == null) {
                 throw new IllegalArgumentException("the step " + signature.name() + " never calls model.forward");
             }
-            model.partition(ctx.input(), ctx.modelOutput());
+            if (!model.partitioned()) { // a model of delayed initialisation partitioned at its forward
+                model.partition(ctx.input(), ctx.modelOutput());
+            }
         }
     }
 }

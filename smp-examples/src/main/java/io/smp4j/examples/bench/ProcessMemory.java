@@ -5,7 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** This process's resident memory (Linux /proc), for the memory benchmarks. */
-final class ProcessMemory {
+public final class ProcessMemory {
     private ProcessMemory() {
     }
 
@@ -23,7 +23,7 @@ final class ProcessMemory {
     }
 
     /** Peak resident set size of this process (VmHWM), in MB. */
-    static double peakRssMb() {
+    public static double peakRssMb() {
         return status("VmHWM:");
     }
 

@@ -7,18 +7,18 @@ import java.util.Locale;
  * What rank 0 of the example prints: log lines and a progress bar per epoch. The bar redraws its line with carriage
  * returns, so a log line that comes while it is drawn starts on a new line.
  */
-final class Console {
+public final class Console {
     private final boolean enabled;
     private ProgressBar bar;
     private int barTotal;
     /** True while the bar's line is the console's current line. */
     private boolean barOpen;
 
-    Console(boolean enabled) {
+    public Console(boolean enabled) {
         this.enabled = enabled;
     }
 
-    void say(String format, Object... args) {
+    public void say(String format, Object... args) {
         if (!enabled) {
             return;
         }
@@ -30,7 +30,7 @@ final class Console {
     }
 
     /** A new bar of {@code steps} steps. */
-    void epoch(int epoch, int steps) {
+    public void epoch(int epoch, int steps) {
         if (enabled) {
             bar = new ProgressBar("epoch " + epoch, steps);
             barTotal = steps;
@@ -38,7 +38,7 @@ final class Console {
     }
 
     /** Step {@code index} (from 0) of the epoch's bar is done. */
-    void progress(int index, String text) {
+    public void progress(int index, String text) {
         if (enabled) {
             // DJL's ProgressBar counts from 0: update(k) draws k + 1 of its total.
             bar.update(index, text);

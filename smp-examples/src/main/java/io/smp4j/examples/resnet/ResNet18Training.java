@@ -77,7 +77,7 @@ public final class ResNet18Training {
     }
 
     /** This process's rank from the launcher's environment; 0 when it is unusable (Smp.init then says why). */
-    static int launchRank() {
+    public static int launchRank() {
         try {
             return LaunchInfo.fromEnvironment(System.getenv()).rank();
         } catch (IllegalArgumentException e) {

@@ -162,7 +162,7 @@ public final class TrainOptions {
     }
 
     /** The JSON object of {@code file} as a map (nested objects, e.g. {@code mpi}, stay maps). */
-    static Map<String, Object> readConfig(Path file) {
+    public static Map<String, Object> readConfig(Path file) {
         String text;
         try {
             text = Files.readString(file);

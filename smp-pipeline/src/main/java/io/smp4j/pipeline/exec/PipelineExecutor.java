@@ -48,7 +48,7 @@ public final class PipelineExecutor {
     private final String description;
     private final StageLink link;
     private final NDManager manager;
-    private final ParameterStore parameterStore;
+    private ParameterStore parameterStore;
     /** Optional observer of every action (the timeline trace hooks in here). */
     private ActionListener listener = (a, startNanos, endNanos) -> { };
     private static final Logger LOG = LoggerFactory.getLogger(PipelineExecutor.class);
@@ -93,6 +93,14 @@ public final class PipelineExecutor {
         this.link = new StageLink(pipelineGroup);
         this.manager = manager;
         this.parameterStore = new ParameterStore(manager, false);
+    }
+
+    /**
+     * Where the stage's blocks read their parameters (default: the parameters' own arrays). Half precision gives one
+     * that hands out half-precision copies of the fp32 masters.
+     */
+    public void setParameterStore(ParameterStore store) {
+        parameterStore = Objects.requireNonNull(store);
     }
 
     /** Observes every action; while it is active, clocks are read after {@code synchronize} (GPU), around each. */

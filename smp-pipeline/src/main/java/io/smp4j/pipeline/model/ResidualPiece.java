@@ -134,6 +134,19 @@ public final class ResidualPiece extends AbstractBlock {
         // The pieces share the block's children, initialised with the block.
     }
 
+    /**
+     * Initialises this step's own blocks for the step's input shapes (delayed initialisation materialises a model
+     * piece by piece): step i's child of the main branch on the running output, the join's other branches on the
+     * block's input.
+     */
+    void initializePiece(NDManager manager, DataType dataType, Shape[] inputShapes) {
+        Shape x = inputShapes[inputShapes.length - 1];
+        Shape[] h = step == 0 ? inputShapes : Arrays.copyOf(inputShapes, inputShapes.length - 1);
+        for (Pair<String, Block> c : getChildren()) {
+            c.getValue().initialize(manager, dataType, step < steps ? h : new Shape[] {x});
+        }
+    }
+
     @Override
     public String toString() {
         return "ResidualPiece(step " + (step == steps ? JOIN : step) + " of " + steps + ")";

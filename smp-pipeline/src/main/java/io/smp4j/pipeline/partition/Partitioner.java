@@ -31,42 +31,100 @@ public final class Partitioner {
     }
 
     /**
-     * As {@link #auto(List, int, double)}, but stage s may use at most {@code limits[s]} bytes of device memory
-     * (e.g. its GPU's free memory): {@link #stageBytes} of the units it gets. Throws when no split fits.
-     *
-     * @param inflight microbatches a stage holds at once (active_microbatches)
+     * Bytes a stage holds per byte of parameters when the optimizer is not known: weights, gradients and one state
+     * array (SGD with momentum).
      */
+    public static final double DEFAULT_STATE_FACTOR = 3;
+
+    /** {@link #auto(List, int, double, long[], int, double)} with {@link #DEFAULT_STATE_FACTOR}. */
     public static PartitionPlan auto(List<UnitCost> units, int stages, double memoryWeight, long[] limits,
                                      int inflight) {
+        return auto(units, stages, memoryWeight, limits, inflight, DEFAULT_STATE_FACTOR);
+    }
+
+    /**
+     * As {@link #auto(List, int, double)}, but stage s may use at most {@code limits[s]} bytes of memory (its GPU's
+     * free memory, or a per-rank budget): {@link #stageBytes} of the units it gets. When no split fits, the error names
+     * the stage that is over its limit even in the split that balances memory best, its bytes and its limit.
+     *
+     * @param inflight    microbatches a stage holds at once (active_microbatches)
+     * @param stateFactor bytes per parameter byte for weights, gradients and optimizer state
+     */
+    public static PartitionPlan auto(List<UnitCost> units, int stages, double memoryWeight, long[] limits,
+                                     int inflight, double stateFactor) {
         checkCounts(units.size(), stages);
         if (limits.length != stages) {
             throw new IllegalArgumentException(limits.length + " memory limits for " + stages + " stages");
         }
         double[] cost = combinedCosts(units, memoryWeight);
         int n = units.size();
-        int[] b = split(cost, stages, (k, from, to) -> stageBytes(units, from, to, inflight) <= limits[k]);
+        int[] b = split(cost, stages,
+                (k, from, to) -> stageBytes(units, from, to, inflight, stateFactor) <= limits[k]);
         if (b == null) {
-            long need = 0;
+            // The split that needs the least of its worst stage, relative to that stage's limit.
+            double[] bytes = new double[n];
             for (int i = 0; i < n; i++) {
-                need = Math.max(need, stageBytes(units, i, i + 1, inflight));
+                bytes[i] = stageBytes(units, i, i + 1, inflight, stateFactor);
             }
-            long total = stageBytes(units, 0, n, inflight);
+            int[] leanest = split(bytes, stages, (k, from, to) -> true);
+            int worst = 0;
+            double over = -1;
+            for (int k = 0; k < stages; k++) {
+                double r = stageBytes(units, leanest[k], leanest[k + 1], inflight, stateFactor) / (double) limits[k];
+                if (r > over) {
+                    over = r;
+                    worst = k;
+                }
+            }
+            long need = stageBytes(units, leanest[worst], leanest[worst + 1], inflight, stateFactor);
             throw new IllegalArgumentException(String.format(Locale.ROOT, "the model does not fit in %d "
-                    + "stages within the devices' memory (stage limits %s MB): it needs %.1f MB in all (3 x parameter "
-                    + "bytes for weights, gradients and optimizer state + %d microbatches of activations), its "
-                    + "largest unit alone %.1f MB; use more partitions, fewer active_microbatches or smaller "
-                    + "microbatches", stages, Arrays.stream(limits)
-                    .mapToObj(l -> String.format(Locale.ROOT, "%.1f", l / 1e6))
-                    .collect(Collectors.joining(", ", "[", "]")), total / 1e6, inflight, need / 1e6));
+                    + "stage%s within the memory budget: stage %d (units %d..%d of %d) needs %s (%s x %s of "
+                    + "parameters for weights, gradients and optimizer state + %d microbatches of activations), its "
+                    + "budget is %s (stage budgets %s; the whole model needs %s); use more partitions, fewer "
+                    + "active_microbatches or smaller microbatches", stages, stages == 1 ? "" : "s", worst,
+                    leanest[worst], leanest[worst + 1] - 1, n, bytes(need), trim(stateFactor),
+                    bytes(paramBytes(units, leanest[worst], leanest[worst + 1])), inflight, bytes(limits[worst]),
+                    Arrays.stream(limits).mapToObj(Partitioner::bytes).collect(Collectors.joining(", ", "[", "]")),
+                    bytes(stageBytes(units, 0, n, inflight, stateFactor))));
         }
         return new PartitionPlan(units, b, memoryWeight, "auto");
     }
 
     /** Device bytes units [from, to) need on one stage: 3 x parameters + {@code inflight} x activations. */
     public static long stageBytes(List<UnitCost> units, int from, int to, int inflight) {
+        return stageBytes(units, from, to, inflight, DEFAULT_STATE_FACTOR);
+    }
+
+    /** Bytes units [from, to) need on one stage: stateFactor x parameters + {@code inflight} x activations. */
+    public static long stageBytes(List<UnitCost> units, int from, int to, int inflight, double stateFactor) {
         long b = 0;
         for (int i = from; i < to; i++) {
-            b += 3 * units.get(i).parameterBytes() + (long) inflight * units.get(i).activationBytes();
+            b += (long) (stateFactor * units.get(i).parameterBytes()) + (long) inflight
+                    * units.get(i).activationBytes();
+        }
+        return b;
+    }
+
+    /** {@code n} bytes for people: 800 B, 12.5 MB (10^6), 1.62 GB (10^9). */
+    public static String bytes(long n) {
+        if (n == Long.MAX_VALUE) {
+            return "unlimited";
+        }
+        if (n < 10_000) {
+            return n + " B";
+        }
+        return n < 10_000_000_000L ? String.format(Locale.ROOT, "%.1f MB", n / 1e6)
+                : String.format(Locale.ROOT, "%.2f GB", n / 1e9);
+    }
+
+    private static String trim(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+    }
+
+    private static long paramBytes(List<UnitCost> units, int from, int to) {
+        long b = 0;
+        for (int i = from; i < to; i++) {
+            b += units.get(i).parameterBytes();
         }
         return b;
     }

@@ -4,6 +4,13 @@ import ai.djl.ndarray.NDList;
 import ai.djl.nn.Block;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.model.ModelUnits;
+import io.smp4j.pipeline.wire.TensorCodec;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -31,28 +38,57 @@ public final class Planner {
      */
     public record Settings(int partitions, double memoryWeight, Map<Integer, Integer> assignment,
                            int defaultPartition, int profileRepeats, long[] memoryLimits, int inflight,
-                           Runnable synchronize, List<String> unitNames) {
+                           Runnable synchronize, List<String> unitNames, boolean delayed, double stateFactor) {
         /** Timed sweeps over the units (after the warm-up ones); each unit's time is their median. */
         static final int REPEATS = 5;
 
         public static Settings auto(int partitions, double memoryWeight) {
-            return new Settings(partitions, memoryWeight, null, 0, REPEATS, null, 1, () -> { }, null);
+            return new Settings(partitions, memoryWeight, null, 0, REPEATS, null, 1, () -> { }, null, false,
+                    Partitioner.DEFAULT_STATE_FACTOR);
         }
 
         public static Settings manual(int partitions, Map<Integer, Integer> assignment, int defaultPartition) {
             return new Settings(partitions, Double.NaN, assignment, defaultPartition, REPEATS, null, 1, () -> { },
-                    null);
+                    null, false, Partitioner.DEFAULT_STATE_FACTOR);
         }
 
         /** Auto partitioning within each stage's device memory (bytes per stage), {@code inflight} microbatches. */
         public Settings withMemoryLimits(long[] limits, int inflight) {
             return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, limits,
-                    inflight, synchronize, unitNames);
+                    inflight, synchronize, unitNames, delayed, stateFactor);
         }
 
         public Settings withSynchronize(Runnable sync) {
             return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, memoryLimits,
-                    inflight, sync, unitNames);
+                    inflight, sync, unitNames, delayed, stateFactor);
+        }
+
+        /**
+         * The model is not initialised (delayed initialisation): units are profiled one at a time, each materialised
+         * and released ({@link CostProfiler#measureDelayed}).
+         */
+        public Settings withDelayed(boolean on) {
+            return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, memoryLimits,
+                    inflight, synchronize, unitNames, on, stateFactor);
+        }
+
+        /**
+         * Bytes a stage holds per byte of its parameters under memory limits: weights, gradients and the optimizer's
+         * state ({@link Partitioner#stageBytes}; 3 for SGD with momentum, 4 for Adam).
+         */
+        public Settings withStateFactor(double factor) {
+            return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, memoryLimits,
+                    inflight, synchronize, unitNames, delayed, factor);
+        }
+
+        /** Timed repeats: none where nothing is to be balanced (one stage, no memory limits). */
+        int repeats() {
+            return partitions == 1 && memoryLimits == null ? 0 : profileRepeats;
+        }
+
+        CostProfiler.Profile profile(Block model, List<ModelUnits.Unit> units, NDList sample) {
+            return delayed ? CostProfiler.measureDelayed(units, sample, repeats(), synchronize)
+                    : CostProfiler.measure(model, units, sample, repeats(), synchronize);
         }
 
         /**
@@ -61,7 +97,7 @@ public final class Planner {
          */
         public Settings withUnits(List<String> names) {
             return new Settings(partitions, memoryWeight, assignment, defaultPartition, profileRepeats, memoryLimits,
-                    inflight, synchronize, names == null ? null : List.copyOf(names));
+                    inflight, synchronize, names == null ? null : List.copyOf(names), delayed, stateFactor);
         }
     }
 
@@ -72,12 +108,12 @@ public final class Planner {
      *
      * @return the units and their costs
      */
-    static Map.Entry<List<ModelUnits.Unit>, List<UnitCost>> refine(Block model, List<ModelUnits.Unit> units,
-                                                                    List<UnitCost> costs, NDList sample,
-                                                                    Settings settings) {
+    static Map.Entry<List<ModelUnits.Unit>, CostProfiler.Profile> refine(Block model, List<ModelUnits.Unit> units,
+                                                                          CostProfiler.Profile profile, NDList sample,
+                                                                          Settings settings) {
         double weight = Double.isNaN(settings.memoryWeight()) ? 0 : settings.memoryWeight();
         for (int round = 0; round < REFINE_ROUNDS; round++) {
-            double[] share = Partitioner.combinedCosts(costs, weight);
+            double[] share = Partitioner.combinedCosts(profile.costs(), weight);
             double limit = 1.0 / (8 * settings.partitions());
             List<ModelUnits.Unit> finer = new ArrayList<>();
             for (int i = 0; i < units.size(); i++) {
@@ -87,42 +123,59 @@ public final class Planner {
                 break;
             }
             try {
-                costs = CostProfiler.profile(model, finer, sample, settings.profileRepeats(), settings.synchronize());
+                profile = settings.profile(model, finer, sample);
                 units = finer;
             } catch (IllegalArgumentException e) {
                 LOG.debug("finer units do not run ({}); keeping {} units", e.getMessage(), units.size());
                 break;
             }
         }
-        return Map.entry(units, costs);
+        return Map.entry(units, profile);
     }
 
     /** Rounds of {@link #refine}: splitting goes all the way down at once, so one usually suffices. */
     static final int REFINE_ROUNDS = 2;
 
     /**
-     * Collective over {@code group}: returns the same plan on every rank. A planning error on rank 0 (too few
-     * units, bad assignment) is raised on every rank with the same message, before any training work.
+     * A plan and what profiling learnt of the model's data flow, the same on every rank.
+     *
+     * @param plan   the plan
+     * @param inputs per unit of the plan, the types and shapes of its input on the sample microbatch (what a rank
+     *               that never ran a unit needs to materialise it: delayed initialisation, units that move)
+     * @param output the model's output on the sample microbatch
      */
+    public record Planned(PartitionPlan plan, List<TensorCodec.Header> inputs, TensorCodec.Header output) {
+    }
+
+    /** {@link #planned}'s plan. */
     public static PartitionPlan plan(Communicator group, Block model, NDList sample, Settings settings) {
+        return planned(group, model, sample, settings).plan();
+    }
+
+    /**
+     * Collective over {@code group}: returns the same plan on every rank. A planning error on rank 0 (too few
+     * units, bad assignment, a model too large for the memory limits) is raised on every rank with the same message,
+     * before any training work.
+     */
+    public static Planned planned(Communicator group, Block model, NDList sample, Settings settings) {
         byte[] message = null;
         if (group.rank() == 0) {
             try {
                 List<ModelUnits.Unit> units = settings.unitNames() != null
                         ? ModelUnits.resolve(model, settings.unitNames()) : ModelUnits.of(model, settings.partitions());
-                List<UnitCost> costs = CostProfiler.profile(model, units, sample, settings.profileRepeats(),
-                        settings.synchronize());
+                CostProfiler.Profile profile = settings.profile(model, units, sample);
                 if (settings.assignment() == null && settings.unitNames() == null) {
-                    costs = refine(model, units, costs, sample, settings).getValue();
+                    profile = refine(model, units, profile, sample, settings).getValue();
                 }
+                List<UnitCost> costs = profile.costs();
                 PartitionPlan plan = settings.assignment() == null
                         ? settings.memoryLimits() == null
                         ? Partitioner.auto(costs, settings.partitions(), settings.memoryWeight())
                         : Partitioner.auto(costs, settings.partitions(), settings.memoryWeight(),
-                        settings.memoryLimits(), settings.inflight())
+                        settings.memoryLimits(), settings.inflight(), settings.stateFactor())
                         : Partitioner.manual(costs, settings.partitions(), settings.assignment(),
                         settings.defaultPartition());
-                message = concat((byte) 1, plan.toBytes());
+                message = concat((byte) 1, encode(plan, profile));
             } catch (IllegalArgumentException e) {
                 message = concat((byte) 0, e.getMessage().getBytes(StandardCharsets.UTF_8));
             }
@@ -132,7 +185,39 @@ public final class Planner {
         if (got[0] == 0) {
             throw new IllegalArgumentException(new String(body, StandardCharsets.UTF_8));
         }
-        return PartitionPlan.fromBytes(body);
+        return decode(body);
+    }
+
+    private static byte[] encode(PartitionPlan plan, CostProfiler.Profile profile) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (DataOutputStream out = new DataOutputStream(bytes)) {
+            byte[] p = plan.toBytes();
+            out.writeInt(p.length);
+            out.write(p);
+            out.writeInt(profile.inputs().size());
+            for (TensorCodec.Header h : profile.inputs()) {
+                h.write(out);
+            }
+            profile.output().write(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return bytes.toByteArray();
+    }
+
+    private static Planned decode(byte[] body) {
+        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(body))) {
+            byte[] p = new byte[in.readInt()];
+            in.readFully(p);
+            int n = in.readInt();
+            List<TensorCodec.Header> inputs = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                inputs.add(TensorCodec.Header.read(in));
+            }
+            return new Planned(PartitionPlan.fromBytes(p), inputs, TensorCodec.Header.read(in));
+        } catch (IOException e) {
+            throw new UncheckedIOException("the plan arrived unreadable", e);
+        }
     }
 
     private static byte[] concat(byte head, byte[] body) {

@@ -141,9 +141,9 @@ class PartitionerTest {
         org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {0, 2, 4}, tight);
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> Partitioner.auto(units, 2, 0.0, new long[] {500, 500}, 2));
-        assertEquals("the model does not fit in 2 stages within the devices' memory (stage limits [0.0, 0.0] MB): "
-                + "it needs 0.0 MB in all (3 x parameter bytes for weights, gradients and optimizer state + 2 "
-                + "microbatches of activations), its largest unit alone 0.0 MB; use more partitions, fewer "
-                + "active_microbatches or smaller microbatches", e.getMessage());
+        assertEquals("the model does not fit in 2 stages within the memory budget: stage 0 (units 0..1 of 4) needs "
+                + "800 B (3 x 200 B of parameters for weights, gradients and optimizer state + 2 microbatches of "
+                + "activations), its budget is 500 B (stage budgets [500 B, 500 B]; the whole model needs 1600 B); "
+                + "use more partitions, fewer active_microbatches or smaller microbatches", e.getMessage());
     }
 }

@@ -1,0 +1,129 @@
+package io.smp4j.core;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import io.smp4j.pipeline.djl.DjlInternals;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Half precision ({@code bf16} / {@code fp16}) with fp32 master weights, as SageMaker's and PyTorch's mixed precision
+ * keep them. The parameters stay fp32 (what the optimizer updates, checkpoints save, re-partitioning moves and the
+ * data-parallel all-reduce averages); the stage computes with half-precision copies of them, made once per step from
+ * the masters when the stage first reads a parameter, as a leaf of their own: the step's gradients accumulate there in
+ * half precision over the microbatches and are added into the masters' fp32 gradients (unscaled, for fp16) before the
+ * optimizer step. Activations and the messages between stages are half precision; the model's output is cast to fp32
+ * on the last stage, so the loss is computed in fp32.
+ *
+ * <p>Parameters that do not train (batch-norm running statistics) are used as they are, in fp32.
+ */
+final class HalfPrecision extends ParameterStore {
+    private final DataType half;
+    private final NDManager copies;
+    private final Map<Parameter, Copy> byParameter = new IdentityHashMap<>();
+    private long step;
+
+    private record Copy(NDArray array, long step) {
+    }
+
+    HalfPrecision(NDManager manager, DataType half) {
+        super(manager, false);
+        this.half = half;
+        this.copies = manager.newSubManager();
+    }
+
+    DataType type() {
+        return half;
+    }
+
+    /** A new step: the next read of each parameter makes a fresh half-precision copy of its master. */
+    void beginStep() {
+        step++;
+    }
+
+    @Override
+    public NDArray getValue(Parameter parameter, Device device, boolean training) {
+        NDArray master = parameter.getArray();
+        if (!parameter.requiresGradient() || master.getDataType() != DataType.FLOAT32) {
+            return master;
+        }
+        Copy c = byParameter.get(parameter);
+        if (c == null || c.step() != step) {
+            if (c != null) {
+                c.array().close();
+            }
+            NDArray h;
+            try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
+                h = master.toType(half, true);
+            }
+            h.attach(copies);
+            h.setRequiresGradient(true);
+            c = new Copy(h, step);
+            byParameter.put(parameter, c);
+        }
+        return c.array();
+    }
+
+    /** Floating arrays of {@code list} in half precision (stage 0's model input). */
+    NDList toHalf(NDList list) {
+        return cast(list, half);
+    }
+
+    /** Floating arrays of {@code list} in fp32 (the model's output, on the last stage). */
+    NDList toFloat(NDList list) {
+        return cast(list, DataType.FLOAT32);
+    }
+
+    private static NDList cast(NDList list, DataType type) {
+        NDList out = new NDList(list.size());
+        for (NDArray a : list) {
+            out.add(a.getDataType().isFloating() && a.getDataType() != type ? a.toType(type, false) : a);
+        }
+        return out;
+    }
+
+    /**
+     * Adds this step's half-precision gradients, times {@code factor} (1 / loss scale), into the fp32 gradients of
+     * {@code params}' masters; returns the sum of their magnitudes (infinite or NaN when any overflowed).
+     */
+    double gradientsToMasters(List<Parameter> params, float factor) {
+        double total = 0;
+        NDArray sum = null;
+        try (NDManager scratch = copies.newSubManager();
+             DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
+            for (Parameter p : params) {
+                Copy c = byParameter.get(p);
+                if (c == null || c.step() != step) {
+                    continue; // not read this step (or never): no gradient
+                }
+                NDArray g = DjlInternals.gradient(c.array());
+                g.attach(scratch);
+                NDArray g32 = g.toType(DataType.FLOAT32, false);
+                if (factor != 1f) {
+                    g32 = g32.mul(factor);
+                }
+                try (NDArray master = DjlInternals.gradient(p.getArray())) {
+                    master.addi(g32);
+                }
+                NDArray a = g32.abs().sum();
+                sum = sum == null ? a : sum.add(a);
+            }
+            if (sum != null) {
+                total = sum.getFloat();
+            }
+        }
+        return total;
+    }
+
+    /** Frees every half-precision copy. */
+    void close() {
+        byParameter.clear();
+        copies.close();
+    }
+}

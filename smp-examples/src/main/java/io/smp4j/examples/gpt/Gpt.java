@@ -1,0 +1,162 @@
+package io.smp4j.examples.gpt;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Embedding;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.LayerNorm;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.NormalInitializer;
+import ai.djl.util.PairList;
+
+/**
+ * A decoder-only transformer (GPT-2's layout, pre-LayerNorm) from DJL blocks: token and position embeddings, {@code
+ * layers} blocks of causal self-attention and an MLP (each behind a LayerNorm, each with a residual connection), a final
+ * LayerNorm and a language-model head. A {@link SequentialBlock} of {@code layers + 2} children, so that the pipeline
+ * cuts it between whole transformer blocks. Input: token ids (batch, seq) of any integer type; output: logits (batch,
+ * seq, vocab). About {@code 12 x layers x hidden^2} parameters.
+ */
+public final class Gpt {
+    private Gpt() {
+    }
+
+    /** The model's shape. */
+    public record Config(int layers, int hidden, int heads, int seqLen, int vocab) {
+        public Config {
+            if (hidden % heads != 0) {
+                throw new IllegalArgumentException("--hidden " + hidden + " is not a multiple of --heads " + heads);
+            }
+        }
+
+        /** Parameters of the model (weights and biases). */
+        public long parameters() {
+            long h = hidden;
+            long layer = 4 * h + (3 * h * h + 3 * h) + (h * h + h) + (4 * h * h + 4 * h) + (4 * h * h + h);
+            return (long) vocab * h + (long) seqLen * h + layers * layer + 2 * h + h * vocab + vocab;
+        }
+    }
+
+    public static SequentialBlock build(Config c) {
+        SequentialBlock model = new SequentialBlock();
+        model.add(new Embeddings(c.vocab(), c.seqLen(), c.hidden()));
+        for (int i = 0; i < c.layers(); i++) {
+            model.add(new TransformerLayer(c.hidden(), c.heads()));
+        }
+        model.add(new SequentialBlock().add(LayerNorm.builder().build())
+                .add(Linear.builder().setUnits(c.vocab()).build()));
+        return model;
+    }
+
+    /** Token embedding + learned position embedding. */
+    static final class Embeddings extends AbstractBlock {
+        private final Parameter tokens;
+        private final Parameter positions;
+        private final int seqLen;
+
+        Embeddings(int vocab, int seqLen, int hidden) {
+            this.seqLen = seqLen;
+            tokens = addParameter(Parameter.builder().setName("tokens").setType(Parameter.Type.WEIGHT)
+                    .optInitializer(new NormalInitializer(0.02f)).optShape(new Shape(vocab, hidden)).build());
+            positions = addParameter(Parameter.builder().setName("positions").setType(Parameter.Type.WEIGHT)
+                    .optInitializer(new NormalInitializer(0.02f)).optShape(new Shape(seqLen, hidden)).build());
+        }
+
+        @Override
+        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+                                         PairList<String, Object> params) {
+            NDArray ids = inputs.head();
+            long t = ids.getShape().get(1);
+            if (t > seqLen) {
+                throw new IllegalArgumentException("sequences of " + t + " tokens, the model's --seq-len is " + seqLen);
+            }
+            NDArray tok = Embedding.embedding(ids.toType(DataType.INT64, false),
+                    ps.getValue(tokens, ids.getDevice(), training), SparseFormat.DENSE).head();
+            NDArray pos = ps.getValue(positions, ids.getDevice(), training).get("0:" + t);
+            return new NDList(tok.add(pos));
+        }
+
+        @Override
+        public Shape[] getOutputShapes(Shape[] inputShapes) {
+            return new Shape[] {inputShapes[0].add(tokens.getShape().get(1))};
+        }
+    }
+
+    /** x + attention(LN(x)), then x + MLP(LN(x)); causal multi-head self-attention, GELU MLP of 4 x hidden. */
+    static final class TransformerLayer extends AbstractBlock {
+        private final int heads;
+        private final Block ln1;
+        private final Block qkv;
+        private final Block proj;
+        private final Block ln2;
+        private final Block up;
+        private final Block down;
+
+        TransformerLayer(int hidden, int heads) {
+            this.heads = heads;
+            ln1 = addChildBlock("ln1", LayerNorm.builder().build());
+            qkv = addChildBlock("qkv", Linear.builder().setUnits(3L * hidden).build());
+            proj = addChildBlock("proj", Linear.builder().setUnits(hidden).build());
+            ln2 = addChildBlock("ln2", LayerNorm.builder().build());
+            up = addChildBlock("up", Linear.builder().setUnits(4L * hidden).build());
+            down = addChildBlock("down", Linear.builder().setUnits(hidden).build());
+        }
+
+        @Override
+        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+                                         PairList<String, Object> params) {
+            NDArray x = inputs.head();
+            long b = x.getShape().get(0);
+            long t = x.getShape().get(1);
+            long h = x.getShape().get(2);
+            long d = h / heads;
+            NDArray a = qkv.forward(ps, ln1.forward(ps, new NDList(x), training), training).head();
+            NDList parts = a.reshape(b, t, 3, heads, d).transpose(2, 0, 3, 1, 4).split(3, 0);
+            NDArray q = parts.get(0).squeeze(0);
+            NDArray k = parts.get(1).squeeze(0);
+            NDArray v = parts.get(2).squeeze(0);
+            NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(Math.sqrt(d));
+            NDArray att = scores.add(causal(x.getManager(), t, scores.getDataType())).softmax(-1);
+            NDArray y = att.matMul(v).transpose(0, 2, 1, 3).reshape(b, t, h);
+            x = x.add(proj.forward(ps, new NDList(y), training).head());
+            NDArray m = up.forward(ps, ln2.forward(ps, new NDList(x), training), training).head();
+            m = down.forward(ps, new NDList(Activation.gelu(m)), training).head();
+            return new NDList(x.add(m));
+        }
+
+        /**
+         * -10^4 above the diagonal, 0 elsewhere, of type {@code type}: added to the scores, a position does not attend
+         * to later ones. Finite, so that float16 holds it and the softmax's shift never makes -inf - -inf.
+         */
+        private static NDArray causal(NDManager manager, long t, DataType type) {
+            NDArray i = manager.arange((int) t).reshape(t, 1);
+            NDArray j = manager.arange((int) t).reshape(1, t);
+            return j.gt(i).toType(type, false).mul(-1e4f);
+        }
+
+        @Override
+        public Shape[] getOutputShapes(Shape[] inputShapes) {
+            return inputShapes;
+        }
+
+        @Override
+        protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+            Shape x = inputShapes[0];
+            long h = x.get(2);
+            ln1.initialize(manager, dataType, x);
+            qkv.initialize(manager, dataType, x);
+            proj.initialize(manager, dataType, x);
+            ln2.initialize(manager, dataType, x);
+            up.initialize(manager, dataType, x);
+            down.initialize(manager, dataType, new Shape(x.get(0), x.get(1), 4 * h));
+        }
+    }
+}

@@ -1,0 +1,157 @@
+package io.smp4j.examples.gpt;
+
+import io.smp4j.core.SmpConfig;
+import io.smp4j.examples.cli.CommandLines;
+import io.smp4j.examples.resnet.TrainOptions;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Options of the {@code gpt} example: the model's shape, the data, and the smp options the {@code resnet18} example
+ * has ({@code --config} JSON, then {@code --partitions}, {@code --microbatches}, ... override it).
+ */
+@Command(name = "gpt", usageHelpWidth = 110, sortOptions = false,
+        description = "A decoder-only transformer (GPT) trained on byte-level text, split over the ranks with delayed "
+                + "initialisation (no rank allocates the whole model). Usage: ./smp run -np N gpt [options].")
+public final class GptOptions {
+    @Option(names = "--layers", paramLabel = "L", converter = CommandLines.Positive.class,
+            description = "transformer blocks (default ${DEFAULT-VALUE})")
+    int layers = 4;
+    @Option(names = "--hidden", paramLabel = "H", converter = CommandLines.Positive.class,
+            description = "model width (default ${DEFAULT-VALUE})")
+    int hidden = 64;
+    @Option(names = "--heads", paramLabel = "A", converter = CommandLines.Positive.class,
+            description = "attention heads; must divide --hidden (default ${DEFAULT-VALUE})")
+    int heads = 4;
+    @Option(names = "--seq-len", paramLabel = "T", converter = CommandLines.Positive.class,
+            description = "tokens per sequence (default ${DEFAULT-VALUE})")
+    int seqLen = 64;
+    @Option(names = "--vocab", paramLabel = "V", converter = AtLeast256.class,
+            description = "vocabulary size; tokens are bytes, so at least 256 (default ${DEFAULT-VALUE})")
+    int vocab = 256;
+    @Option(names = "--partitions", paramLabel = "P", converter = CommandLines.Positive.class,
+            description = "pipeline stages (smp 'partitions')")
+    Integer partitions;
+    @Option(names = "--microbatches", paramLabel = "M", converter = CommandLines.Positive.class,
+            description = "microbatches per step (smp 'microbatches')")
+    Integer microbatches;
+    @Option(names = "--pipeline", paramLabel = "simple|interleaved", description = "the pipeline schedule")
+    String pipeline;
+    @Option(names = "--ddp", description = "average gradients over data-parallel replicas (needed when N > P)")
+    boolean ddp;
+    @Option(names = "--placement", paramLabel = "cluster|spread", description = "rank layout (placement_strategy)")
+    String placement;
+    @Option(names = "--bf16", description = "bfloat16 parameters, activations and messages; fp32 master weights")
+    boolean bf16;
+    @Option(names = "--fp16", description = "float16 likewise, with dynamic loss scaling")
+    boolean fp16;
+    @Option(names = "--trace-device", paramLabel = "gpu|cpu", description = "where partitioning measures the model")
+    String traceDevice;
+    @Option(names = "--memory-budget-mb", paramLabel = "MB", converter = CommandLines.PositiveFloat.class,
+            description = "the most memory one rank's stage may need (smp 'memory_budget_mb')")
+    Float memoryBudgetMb;
+    @Option(names = "--config", paramLabel = "FILE", converter = CommandLines.Existing.class,
+            description = "smp config JSON (SageMaker keys); the options above override it")
+    Path config;
+    @Option(names = "--batch-size", paramLabel = "B", converter = CommandLines.Positive.class,
+            description = "sequences per data-parallel replica per step (default ${DEFAULT-VALUE})")
+    int batchSize = 8;
+    @Option(names = "--steps", paramLabel = "S", converter = CommandLines.Positive.class,
+            description = "training steps (default ${DEFAULT-VALUE})")
+    int steps = 30;
+    @Option(names = "--lr", paramLabel = "LR", converter = CommandLines.PositiveFloat.class,
+            description = "Adam learning rate (default ${DEFAULT-VALUE})")
+    float lr = 0.001f;
+    @Option(names = "--seed", paramLabel = "SEED", converter = CommandLines.AnyLong.class,
+            description = "initial model and data order (default ${DEFAULT-VALUE})")
+    long seed = 42;
+    @Option(names = "--text", paramLabel = "FILE", converter = CommandLines.Existing.class,
+            description = "train on this file's bytes (default: /usr/share/common-licenses, else generated text)")
+    Path text;
+    @Option(names = "--eager-init", description = "initialise the whole model on every rank first (no delayed "
+            + "initialisation; for comparison)")
+    boolean eagerInit;
+    @Option(names = "--log-every", paramLabel = "K", converter = CommandLines.Positive.class,
+            description = "a log line every K steps (default ${DEFAULT-VALUE})")
+    int logEvery = 5;
+    @Option(names = "--checkpoint-dir", paramLabel = "DIR", description = "save a checkpoint there at the end")
+    Path checkpointDir;
+    @Option(names = "--checkpoint-every", paramLabel = "K", converter = CommandLines.Positive.class,
+            description = "also every K steps")
+    int checkpointEvery = 0;
+    @Option(names = "--resume", description = "continue from the newest checkpoint in --checkpoint-dir")
+    boolean resume;
+    @Option(names = "--metrics-json", paramLabel = "FILE",
+            description = "write the run's metrics (rank 0): losses, step times, plan, every rank's peak memory")
+    Path metricsJson;
+    @Option(names = "--trace", paramLabel = "FILE",
+            description = "write a Chrome trace of --trace-steps steps (and FILE's .svg picture)")
+    Path trace;
+    @Option(names = "--trace-steps", paramLabel = "K", converter = CommandLines.Positive.class,
+            description = "steps traced, after the first (default ${DEFAULT-VALUE})")
+    int traceSteps = 3;
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
+    boolean help;
+
+    SmpConfig smp;
+    String usage;
+
+    /** Byte-level tokens need all 256 ids. */
+    public static final class AtLeast256 extends CommandLines.AtLeast {
+        public AtLeast256() {
+            super(256);
+        }
+    }
+
+    static GptOptions parse(List<String> args) {
+        GptOptions o = new GptOptions();
+        CommandLines.Parsed p = CommandLines.parse(o, args);
+        if (p.help()) {
+            o.usage = p.usage();
+            return o;
+        }
+        if (o.resume && o.checkpointDir == null) {
+            throw new IllegalArgumentException("--resume needs --checkpoint-dir DIR");
+        }
+        if (o.hidden % o.heads != 0) {
+            throw new IllegalArgumentException("--hidden " + o.hidden + " is not a multiple of --heads " + o.heads);
+        }
+        if (o.trace != null && !o.trace.getFileName().toString().endsWith(".json")) {
+            throw new IllegalArgumentException("--trace names the Chrome trace file and must end in .json, got "
+                    + o.trace);
+        }
+        Map<String, Object> merged = o.config == null ? new LinkedHashMap<>() : TrainOptions.readConfig(o.config);
+        put(merged, "partitions", o.partitions);
+        put(merged, "microbatches", o.microbatches);
+        put(merged, "pipeline", o.pipeline);
+        put(merged, "placement_strategy", o.placement);
+        put(merged, "trace_device", o.traceDevice);
+        put(merged, "memory_budget_mb", o.memoryBudgetMb);
+        if (o.ddp) {
+            merged.put("ddp", true);
+        }
+        if (o.bf16) {
+            merged.put("bf16", true);
+        }
+        if (o.fp16) {
+            merged.put("fp16", true);
+        }
+        o.smp = SmpConfig.fromMap(merged);
+        int micro = o.smp.microbatches();
+        if (o.batchSize % micro != 0) {
+            throw new IllegalArgumentException("--batch-size " + o.batchSize + " does not split into " + micro
+                    + " microbatches; use a multiple of " + micro);
+        }
+        return o;
+    }
+
+    private static void put(Map<String, Object> m, String key, Object value) {
+        if (value != null) {
+            m.put(key, value);
+        }
+    }
+}
