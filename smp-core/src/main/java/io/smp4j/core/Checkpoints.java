@@ -1,5 +1,6 @@
 package io.smp4j.core;
 
+import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import io.smp4j.comm.Communicator;
@@ -257,6 +258,12 @@ public final class Checkpoints {
                 try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(stages[s]))) {
                     StageFiles.apply(stage, StageFiles.readStage(stage, in));
                 }
+            }
+            if (model.isDelayed()) {
+                // Every parameter has its values now; DJL's file also records each block's input shapes, which the
+                // blocks above the units never learnt (the whole model was never initialised): initialising it now
+                // allocates nothing more and sets them.
+                model.block().initialize(model.manager(), DataType.FLOAT32, model.unitInputShapes(0));
             }
             try {
                 Path tmp = file.resolveSibling(".tmp-" + file.getFileName() + "-" + UUID.randomUUID());

@@ -70,20 +70,20 @@ final class HalfPrecision extends ParameterStore {
         return c.array();
     }
 
-    /** Floating arrays of {@code list} in half precision (stage 0's model input). */
+    /** Floating arrays of {@code list} in half precision (stage 0's model input: no gradient flows back to it). */
     NDList toHalf(NDList list) {
-        return cast(list, half);
-    }
-
-    /** Floating arrays of {@code list} in fp32 (the model's output, on the last stage). */
-    NDList toFloat(NDList list) {
-        return cast(list, DataType.FLOAT32);
-    }
-
-    private static NDList cast(NDList list, DataType type) {
         NDList out = new NDList(list.size());
         for (NDArray a : list) {
-            out.add(a.getDataType().isFloating() && a.getDataType() != type ? a.toType(type, false) : a);
+            out.add(a.getDataType() == DataType.FLOAT32 ? a.toType(half, false) : a);
+        }
+        return out;
+    }
+
+    /** Half-precision arrays of {@code list} in fp32, on the graph (the model's output, on the last stage). */
+    NDList toFloat(NDList list) {
+        NDList out = new NDList(list.size());
+        for (NDArray a : list) {
+            out.add(a.getDataType() == half ? DjlInternals.upcast(a, DataType.FLOAT32) : a);
         }
         return out;
     }

@@ -5,7 +5,9 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
+import ai.djl.ndarray.types.DataType;
 import io.smp4j.comm.Topology;
+import io.smp4j.pipeline.djl.DjlInternals;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Files;
@@ -502,6 +504,10 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
             }
             if (fp16 && bf16) {
                 problems.add("fp16 and bf16 are both true; choose one half precision");
+            } else if (bf16 && !DjlInternals.engineHas(DataType.BFLOAT16)) {
+                problems.add("bf16 is not available: DJL 0.35.1's PyTorch engine has no bfloat16 type (its native "
+                        + "library maps float32, float64, float16 and integer types; a bfloat16 tensor aborts the "
+                        + "process); use fp16 (half precision with loss scaling)");
             }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException(String.join("; ", problems));

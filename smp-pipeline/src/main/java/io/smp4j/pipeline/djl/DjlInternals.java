@@ -42,6 +42,30 @@ public final class DjlInternals {
     }
 
     /**
+     * {@code a} in the wider floating type {@code wider} (float16 to float32), on the autograd graph: DJL 0.35.1's
+     * PyTorch {@code toType} copies outside autograd, so a loss computed after it has no path back. Multiplying by a
+     * one-element array of ones of the wider type promotes exactly (x * 1 = x) and is differentiable. Not for
+     * narrowing: promotion never narrows.
+     */
+    public static NDArray upcast(NDArray a, DataType wider) {
+        if (a.getDataType() == wider) {
+            return a;
+        }
+        return a.mul(a.getManager().ones(new Shape(1), wider));
+    }
+
+    /**
+     * Whether {@code type} can exist on DJL 0.35.1's PyTorch engine: its JNI maps float32, float64, float16, uint8,
+     * int32, int8, int64, boolean and complex64 to PyTorch types; any other (bfloat16) aborts the process there.
+     */
+    public static boolean engineHas(DataType type) {
+        return switch (type) {
+            case FLOAT32, FLOAT64, FLOAT16, UINT8, INT32, INT8, INT64, BOOLEAN, COMPLEX64 -> true;
+            default -> false;
+        };
+    }
+
+    /**
      * A copy of {@code alias} in memory the engine owns, in the same manager; {@code alias} is closed. An array made
      * from Java memory ({@code manager.create(float[])}, or a view of one) is backed by a direct buffer that only its
      * Java object keeps alive; autograd and views keep native references the collector cannot see.

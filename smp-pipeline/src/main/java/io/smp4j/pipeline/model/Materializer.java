@@ -26,17 +26,19 @@ public final class Materializer {
         if (params.stream().allMatch(Parameter::isInitialized)) {
             return;
         }
-        if (params.stream().allMatch(p -> p.isInitialized() || p.getShape() != null)) {
-            // Shaped before (materialised and released): allocate without running the blocks' shape inference.
-            for (Parameter p : params) {
-                p.initialize(manager, type);
-            }
-            return;
-        }
         if (inputShapes == null) {
+            if (params.stream().allMatch(p -> p.isInitialized() || p.getShape() != null)) {
+                // Shaped before (materialised and released): allocate without the blocks' shape inference.
+                for (Parameter p : params) {
+                    p.initialize(manager, type);
+                }
+                return;
+            }
             throw new IllegalStateException("unit " + unit.name() + " has parameters of unknown shape and no input "
                     + "shapes to infer them from");
         }
+        // Through DJL's initialisation, as the whole model would be: blocks learn their input shapes too (what DJL's
+        // parameter files record).
         if (unit.block() instanceof ResidualPiece piece) {
             piece.initializePiece(manager, type, inputShapes);
         } else {

@@ -27,6 +27,30 @@ import org.junit.jupiter.api.Test;
  * assumption broke.
  */
 class DjlInternalsTest {
+    /**
+     * toType leaves autograd's graph (why {@link DjlInternals#upcast} exists), and upcast stays on it: a float32 loss of
+     * a float16 parameter backpropagates into it, with the exact gradient.
+     */
+    @Test
+    void toTypeLeavesTheGraphAndUpcastStaysOnIt() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray h = m.create(new float[] {1, -2, 3}).toType(DataType.FLOAT16, false);
+            h.setRequiresGradient(true);
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                NDArray lost = h.mul(h).toType(DataType.FLOAT32, false).sum();
+                org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class, () -> gc.backward(lost));
+            }
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                NDArray up = DjlInternals.upcast(h.mul(h), DataType.FLOAT32);
+                assertEquals(DataType.FLOAT32, up.getDataType());
+                gc.backward(up.sum());
+            }
+            assertArrayEquals(new float[] {2, -4, 6}, h.getGradient().toType(DataType.FLOAT32, false).toFloatArray());
+        }
+        org.junit.jupiter.api.Assertions.assertFalse(DjlInternals.engineHas(DataType.BFLOAT16));
+        assertTrue(DjlInternals.engineHas(DataType.FLOAT16));
+    }
+
     /** The loss scale survives garbage collections between forward and backward (NaN gradients otherwise). */
     @Test
     void scalarLivesAsLongAsItsScope() {

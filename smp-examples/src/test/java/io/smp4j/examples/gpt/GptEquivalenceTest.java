@@ -1,0 +1,102 @@
+package io.smp4j.examples.gpt;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.engine.Engine;
+import io.smp4j.comm.TestSupport;
+import io.smp4j.comm.launch.LocalLauncher;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The gpt example's transformer trained through the user API on real processes: delayed initialisation equals the
+ * model initialised whole, pipelines of both schedules and P x D hybrids equal one process (every microbatch loss and
+ * every trained parameter, bitwise, as exported by {@code Checkpoints.exportFull}), fp16 pipelines equal fp16 on one
+ * process, and a memory budget refuses a model that does not fit one rank while 4 stages train within it.
+ */
+class GptEquivalenceTest {
+    @TempDir
+    Path dir;
+
+    record Run(String losses, byte[] model, String output) {
+    }
+
+    private Run run(int np, int p, int m, String pipeline, String init, String precision, String... extra)
+            throws Exception {
+        Engine.getInstance();
+        Path out = dir.resolve("w" + np + "p" + p + "m" + m + pipeline + init + precision + ".params");
+        List<String> args = new ArrayList<>(List.of(out.toString(), "" + p, "" + m, pipeline, init, precision, "3"));
+        args.addAll(List.of(extra));
+        TestSupport.Result r = TestSupport.run(new LocalLauncher.Builder(np, GptEquivalenceMain.class.getName())
+                .args(args).jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
+                        "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120")));
+        Files.writeString(Path.of("target", "gpt-" + out.getFileName() + extra.length + ".log"), r.output());
+        if (r.output().contains("GPTEQ-REFUSED")) {
+            return new Run(null, null, r.output());
+        }
+        assertEquals(0, r.code(), r.output());
+        Matcher l = Pattern.compile("GPTEQ rank=0 replica=0 losses=(\\S+)").matcher(r.output());
+        assertTrue(l.find(), r.output());
+        return new Run(l.group(1), Files.readAllBytes(out), r.output());
+    }
+
+    private static void assertSame(Run expected, Run actual) {
+        assertEquals(expected.losses(), actual.losses(), actual.output());
+        assertArrayEquals(expected.model(), actual.model(), "exported parameters differ\n" + actual.output());
+    }
+
+    @Test
+    void delayedInitialisationEqualsTheModelInitialisedWhole() throws Exception {
+        Run whole = run(1, 1, 2, "simple", "eager", "fp32");
+        assertSame(whole, run(1, 1, 2, "simple", "delayed", "fp32"));
+        Run split = run(2, 2, 2, "simple", "delayed", "fp32");
+        assertSame(whole, split);
+        // Delayed initialisation allocated only the rank's own stage: half the transformer each.
+        for (int r = 0; r < 2; r++) {
+            assertTrue(split.output().contains("rank " + r + ": delayed initialisation materialised"), split.output());
+        }
+    }
+
+    @Test
+    void pipelinesOfBothSchedulesEqualOneProcess() throws Exception {
+        Run one = run(1, 1, 4, "interleaved", "delayed", "fp32");
+        assertSame(one, run(2, 2, 4, "interleaved", "delayed", "fp32"));
+        assertSame(one, run(4, 4, 4, "simple", "delayed", "fp32"));
+    }
+
+    /** Two replicas of two stages equal two replicas of one stage: the replicas' sum is the same either way. */
+    @Test
+    void hybridEqualsDataParallelOfWholeModels() throws Exception {
+        assertSame(run(2, 1, 2, "interleaved", "delayed", "fp32"), run(4, 2, 2, "interleaved", "delayed", "fp32"));
+    }
+
+    @Test
+    void fp16PipelinesEqualFp16OnOneProcess() throws Exception {
+        Run one = run(1, 1, 4, "interleaved", "delayed", "fp16");
+        assertSame(one, run(2, 2, 4, "interleaved", "delayed", "fp16"));
+        assertSame(one, run(4, 4, 4, "simple", "delayed", "fp16"));
+    }
+
+    @Test
+    void aModelOverItsBudgetIsRefusedAndTrainsSplit() throws Exception {
+        // The whole model with Adam (4 x its parameter bytes) needs about 1.6 MB; a quarter of it (and its
+        // activations) fits 0.8 MB.
+        Run refused = run(1, 1, 2, "simple", "delayed", "fp32", "0.8");
+        Matcher m = Pattern.compile("the model does not fit in 1 stage within the memory budget: stage 0 \\(units "
+                + "0\\.\\.\\d+ of \\d+\\) needs (\\S+) MB \\(4 x \\S+ MB of parameters for weights, gradients and "
+                + "optimizer state \\+ \\d+ microbatches of activations\\), its budget is 0\\.8 MB")
+                .matcher(refused.output());
+        assertTrue(m.find(), refused.output());
+        assertTrue(Double.parseDouble(m.group(1)) > 0.8, m.group());
+        Run split = run(4, 4, 2, "simple", "delayed", "fp32", "0.8");
+        assertSame(run(1, 1, 2, "simple", "delayed", "fp32"), split);
+    }
+}
