@@ -254,6 +254,7 @@ public final class DistributedModel implements StepModel {
         if (c.bf16() || c.fp16()) {
             half = new HalfPrecision(manager, c.bf16() ? DataType.BFLOAT16 : DataType.FLOAT16);
             partitioned.executor().setParameterStore(half);
+            half.defineMasterGradients(localParameters());
             // Gradients reach the fp32 masters only after backward: nothing to all-reduce during it.
             return;
         }
@@ -299,6 +300,8 @@ public final class DistributedModel implements StepModel {
             }
             if (partitioned != repartitioner.current() && half != null) {
                 repartitioner.current().executor().setParameterStore(half);
+                partitioned = repartitioner.current();
+                half.defineMasterGradients(localParameters()); // units that arrived
             }
             partitioned = repartitioner.current();
         }

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import io.smp4j.pipeline.djl.DjlInternals;
+import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -68,6 +69,20 @@ final class HalfPrecision extends ParameterStore {
             byParameter.put(parameter, c);
         }
         return c.array();
+    }
+
+    /**
+     * The masters' gradients receive this precision's gradients, but backward never reaches the masters themselves:
+     * give each trainable master a gradient of its own first ({@link DjlInternals#defineGradients}).
+     */
+    void defineMasterGradients(List<Parameter> params) {
+        List<NDArray> trainable = new ArrayList<>();
+        for (Parameter p : params) {
+            if (p.requiresGradient() && p.getArray().getDataType() == DataType.FLOAT32) {
+                trainable.add(p.getArray());
+            }
+        }
+        DjlInternals.defineGradients(trainable);
     }
 
     /** Floating arrays of {@code list} in half precision (stage 0's model input: no gradient flows back to it). */

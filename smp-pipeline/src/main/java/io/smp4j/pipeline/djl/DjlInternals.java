@@ -1,12 +1,14 @@
 package io.smp4j.pipeline.djl;
 
 import ai.djl.Device;
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.optimizer.Adam;
 import ai.djl.training.optimizer.AdamW;
+import ai.djl.training.GradientCollector;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.optimizer.Sgd;
 import ai.djl.util.NativeResource;
@@ -52,6 +54,28 @@ public final class DjlInternals {
             return a;
         }
         return a.mul(a.getManager().ones(new Shape(1), wider));
+    }
+
+    /**
+     * Gives each array of {@code params} (arrays that require gradients) a gradient of zeros that is its own: before
+     * its first backward an array has none, and DJL's {@code getGradient} then hands out a new, detached array of
+     * zeros, so that writing into it changes nothing. One backward of {@code 0 * sum(w)} over all of them, in a
+     * gradient collector of its own (none may be open on any thread).
+     */
+    public static void defineGradients(List<NDArray> params) {
+        if (params.isEmpty()) {
+            return;
+        }
+        try (NDManager scratch = params.get(0).getManager().newSubManager();
+             GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+            NDArray total = null;
+            for (NDArray w : params) {
+                NDArray t = w.sum();
+                t.attach(scratch);
+                total = total == null ? t : total.add(t);
+            }
+            gc.backward(total.mul(scalar(scratch, 0f)));
+        }
     }
 
     /**

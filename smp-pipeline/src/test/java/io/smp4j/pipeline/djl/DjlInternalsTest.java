@@ -51,6 +51,21 @@ class DjlInternalsTest {
         assertTrue(DjlInternals.engineHas(DataType.FLOAT16));
     }
 
+    /** Before any backward a gradient written through getGradient is lost; after defineGradients it stays. */
+    @Test
+    void gradientsWrittenBeforeAnyBackwardStayOnlyOnceDefined() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray w = m.create(new float[] {1, 2});
+            w.setRequiresGradient(true);
+            w.getGradient().addi(m.create(new float[] {3, 4}));
+            assertArrayEquals(new float[] {0, 0}, w.getGradient().toFloatArray());
+            DjlInternals.defineGradients(java.util.List.of(w));
+            assertArrayEquals(new float[] {0, 0}, w.getGradient().toFloatArray());
+            w.getGradient().addi(m.create(new float[] {3, 4}));
+            assertArrayEquals(new float[] {3, 4}, w.getGradient().toFloatArray());
+        }
+    }
+
     /** The loss scale survives garbage collections between forward and backward (NaN gradients otherwise). */
     @Test
     void scalarLivesAsLongAsItsScope() {
