@@ -23,7 +23,9 @@ import ai.djl.util.PairList;
  * layers} blocks of causal self-attention and an MLP (each behind a LayerNorm, each with a residual connection), a final
  * LayerNorm and a language-model head. A {@link SequentialBlock} of {@code layers + 2} children, so that the pipeline
  * cuts it between whole transformer blocks. Input: token ids (batch, seq) of any integer type; output: logits (batch,
- * seq, vocab). About {@code 12 x layers x hidden^2} parameters.
+ * seq, vocab). About {@code 12 x layers x hidden^2} parameters. Initialised as GPT-2: weights from N(0, 0.02), the
+ * projections that write into the residual stream from N(0, 0.02 / sqrt(2 x layers)), so that a deep stack starts
+ * with a residual stream that does not grow with depth; biases 0, LayerNorm 1 and 0.
  */
 public final class Gpt {
     private Gpt() {
@@ -48,11 +50,13 @@ public final class Gpt {
     public static SequentialBlock build(Config c) {
         SequentialBlock model = new SequentialBlock();
         model.add(new Embeddings(c.vocab(), c.seqLen(), c.hidden()));
+        float residual = (float) (0.02 / Math.sqrt(2.0 * c.layers()));
         for (int i = 0; i < c.layers(); i++) {
-            model.add(new TransformerLayer(c.hidden(), c.heads()));
+            model.add(new TransformerLayer(c.hidden(), c.heads(), residual));
         }
-        model.add(new SequentialBlock().add(LayerNorm.builder().build())
-                .add(Linear.builder().setUnits(c.vocab()).build()));
+        Block head = Linear.builder().setUnits(c.vocab()).build();
+        head.setInitializer(new NormalInitializer(0.02f), Parameter.Type.WEIGHT);
+        model.add(new SequentialBlock().add(LayerNorm.builder().build()).add(head));
         return model;
     }
 
@@ -99,8 +103,9 @@ public final class Gpt {
         private final Block ln2;
         private final Block up;
         private final Block down;
+        private final Constants constants = new Constants();
 
-        TransformerLayer(int hidden, int heads) {
+        TransformerLayer(int hidden, int heads, float residualStd) {
             this.heads = heads;
             ln1 = addChildBlock("ln1", LayerNorm.builder().build());
             qkv = addChildBlock("qkv", Linear.builder().setUnits(3L * hidden).build());
@@ -108,6 +113,10 @@ public final class Gpt {
             ln2 = addChildBlock("ln2", LayerNorm.builder().build());
             up = addChildBlock("up", Linear.builder().setUnits(4L * hidden).build());
             down = addChildBlock("down", Linear.builder().setUnits(hidden).build());
+            qkv.setInitializer(new NormalInitializer(0.02f), Parameter.Type.WEIGHT);
+            up.setInitializer(new NormalInitializer(0.02f), Parameter.Type.WEIGHT);
+            proj.setInitializer(new NormalInitializer(residualStd), Parameter.Type.WEIGHT);
+            down.setInitializer(new NormalInitializer(residualStd), Parameter.Type.WEIGHT);
         }
 
         @Override
@@ -123,23 +132,13 @@ public final class Gpt {
             NDArray q = parts.get(0).squeeze(0);
             NDArray k = parts.get(1).squeeze(0);
             NDArray v = parts.get(2).squeeze(0);
-            NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(Math.sqrt(d));
-            NDArray att = scores.add(causal(x.getManager(), t, scores.getDataType())).softmax(-1);
+            NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(constants.scale(x.getManager(), d));
+            NDArray att = scores.add(constants.mask(x.getManager(), t, scores.getDataType())).softmax(-1);
             NDArray y = att.matMul(v).transpose(0, 2, 1, 3).reshape(b, t, h);
             x = x.add(proj.forward(ps, new NDList(y), training).head());
             NDArray m = up.forward(ps, ln2.forward(ps, new NDList(x), training), training).head();
             m = down.forward(ps, new NDList(Activation.gelu(m)), training).head();
             return new NDList(x.add(m));
-        }
-
-        /**
-         * -10^4 above the diagonal, 0 elsewhere, of type {@code type}: added to the scores, a position does not attend
-         * to later ones. Finite, so that float16 holds it and the softmax's shift never makes -inf - -inf.
-         */
-        private static NDArray causal(NDManager manager, long t, DataType type) {
-            NDArray i = manager.arange((int) t).reshape(t, 1);
-            NDArray j = manager.arange((int) t).reshape(1, t);
-            return j.gt(i).toType(type, false).mul(-1e4f);
         }
 
         @Override
@@ -157,6 +156,50 @@ public final class Gpt {
             ln2.initialize(manager, dataType, x);
             up.initialize(manager, dataType, x);
             down.initialize(manager, dataType, new Shape(x.get(0), x.get(1), 4 * h));
+        }
+    }
+
+    /**
+     * The attention's constant arrays, made once per device and type rather than per microbatch (on a GPU each is a
+     * copy from the host). Arrays, not {@code mul(Number)}: autograd keeps the scalar for backward, and the one
+     * {@code mul(Number)} makes lives in a buffer that a garbage collection may free before then (seen: NaNs). They live
+     * in a manager of their own, made again if the device changes.
+     */
+    static final class Constants {
+        private NDManager home;
+        private NDArray scale;
+        private NDArray mask;
+
+        private NDManager home(NDManager like) {
+            if (home == null || !home.isOpen() || !home.getDevice().equals(like.getDevice())) {
+                home = NDManager.newBaseManager(like.getDevice());
+                scale = null;
+                mask = null;
+            }
+            return home;
+        }
+
+        /** 1 / sqrt(d), float32 (a 0-dimensional array keeps the other operand's type). */
+        NDArray scale(NDManager like, long d) {
+            NDManager h = home(like);
+            if (scale == null) {
+                scale = h.create((float) (1 / Math.sqrt(d)));
+            }
+            return scale;
+        }
+
+        /**
+         * -10^4 above the diagonal, 0 elsewhere, t x t of {@code type}: added to the scores, a position does not attend
+         * to later ones. Finite, so that float16 holds it and the softmax's shift never makes -inf - -inf.
+         */
+        NDArray mask(NDManager like, long t, DataType type) {
+            NDManager h = home(like);
+            if (mask == null || mask.getShape().get(0) != t || mask.getDataType() != type) {
+                NDArray i = h.arange((int) t).reshape(t, 1);
+                NDArray j = h.arange((int) t).reshape(1, t);
+                mask = j.gt(i).toType(type, false).mul(h.create(-1e4f));
+            }
+            return mask;
         }
     }
 }

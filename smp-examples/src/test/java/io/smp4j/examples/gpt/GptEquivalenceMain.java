@@ -24,6 +24,8 @@ import java.util.List;
  * trained model to {@code OUT}, so that two layouts compare bitwise.
  *
  * <p>Arguments: out partitions microbatches pipeline init(delayed|eager) precision(fp32|fp16) steps [budgetMb].
+ * With {@code -Dsmp.test.moving=true} the run starts from a lopsided plan (stage 0 = the embeddings only) and
+ * re-partitions from measured times after step 2: whole transformer blocks move between ranks that never held them.
  */
 public final class GptEquivalenceMain {
     static final Gpt.Config SHAPE = new Gpt.Config(4, 32, 2, 16, 256);
@@ -38,8 +40,9 @@ public final class GptEquivalenceMain {
         int m = Integer.parseInt(args[2]);
         boolean delayed = args[4].equals("delayed");
         int steps = Integer.parseInt(args[6]);
+        boolean moving = Boolean.getBoolean("smp.test.moving");
         SmpConfig.Builder b = SmpConfig.builder().partitions(p).microbatches(m).pipeline(args[3]).ddp(true)
-                .fp16(args[5].equals("fp16")).repartitionSteps(0);
+                .fp16(args[5].equals("fp16")).repartitionSteps(moving ? 2 : 0).repartitionThreshold(0);
         if (args.length > 7) {
             b.memoryBudgetMb(Double.parseDouble(args[7]));
         }
@@ -54,6 +57,10 @@ public final class GptEquivalenceMain {
                 SeededInit.apply(gpt, 5);
                 gpt.initialize(manager, DataType.FLOAT32, new Shape(rows / m, SHAPE.seqLen()));
                 model = new DistributedModel(smp, gpt, manager);
+            }
+            if (moving) {
+                int n = io.smp4j.pipeline.model.ModelUnits.of(gpt, p).size();
+                model.placeByBoundaries(new int[] {0, 1, n});
             }
             DistributedOptimizer opt = new DistributedOptimizer(model,
                     Optimizer.adam().optLearningRateTracker(Tracker.fixed(0.01f)).build(),
@@ -73,7 +80,8 @@ public final class GptEquivalenceMain {
             }
             Checkpoints.exportFull(model, out);
             System.out.println("GPTEQ rank=" + smp.rank() + " replica=" + smp.dpRank() + " losses=" + losses
-                    + " scale=" + opt.lossScale() + " skipped=" + opt.skippedSteps());
+                    + " scale=" + opt.lossScale() + " skipped=" + opt.skippedSteps() + " boundaries="
+                    + java.util.Arrays.toString(model.plan().boundaries()));
         } catch (IllegalArgumentException e) {
             System.out.println("GPTEQ-REFUSED rank=" + args.length + " " + e.getMessage());
             code = 2;
