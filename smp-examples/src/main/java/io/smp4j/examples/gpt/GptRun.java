@@ -101,6 +101,7 @@ final class GptRun {
                         "gpt, %d stage(s) x %d replica(s), %s pipeline, %d microbatches", smp.ppSize(), smp.dpSize(),
                         smp.config().pipeline(), smp.config().microbatches()),
                         o.trace.resolveSibling(name.substring(0, name.length() - 5) + ".svg"));
+                console.say("trace: %s (Perfetto / chrome://tracing) and its .svg", o.trace);
             }
         }
         finish(model);
