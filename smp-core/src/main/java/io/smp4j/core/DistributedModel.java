@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataDesc;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
@@ -13,7 +12,6 @@ import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.core.partition.Partitioning;
 import io.smp4j.core.step.MicrobatchContext;
 import io.smp4j.core.step.StepModel;
-import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.NDLists;
@@ -22,10 +20,14 @@ import io.smp4j.pipeline.model.SeededInit;
 import io.smp4j.pipeline.partition.Partitioner;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.wire.TensorCodec;
-import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
+
+/*
+ * Longer than 300 lines on purpose: this is the user's one object, SageMaker's DistributedModel, and most of its lines
+ * are its public API and that API's documentation (placement by hand, partitioning, delayed initialisation, forward
+ * and backward inside a step). What is not API lives elsewhere: ManualPlacement, StageParts, LossScale, Partitioning,
+ * Repartitioner.
+ */
 
 /**
  * A DJL {@link Block} trained split across the ranks of its pipeline group, as SageMaker's
@@ -50,28 +52,16 @@ public final class DistributedModel implements StepModel {
     private final boolean delayed;
     /** Bytes per parameter byte a stage holds (weights, gradients, optimizer state), for memory limits. */
     private double stateFactor = Partitioner.DEFAULT_STATE_FACTOR;
-    private final Map<Integer, Integer> placement = new HashMap<>();
-    private boolean fixedPlacement;
-    /** The units a fixed placement's indices refer to (null: the top-level ones). */
-    private List<String> placementUnits;
-    /** Shared microbatch counts of a fixed placement, or null. */
-    private int[] placementShared;
+    private final ManualPlacement placement = new ManualPlacement();
     private Partitioning.Result partitioned;
     private boolean training = true;
     private StepOutput lastOutput;
-    /**
-     * 1/M, made once on the model's device: creating a scalar there is a blocking host-to-device copy, and one per
-     * microbatch would stall a GPU's queue every time. Held by the model, so it lives as long as any graph using it.
-     */
-    private NDArray lossScale;
+    /** What the last stage's loss is multiplied by before backward: 1/M (and fp16's loss scale). */
+    private final LossScale lossScale = new LossScale();
     /** Changes the plan from measured stage times (from the first step on). */
     private Repartitioner repartitioner;
-    /** The data-parallel average overlapped with backward; null when off or not needed. */
-    private OverlappedAllReduce overlap;
-    /** bf16 / fp16: half-precision copies of the fp32 masters that the stage computes with; null in fp32. */
-    private HalfPrecision half;
-    /** fp16's loss scale (1 otherwise); {@link DistributedOptimizer} changes it. */
-    private float lossScaling = 1f;
+    /** What the executor gets besides the plan: the overlapped all-reduce, half precision (each null when off). */
+    private StageParts parts;
 
     public DistributedModel(Smp smp, Block block, NDManager manager) {
         this(smp, block, manager, false);
@@ -151,24 +141,7 @@ public final class DistributedModel implements StepModel {
      */
     public DistributedModel placeByPlan(List<String> unitNames, int[] boundaries, int[] shared) {
         requireNotPartitioned();
-        placementShared = shared == null ? null : shared.clone();
-        placementUnits = unitNames == null ? null : List.copyOf(unitNames);
-        int p = smp.ppSize() * smp.config().virtualStages();
-        if (boundaries.length != p + 1 || boundaries[0] != 0) {
-            throw new IllegalArgumentException("stage boundaries " + Arrays.toString(boundaries) + " do not "
-                    + "describe " + p + " stages (need " + (p + 1) + " unit indices starting at 0)");
-        }
-        placement.clear();
-        for (int s = 0; s < p; s++) {
-            if (boundaries[s + 1] <= boundaries[s]) {
-                throw new IllegalArgumentException("stage boundaries " + Arrays.toString(boundaries)
-                        + " leave stage " + s + " empty");
-            }
-            for (int u = boundaries[s]; u < boundaries[s + 1]; u++) {
-                placement.put(u, s);
-            }
-        }
-        fixedPlacement = true;
+        placement.byPlan(unitNames, boundaries, shared, smp.ppSize() * smp.config().virtualStages());
         return this;
     }
 
@@ -247,21 +220,11 @@ public final class DistributedModel implements StepModel {
             throw new IllegalStateException("the model is already partitioned");
         }
         partitioned = Partitioning.partition(smp, block, manager, sample,
-                new Partitioning.Placement(placement, fixedPlacement, placementUnits, placementShared),
+                placement.toPlacement(),
                 modelOutput, new Partitioning.Holding(delayed, stateFactor));
         repartitioner = new Repartitioner(smp, block, manager, partitioned);
-        SmpConfig c = smp.config();
-        if (c.bf16() || c.fp16()) {
-            half = new HalfPrecision(manager, c.bf16() ? DataType.BFLOAT16 : DataType.FLOAT16);
-            partitioned.executor().setParameterStore(half);
-            half.defineMasterGradients(localParameters());
-            // Gradients reach the fp32 masters only after backward: nothing to all-reduce during it.
-            return;
-        }
-        if (c.ddp() && smp.dpSize() > 1 && c.overlapAllReduce() && !smp.deviceResources().gradientsOnGpus()) {
-            overlap = new OverlappedAllReduce(smp.dataParallelGroup(), c.bucketCapMb());
-            partitioned.executor().setGradientsReady(overlap);
-        }
+        parts = StageParts.of(smp, manager);
+        parts.attach(partitioned.executor(), localParameters());
     }
 
     /**
@@ -270,11 +233,7 @@ public final class DistributedModel implements StepModel {
      */
     public void partition(DataDesc... inputs) {
         try (NDManager scope = manager.newSubManager()) {
-            NDList sample = new NDList();
-            for (DataDesc d : inputs) {
-                sample.add(scope.zeros(d.getShape(), d.getDataType()));
-            }
-            partition(sample);
+            partition(NDLists.zeros(scope, inputs));
         }
     }
 
@@ -285,7 +244,7 @@ public final class DistributedModel implements StepModel {
 
     /** The last step's overlapped gradient average (once), or null when that step's gradients were not averaged. */
     OverlappedAllReduce.Result takeOverlapped() {
-        return overlap == null ? null : overlap.take();
+        return parts.takeOverlapped();
     }
 
     /**
@@ -295,15 +254,10 @@ public final class DistributedModel implements StepModel {
     void afterUpdate(Optimizer optimizer, double updateMillis) {
         if (repartitioner != null) {
             repartitioner.afterUpdate(optimizer, updateMillis);
-            if (partitioned != repartitioner.current() && overlap != null) {
-                repartitioner.current().executor().setGradientsReady(overlap);
-            }
-            if (partitioned != repartitioner.current() && half != null) {
-                repartitioner.current().executor().setParameterStore(half);
+            if (partitioned != repartitioner.current()) {
                 partitioned = repartitioner.current();
-                half.defineMasterGradients(localParameters()); // units that arrived
+                parts.attach(partitioned.executor(), localParameters()); // a new executor, units that arrived
             }
-            partitioned = repartitioner.current();
         }
     }
 
@@ -340,6 +294,7 @@ public final class DistributedModel implements StepModel {
             return out;
         }
         PipelineExecutor exec = partitioned.executor();
+        HalfPrecision half = parts.half();
         if (half != null) {
             in = half.toHalf(in); // stage 0's model input; what later stages receive is half already
         }
@@ -364,38 +319,24 @@ public final class DistributedModel implements StepModel {
         if (ctx.tracing() || !partitioned.executor().isLastStage()) {
             return;
         }
-        int m = smp.config().microbatches();
-        if (m == 1 && lossScaling == 1f) {
-            ctx.recordBackward(loss); // x * 1 == x: nothing to scale
-            return;
-        }
-        if (lossScale == null || !lossScale.getDevice().equals(loss.getDevice())) {
-            lossScale = DjlInternals.scalar(manager, lossScaling / m);
-        }
-        ctx.recordBackward(loss.mul(lossScale));
+        ctx.recordBackward(lossScale.apply(loss, smp.config().microbatches(), manager));
     }
 
     @Override
     public void beginStep() {
-        if (half != null) {
-            half.beginStep();
+        if (parts.half() != null) {
+            parts.half().beginStep();
         }
     }
 
     /** The half-precision copies, or null in fp32. */
     HalfPrecision halfPrecision() {
-        return half;
+        return parts == null ? null : parts.half();
     }
 
     /** fp16's loss scale: the last stage's loss is multiplied by it (and by 1/M) before backward. */
     void lossScaling(float scale) {
-        if (scale != lossScaling) {
-            lossScaling = scale;
-            if (lossScale != null) {
-                lossScale.close();
-                lossScale = null;
-            }
-        }
+        lossScale.scaling(scale);
     }
 
     @Override

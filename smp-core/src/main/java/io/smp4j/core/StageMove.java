@@ -7,7 +7,6 @@ import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.djl.DjlInternals;
-import io.smp4j.core.partition.Partitioning;
 import io.smp4j.pipeline.model.Materializer;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
@@ -85,7 +84,7 @@ final class StageMove {
         for (Map.Entry<Integer, byte[]> e : received.entrySet()) {
             List<Parameter> params = Parameters.of(units.get(e.getKey()).block());
             // Zeros, not the initializer (no draw from the engine's random generator): the values arrive.
-            Materializer.zeros(units.get(e.getKey()), manager, Partitioning.shapes(unitInputs, e.getKey()));
+            Materializer.zeros(units.get(e.getKey()), manager, Materializer.shapes(unitInputs, e.getKey()));
             try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(e.getValue()))) {
                 int n = in.readInt();
                 if (n != params.size()) {

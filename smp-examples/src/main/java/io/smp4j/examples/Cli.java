@@ -44,6 +44,7 @@ public final class Cli {
                    ./smp bench [--out DIR] [--steps N]           the benchmark suite; report in DIR/benchmarks.md
                    ./smp bench comm [--max-bytes N] [--segment-floats N] [--no-mpj]
                    ./smp bench gpu [--out DIR]                   the GPU benchmarks; report in DIR/benchmarks-gpu.md
+                   ./smp bench gpt [--out DIR] [gpt options]     large-model memory per rank; DIR/benchmarks-gpt.md
                    ./smp COMMAND --help                          a command's options
             """;
 
@@ -147,6 +148,7 @@ public final class Cli {
         return switch (what) {
             case "all" -> BenchSuite.main(extra);
             case "gpu" -> GpuBench.main(extra);
+            case "gpt" -> io.smp4j.examples.bench.GptMemoryBench.main(extra);
             case "comm" -> {
                 int code = 0;
                 for (int np : new int[] {2, 4}) {
@@ -155,7 +157,8 @@ public final class Cli {
                 }
                 yield code;
             }
-            default -> usage("unknown benchmark '" + what + "'; available: all (the suite and its report), comm, gpu");
+            default -> usage("unknown benchmark '" + what + "'; available: all (the suite and its report), comm, gpu, "
+                    + "gpt");
         };
     }
 

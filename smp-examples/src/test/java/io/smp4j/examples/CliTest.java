@@ -60,7 +60,7 @@ class CliTest {
     void badCommandLinesSayWhatIsWrongAndWhatIsAllowed() throws Exception {
         Object[] r = cli("run", "-np", "2", "resnet9");
         assertEquals(2, r[0]);
-        assertTrue(((String) r[1]).startsWith("smp: unknown example 'resnet9'; available: resnet18, allreduce, "
+        assertTrue(((String) r[1]).startsWith("smp: unknown example 'resnet9'; available: resnet18, gpt, allreduce, "
                 + "commbench, trainbench (your own program: ./smp run -np N --cp CLASSPATH MAIN-CLASS)"), (String) r[1]);
         // A bad example option: every rank refuses it before any work, one of them says why, the run fails.
         r = cli("run", "-np", "2", "resnet18", "--batch-size", "x");

@@ -4,14 +4,12 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import io.smp4j.core.Smp;
 import io.smp4j.core.Timeline;
-import io.smp4j.core.device.Gpu;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.exec.ActionListener;
 import io.smp4j.pipeline.exec.DeviceLink;
@@ -26,9 +24,7 @@ import io.smp4j.pipeline.partition.Planner;
 import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.Schedules;
 import io.smp4j.pipeline.wire.TensorCodec;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -66,7 +62,7 @@ public final class Partitioning {
 
         /** Unit {@code u}'s input shapes on the sample microbatch. */
         public Shape[] inputShapes(int u) {
-            return unitInputs.get(u).shapes().toArray(new Shape[0]);
+            return Materializer.shapes(unitInputs, u);
         }
 
         /**
@@ -137,7 +133,7 @@ public final class Partitioning {
                 : Planner.Settings.manual(p, placement.manual(), smp.config().defaultPartition());
         settings = settings.withSynchronize(smp::synchronize).withUnits(placement.unitNames())
                 .withDelayed(holding.delayed()).withStateFactor(holding.stateFactor());
-        long[] limits = stageMemoryLimits(smp);
+        long[] limits = StageMemory.limits(smp);
         if (limits != null && settings.assignment() == null) {
             settings = settings.withMemoryLimits(limits, smp.config().activeMicrobatches());
         }
@@ -159,7 +155,7 @@ public final class Partitioning {
             modelOutput = planned.output();
         }
         if (holding.delayed()) {
-            materializeOwn(smp, plan, units, planned.inputs(), manager);
+            StageMemory.materializeOwn(smp, plan, units, planned.inputs(), manager);
         }
         List<Block> chunks = chunks(units, plan, smp.ppRank(), smp.ppSize());
         Block stage = rankBlock(chunks);
@@ -170,30 +166,6 @@ public final class Partitioning {
         }
         return new Result(plan, stage, executor, modelOutput, rows(sample),
                 settings.assignment() == null ? settings.memoryLimits() : null, planned.inputs());
-    }
-
-    /**
-     * Delayed initialisation: this rank allocates the units it runs (and replicas it keeps), each parameter from its
-     * seeded initializer, so that its values are those the whole model initialised at once would have.
-     */
-    private static void materializeOwn(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units,
-                                       List<TensorCodec.Header> inputs, NDManager manager) {
-        long bytes = 0;
-        for (int u = 0; u < units.size(); u++) {
-            if (SharedUnits.keeps(plan, u, smp.ppRank(), smp.ppSize())) {
-                Materializer.materialize(units.get(u), manager, DataType.FLOAT32, shapes(inputs, u));
-                for (Parameter prm : Parameters.of(units.get(u).block())) {
-                    bytes += prm.getArray().size() * prm.getArray().getDataType().getNumOfBytes();
-                }
-            }
-        }
-        LOG.info("rank {}: delayed initialisation materialised {} of parameters for stage {} (no other stage's)",
-                smp.rank(), Partitioner.bytes(bytes), smp.ppRank());
-    }
-
-    /** Unit {@code u}'s input shapes in {@code inputs} (per unit of a plan), or null without them. */
-    public static Shape[] shapes(List<TensorCodec.Header> inputs, int u) {
-        return inputs == null ? null : inputs.get(u).shapes().toArray(new Shape[0]);
     }
 
     /** Rank {@code rank}'s chunks under {@code plan}: its global stages rank, rank + ranks, ... in order. */
@@ -261,35 +233,6 @@ public final class Partitioning {
     }
 
     /**
-     * Collective over the world: each stage's memory limit = the least free memory among the GPUs of the ranks that
-     * run it (probed at start-up); null when any rank trains on the CPU.
-     */
-    private static long[] stageMemoryLimits(Smp smp) {
-        Gpu gpu = smp.deviceSelection().gpu();
-        // Ranks that share a GPU share its free memory.
-        long mine = gpu == null ? -1 : gpu.freeBytes() / smp.config().processesPerGpu();
-        long budget = (long) (smp.config().memoryBudgetMb() * 1e6);
-        if (budget > 0) {
-            mine = mine < 0 ? budget : Math.min(mine, budget);
-        }
-        byte[][] all = smp.world().allGather(ByteBuffer.allocate(8).putLong(mine).array());
-        int v = smp.config().virtualStages();
-        long[] limits = new long[smp.ppSize() * v];
-        Arrays.fill(limits, Long.MAX_VALUE);
-        for (int r = 0; r < all.length; r++) {
-            long free = ByteBuffer.wrap(all[r]).getLong();
-            if (free < 0) {
-                return null;
-            }
-            // A rank's chunks share its device: each may use 1/v of it.
-            for (int g = smp.topology().ppRank(r); g < limits.length; g += smp.ppSize()) {
-                limits[g] = Math.min(limits[g], free / v);
-            }
-        }
-        return limits;
-    }
-
-    /**
      * Frees the parameters of the units other stages run: this rank keeps only its stage's. Every rank initialised the
      * whole block (so that the initial model depends only on the seed; not with delayed initialisation, where nothing
      * else was allocated) and the planner measured all of it; from here on the rest is dead weight. Their shapes and initialisers stay, so that a full export can re-create them. A
@@ -309,7 +252,7 @@ public final class Partitioning {
             } else if (local) {
                 // A replica this rank did not keep (a shared unit new to it after re-partitioning): zeros, not the
                 // initializer, overwritten by the owner's values before it runs.
-                Materializer.zeros(units.get(u), manager, shapes(inputs, u));
+                Materializer.zeros(units.get(u), manager, Materializer.shapes(inputs, u));
             } else {
                 freed += Materializer.release(units.get(u));
             }

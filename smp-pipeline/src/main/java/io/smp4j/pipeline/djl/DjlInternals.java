@@ -24,6 +24,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+/*
+ * Longer than 300 lines on purpose: every reach into DJL's internals (lifetimes, views, private optimizer state, what
+ * its PyTorch JNI lacks) is kept in this one adapter, with one test each, so that a DJL upgrade is checked in one
+ * place; splitting it would scatter exactly what the design gathers.
+ */
+
 /**
  * Everything smp4j does that depends on how DJL 0.35.1's PyTorch engine behaves inside, rather than on its API
  * contract: memory lifetimes, views versus copies, and optimizer state that DJL keeps in private fields. One place,

@@ -5,6 +5,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.initializer.Initializer;
+import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.List;
 
 /**
@@ -78,5 +79,10 @@ public final class Materializer {
     /** Whether none of {@code unit}'s parameters has an array. */
     public static boolean released(ModelUnits.Unit unit) {
         return Parameters.of(unit.block()).stream().noneMatch(Parameter::isInitialized);
+    }
+
+    /** Unit {@code u}'s input shapes in {@code inputs} (per unit of a plan), or null without them. */
+    public static Shape[] shapes(List<TensorCodec.Header> inputs, int u) {
+        return inputs == null ? null : inputs.get(u).shapes().toArray(new Shape[0]);
     }
 }

@@ -19,4 +19,13 @@ public final class NDLists {
         }
         return out;
     }
+
+    /** Zeros of these types and shapes in {@code scope}. */
+    public static NDList zeros(NDManager scope, ai.djl.ndarray.types.DataDesc... descs) {
+        NDList out = new NDList(descs.length);
+        for (ai.djl.ndarray.types.DataDesc d : descs) {
+            out.add(scope.zeros(d.getShape(), d.getDataType()));
+        }
+        return out;
+    }
 }
