@@ -22,7 +22,7 @@ gpt() { # name np [options]
   (while :; do nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits; sleep 0.2; done) \
     > "$out/smi-$name.csv" 2>/dev/null &
   local s=$!
-  bash .gpu/smp run -np "$np" gpt "${model[@]}" --partitions "$np" --metrics-json "$out/gpt-$name.json" "$@" \
+  timeout 240 bash .gpu/smp run -np "$np" gpt "${model[@]}" --partitions "$np" --metrics-json "$out/gpt-$name.json" "$@" \
     > "$out/gpt-$name.log" 2>&1
   local code=$?
   kill $s; wait $s 2>/dev/null
