@@ -108,32 +108,33 @@ final class HalfPrecision extends ParameterStore {
      * {@code params}' masters; returns the sum of their magnitudes (infinite or NaN when any overflowed).
      */
     double gradientsToMasters(List<Parameter> params, float factor) {
-        double total = 0;
         NDArray sum = null;
-        try (NDManager scratch = copies.newSubManager();
+        try (NDManager sums = copies.newSubManager();
              DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
             for (Parameter p : params) {
                 Copy c = byParameter.get(p);
                 if (c == null || c.step() != step) {
                     continue; // not read this step (or never): no gradient
                 }
-                NDArray g = DjlInternals.gradient(c.array());
-                g.attach(scratch);
-                NDArray g32 = g.toType(DataType.FLOAT32, false);
-                if (factor != 1f) {
-                    g32 = g32.mul(factor);
+                // One parameter's temporaries at a time: on a GPU, the caching allocator keeps the peak.
+                try (NDManager one = copies.newSubManager()) {
+                    NDArray g = DjlInternals.gradient(c.array());
+                    g.attach(one);
+                    NDArray g32 = g.toType(DataType.FLOAT32, false);
+                    g32.attach(one);
+                    if (factor != 1f) {
+                        g32.muli(factor);
+                    }
+                    try (NDArray master = DjlInternals.gradient(p.getArray())) {
+                        master.addi(g32);
+                    }
+                    NDArray a = g32.abs().sum();
+                    a.attach(sums);
+                    sum = sum == null ? a : sum.add(a);
                 }
-                try (NDArray master = DjlInternals.gradient(p.getArray())) {
-                    master.addi(g32);
-                }
-                NDArray a = g32.abs().sum();
-                sum = sum == null ? a : sum.add(a);
             }
-            if (sum != null) {
-                total = sum.getFloat();
-            }
+            return sum == null ? 0 : sum.getFloat();
         }
-        return total;
     }
 
     /** Frees every half-precision copy. */

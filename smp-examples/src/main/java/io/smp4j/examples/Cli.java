@@ -44,7 +44,7 @@ public final class Cli {
                    ./smp bench [--out DIR] [--steps N]           the benchmark suite; report in DIR/benchmarks.md
                    ./smp bench comm [--max-bytes N] [--segment-floats N] [--no-mpj]
                    ./smp bench gpu [--out DIR]                   the GPU benchmarks; report in DIR/benchmarks-gpu.md
-                   ./smp bench gpt [--out DIR] [gpt options]     large-model memory per rank; DIR/benchmarks-gpt.md
+                   ./smp bench gpt [--out DIR] [--fp16-row] [gpt options]  large-model memory per rank (DIR/benchmarks-gpt.md)
                    ./smp COMMAND --help                          a command's options
             """;
 
