@@ -91,7 +91,7 @@ public final class BenchSuite {
         Files.createDirectories(out);
         Files.writeString(out.resolve("benchmarks.json"), GSON.toJson(b.results));
         Files.writeString(out.resolve("benchmarks.md"), new BenchReport(JsonParser.parseString(GSON.toJson(b.results))
-                .getAsJsonObject()).markdown() + GptMemoryBench.section(out));
+                .getAsJsonObject()).markdown() + LargeModelSection.of(out));
         System.out.println("bench: report " + out.resolve("benchmarks.md") + ", data " + out.resolve("benchmarks.json")
                 + String.format(Locale.ROOT, " (%.1f min)", (System.nanoTime() - t0) / 60e9));
         return 0;

@@ -2,12 +2,13 @@ package io.smp4j.examples.gpt;
 
 import io.smp4j.core.SmpConfig;
 import io.smp4j.examples.cli.CommandLines;
-import io.smp4j.examples.resnet.TrainOptions;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import io.smp4j.examples.cli.SmpOptions;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -33,18 +34,8 @@ public final class GptOptions {
     @Option(names = "--vocab", paramLabel = "V", converter = AtLeast256.class,
             description = "vocabulary size; tokens are bytes, so at least 256 (default ${DEFAULT-VALUE})")
     int vocab = 256;
-    @Option(names = "--partitions", paramLabel = "P", converter = CommandLines.Positive.class,
-            description = "pipeline stages (smp 'partitions')")
-    Integer partitions;
-    @Option(names = "--microbatches", paramLabel = "M", converter = CommandLines.Positive.class,
-            description = "microbatches per step (smp 'microbatches')")
-    Integer microbatches;
-    @Option(names = "--pipeline", paramLabel = "simple|interleaved", description = "the pipeline schedule")
-    String pipeline;
-    @Option(names = "--ddp", description = "average gradients over data-parallel replicas (needed when N > P)")
-    boolean ddp;
-    @Option(names = "--placement", paramLabel = "cluster|spread", description = "rank layout (placement_strategy)")
-    String placement;
+    @Mixin
+    SmpOptions smpOptions = new SmpOptions();
     @Option(names = "--bf16", description = "bfloat16 parameters, activations and messages; fp32 master weights")
     boolean bf16;
     @Option(names = "--fp16", description = "float16 likewise, with dynamic loss scaling")
@@ -54,9 +45,6 @@ public final class GptOptions {
     @Option(names = "--memory-budget-mb", paramLabel = "MB", converter = CommandLines.PositiveFloat.class,
             description = "the most memory one rank's stage may need (smp 'memory_budget_mb')")
     Float memoryBudgetMb;
-    @Option(names = "--config", paramLabel = "FILE", converter = CommandLines.Existing.class,
-            description = "smp config JSON (SageMaker keys); the options above override it")
-    Path config;
     @Option(names = "--batch-size", paramLabel = "B", converter = CommandLines.Positive.class,
             description = "sequences per data-parallel replica per step (default ${DEFAULT-VALUE})")
     int batchSize = 8;
@@ -124,34 +112,17 @@ public final class GptOptions {
             throw new IllegalArgumentException("--trace names the Chrome trace file and must end in .json, got "
                     + o.trace);
         }
-        Map<String, Object> merged = o.config == null ? new LinkedHashMap<>() : TrainOptions.readConfig(o.config);
-        put(merged, "partitions", o.partitions);
-        put(merged, "microbatches", o.microbatches);
-        put(merged, "pipeline", o.pipeline);
-        put(merged, "placement_strategy", o.placement);
-        put(merged, "trace_device", o.traceDevice);
-        put(merged, "memory_budget_mb", o.memoryBudgetMb);
-        if (o.ddp) {
-            merged.put("ddp", true);
-        }
-        if (o.bf16) {
-            merged.put("bf16", true);
-        }
-        if (o.fp16) {
-            merged.put("fp16", true);
-        }
-        o.smp = SmpConfig.fromMap(merged);
+        Map<String, Object> own = new LinkedHashMap<>();
+        own.put("trace_device", o.traceDevice);
+        own.put("memory_budget_mb", o.memoryBudgetMb);
+        own.put("bf16", o.bf16 ? Boolean.TRUE : null);
+        own.put("fp16", o.fp16 ? Boolean.TRUE : null);
+        o.smp = o.smpOptions.config(own);
         int micro = o.smp.microbatches();
         if (o.batchSize % micro != 0) {
             throw new IllegalArgumentException("--batch-size " + o.batchSize + " does not split into " + micro
                     + " microbatches; use a multiple of " + micro);
         }
         return o;
-    }
-
-    private static void put(Map<String, Object> m, String key, Object value) {
-        if (value != null) {
-            m.put(key, value);
-        }
     }
 }

@@ -1,10 +1,8 @@
 package io.smp4j.examples.gpt;
 
 import ai.djl.ndarray.NDManager;
-import io.smp4j.comm.CommException;
 import io.smp4j.core.Smp;
-import io.smp4j.examples.resnet.ResNet18Training;
-import java.util.List;
+import io.smp4j.examples.cli.ExampleMain;
 
 /**
  * The {@code gpt} example: a decoder-only transformer ({@link Gpt}) trained on byte-level text split across ranks,
@@ -16,43 +14,11 @@ public final class GptTraining {
     private GptTraining() {
     }
 
-    public static void main(String[] args) throws Exception {
-        int rank = ResNet18Training.launchRank();
-        GptOptions o;
-        try {
-            o = GptOptions.parse(List.of(args));
-        } catch (IllegalArgumentException e) {
-            if (rank == 0) {
-                System.err.println("gpt: " + e.getMessage() + " (--help lists the options)");
+    public static void main(String[] args) {
+        ExampleMain.run("gpt", args, GptOptions::parse, o -> o.usage, o -> {
+            try (Smp smp = Smp.init(o.smp); NDManager manager = NDManager.newBaseManager(smp.device())) {
+                new GptRun(smp, manager, o).train();
             }
-            System.exit(2);
-            return;
-        }
-        if (o.usage != null) {
-            if (rank == 0) {
-                System.out.print(o.usage);
-            }
-            System.exit(0);
-            return;
-        }
-        int code = 0;
-        try (Smp smp = Smp.init(o.smp); NDManager manager = NDManager.newBaseManager(smp.device())) {
-            new GptRun(smp, manager, o).train();
-        } catch (IllegalArgumentException e) {
-            // A configuration problem every rank finds alike (a model too large for its budget among them).
-            if (rank == 0) {
-                System.err.println("gpt: " + e.getMessage());
-            }
-            code = 2;
-        } catch (CommException e) {
-            System.err.println("gpt: rank " + rank + " stops: " + e.getMessage());
-            code = 3;
-        } catch (RuntimeException | Error e) {
-            e.printStackTrace();
-            code = 1;
-        }
-        System.out.flush();
-        System.err.flush();
-        Runtime.getRuntime().halt(code);
+        });
     }
 }

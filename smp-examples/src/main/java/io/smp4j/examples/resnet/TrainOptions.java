@@ -2,40 +2,26 @@ package io.smp4j.examples.resnet;
 
 import io.smp4j.core.SmpConfig;
 import io.smp4j.examples.cli.CommandLines;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import io.smp4j.examples.cli.SmpOptions;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * Options of the ResNet18 example. The smp configuration comes from {@code --config smp.json} (SageMaker's
- * {@code modelparallel.parameters} dict, optionally with an {@code mpi} dict), then the command-line options
- * {@code --partitions}, {@code --microbatches}, {@code --pipeline}, {@code --ddp}, {@code --placement} override it.
+ * Options of the ResNet18 example; the smp configuration from {@link SmpOptions} ({@code --config}, {@code --partitions},
+ * ...).
  * Every bad value is refused before any work starts, naming the option, the value and what is allowed.
  */
 @Command(name = "resnet18", usageHelpWidth = 110, sortOptions = false,
         description = "ResNet18 image classification split over the ranks (pipeline stages x data-parallel "
                 + "replicas). Usage: ./smp run -np N resnet18 [options], or under mpirun.")
 public final class TrainOptions {
-    @Option(names = "--partitions", paramLabel = "P", converter = CommandLines.Positive.class,
-            description = "pipeline stages (smp 'partitions')")
-    Integer partitions;
-    @Option(names = "--microbatches", paramLabel = "M", converter = CommandLines.Positive.class,
-            description = "microbatches per step (smp 'microbatches')")
-    Integer microbatches;
-    @Option(names = "--pipeline", paramLabel = "simple|interleaved", description = "the pipeline schedule")
-    String pipeline;
-    @Option(names = "--ddp", description = "average gradients over data-parallel replicas (needed when N > P)")
-    boolean ddp;
-    @Option(names = "--placement", paramLabel = "cluster|spread", description = "rank layout (placement_strategy)")
-    String placement;
-    @Option(names = "--config", paramLabel = "FILE", converter = CommandLines.Existing.class,
-            description = "smp config JSON (SageMaker keys); the options above override it")
-    Path config;
+    @Mixin
+    SmpOptions smpOptions = new SmpOptions();
     @Option(names = "--batch-size", paramLabel = "B", converter = CommandLines.Positive.class,
             description = "samples per data-parallel replica per step (default ${DEFAULT-VALUE})")
     int batchSize = 16;
@@ -138,41 +124,12 @@ public final class TrainOptions {
                 }
             }
         }
-        Map<String, Object> merged = o.config == null ? new LinkedHashMap<>() : readConfig(o.config);
-        putIfSet(merged, "partitions", o.partitions);
-        putIfSet(merged, "microbatches", o.microbatches);
-        putIfSet(merged, "pipeline", o.pipeline);
-        putIfSet(merged, "placement_strategy", o.placement);
-        if (o.ddp) {
-            merged.put("ddp", true);
-        }
-        o.smp = SmpConfig.fromMap(merged);
+        o.smp = o.smpOptions.config(Map.of());
         int micro = o.smp.microbatches();
         if (o.batchSize % micro != 0) {
             throw new IllegalArgumentException("--batch-size " + o.batchSize + " does not split into " + micro
                     + " microbatches; use a multiple of " + micro);
         }
         return o;
-    }
-
-    private static void putIfSet(Map<String, Object> m, String key, Object value) {
-        if (value != null) {
-            m.put(key, value);
-        }
-    }
-
-    /** The JSON object of {@code file} as a map (nested objects, e.g. {@code mpi}, stay maps). */
-    public static Map<String, Object> readConfig(Path file) {
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read --config " + file + ": " + e.getMessage(), e);
-        }
-        try {
-            return SmpConfig.jsonToMap(text);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--config " + file + ": " + e.getMessage(), e);
-        }
     }
 }
