@@ -7,6 +7,7 @@ import io.smp4j.examples.bench.BenchSuite;
 import io.smp4j.examples.bench.CommBench;
 import io.smp4j.examples.bench.GpuBench;
 import io.smp4j.examples.bench.TrainBench;
+import io.smp4j.examples.cli.ClassPaths;
 import io.smp4j.examples.cli.CommandLines;
 import io.smp4j.examples.resnet.ResNet18Training;
 import java.io.File;
@@ -39,7 +40,7 @@ public final class Cli {
 
     static final String USAGE = """
             usage: ./smp run -np N EXAMPLE [options]            an example on N local processes (examples: %s)
-                   ./smp run -np N --cp CP MAIN-CLASS [args]     your own program (CP: your jars, before smp4j's)
+                   ./smp run -np N --cp CP MAIN-CLASS [args]     your own program (CP: your jars; see README, --cp)
                    ./smp doctor                                  what smp4j finds here (engine, MPJ, mpirun, GPUs)
                    ./smp bench [--out DIR] [--steps N]           the benchmark suite; report in DIR/benchmarks.md
                    ./smp bench comm [--max-bytes N] [--segment-floats N] [--no-mpj]
@@ -64,7 +65,10 @@ public final class Cli {
         try {
             return switch (args.get(0)) {
                 case "run" -> runCommand(rest);
-                case "doctor" -> Doctor.run(System.out, new JCudaProbe(), System.getenv());
+                case "doctor" -> rest.contains("--help") || rest.contains("-h")
+                        ? help("./smp doctor: what smp4j finds on this machine: Java, the DJL engine, MPJ Express, "
+                        + "mpirun, GPUs (memory, peer access), and under mpirun this rank and its device. No options.")
+                        : Doctor.run(System.out, new JCudaProbe(), System.getenv());
                 case "bench" -> bench(rest);
                 case "help", "-h", "--help" -> {
                     System.out.print(String.format(USAGE, String.join(", ", EXAMPLES.keySet())));
@@ -122,15 +126,7 @@ public final class Cli {
         String main = o.target;
         String classpath = System.getProperty("java.class.path");
         if (o.classpath != null) {
-            // The user's class path first, as given (made absolute: the ranks may run elsewhere), then smp4j's.
-            List<String> parts = new ArrayList<>();
-            for (String e : o.classpath.split(File.pathSeparator)) {
-                if (!e.isBlank()) {
-                    parts.add(e.endsWith("*") ? e : Path.of(e).toAbsolutePath().toString());
-                }
-            }
-            parts.add(classpath);
-            classpath = String.join(File.pathSeparator, parts);
+            classpath = ClassPaths.forUser(o.classpath, callerDir(), classpath);
         } else {
             main = EXAMPLES.get(o.target);
             if (main == null) {
@@ -138,10 +134,23 @@ public final class Cli {
                         + " (your own program: ./smp run -np N --cp CLASSPATH MAIN-CLASS)");
             }
         }
-        return launch(o.np, o.threads, main, o.args, Map.of(), classpath);
+        // The ranks run where the user ran ./smp: their relative paths (--metrics-json, --checkpoint-dir) mean what
+        // the user meant.
+        LocalLauncher.Builder b = LaunchPolicy.launcher(o.np, o.threads, main).args(o.args).classpath(classpath)
+                .directory(callerDir());
+        return launch(b);
+    }
+
+    /** Where the user ran {@code ./smp} (it changes into its own checkout); this process's directory otherwise. */
+    static Path callerDir() {
+        return Path.of(System.getProperty("smp.caller.dir", System.getProperty("user.dir"))).toAbsolutePath();
     }
 
     static int bench(List<String> args) throws Exception {
+        if (args.contains("--help") || args.contains("-h")) {
+            USAGE.lines().filter(l -> l.contains("bench")).forEach(l -> System.out.println(l.strip()));
+            return 0;
+        }
         boolean named = !args.isEmpty() && !args.get(0).startsWith("-");
         String what = named ? args.get(0) : "all";
         List<String> extra = args.subList(named ? 1 : 0, args.size());
@@ -172,12 +181,21 @@ public final class Cli {
                              String classpath) throws Exception {
         LocalLauncher.Builder builder = LaunchPolicy.launcher(np, threads, mainClass).args(args).classpath(classpath);
         env.forEach(builder::env);
+        return launch(builder);
+    }
+
+    private static int launch(LocalLauncher.Builder builder) throws Exception {
         LocalLauncher launcher = builder.build();
         int code = launcher.run();
         if (code != 0) {
             System.err.println("smp: " + launcher.failureMessage());
         }
         return code;
+    }
+
+    private static int help(String text) {
+        System.out.println(text);
+        return 0;
     }
 
     private static int usage(String problem) {

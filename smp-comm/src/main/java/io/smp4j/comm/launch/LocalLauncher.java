@@ -44,6 +44,8 @@ public final class LocalLauncher {
     static final int BAD_INPUT_EXIT = 2;
     private final Duration grace;
     private final PrintStream out;
+    /** The ranks' working directory, or null for this process's. */
+    private final Path directory;
     private final List<Process> processes = new ArrayList<>();
     private volatile String failureMessage;
 
@@ -57,6 +59,7 @@ public final class LocalLauncher {
         this.stopOthersOnFailure = b.stopOthersOnFailure;
         this.grace = b.grace;
         this.out = b.out;
+        this.directory = b.directory;
     }
 
     /** Options of one launch. */
@@ -70,6 +73,7 @@ public final class LocalLauncher {
         private boolean stopOthersOnFailure = true;
         private Duration grace = Duration.ofSeconds(3);
         private PrintStream out = System.out;
+        private Path directory;
 
         public Builder(int np, String mainClass) {
             if (np < 1) {
@@ -95,6 +99,12 @@ public final class LocalLauncher {
         }
 
         /** Extra environment for every rank. */
+        /** The ranks' working directory (default: this process's). */
+        public Builder directory(Path dir) {
+            this.directory = dir;
+            return this;
+        }
+
         public Builder env(String key, String value) {
             env.put(key, value);
             return this;
@@ -153,6 +163,9 @@ public final class LocalLauncher {
                 cmd.add(mainClass);
                 cmd.addAll(args);
                 ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+                if (directory != null) {
+                    pb.directory(directory.toFile());
+                }
                 Map<String, String> e = pb.environment();
                 e.put("SMP_RANK", Integer.toString(r));
                 e.put("SMP_WORLD_SIZE", Integer.toString(np));
