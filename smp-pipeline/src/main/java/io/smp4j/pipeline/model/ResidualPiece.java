@@ -1,5 +1,6 @@
 package io.smp4j.pipeline.model;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -113,8 +114,9 @@ public final class ResidualPiece extends AbstractBlock {
             withX[out.length] = x;
             return withX;
         }
-        // As ParallelBlock does: apply the join to zeros of the branches' output shapes.
-        try (NDManager scratch = NDManager.newBaseManager()) {
+        // As ParallelBlock does: apply the join to zeros of the branches' output shapes; on the CPU, not DJL's default
+        // device (GPU 0 on a GPU host, from every rank).
+        try (NDManager scratch = NDManager.newBaseManager(Device.cpu())) {
             List<NDList> branches = new ArrayList<>();
             int other = 0;
             for (int b = 0; b < whole.getChildren().size(); b++) {
