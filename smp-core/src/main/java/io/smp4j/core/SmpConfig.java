@@ -7,6 +7,7 @@ import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import ai.djl.ndarray.types.DataType;
 import io.smp4j.comm.Topology;
+import io.smp4j.core.step.NearestName;
 import io.smp4j.pipeline.djl.DjlInternals;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -216,38 +217,8 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
     }
 
     static IllegalArgumentException unknown(String key, List<String> known) {
-        String best = null;
-        int bestDistance = Integer.MAX_VALUE;
-        for (String k : known) {
-            int d = distance(key.toLowerCase(Locale.ROOT), k);
-            if (d < bestDistance) {
-                bestDistance = d;
-                best = k;
-            }
-        }
-        String hint = bestDistance <= Math.max(2, key.length() / 3) ? "did you mean '" + best + "'? " : "";
-        return new IllegalArgumentException("unknown smp config key '" + key + "': " + hint + "known keys: "
-                + String.join(", ", known));
-    }
-
-    /** Levenshtein distance: how many edits turn {@code a} into {@code b}. */
-    static int distance(String a, String b) {
-        int[] prev = new int[b.length() + 1];
-        int[] cur = new int[b.length() + 1];
-        for (int j = 0; j <= b.length(); j++) {
-            prev[j] = j;
-        }
-        for (int i = 1; i <= a.length(); i++) {
-            cur[0] = i;
-            for (int j = 1; j <= b.length(); j++) {
-                int sub = prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
-                cur[j] = Math.min(sub, Math.min(prev[j] + 1, cur[j - 1] + 1));
-            }
-            int[] t = prev;
-            prev = cur;
-            cur = t;
-        }
-        return prev[b.length()];
+        return new IllegalArgumentException("unknown smp config key '" + key + "': " + NearestName.hint(key, known)
+                + "known keys: " + String.join(", ", known));
     }
 
     private static int integer(String key, Object v) {

@@ -95,8 +95,8 @@ class BadInputCatalogTest {
         m.put("step-not-annotated", "method Steps.notAnnotated is not annotated @Step");
         m.put("step-return-type", "step badReturn returns String; a step returns void, an NDArray, a number, or several "
                 + "values as an NDList or NDArray[]");
-        m.put("step-unknown-method", "no public method 'trian' in io.smp4j.core.BadInputMain$Steps: a step must be a public "
-                + "method annotated @Step");
+        m.put("step-unknown-method", "no public method 'trian' in io.smp4j.core.BadInputMain$Steps: did you mean 'train'? "
+                + "a step must be a public method annotated @Step; its steps: badReturn, good, noModel, train");
         m.put("type-ddp", "ddp must be true or false, got \"yes\"");
         m.put("type-mpi", "mpi.processes_per_host must be an integer, got \"four\"");
         m.put("type-partitions", "partitions must be an integer, got \"two\"");

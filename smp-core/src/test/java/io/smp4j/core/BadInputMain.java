@@ -29,6 +29,11 @@ public final class BadInputMain {
             return model.forward(x).head();
         }
 
+        @Step
+        public NDArray train(DistributedModel model, NDList x) {
+            return model.forward(x).head();
+        }
+
         public NDArray notAnnotated(DistributedModel model, NDList x) {
             return null;
         }

@@ -26,8 +26,11 @@ record StepSignature(Method method, int[] axes, int model) {
     static StepSignature of(Class<?> type, String name, Object[] args) {
         List<Method> named = Arrays.stream(type.getMethods()).filter(m -> m.getName().equals(name)).toList();
         if (named.isEmpty()) {
+            List<String> steps = Arrays.stream(type.getMethods()).filter(m -> m.isAnnotationPresent(Step.class))
+                    .map(Method::getName).distinct().sorted().toList();
             throw new IllegalArgumentException("no public method '" + name + "' in " + type.getName()
-                    + ": a step must be a public method annotated @Step");
+                    + ": " + NearestName.hint(name, steps) + "a step must be a public method annotated @Step"
+                    + (steps.isEmpty() ? "" : "; its steps: " + String.join(", ", steps)));
         }
         for (Method m : named) {
             if (m.getParameterCount() == args.length) {
