@@ -16,6 +16,10 @@ import io.smp4j.core.Smp;
 import io.smp4j.core.StepOutput;
 import io.smp4j.core.Timeline;
 import io.smp4j.core.TimelineWriter;
+import io.smp4j.core.train.CheckpointListener;
+import io.smp4j.core.train.StepListener;
+import io.smp4j.core.train.StepListeners;
+import io.smp4j.core.train.StepRecord;
 import io.smp4j.examples.Stats;
 import io.smp4j.examples.bench.ProcessMemory;
 import io.smp4j.examples.resnet.Console;
@@ -41,6 +45,8 @@ final class GptRun {
     private final GptSteps steps = new GptSteps();
     private final List<Float> losses = new ArrayList<>();
     private final List<Double> stepMillis = new ArrayList<>();
+    /** fp16's loss scale among a step's extra values (0 without fp16). */
+    private static final String LOSS_SCALE = "loss scale";
 
     GptRun(Smp smp, NDManager manager, GptOptions o) {
         this.smp = smp;
@@ -80,18 +86,32 @@ final class GptRun {
             console.say("resumed from %s at step %d", o.checkpointDir, start);
         }
         Timeline timeline = o.trace != null ? smp.startTimeline() : null;
+        StepListeners listeners = StepListeners.of(console, new StepListener() {
+            @Override
+            public void onStep(StepRecord r) {
+                losses.add(r.loss());
+                stepMillis.add(r.millis());
+                if (r.step() % o.logEvery == 0 || r.step() == o.steps) {
+                    double scale = r.extra().getOrDefault(LOSS_SCALE, 0.0);
+                    console.say("step %d/%d: loss %.4f, %.0f tokens/s, step %.0f ms%s", r.step(), o.steps, r.loss(),
+                            r.samplesPerSecond() * o.seqLen, r.millis(),
+                            scale > 0 ? String.format(Locale.ROOT, ", loss scale %.0f", scale) : "");
+                }
+            }
+        });
+        if (o.checkpointDir != null) {
+            listeners.add(new CheckpointListener(model, opt, o.checkpointDir, o.checkpointEvery, false));
+        }
         console.epoch(1, o.steps - start);
         for (int s = start; s < o.steps; s++) {
             if (timeline != null) {
                 timeline.setStep(s + 1);
                 timeline.setRecording(s > start && s <= start + o.traceSteps);
             }
-            step(model, opt, s, start);
-            if (o.checkpointDir != null && (s + 1 == o.steps || o.checkpointEvery > 0
-                    && (s + 1) % o.checkpointEvery == 0)) {
-                console.say("checkpoint %s", Checkpoints.save(model, opt, o.checkpointDir, s + 1));
-            }
+            listeners.onStep(step(model, opt, s));
         }
+        listeners.onEpochEnd(1, o.steps);
+        listeners.onTrainingEnd(o.steps);
         if (timeline != null) {
             List<Timeline.Event> events = timeline.gather(smp.world());
             if (smp.rank() == 0) {
@@ -107,7 +127,8 @@ final class GptRun {
         finish(model);
     }
 
-    private void step(DistributedModel model, DistributedOptimizer opt, int s, int start) {
+    /** Step {@code s} (from 0): this replica's rows of the global batch, one pipelined step, the update. */
+    private StepRecord step(DistributedModel model, DistributedOptimizer opt, int s) {
         int replicas = smp.dpSize();
         long t0 = System.nanoTime();
         float[] loss;
@@ -121,15 +142,8 @@ final class GptRun {
         smp.synchronize();
         double ms = (System.nanoTime() - t0) / 1e6;
         smp.dataParallelGroup().allReduce(loss, ReduceOp.SUM);
-        float mean = loss[0] / replicas;
-        losses.add(mean);
-        stepMillis.add(ms);
-        console.progress(s - start, String.format(Locale.ROOT, "loss %.4f", mean));
-        if ((s + 1) % o.logEvery == 0 || s + 1 == o.steps) {
-            console.say("step %d/%d: loss %.4f, %.0f tokens/s, step %.0f ms%s", s + 1, o.steps, mean,
-                    (double) o.batchSize * replicas * o.seqLen / (ms / 1e3), ms,
-                    opt.lossScale() > 0 ? String.format(Locale.ROOT, ", loss scale %.0f", opt.lossScale()) : "");
-        }
+        return new StepRecord(s + 1, 1, loss[0] / replicas, ms, (long) o.batchSize * replicas,
+                Map.of(LOSS_SCALE, (double) opt.lossScale()));
     }
 
     /** Every rank's peak resident memory to rank 0; the metrics file there. */

@@ -3,6 +3,7 @@ package io.smp4j.examples.resnet;
 import ai.djl.Device;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import io.smp4j.core.train.ReplicaSampler;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
@@ -26,8 +27,7 @@ final class BatchPrefetcher implements AutoCloseable {
     }
 
     private final ImageData.SortedImageFolder data;
-    private final SampleOrder order;
-    private final int replica;
+    private final ReplicaSampler order;
     private final int depth;
     private final int lastStep;
     private final Device device;
@@ -38,11 +38,10 @@ final class BatchPrefetcher implements AutoCloseable {
      * @param lastStep one past the last step that will be asked for
      * @param threads  decoding threads (used when {@code depth} > 0)
      */
-    BatchPrefetcher(ImageData.SortedImageFolder data, SampleOrder order, int replica, int depth, int threads,
-                    int lastStep, Device device) {
+    BatchPrefetcher(ImageData.SortedImageFolder data, ReplicaSampler order, int depth, int threads, int lastStep,
+                    Device device) {
         this.data = data;
         this.order = order;
-        this.replica = replica;
         this.depth = depth;
         this.lastStep = lastStep;
         this.device = device;
@@ -72,7 +71,7 @@ final class BatchPrefetcher implements AutoCloseable {
     private Batch load(int step) throws Exception {
         int[] indices;
         synchronized (order) {
-            indices = order.step(step, replica);
+            indices = order.indices(data.size(), step);
         }
         NDManager m = NDManager.newBaseManager(device);
         try {

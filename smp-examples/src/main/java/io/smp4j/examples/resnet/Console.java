@@ -1,16 +1,20 @@
 package io.smp4j.examples.resnet;
 
 import ai.djl.training.util.ProgressBar;
+import io.smp4j.core.train.StepListener;
+import io.smp4j.core.train.StepRecord;
 import java.util.Locale;
 
 /**
  * What rank 0 of the example prints: log lines and a progress bar per epoch. The bar redraws its line with carriage
  * returns, so a log line that comes while it is drawn starts on a new line.
  */
-public final class Console {
+public final class Console implements StepListener {
     private final boolean enabled;
     private ProgressBar bar;
     private int barTotal;
+    /** Steps of the bar drawn. */
+    private int barDone;
     /** True while the bar's line is the console's current line. */
     private boolean barOpen;
 
@@ -34,6 +38,15 @@ public final class Console {
         if (enabled) {
             bar = new ProgressBar("epoch " + epoch, steps);
             barTotal = steps;
+            barDone = 0;
+        }
+    }
+
+    /** The bar shows each step's loss; a new epoch opens a new bar ({@link #epoch}). */
+    @Override
+    public void onStep(StepRecord r) {
+        if (bar != null) {
+            progress(barDone++, String.format(Locale.ROOT, "loss %.4f", r.loss()));
         }
     }
 

@@ -2,6 +2,8 @@ package io.smp4j.examples.resnet;
 
 import com.google.gson.GsonBuilder;
 import io.smp4j.core.Smp;
+import io.smp4j.core.train.StepListener;
+import io.smp4j.core.train.StepRecord;
 import io.smp4j.examples.Stats;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import java.io.IOException;
@@ -13,7 +15,7 @@ import java.util.List;
 import java.util.Map;
 
 /** What {@code --metrics-json} writes (rank 0): the layout, one loss and time per step, throughput, plan, accuracy. */
-final class Metrics {
+final class Metrics implements StepListener {
     private final Map<String, Object> root = new LinkedHashMap<>();
     private final List<Integer> stepNumbers = new ArrayList<>();
     private final List<Float> losses = new ArrayList<>();
@@ -42,11 +44,12 @@ final class Metrics {
         root.put("data", o.data == null ? "generated" : o.data.toString());
     }
 
-    void step(int number, float loss, double millis, float trainAcc) {
-        stepNumbers.add(number);
-        losses.add(loss);
-        stepMillis.add(millis);
-        trainAccuracy.add(trainAcc);
+    @Override
+    public void onStep(StepRecord r) {
+        stepNumbers.add((int) r.step());
+        losses.add(r.loss());
+        stepMillis.add(r.millis());
+        trainAccuracy.add(r.extra().getOrDefault(TrainingRun.ACCURACY, Double.NaN).floatValue());
     }
 
     void valAccuracy(int step, double acc) {

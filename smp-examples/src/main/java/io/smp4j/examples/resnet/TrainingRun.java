@@ -17,9 +17,15 @@ import io.smp4j.core.Smp;
 import io.smp4j.core.StepOutput;
 import io.smp4j.core.Timeline;
 import io.smp4j.core.TimelineWriter;
+import io.smp4j.core.train.CheckpointListener;
+import io.smp4j.core.train.ReplicaSampler;
+import io.smp4j.core.train.StepListener;
+import io.smp4j.core.train.StepListeners;
+import io.smp4j.core.train.StepRecord;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /** One training run of the ResNet18 example on this rank: the loop, resume, validation, trace and metrics. */
 final class TrainingRun {
@@ -31,11 +37,14 @@ final class TrainingRun {
     final List<String> classes;
     final Metrics metrics;
     final Console console;
-    final SampleOrder order;
+    final ReplicaSampler order;
     final ResNet18Steps steps = new ResNet18Steps();
     final int replicas;
     final int globalBatch;
     final int total;
+    final int perEpoch;
+    /** The name of the training accuracy among a step's extra values. */
+    static final String ACCURACY = "train accuracy";
 
     TrainingRun(Smp smp, NDManager manager, TrainOptions o, Path data) throws Exception {
         this.smp = smp;
@@ -52,13 +61,14 @@ final class TrainingRun {
         console = new Console(smp.rank() == 0);
         replicas = smp.dpSize();
         globalBatch = o.batchSize * replicas;
-        order = new SampleOrder(o.seed, Math.toIntExact(train.size()), globalBatch, o.batchSize);
-        if (order.stepsPerEpoch() == 0) {
+        order = new ReplicaSampler(smp, o.batchSize, o.seed);
+        perEpoch = order.stepsPerEpoch(train.size());
+        if (perEpoch == 0) {
             throw new IllegalArgumentException("the training set has " + train.size() + " images, fewer than one "
                     + "global batch of " + globalBatch + " (--batch-size " + o.batchSize + " x " + replicas
                     + " replicas)");
         }
-        total = o.steps > 0 ? o.steps : o.epochs * order.stepsPerEpoch();
+        total = o.steps > 0 ? o.steps : o.epochs * perEpoch;
     }
 
     void train() throws Exception {
@@ -68,9 +78,22 @@ final class TrainingRun {
                 .setLearningRateTracker(Tracker.fixed(o.lr)).optMomentum(0.9f).build());
         int start = o.resume ? resume(model, opt) : 0;
         Timeline timeline = o.trace != null ? smp.startTimeline() : null;
-        try (BatchPrefetcher batches = new BatchPrefetcher(train, order, smp.dpRank(), o.prefetch, o.loaderThreads,
-                total, smp.device())) {
-            loop(model, opt, batches, timeline, start);
+        StepListeners listeners = StepListeners.of(console, metrics, new StepListener() {
+            @Override
+            public void onStep(StepRecord r) {
+                if (r.step() % o.logEvery == 0 || r.step() == total) {
+                    console.say("step %d/%d epoch %d: loss %.4f, train accuracy %.3f, %.1f samples/s, step %.0f ms",
+                            r.step(), total, r.epoch(), r.loss(), r.extra().get(ACCURACY), r.samplesPerSecond(),
+                            r.millis());
+                }
+            }
+        });
+        if (o.checkpointDir != null) {
+            listeners.add(new CheckpointListener(model, opt, o.checkpointDir, o.checkpointEvery, true));
+        }
+        try (BatchPrefetcher batches = new BatchPrefetcher(train, order, o.prefetch, o.loaderThreads, total,
+                smp.device())) {
+            loop(model, opt, batches, timeline, start, listeners);
         }
         if (timeline != null) {
             writeTrace(timeline, start);
@@ -79,8 +102,7 @@ final class TrainingRun {
     }
 
     private void loop(DistributedModel model, DistributedOptimizer opt, BatchPrefetcher batches, Timeline timeline,
-                      int start) throws Exception {
-        int perEpoch = order.stepsPerEpoch();
+                      int start, StepListeners listeners) throws Exception {
         for (int s = start; s < total; s++) {
             if (s == start || s % perEpoch == 0) {
                 console.epoch(s / perEpoch + 1, perEpoch);
@@ -89,11 +111,10 @@ final class TrainingRun {
                 timeline.setStep(s + 1);
                 timeline.setRecording(s > start && s <= start + o.traceSteps);
             }
-            trainStep(model, opt, batches, s);
+            listeners.onStep(trainStep(model, opt, batches, s));
             boolean epochEnd = (s + 1) % perEpoch == 0 || s + 1 == total;
-            if (o.checkpointDir != null && (epochEnd || o.checkpointEvery > 0 && (s + 1) % o.checkpointEvery
-                    == 0)) {
-                console.say("checkpoint %s", Checkpoints.save(model, opt, o.checkpointDir, s + 1));
+            if (epochEnd) {
+                listeners.onEpochEnd(s / perEpoch + 1, s + 1);
             }
             if (o.eval() && epochEnd) {
                 double acc = evaluate(model);
@@ -102,13 +123,14 @@ final class TrainingRun {
                 }
             }
         }
+        listeners.onTrainingEnd(total);
     }
 
     private void describe() {
         console.say("ResNet18: %d classes %s, %d training / %d validation images of %dx%d, %d step(s) of %d "
                         + "(%d per replica, %d microbatches), %d per epoch", classes.size(),
                 classes, train.size(), val.size(), o.imageSize, o.imageSize, total, globalBatch,
-                o.batchSize, smp.config().microbatches(), order.stepsPerEpoch());
+                o.batchSize, smp.config().microbatches(), perEpoch);
         console.say("layout: %d ranks = %d stage(s) x %d replica(s), %s pipeline, placement %s", smp.size(),
                 smp.ppSize(), replicas, smp.config().pipeline(), smp.config().placementStrategy());
         smp.rankNames().forEach(r -> console.say("  %s", r));
@@ -128,7 +150,7 @@ final class TrainingRun {
     private int resume(DistributedModel model, DistributedOptimizer opt) throws Exception {
         Checkpoints.placeLikeLatest(model, o.checkpointDir);
         try (NDManager s = manager.newSubManager()) {
-            NDList[] b = ImageData.batch(train, s, order.step(0, 0));
+            NDList[] b = ImageData.batch(train, s, order.indices(train.size(), 0));
             model.partition(new NDList(b[0].head().get("0:" + o.batchSize / smp.config().microbatches())));
         }
         int start = (int) Checkpoints.loadLatest(model, opt, o.checkpointDir);
@@ -137,7 +159,7 @@ final class TrainingRun {
     }
 
     /** Step {@code s} (from 0): this replica's slice, one pipelined step, the update, the global batch's metrics. */
-    private void trainStep(DistributedModel model, DistributedOptimizer opt, BatchPrefetcher batches, int s)
+    private StepRecord trainStep(DistributedModel model, DistributedOptimizer opt, BatchPrefetcher batches, int s)
             throws Exception {
         float[] lossAndCorrect;
         long t0 = System.nanoTime();
@@ -150,14 +172,8 @@ final class TrainingRun {
         double ms = (System.nanoTime() - t0) / 1e6;
         // Every replica's mean loss -> the global batch's mean loss (all microbatches weigh the same).
         smp.dataParallelGroup().allReduce(lossAndCorrect, ReduceOp.SUM);
-        float loss = lossAndCorrect[0] / replicas;
-        float accuracy = lossAndCorrect[1] / globalBatch;
-        metrics.step(s + 1, loss, ms, accuracy);
-        console.progress(s % order.stepsPerEpoch(), String.format(Locale.ROOT, "loss %.4f", loss));
-        if ((s + 1) % o.logEvery == 0 || s + 1 == total) {
-            console.say("step %d/%d epoch %d: loss %.4f, train accuracy %.3f, %.1f samples/s, step %.0f ms",
-                    s + 1, total, s / order.stepsPerEpoch() + 1, loss, accuracy, globalBatch / (ms / 1e3), ms);
-        }
+        return new StepRecord(s + 1, s / perEpoch + 1, lossAndCorrect[0] / replicas, ms, globalBatch,
+                Map.of(ACCURACY, (double) lossAndCorrect[1] / globalBatch));
     }
 
     /** Validation accuracy over the whole global batches of the validation set (-1 when it has none). */
