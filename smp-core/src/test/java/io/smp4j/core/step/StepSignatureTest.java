@@ -45,7 +45,10 @@ class StepSignatureTest {
         DistributedModel model = new DistributedModel(null, null, null);
         NDList x = new NDList();
         assertEquals("no public method 'train' in io.smp4j.core.step.StepSignatureTest$Steps: a step must be a public "
-                + "method annotated @Step", error("train", model, x));
+                + "method annotated @Step; its steps: badReturn, good, noModel", error("train", model, x));
+        assertEquals("no public method 'godo' in io.smp4j.core.step.StepSignatureTest$Steps: did you mean 'good'? a "
+                + "step must be a public method annotated @Step; its steps: badReturn, good, noModel",
+                error("godo", model, x));
         assertEquals("method Steps.notAnnotated is not annotated @Step", error("notAnnotated", model, x));
         assertEquals("step noModel must take exactly one DistributedModel parameter, found 0", error("noModel", x, x));
         assertEquals("step badReturn returns String; a step returns void, an NDArray, a number, or several values as an "

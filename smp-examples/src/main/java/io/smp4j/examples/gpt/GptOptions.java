@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import io.smp4j.examples.cli.RunOptions;
 import io.smp4j.examples.cli.SmpOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -36,6 +37,8 @@ public final class GptOptions {
     int vocab = 256;
     @Mixin
     SmpOptions smpOptions = new SmpOptions();
+    @Mixin
+    RunOptions run = new RunOptions();
     @Option(names = "--bf16", description = "bfloat16 parameters, activations and messages; fp32 master weights")
     boolean bf16;
     @Option(names = "--fp16", description = "float16 likewise, with dynamic loss scaling")
@@ -63,25 +66,6 @@ public final class GptOptions {
     @Option(names = "--eager-init", description = "initialise the whole model on every rank first (no delayed "
             + "initialisation; for comparison)")
     boolean eagerInit;
-    @Option(names = "--log-every", paramLabel = "K", converter = CommandLines.Positive.class,
-            description = "a log line every K steps (default ${DEFAULT-VALUE})")
-    int logEvery = 5;
-    @Option(names = "--checkpoint-dir", paramLabel = "DIR", description = "save a checkpoint there at the end")
-    Path checkpointDir;
-    @Option(names = "--checkpoint-every", paramLabel = "K", converter = CommandLines.Positive.class,
-            description = "also every K steps")
-    int checkpointEvery = 0;
-    @Option(names = "--resume", description = "continue from the newest checkpoint in --checkpoint-dir")
-    boolean resume;
-    @Option(names = "--metrics-json", paramLabel = "FILE",
-            description = "write the run's metrics (rank 0): losses, step times, plan, every rank's peak memory")
-    Path metricsJson;
-    @Option(names = "--trace", paramLabel = "FILE",
-            description = "write a Chrome trace of --trace-steps steps (and FILE's .svg picture)")
-    Path trace;
-    @Option(names = "--trace-steps", paramLabel = "K", converter = CommandLines.Positive.class,
-            description = "steps traced, after the first (default ${DEFAULT-VALUE})")
-    int traceSteps = 3;
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
     boolean help;
 
@@ -102,15 +86,9 @@ public final class GptOptions {
             o.usage = p.usage();
             return o;
         }
-        if (o.resume && o.checkpointDir == null) {
-            throw new IllegalArgumentException("--resume needs --checkpoint-dir DIR");
-        }
+        o.run.check();
         if (o.hidden % o.heads != 0) {
             throw new IllegalArgumentException("--hidden " + o.hidden + " is not a multiple of --heads " + o.heads);
-        }
-        if (o.trace != null && !o.trace.getFileName().toString().endsWith(".json")) {
-            throw new IllegalArgumentException("--trace names the Chrome trace file and must end in .json, got "
-                    + o.trace);
         }
         Map<String, Object> own = new LinkedHashMap<>();
         own.put("trace_device", o.traceDevice);

@@ -78,20 +78,20 @@ final class GptRun {
         DistributedOptimizer opt = new DistributedOptimizer(model,
                 Optimizer.adam().optLearningRateTracker(Tracker.fixed(o.lr)).build());
         int start = 0;
-        if (o.resume) {
-            Checkpoints.placeLikeLatest(model, o.checkpointDir);
+        if (o.run.resume) {
+            Checkpoints.placeLikeLatest(model, o.run.checkpointDir);
             int micro = o.batchSize / smp.config().microbatches();
             model.partition(new ai.djl.ndarray.types.DataDesc(new Shape(micro, o.seqLen), DataType.INT32));
-            start = (int) Checkpoints.loadLatest(model, opt, o.checkpointDir);
-            console.say("resumed from %s at step %d", o.checkpointDir, start);
+            start = (int) Checkpoints.loadLatest(model, opt, o.run.checkpointDir);
+            console.say("resumed from %s at step %d", o.run.checkpointDir, start);
         }
-        Timeline timeline = o.trace != null ? smp.startTimeline() : null;
+        Timeline timeline = o.run.trace != null ? smp.startTimeline() : null;
         StepListeners listeners = StepListeners.of(console, new StepListener() {
             @Override
             public void onStep(StepRecord r) {
                 losses.add(r.loss());
                 stepMillis.add(r.millis());
-                if (r.step() % o.logEvery == 0 || r.step() == o.steps) {
+                if (r.step() % o.run.logEvery == 0 || r.step() == o.steps) {
                     double scale = r.extra().getOrDefault(LOSS_SCALE, 0.0);
                     console.say("step %d/%d: loss %.4f, %.0f tokens/s, step %.0f ms%s", r.step(), o.steps, r.loss(),
                             r.samplesPerSecond() * o.seqLen, r.millis(),
@@ -99,14 +99,14 @@ final class GptRun {
                 }
             }
         });
-        if (o.checkpointDir != null) {
-            listeners.add(new CheckpointListener(model, opt, o.checkpointDir, o.checkpointEvery, false));
+        if (o.run.checkpointDir != null) {
+            listeners.add(new CheckpointListener(model, opt, o.run.checkpointDir, o.run.checkpointEvery, false));
         }
         console.epoch(1, o.steps - start);
         for (int s = start; s < o.steps; s++) {
             if (timeline != null) {
                 timeline.setStep(s + 1);
-                timeline.setRecording(s > start && s <= start + o.traceSteps);
+                timeline.setRecording(s > start && s <= start + o.run.traceSteps);
             }
             listeners.onStep(step(model, opt, s));
         }
@@ -115,13 +115,12 @@ final class GptRun {
         if (timeline != null) {
             List<Timeline.Event> events = timeline.gather(smp.world());
             if (smp.rank() == 0) {
-                TimelineWriter.chromeTrace(events, smp.rankNames(), o.trace);
-                String name = o.trace.getFileName().toString();
+                TimelineWriter.chromeTrace(events, smp.rankNames(), o.run.trace);
                 TimelineWriter.svg(events, smp.rankNames(), String.format(Locale.ROOT,
                         "gpt, %d stage(s) x %d replica(s), %s pipeline, %d microbatches", smp.ppSize(), smp.dpSize(),
                         smp.config().pipeline(), smp.config().microbatches()),
-                        o.trace.resolveSibling(name.substring(0, name.length() - 5) + ".svg"));
-                console.say("trace: %s (Perfetto / chrome://tracing) and its .svg", o.trace);
+                        o.run.svg());
+                console.say("trace: %s (Perfetto / chrome://tracing) and its .svg", o.run.trace);
             }
         }
         finish(model);
@@ -164,7 +163,7 @@ final class GptRun {
                         + "largest %.0f", losses.size(), losses.isEmpty() ? Float.NaN : losses.get(0),
                 losses.isEmpty() ? Float.NaN : losses.get(losses.size() - 1), Stats.median(stepMillis),
                 java.util.Arrays.toString(java.util.Arrays.stream(peaks).map(Math::rint).toArray()), worst);
-        if (o.metricsJson == null) {
+        if (o.run.metricsJson == null) {
             return;
         }
         Map<String, Object> root = new LinkedHashMap<>();
@@ -195,8 +194,8 @@ final class GptRun {
             bounds.add(s == plan.stages() ? plan.units().size() : plan.firstUnit(s));
         }
         root.put("stage_boundaries", bounds);
-        Files.writeString(o.metricsJson, new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues()
+        Files.writeString(o.run.metricsJson, new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues()
                 .create().toJson(root));
-        console.say("metrics: %s", o.metricsJson);
+        console.say("metrics: %s", o.run.metricsJson);
     }
 }

@@ -16,6 +16,8 @@ import java.util.Map;
 
 /** What {@code --metrics-json} writes (rank 0): the layout, one loss and time per step, throughput, plan, accuracy. */
 final class Metrics implements StepListener {
+    /** The name of the training accuracy among a step's extra values. */
+    static final String ACCURACY = "train accuracy";
     private final Map<String, Object> root = new LinkedHashMap<>();
     private final List<Integer> stepNumbers = new ArrayList<>();
     private final List<Float> losses = new ArrayList<>();
@@ -49,7 +51,7 @@ final class Metrics implements StepListener {
         stepNumbers.add((int) r.step());
         losses.add(r.loss());
         stepMillis.add(r.millis());
-        trainAccuracy.add(r.extra().getOrDefault(TrainingRun.ACCURACY, Double.NaN).floatValue());
+        trainAccuracy.add(r.extra().getOrDefault(ACCURACY, Double.NaN).floatValue());
     }
 
     void valAccuracy(int step, double acc) {

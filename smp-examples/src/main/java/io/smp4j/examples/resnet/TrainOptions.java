@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import io.smp4j.examples.cli.RunOptions;
 import io.smp4j.examples.cli.SmpOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -22,6 +23,8 @@ import picocli.CommandLine.Option;
 public final class TrainOptions {
     @Mixin
     SmpOptions smpOptions = new SmpOptions();
+    @Mixin
+    RunOptions run = new RunOptions();
     @Option(names = "--batch-size", paramLabel = "B", converter = CommandLines.Positive.class,
             description = "samples per data-parallel replica per step (default ${DEFAULT-VALUE})")
     int batchSize = 16;
@@ -54,25 +57,6 @@ public final class TrainOptions {
     @Option(names = "--loader-threads", paramLabel = "T", converter = CommandLines.Positive.class,
             description = "threads that read and decode images ahead (default ${DEFAULT-VALUE})")
     int loaderThreads = 2;
-    @Option(names = "--log-every", paramLabel = "K", converter = CommandLines.Positive.class,
-            description = "a log line every K steps (default ${DEFAULT-VALUE})")
-    int logEvery = 5;
-    @Option(names = "--checkpoint-dir", paramLabel = "DIR",
-            description = "save a checkpoint there at the end of every epoch and of the run")
-    Path checkpointDir;
-    @Option(names = "--checkpoint-every", paramLabel = "K", converter = CommandLines.Positive.class,
-            description = "also every K steps")
-    int checkpointEvery = 0;
-    @Option(names = "--resume", description = "continue from the newest checkpoint in --checkpoint-dir")
-    boolean resume;
-    @Option(names = "--metrics-json", paramLabel = "FILE", description = "write the run's metrics (rank 0)")
-    Path metricsJson;
-    @Option(names = "--trace", paramLabel = "FILE",
-            description = "write a Chrome trace of --trace-steps steps (and FILE's .svg picture)")
-    Path trace;
-    @Option(names = "--trace-steps", paramLabel = "K", converter = CommandLines.Positive.class,
-            description = "steps traced, after the first (default ${DEFAULT-VALUE})")
-    int traceSteps = 3;
     @Option(names = "--no-eval", negatable = false, description = "skip validation")
     boolean noEval;
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
@@ -109,13 +93,7 @@ public final class TrainOptions {
             o.usage = p.usage();
             return o;
         }
-        if (o.resume && o.checkpointDir == null) {
-            throw new IllegalArgumentException("--resume needs --checkpoint-dir DIR");
-        }
-        if (o.trace != null && !o.trace.getFileName().toString().endsWith(".json")) {
-            throw new IllegalArgumentException("--trace names the Chrome trace file and must end in .json, got "
-                    + o.trace + " (the SVG goes next to it)");
-        }
+        o.run.check();
         if (o.data != null) {
             for (String split : new String[] {"train", "val"}) {
                 if (!Files.isDirectory(o.data.resolve(split))) {

@@ -43,8 +43,6 @@ final class TrainingRun {
     final int globalBatch;
     final int total;
     final int perEpoch;
-    /** The name of the training accuracy among a step's extra values. */
-    static final String ACCURACY = "train accuracy";
 
     TrainingRun(Smp smp, NDManager manager, TrainOptions o, Path data) throws Exception {
         this.smp = smp;
@@ -76,20 +74,20 @@ final class TrainingRun {
         DistributedModel model = model();
         DistributedOptimizer opt = new DistributedOptimizer(model, Optimizer.sgd()
                 .setLearningRateTracker(Tracker.fixed(o.lr)).optMomentum(0.9f).build());
-        int start = o.resume ? resume(model, opt) : 0;
-        Timeline timeline = o.trace != null ? smp.startTimeline() : null;
+        int start = o.run.resume ? resume(model, opt) : 0;
+        Timeline timeline = o.run.trace != null ? smp.startTimeline() : null;
         StepListeners listeners = StepListeners.of(console, metrics, new StepListener() {
             @Override
             public void onStep(StepRecord r) {
-                if (r.step() % o.logEvery == 0 || r.step() == total) {
+                if (r.step() % o.run.logEvery == 0 || r.step() == total) {
                     console.say("step %d/%d epoch %d: loss %.4f, train accuracy %.3f, %.1f samples/s, step %.0f ms",
-                            r.step(), total, r.epoch(), r.loss(), r.extra().get(ACCURACY), r.samplesPerSecond(),
+                            r.step(), total, r.epoch(), r.loss(), r.extra().get(Metrics.ACCURACY), r.samplesPerSecond(),
                             r.millis());
                 }
             }
         });
-        if (o.checkpointDir != null) {
-            listeners.add(new CheckpointListener(model, opt, o.checkpointDir, o.checkpointEvery, true));
+        if (o.run.checkpointDir != null) {
+            listeners.add(new CheckpointListener(model, opt, o.run.checkpointDir, o.run.checkpointEvery, true));
         }
         try (BatchPrefetcher batches = new BatchPrefetcher(train, order, o.prefetch, o.loaderThreads, total,
                 smp.device())) {
@@ -109,7 +107,7 @@ final class TrainingRun {
             }
             if (timeline != null) {
                 timeline.setStep(s + 1);
-                timeline.setRecording(s > start && s <= start + o.traceSteps);
+                timeline.setRecording(s > start && s <= start + o.run.traceSteps);
             }
             listeners.onStep(trainStep(model, opt, batches, s));
             boolean epochEnd = (s + 1) % perEpoch == 0 || s + 1 == total;
@@ -148,13 +146,13 @@ final class TrainingRun {
 
     /** Partitions at the saved stage boundaries (not a new, timing-based plan) and loads; returns the step. */
     private int resume(DistributedModel model, DistributedOptimizer opt) throws Exception {
-        Checkpoints.placeLikeLatest(model, o.checkpointDir);
+        Checkpoints.placeLikeLatest(model, o.run.checkpointDir);
         try (NDManager s = manager.newSubManager()) {
             NDList[] b = ImageData.batch(train, s, order.indices(train.size(), 0));
             model.partition(new NDList(b[0].head().get("0:" + o.batchSize / smp.config().microbatches())));
         }
-        int start = (int) Checkpoints.loadLatest(model, opt, o.checkpointDir);
-        console.say("resumed from %s at step %d", o.checkpointDir, start);
+        int start = (int) Checkpoints.loadLatest(model, opt, o.run.checkpointDir);
+        console.say("resumed from %s at step %d", o.run.checkpointDir, start);
         return start;
     }
 
@@ -173,7 +171,7 @@ final class TrainingRun {
         // Every replica's mean loss -> the global batch's mean loss (all microbatches weigh the same).
         smp.dataParallelGroup().allReduce(lossAndCorrect, ReduceOp.SUM);
         return new StepRecord(s + 1, s / perEpoch + 1, lossAndCorrect[0] / replicas, ms, globalBatch,
-                Map.of(ACCURACY, (double) lossAndCorrect[1] / globalBatch));
+                Map.of(Metrics.ACCURACY, (double) lossAndCorrect[1] / globalBatch));
     }
 
     /** Validation accuracy over the whole global batches of the validation set (-1 when it has none). */
@@ -215,13 +213,13 @@ final class TrainingRun {
         if (smp.rank() != 0) {
             return;
         }
-        TimelineWriter.chromeTrace(events, smp.rankNames(), o.trace);
-        Path svg = svgOf(o.trace);
+        TimelineWriter.chromeTrace(events, smp.rankNames(), o.run.trace);
+        Path svg = o.run.svg();
         TimelineWriter.svg(events, smp.rankNames(), String.format(Locale.ROOT,
                 "ResNet18, %d stage(s) x %d replica(s), %s pipeline, %d microbatches: steps %d-%d",
                 smp.ppSize(), replicas, smp.config().pipeline(), smp.config().microbatches(), start + 2,
-                Math.min(total, start + 1 + o.traceSteps)), svg);
-        console.say("trace: %s (Perfetto / chrome://tracing), picture: %s", o.trace, svg);
+                Math.min(total, start + 1 + o.run.traceSteps)), svg);
+        console.say("trace: %s (Perfetto / chrome://tracing), picture: %s", o.run.trace, svg);
     }
 
     private void finish(DistributedModel model) throws Exception {
@@ -229,18 +227,12 @@ final class TrainingRun {
             return;
         }
         metrics.plan(model.plan());
-        if (o.metricsJson != null) {
-            metrics.write(o.metricsJson);
-            console.say("metrics: %s", o.metricsJson);
+        if (o.run.metricsJson != null) {
+            metrics.write(o.run.metricsJson);
+            console.say("metrics: %s", o.run.metricsJson);
         }
         console.say("done: %d steps, median %.1f samples/s%s", metrics.steps(), metrics.medianSamplesPerSecond(),
                 metrics.lastValAccuracy() >= 0 ? String.format(Locale.ROOT, ", validation accuracy %.3f",
                         metrics.lastValAccuracy()) : "");
-    }
-
-    /** {@code trace.json} -> {@code trace.svg}. */
-    static Path svgOf(Path trace) {
-        String name = trace.getFileName().toString();
-        return trace.resolveSibling(name.substring(0, name.length() - ".json".length()) + ".svg");
     }
 }
