@@ -5,8 +5,10 @@ import io.smp4j.comm.launch.Bootstrap;
 /**
  * Rank process for the fault tests. Mode {@code allreduce-forever}: all-reduces in a loop, printing
  * {@code READY} after the first rounds and {@code DETECTED <message>} (exit 42) when a communication times out.
- * Mode {@code rank1-fails}: rank 1 exits 7 after one barrier while the others keep waiting in barriers. Any other
- * communication failure prints {@code LOST <message>} (exit 43).
+ * Mode {@code rank1-fails}: rank 1 exits 7 after one barrier while the others keep waiting in barriers. Mode
+ * {@code leak}: rank 1 creates a job file in /dev/shm (as the shared-memory all-reduce does), prints {@code LEAKED
+ * <path>} and dies (SIGKILL's exit) before anyone unlinks it. Any other communication failure prints {@code LOST
+ * <message>} (exit 43).
  */
 public final class FaultMain {
     private FaultMain() {
@@ -15,6 +17,13 @@ public final class FaultMain {
     public static void main(String[] args) throws Exception {
         Communicator world = Bootstrap.init();
         String mode = args[0];
+        if (mode.equals("leak") && world.rank() == 1) {
+            java.nio.file.Path f = java.nio.file.Path.of("/dev/shm", JobFiles.name(""));
+            java.nio.file.Files.write(f, new byte[4096]);
+            System.out.println("LEAKED " + f);
+            System.out.flush();
+            Runtime.getRuntime().halt(137);
+        }
         try {
             float[] buf = new float[100_000];
             for (int i = 0; ; i++) {

@@ -1,6 +1,7 @@
 package io.smp4j.comm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.smp4j.comm.launch.LocalLauncher;
@@ -21,6 +22,37 @@ class FaultToleranceTest {
                 .args(List.of(mode))
                 .jvmArgs(List.of("-Xmx128m", "-Dsmp.comm.timeout.s=" + TIMEOUT_S))
                 .stopOthersOnFailure(stopOthers));
+    }
+
+    static List<String> jobFiles(String job) throws java.io.IOException {
+        List<String> out = new java.util.ArrayList<>();
+        for (java.nio.file.Path d : JobFiles.dirs()) {
+            if (java.nio.file.Files.isDirectory(d)) {
+                try (var files = java.nio.file.Files.list(d)) {
+                    files.map(f -> f.getFileName().toString()).filter(n -> n.startsWith("smp4j-" + job + "-"))
+                            .forEach(out::add);
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * A rank killed after creating a job file and before anyone unlinked it (the window the shared-memory all-reduce
+     * and the Unix sockets have): the launcher removes the job's files when the job ends.
+     */
+    @Test
+    void aKilledRanksFilesAreRemovedByTheLauncher() throws Exception {
+        TestSupport.Background run = start(2, "leak", true);
+        int code = run.exit().get(60, TimeUnit.SECONDS);
+        run.pool().shutdown();
+        String out = run.output();
+        assertEquals(137, code, out);
+        Matcher m = Pattern.compile("LEAKED (\\S+)").matcher(out);
+        assertTrue(m.find(), out);
+        assertTrue(m.group(1).contains("smp4j-" + run.launcher().jobId() + "-"), m.group(1));
+        assertFalse(java.nio.file.Files.exists(java.nio.file.Path.of(m.group(1))), "left behind: " + m.group(1));
+        assertEquals(List.of(), jobFiles(run.launcher().jobId()));
     }
 
     @Test
@@ -51,11 +83,9 @@ class FaultToleranceTest {
         assertEquals(2, survivors, "both survivors detect the loss; output:\n" + out);
         assertTrue(someoneNamesRank2, "the survivor waiting on rank 2 names it; output:\n" + out);
         assertTrue(seconds < TIMEOUT_S + 10, "survivors exited " + seconds + " s after the kill");
-        // The shared-memory all-reduce unlinks its file once mapped: a killed job leaves nothing in /dev/shm.
-        try (var files = java.nio.file.Files.list(java.nio.file.Path.of("/dev/shm"))) {
-            assertEquals(List.of(), files.map(f -> f.getFileName().toString())
-                    .filter(n -> n.startsWith("smp4j-")).toList());
-        }
+        // The shared-memory all-reduce unlinks its file once mapped: a killed job leaves nothing in /dev/shm (this
+        // job's files only: another job beside it may have one).
+        assertEquals(List.of(), jobFiles(run.launcher().jobId()));
         System.out.printf("killed rank 2 -> survivors exited after %.2f s (timeout %.1f s)%n", seconds, TIMEOUT_S);
     }
 

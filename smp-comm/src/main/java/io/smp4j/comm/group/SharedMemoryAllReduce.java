@@ -4,6 +4,7 @@ import io.smp4j.comm.Backoff;
 import io.smp4j.comm.CommException;
 import io.smp4j.comm.CommTimeoutException;
 import io.smp4j.comm.Communicator;
+import io.smp4j.comm.JobFiles;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.comm.launch.HostIdentity;
 import java.io.IOException;
@@ -18,7 +19,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.UUID;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -83,8 +84,13 @@ final class SharedMemoryAllReduce implements AllReduce {
         if (r == 0) {
             try {
                 // tmpfs fills pages lazily: writing past what it can hold kills the process with SIGBUS.
+                // Leftovers of killed jobs whose launcher could not clean up (mpirun) hold memory: free them first.
+                int stale = JobFiles.removeStale(List.of(dir));
+                if (stale > 0) {
+                    LOG.info("removed {} file(s) of ended jobs from {}", stale, dir);
+                }
                 if (Files.isDirectory(dir) && Files.getFileStore(dir).getUsableSpace() > total + (total >> 1)) {
-                    name = dir.resolve("smp4j-" + UUID.randomUUID()).toString();
+                    name = dir.resolve(JobFiles.name("")).toString();
                     try (RandomAccessFile f = new RandomAccessFile(name, "rw")) {
                         f.setLength(total);
                     }

@@ -1,5 +1,6 @@
 package io.smp4j.comm.launch;
 
+import io.smp4j.comm.JobFiles;
 import io.smp4j.comm.mpj.PortExchangeServer;
 import java.security.SecureRandom;
 import java.util.HexFormat;
@@ -46,6 +47,8 @@ public final class LocalLauncher {
     private final PrintStream out;
     /** The ranks' working directory, or null for this process's. */
     private final Path directory;
+    /** This job's id: the prefix of every file it creates outside its folder ({@link JobFiles}). */
+    private final String jobId = JobFiles.newJob();
     private final List<Process> processes = new ArrayList<>();
     private volatile String failureMessage;
 
@@ -175,6 +178,7 @@ public final class LocalLauncher {
                 e.put("MASTER_PORT", Integer.toString(server == null ? 0 : server.port()));
                 e.put("SMP_PORT_SERVER", "launcher");
                 e.put(Bootstrap.TOKEN_ENV, token);
+                e.put(JobFiles.JOB_ENV, jobId);
                 if (!e.containsKey("MPJ_HOME") && Files.isDirectory(Path.of("/usr/share/mpj"))) {
                     e.put("MPJ_HOME", "/usr/share/mpj");
                 }
@@ -196,12 +200,22 @@ public final class LocalLauncher {
             return code;
         } finally {
             destroyAll();
+            // A rank killed while a job file existed (before every rank had opened it) leaves it: remove the job's.
+            int left = JobFiles.removeJob(jobId, JobFiles.dirs());
+            if (left > 0) {
+                LOG.info("smp launcher: removed {} file(s) the job left behind", left);
+            }
             try {
                 Runtime.getRuntime().removeShutdownHook(killOnExit);
             } catch (IllegalStateException ignored) {
                 // already shutting down
             }
         }
+    }
+
+    /** The id of this launcher's job ({@link JobFiles}). */
+    public String jobId() {
+        return jobId;
     }
 
     private int watch() throws InterruptedException {

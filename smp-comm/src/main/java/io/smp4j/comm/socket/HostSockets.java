@@ -1,6 +1,7 @@
 package io.smp4j.comm.socket;
 
 import io.smp4j.comm.CommException;
+import io.smp4j.comm.JobFiles;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.launch.HostIdentity;
 import java.io.IOException;
@@ -20,7 +21,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -128,7 +128,7 @@ public final class HostSockets implements AutoCloseable {
 
     /** A socket file name short enough for the 108-byte limit of Unix socket addresses. */
     private static Path socketPath() {
-        String name = "smp4j-" + UUID.randomUUID().toString().replace("-", "") + ".sock";
+        String name = JobFiles.name(".sock");
         Path tmp = Path.of(System.getProperty("java.io.tmpdir", "/tmp"));
         return tmp.resolve(name).toString().length() < 100 ? tmp.resolve(name) : Path.of("/tmp", name);
     }
