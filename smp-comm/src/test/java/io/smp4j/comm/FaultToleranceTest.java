@@ -24,6 +24,31 @@ class FaultToleranceTest {
                 .stopOthersOnFailure(stopOthers));
     }
 
+    /**
+     * A stopped rank (SIGSTOP) with the default communication timeout (300 s): the launcher sees it stopped and ends
+     * the job, naming it, within seconds, not minutes.
+     */
+    @Test
+    void aStoppedRankIsNamedWithinSecondsWithTheDefaultTimeout() throws Exception {
+        TestSupport.Background run = TestSupport.start(new LocalLauncher.Builder(3, FaultMain.class.getName())
+                .args(List.of("allreduce-forever")).jvmArgs(List.of("-Xmx128m")));
+        run.awaitLine("[rank 1] READY", 60);
+        long pid = run.launcher().processes().get(1).pid();
+        long t0 = System.nanoTime();
+        assertEquals(0, new ProcessBuilder("kill", "-STOP", Long.toString(pid)).start().waitFor());
+        int code = run.exit().get(60, TimeUnit.SECONDS);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        run.pool().shutdown();
+        assertEquals(LocalLauncher.STALLED_EXIT, code, run.output());
+        assertTrue(run.launcher().failureMessage().startsWith("rank 1 (pid " + pid + ") stopped running (process state "
+                + "T: SIGSTOP or a debugger)"), run.launcher().failureMessage());
+        assertTrue(seconds < 30, "the job ended " + seconds + " s after the stop");
+        for (Process p : run.launcher().processes()) {
+            assertFalse(p.isAlive());
+        }
+        System.out.printf("SIGSTOP of rank 1 (default 300 s timeout) -> job ended after %.1f s%n", seconds);
+    }
+
     static List<String> jobFiles(String job) throws java.io.IOException {
         List<String> out = new java.util.ArrayList<>();
         for (java.nio.file.Path d : JobFiles.dirs()) {

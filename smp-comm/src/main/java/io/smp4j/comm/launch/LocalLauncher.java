@@ -47,6 +47,8 @@ public final class LocalLauncher {
     private final PrintStream out;
     /** The ranks' working directory, or null for this process's. */
     private final Path directory;
+    /** How long a rank may be stopped before the job is ended; zero: never. */
+    private final Duration stall;
     /** This job's id: the prefix of every file it creates outside its folder ({@link JobFiles}). */
     private final String jobId = JobFiles.newJob();
     private final List<Process> processes = new ArrayList<>();
@@ -62,6 +64,7 @@ public final class LocalLauncher {
         this.stopOthersOnFailure = b.stopOthersOnFailure;
         this.grace = b.grace;
         this.out = b.out;
+        this.stall = b.stall;
         this.directory = b.directory;
     }
 
@@ -77,6 +80,8 @@ public final class LocalLauncher {
         private Duration grace = Duration.ofSeconds(3);
         private PrintStream out = System.out;
         private Path directory;
+        private Duration stall = Duration.ofMillis(Math.round(1000 * Double.parseDouble(
+                System.getProperty("smp.stall.s", "10"))));
 
         public Builder(int np, String mainClass) {
             if (np < 1) {
@@ -102,6 +107,15 @@ public final class LocalLauncher {
         }
 
         /** Extra environment for every rank. */
+        /**
+         * How long a rank may be stopped (SIGSTOP, a debugger) before the launcher ends the job naming it (default
+         * {@code smp.stall.s}, 10 s; zero: never).
+         */
+        public Builder stallTimeout(Duration d) {
+            this.stall = d;
+            return this;
+        }
+
         /** The ranks' working directory (default: this process's). */
         public Builder directory(Path dir) {
             this.directory = dir;
@@ -218,8 +232,13 @@ public final class LocalLauncher {
         return jobId;
     }
 
+    /** The exit code of a job the launcher ended because a rank stopped running ({@link Builder#stallTimeout}). */
+    public static final int STALLED_EXIT = 124;
+
     private int watch() throws InterruptedException {
         boolean[] exited = new boolean[np];
+        long[] stoppedSince = new long[np];
+        long nextStateCheck = 0;
         int remaining = np;
         int firstFailureCode = 0;
         while (remaining > 0) {
@@ -245,11 +264,49 @@ public final class LocalLauncher {
                     }
                 }
             }
+            long now = System.nanoTime();
+            if (firstFailureCode == 0 && !stall.isZero() && now >= nextStateCheck) {
+                nextStateCheck = now + 250_000_000L;
+                int stalled = stalledRank(exited, stoppedSince, now);
+                if (stalled >= 0) {
+                    firstFailureCode = STALLED_EXIT;
+                    failureMessage = "rank " + stalled + " (pid " + processes.get(stalled).pid() + ") stopped running "
+                            + "(process state T: SIGSTOP or a debugger) " + Math.round((now - stoppedSince[stalled])
+                            / 1e9) + " s ago; stopping the job (smp.stall.s=" + stall.toSeconds() + ")";
+                    LOG.error("smp launcher: {}", failureMessage);
+                    processes.get(stalled).destroyForcibly(); // SIGKILL ends a stopped process too
+                    stopOthers(stalled);
+                }
+            }
             if (remaining > 0) {
                 Thread.sleep(20);
             }
         }
         return firstFailureCode;
+    }
+
+    /**
+     * A rank stopped for at least the stall timeout (Linux process state T or t: stopped by a signal or a tracer), or
+     * -1. A stopped rank never answers; its peers would wait for their full communication timeout (300 s by default,
+     * right for a slow collective), while its state says at once that it no longer runs.
+     */
+    private int stalledRank(boolean[] exited, long[] stoppedSince, long now) {
+        for (int r = 0; r < np; r++) {
+            if (exited[r]) {
+                continue;
+            }
+            char state = ProcessState.of(processes.get(r).pid());
+            if (state == 'T' || state == 't') {
+                if (stoppedSince[r] == 0) {
+                    stoppedSince[r] = now;
+                } else if (now - stoppedSince[r] >= stall.toNanos()) {
+                    return r;
+                }
+            } else {
+                stoppedSince[r] = 0;
+            }
+        }
+        return -1;
     }
 
     static String describeExit(int code) {
