@@ -49,6 +49,22 @@ class FaultToleranceTest {
         System.out.printf("SIGSTOP of rank 1 (default 300 s timeout) -> job ended after %.1f s%n", seconds);
     }
 
+    /** With restarts allowed, a job that fails the same way twice in a row is not started a third time. */
+    @Test
+    void theSameFailureTwiceIsNotRestartedAgain() throws Exception {
+        LocalLauncher.Builder b = new LocalLauncher.Builder(2, FaultMain.class.getName()).args(List.of("rank1-fails"))
+                .jvmArgs(List.of("-Xmx128m", "-Dsmp.comm.timeout.s=" + TIMEOUT_S)).maxRestarts(5);
+        TestSupport.Background run = TestSupport.start(b);
+        int code = run.exit().get(120, TimeUnit.SECONDS);
+        run.pool().shutdown();
+        String out = run.output();
+        assertEquals(7, code, out);
+        assertEquals(1, run.launcher().restarts(), out);
+        assertEquals("not restarted: the same failure twice in a row; last cause: rank 1 exited with code 7; "
+                + "stopping the other 1 rank", run.launcher().failureMessage());
+        assertEquals(2, out.lines().filter(l -> l.equals("[rank 1] FAILING")).count(), out);
+    }
+
     static List<String> jobFiles(String job) throws java.io.IOException {
         List<String> out = new java.util.ArrayList<>();
         for (java.nio.file.Path d : JobFiles.dirs()) {

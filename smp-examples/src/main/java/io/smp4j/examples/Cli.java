@@ -95,6 +95,11 @@ public final class Cli {
         @Option(names = "--threads", paramLabel = "T", converter = CommandLines.Positive.class,
                 description = "PyTorch compute threads per rank (default: cores / N)")
         int threads;
+        @Option(names = "--max-restarts", paramLabel = "N", converter = CommandLines.NonNegative.class,
+                description = "when a rank fails, start every rank again, up to N times (torchrun's option); a program "
+                        + "that saves checkpoints resumes from the newest (the examples with --checkpoint-dir); not "
+                        + "restarted: a refused configuration, the same failure twice in a row")
+        int maxRestarts;
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
         boolean help;
         @Parameters(index = "0", arity = "0..1", paramLabel = "EXAMPLE|MAIN-CLASS",
@@ -137,7 +142,7 @@ public final class Cli {
         // The ranks run where the user ran ./smp: their relative paths (--metrics-json, --checkpoint-dir) mean what
         // the user meant.
         LocalLauncher.Builder b = LaunchPolicy.launcher(o.np, o.threads, main).args(o.args).classpath(classpath)
-                .directory(callerDir());
+                .directory(callerDir()).maxRestarts(o.maxRestarts);
         return launch(b);
     }
 

@@ -47,6 +47,9 @@ public final class LocalLauncher {
     private final PrintStream out;
     /** The ranks' working directory, or null for this process's. */
     private final Path directory;
+    /** How many times the whole job may be started again after a failure. */
+    private final int maxRestarts;
+    private volatile int restarts;
     /** How long a rank may be stopped before the job is ended; zero: never. */
     private final Duration stall;
     /** This job's id: the prefix of every file it creates outside its folder ({@link JobFiles}). */
@@ -65,6 +68,7 @@ public final class LocalLauncher {
         this.grace = b.grace;
         this.out = b.out;
         this.stall = b.stall;
+        this.maxRestarts = b.maxRestarts;
         this.directory = b.directory;
     }
 
@@ -80,6 +84,7 @@ public final class LocalLauncher {
         private Duration grace = Duration.ofSeconds(3);
         private PrintStream out = System.out;
         private Path directory;
+        private int maxRestarts;
         private Duration stall = Duration.ofMillis(Math.round(1000 * Double.parseDouble(
                 System.getProperty("smp.stall.s", "10"))));
 
@@ -107,6 +112,15 @@ public final class LocalLauncher {
         }
 
         /** Extra environment for every rank. */
+        /** Starts every rank again after a failure, up to {@code n} times (torchrun's {@code --max-restarts}). */
+        public Builder maxRestarts(int n) {
+            if (n < 0) {
+                throw new IllegalArgumentException("--max-restarts must be >= 0, got " + n);
+            }
+            this.maxRestarts = n;
+            return this;
+        }
+
         /**
          * How long a rank may be stopped (SIGSTOP, a debugger) before the launcher ends the job naming it (default
          * {@code smp.stall.s}, 10 s; zero: never).
@@ -160,8 +174,51 @@ public final class LocalLauncher {
         return List.copyOf(processes);
     }
 
-    /** Runs the job to the end and returns 0 if every rank exited 0. */
+    /** The environment variable that tells a rank which attempt of its job it is (0: the first; torchrun's restarts). */
+    public static final String RESTART_ENV = "SMP_RESTART_ATTEMPT";
+
+    /**
+     * Runs the job to the end and returns 0 if every rank exited 0. When a rank fails, every rank is stopped and, up to
+     * {@link Builder#maxRestarts} times, all are started again ({@link #RESTART_ENV} counts the attempts: a program
+     * that saves checkpoints resumes from the newest). Not restarted: a configuration every rank refused (exit 2), and
+     * the same failure twice in a row; the limit reached ends the job with its last cause.
+     */
     public int run() throws IOException, InterruptedException {
+        String previous = null;
+        for (int attempt = 0; ; attempt++) {
+            failureMessage = null;
+            long t0 = System.nanoTime();
+            int code = attempt(attempt);
+            if (code == 0) {
+                return 0;
+            }
+            String cause = failureMessage;
+            String stop = attempt >= maxRestarts ? (maxRestarts > 0 ? "restart limit " + maxRestarts + " reached"
+                    : null) : code == BAD_INPUT_EXIT ? "not restarted: every rank refused the configuration"
+                    : cause != null && cause.equals(previous) ? "not restarted: the same failure twice in a row" : null;
+            if (stop != null || attempt >= maxRestarts) {
+                if (stop != null) {
+                    failureMessage = stop + "; last cause: " + cause;
+                    LOG.error("smp launcher: {}", failureMessage);
+                }
+                return code;
+            }
+            previous = cause;
+            LOG.warn("smp launcher: attempt {} of {} failed after {} s ({}); starting every rank again", attempt + 1,
+                    maxRestarts + 1, Math.round((System.nanoTime() - t0) / 1e9), cause);
+        }
+    }
+
+    /** Restarts done in the last {@link #run} (0 when the first attempt ended it). */
+    public int restarts() {
+        return restarts;
+    }
+
+    private int attempt(int attempt) throws IOException, InterruptedException {
+        restarts = attempt;
+        synchronized (this) {
+            processes.clear();
+        }
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         Thread killOnExit = new Thread(this::destroyAll, "smp-launcher-cleanup");
         Runtime.getRuntime().addShutdownHook(killOnExit);
@@ -193,6 +250,7 @@ public final class LocalLauncher {
                 e.put("SMP_PORT_SERVER", "launcher");
                 e.put(Bootstrap.TOKEN_ENV, token);
                 e.put(JobFiles.JOB_ENV, jobId);
+                e.put(RESTART_ENV, Integer.toString(attempt));
                 if (!e.containsKey("MPJ_HOME") && Files.isDirectory(Path.of("/usr/share/mpj"))) {
                     e.put("MPJ_HOME", "/usr/share/mpj");
                 }

@@ -1,5 +1,7 @@
 package io.smp4j.examples.cli;
 
+import io.smp4j.comm.launch.LocalLauncher;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
@@ -37,6 +39,16 @@ public final class RunOptions {
             throw new IllegalArgumentException("--trace names the Chrome trace file and must end in .json, got "
                     + trace + " (the SVG goes next to it)");
         }
+    }
+
+    /**
+     * Whether to resume from {@code --checkpoint-dir}: asked for ({@code --resume}), or this is a restarted attempt
+     * of the job ({@code ./smp run --max-restarts}) and a checkpoint is there.
+     */
+    public boolean resumeNow() {
+        String attempt = System.getenv(LocalLauncher.RESTART_ENV);
+        return resume || checkpointDir != null && attempt != null && !attempt.equals("0")
+                && Files.exists(checkpointDir.resolve("latest"));
     }
 
     /** {@code trace.json} -> {@code trace.svg}. */

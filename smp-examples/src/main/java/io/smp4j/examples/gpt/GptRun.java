@@ -78,7 +78,7 @@ final class GptRun {
         DistributedOptimizer opt = new DistributedOptimizer(model,
                 Optimizer.adam().optLearningRateTracker(Tracker.fixed(o.lr)).build());
         int start = 0;
-        if (o.run.resume) {
+        if (o.run.resumeNow()) {
             Checkpoints.placeLikeLatest(model, o.run.checkpointDir);
             int micro = o.batchSize / smp.config().microbatches();
             model.partition(new ai.djl.ndarray.types.DataDesc(new Shape(micro, o.seqLen), DataType.INT32));

@@ -74,7 +74,7 @@ final class TrainingRun {
         DistributedModel model = model();
         DistributedOptimizer opt = new DistributedOptimizer(model, Optimizer.sgd()
                 .setLearningRateTracker(Tracker.fixed(o.lr)).optMomentum(0.9f).build());
-        int start = o.run.resume ? resume(model, opt) : 0;
+        int start = o.run.resumeNow() ? resume(model, opt) : 0;
         Timeline timeline = o.run.trace != null ? smp.startTimeline() : null;
         StepListeners listeners = StepListeners.of(console, metrics, new StepListener() {
             @Override
