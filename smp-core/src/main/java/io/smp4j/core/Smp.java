@@ -9,6 +9,7 @@ import io.smp4j.comm.launch.LaunchInfo;
 import io.smp4j.core.device.CudaVisibility;
 import io.smp4j.core.device.DeviceResources;
 import io.smp4j.core.device.DeviceSelector;
+import io.smp4j.core.device.Gpu;
 import io.smp4j.core.device.GpuPeers;
 import io.smp4j.core.device.GpuProbe;
 import io.smp4j.core.device.JCudaProbe;
@@ -231,7 +232,16 @@ public final class Smp implements AutoCloseable {
         StepRunner.Environment env = new StepRunner.Environment(m,
                 Schedules.checked(config.pipeline(), ppSize(), m, config.activeMicrobatches(), config.virtualStages()),
                 Schedules.forwardOnly(ppSize(), m, config.virtualStages()), pipelineGroup);
-        return StepRunner.run(env, target, method, args);
+        try {
+            return StepRunner.run(env, target, method, args);
+        } catch (RuntimeException e) {
+            if (device().isGpu() && DeviceMemoryException.isOutOfMemory(e)) {
+                Gpu gpu = deviceSelection().gpu();
+                throw DeviceMemoryException.of(e, rank(), ppRank(), ppSize(), device() + (gpu == null ? ""
+                        : " (" + gpu.name() + ")"));
+            }
+            throw e;
+        }
     }
 
     /** Device-to-device paths between this rank's GPU and its peers' (CUDA IPC on one host), where they reach. */

@@ -101,6 +101,14 @@ public final class Cuda {
         JCuda.cudaMemcpyAsync(dst, src, bytes, cudaMemcpyKind.cudaMemcpyDeviceToDevice, LEGACY_DEFAULT_STREAM);
     }
 
+    /** The current device's free and total memory, in bytes: {@code {free, total}}. */
+    public static long[] memory() {
+        long[] free = new long[1];
+        long[] total = new long[1];
+        JCuda.cudaMemGetInfo(free, total);
+        return new long[] {free[0], total[0]};
+    }
+
     /** Waits until everything queued on the device's legacy default stream (PyTorch's kernels too) has run. */
     public static void synchronize() {
         JCuda.cudaStreamSynchronize(LEGACY_DEFAULT_STREAM);

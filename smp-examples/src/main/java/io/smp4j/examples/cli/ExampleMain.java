@@ -2,6 +2,7 @@ package io.smp4j.examples.cli;
 
 import io.smp4j.comm.CommException;
 import io.smp4j.comm.launch.LaunchInfo;
+import io.smp4j.core.DeviceMemoryException;
 import java.util.List;
 import java.util.function.Function;
 
@@ -9,10 +10,13 @@ import java.util.function.Function;
  * How an example's rank program starts and ends: its options parsed on every rank (one message, from rank 0, for a bad
  * command line; {@code --help} printed once), then its body, whose failure becomes an exit code and one clear line:
  * 2 for a configuration every rank finds wrong alike (said once), 3 for a lost or silent peer (said by each rank,
- * naming it), 1 for anything else (with its stack trace). The process then halts: MPJ's threads and shutdown hooks
+ * naming it), 4 for a rank out of GPU memory (said by that rank), 1 for anything else (with its stack trace). The process then halts: MPJ's threads and shutdown hooks
  * must not keep a failed rank alive.
  */
 public final class ExampleMain {
+    /** The exit code of a rank that ran out of GPU memory. */
+    public static final int OUT_OF_MEMORY_EXIT = 4;
+
     private ExampleMain() {
     }
 
@@ -54,6 +58,10 @@ public final class ExampleMain {
                 System.err.println(program + ": " + e.getMessage());
             }
             code = 2;
+        } catch (DeviceMemoryException e) {
+            // This rank's own resource problem: said here, plainly (the others only see this rank leave).
+            System.err.println(program + ": " + e.getMessage());
+            code = OUT_OF_MEMORY_EXIT;
         } catch (CommException e) {
             // Closing the communicator would wait on the very peer that is gone: say which, and leave at once.
             System.err.println(program + ": rank " + rank + " stops: " + e.getMessage());
