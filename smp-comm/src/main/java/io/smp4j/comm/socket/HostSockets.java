@@ -75,6 +75,8 @@ public final class HostSockets implements AutoCloseable {
     public static HostSockets open(Communicator world, Duration timeout) {
         ServerSocketChannel server = null;
         Path path = socketPath();
+        // Socket files of killed jobs (under mpirun no launcher of ours cleans up): those whose creator is gone.
+        JobFiles.removeStale(List.of(path.getParent()));
         try {
             server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             server.bind(UnixDomainSocketAddress.of(path), 256);

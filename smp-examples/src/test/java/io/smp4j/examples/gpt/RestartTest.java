@@ -82,4 +82,23 @@ class RestartTest {
         System.out.printf("SIGKILL of rank 1 after step 6 -> training again (resumed at step %d) after %.1f s%n", from,
                 restartSeconds);
     }
+
+    /**
+     * Under mpirun, a wrapper loop restarts the job and passes the attempt ({@code mpirun -x SMP_RESTART_ATTEMPT=1});
+     * the example then resumes from its checkpoint by itself, as under the local launcher.
+     */
+    @Test
+    void theAttemptVariableAloneMakesTheExampleResume() throws Exception {
+        List<String> args = new ArrayList<>(GptTrainingTest.SMALL);
+        args.addAll(List.of("--partitions", "2", "--microbatches", "2", "--checkpoint-dir", dir.resolve("w").toString()));
+        List<String> first = new ArrayList<>(args);
+        first.addAll(List.of("--steps", "4"));
+        assertEquals(0, TestSupport.run(LaunchPolicy.launcher(2, 1, GptTraining.class.getName()).args(first)).code());
+        List<String> again = new ArrayList<>(args);
+        again.addAll(List.of("--steps", "6"));
+        TestSupport.Result r = TestSupport.run(LaunchPolicy.launcher(2, 1, GptTraining.class.getName()).args(again)
+                .env(LocalLauncher.RESTART_ENV, "1"));
+        assertEquals(0, r.code(), r.output());
+        assertTrue(r.output().contains("resumed from " + dir.resolve("w") + " at step 4"), r.output());
+    }
 }
