@@ -52,7 +52,7 @@ class FaultToleranceTest {
     /** With restarts allowed, a job that fails the same way twice in a row is not started a third time. */
     @Test
     void theSameFailureTwiceIsNotRestartedAgain() throws Exception {
-        LocalLauncher.Builder b = new LocalLauncher.Builder(2, FaultMain.class.getName()).args(List.of("rank1-fails"))
+        LocalLauncher.Builder b = new LocalLauncher.Builder(2, FaultMain.class.getName()).args(List.of("rank1-exits"))
                 .jvmArgs(List.of("-Xmx128m", "-Dsmp.comm.timeout.s=" + TIMEOUT_S)).maxRestarts(5);
         TestSupport.Background run = TestSupport.start(b);
         int code = run.exit().get(120, TimeUnit.SECONDS);

@@ -6,10 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.smp4j.examples.Cli;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import io.smp4j.examples.CliRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,20 +28,8 @@ class GptTrainingTest {
     Path dir;
 
     private static String[] run(List<String> args) throws Exception {
-        PrintStream out = System.out;
-        PrintStream err = System.err;
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        PrintStream capture = new PrintStream(bytes, true, StandardCharsets.UTF_8);
-        int code;
-        System.setOut(capture);
-        System.setErr(capture);
-        try {
-            code = Cli.run(args);
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        return new String[] {"" + code, bytes.toString(StandardCharsets.UTF_8)};
+        CliRun r = CliRun.of(args);
+        return new String[] {"" + r.code(), r.output()};
     }
 
     private JsonObject gpt(String name, String... extra) throws Exception {

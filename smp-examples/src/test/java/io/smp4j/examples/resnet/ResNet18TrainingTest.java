@@ -8,11 +8,9 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.smp4j.examples.Cli;
+import io.smp4j.examples.CliRun;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -92,20 +90,9 @@ class ResNet18TrainingTest {
         args.addAll(List.of(rest));
         Path json = dir.resolve(name + ".json");
         args.addAll(List.of("--metrics-json", json.toString()));
-        PrintStream out = System.out;
-        PrintStream err = System.err;
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        PrintStream capture = new PrintStream(bytes, true, StandardCharsets.UTF_8);
-        int code;
-        System.setOut(capture);
-        System.setErr(capture);
-        try {
-            code = Cli.run(args);
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        String text = bytes.toString(StandardCharsets.UTF_8);
+        CliRun r = CliRun.of(args);
+        int code = r.code();
+        String text = r.output();
         outputs.put(name, text);
         assertEquals(0, code, name + " " + args + ":\n" + text);
         metrics.put(name, JsonParser.parseString(Files.readString(json)).getAsJsonObject());
