@@ -18,6 +18,12 @@ import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+/*
+ * Longer than 300 lines on purpose: one job's processes from start to end (spawn, watch, stop, restart, clean up) and
+ * the builder of its options; the rules it applies are classes of their own (StallWatch, RestartPolicy, JobFiles,
+ * Exits) with tests of their own.
+ */
+
 /**
  * A simulated cluster on this machine: starts N JVMs on 127.0.0.1, serves MPJ's port exchange, prefixes each line
  * of their output with {@code [rank i]}, and when a rank fails (non-zero exit, killed) stops the others and
@@ -42,7 +48,7 @@ public final class LocalLauncher {
      * options): every rank refuses the same input, and rank 0 says why, so the others are given the grace period to
      * exit by themselves before they are stopped (a rank stopped first could lose rank 0's message).
      */
-    static final int BAD_INPUT_EXIT = 2;
+    static final int BAD_INPUT_EXIT = Exits.BAD_INPUT;
     private final Duration grace;
     private final PrintStream out;
     /** The ranks' working directory, or null for this process's. */
@@ -193,9 +199,8 @@ public final class LocalLauncher {
                 return 0;
             }
             String cause = failureMessage;
-            String stop = attempt >= maxRestarts ? (maxRestarts > 0 ? "restart limit " + maxRestarts + " reached"
-                    : null) : code == BAD_INPUT_EXIT ? "not restarted: every rank refused the configuration"
-                    : cause != null && cause.equals(previous) ? "not restarted: the same failure twice in a row" : null;
+            String kind = RestartPolicy.kind(code);
+            String stop = RestartPolicy.stop(attempt, maxRestarts, code, kind, previous);
             if (stop != null || attempt >= maxRestarts) {
                 if (stop != null) {
                     failureMessage = stop + "; last cause: " + cause;
@@ -203,7 +208,7 @@ public final class LocalLauncher {
                 }
                 return code;
             }
-            previous = cause;
+            previous = kind;
             LOG.warn("smp launcher: attempt {} of {} failed after {} s ({}); starting every rank again", attempt + 1,
                     maxRestarts + 1, Math.round((System.nanoTime() - t0) / 1e9), cause);
         }
@@ -291,12 +296,11 @@ public final class LocalLauncher {
     }
 
     /** The exit code of a job the launcher ended because a rank stopped running ({@link Builder#stallTimeout}). */
-    public static final int STALLED_EXIT = 124;
+    public static final int STALLED_EXIT = Exits.STALLED;
 
     private int watch() throws InterruptedException {
         boolean[] exited = new boolean[np];
-        long[] stoppedSince = new long[np];
-        long nextStateCheck = 0;
+        StallWatch stalls = new StallWatch(processes, stall);
         int remaining = np;
         int firstFailureCode = 0;
         while (remaining > 0) {
@@ -322,19 +326,13 @@ public final class LocalLauncher {
                     }
                 }
             }
-            long now = System.nanoTime();
-            if (firstFailureCode == 0 && !stall.isZero() && now >= nextStateCheck) {
-                nextStateCheck = now + 250_000_000L;
-                int stalled = stalledRank(exited, stoppedSince, now);
-                if (stalled >= 0) {
-                    firstFailureCode = STALLED_EXIT;
-                    failureMessage = "rank " + stalled + " (pid " + processes.get(stalled).pid() + ") stopped running "
-                            + "(process state T: SIGSTOP or a debugger) " + Math.round((now - stoppedSince[stalled])
-                            / 1e9) + " s ago; stopping the job (smp.stall.s=" + stall.toSeconds() + ")";
-                    LOG.error("smp launcher: {}", failureMessage);
-                    processes.get(stalled).destroyForcibly(); // SIGKILL ends a stopped process too
-                    stopOthers(stalled);
-                }
+            int stalled = firstFailureCode == 0 ? stalls.check(exited) : -1;
+            if (stalled >= 0) {
+                firstFailureCode = STALLED_EXIT;
+                failureMessage = stalls.describe(stalled);
+                LOG.error("smp launcher: {}", failureMessage);
+                processes.get(stalled).destroyForcibly(); // SIGKILL ends a stopped process too
+                stopOthers(stalled);
             }
             if (remaining > 0) {
                 Thread.sleep(20);
@@ -343,44 +341,8 @@ public final class LocalLauncher {
         return firstFailureCode;
     }
 
-    /**
-     * A rank stopped for at least the stall timeout (Linux process state T or t: stopped by a signal or a tracer), or
-     * -1. A stopped rank never answers; its peers would wait for their full communication timeout (300 s by default,
-     * right for a slow collective), while its state says at once that it no longer runs.
-     */
-    private int stalledRank(boolean[] exited, long[] stoppedSince, long now) {
-        for (int r = 0; r < np; r++) {
-            if (exited[r]) {
-                continue;
-            }
-            char state = ProcessState.of(processes.get(r).pid());
-            if (state == 'T' || state == 't') {
-                if (stoppedSince[r] == 0) {
-                    stoppedSince[r] = now;
-                } else if (now - stoppedSince[r] >= stall.toNanos()) {
-                    return r;
-                }
-            } else {
-                stoppedSince[r] = 0;
-            }
-        }
-        return -1;
-    }
-
     static String describeExit(int code) {
-        if (code > 128 && code < 160) {
-            int sig = code - 128;
-            String name = switch (sig) {
-                case 9 -> "SIGKILL";
-                case 15 -> "SIGTERM";
-                case 6 -> "SIGABRT";
-                case 11 -> "SIGSEGV";
-                case 2 -> "SIGINT";
-                default -> "signal " + sig;
-            };
-            return "was killed by " + name + " (exit code " + code + ")";
-        }
-        return "exited with code " + code;
+        return Exits.describe(code);
     }
 
     /** Waits up to the grace period for the ranks still running to exit by themselves. */
