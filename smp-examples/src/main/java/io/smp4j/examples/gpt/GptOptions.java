@@ -70,6 +70,8 @@ public final class GptOptions {
     boolean help;
 
     SmpConfig smp;
+    /** The model's shape (after {@link #parse}). */
+    Gpt.Config shape;
     String usage;
 
     /** Byte-level tokens need all 256 ids. */
@@ -87,9 +89,7 @@ public final class GptOptions {
             return o;
         }
         o.run.check();
-        if (o.hidden % o.heads != 0) {
-            throw new IllegalArgumentException("--hidden " + o.hidden + " is not a multiple of --heads " + o.heads);
-        }
+        o.shape = new Gpt.Config(o.layers, o.hidden, o.heads, o.seqLen, o.vocab); // checks --hidden against --heads
         Map<String, Object> own = new LinkedHashMap<>();
         own.put("trace_device", o.traceDevice);
         own.put("memory_budget_mb", o.memoryBudgetMb);

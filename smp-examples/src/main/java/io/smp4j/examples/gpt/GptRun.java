@@ -52,7 +52,7 @@ final class GptRun {
         this.smp = smp;
         this.manager = manager;
         this.o = o;
-        this.shape = new Gpt.Config(o.layers, o.hidden, o.heads, o.seqLen, o.vocab);
+        this.shape = o.shape;
         this.text = TextCorpus.open(o.text);
         this.console = new Console(smp.rank() == 0);
     }
