@@ -1,6 +1,7 @@
 package io.smp4j.core;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.ReduceOp;
@@ -27,6 +28,9 @@ public final class DistributedOptimizer {
     private final DistributedModel model;
     private final Optimizer optimizer;
     private final GradientAverager averager = new GradientAverager();
+    /** The stage's parameters in flat buffers (null before the first update, or where they cannot be). */
+    private FlatParameters flat;
+    private String flatRefused;
     private volatile StepTimes last = new StepTimes(0, 0, 0, 0, 0);
 
     /**
@@ -147,6 +151,62 @@ public final class DistributedOptimizer {
         return System.nanoTime();
     }
 
+    /**
+     * The data-parallel average of this step's gradients (not overlapped with backward): of the flat gradient array
+     * where there is one, else of each parameter's gradient; on the GPUs through CUDA IPC where the group's GPUs share a
+     * host, else through host memory.
+     */
+    private GradientAverager.Times allReduce(Smp smp, List<Parameter> params, NDArray flatGradients) {
+        CudaIpcAllReduce onGpus = smp.deviceResources().gradientAllReduce(model.manager());
+        if (flatGradients != null) {
+            if (onGpus == null) {
+                return averager.average(smp.dataParallelGroup(), flatGradients);
+            }
+            CudaIpcAllReduce.Times t = onGpus.average(List.of(flatGradients));
+            return new GradientAverager.Times(t.copyMillis(), t.allReduceMillis());
+        }
+        if (onGpus == null) {
+            return averager.average(smp.dataParallelGroup(), params);
+        }
+        List<NDArray> grads = new ArrayList<>();
+        for (Parameter p : params) {
+            grads.add(DjlInternals.gradient(p.getArray()));
+        }
+        try {
+            CudaIpcAllReduce.Times t = onGpus.average(grads);
+            return new GradientAverager.Times(t.copyMillis(), t.allReduceMillis());
+        } finally {
+            grads.forEach(NDArray::close);
+        }
+    }
+
+    /**
+     * After an update parameter by parameter (the first step, or the first after the stage's parameters changed):
+     * the stage's parameters into one flat buffer for the steps that follow ({@code flat_parameters}, on by default),
+     * where {@link FlatParameters#whyNot} finds nothing against it.
+     */
+    private void makeFlat(List<Parameter> params) {
+        if (!model.smp().config().flatParameters() || model.halfPrecision() != null) {
+            return;
+        }
+        String why = FlatParameters.whyNot(optimizer, params);
+        if (why != null) {
+            if (!why.equals(flatRefused)) {
+                LOG.info("flat parameters off: {}", why);
+                flatRefused = why;
+            }
+            return;
+        }
+        FlatParameters old = flat;
+        flat = FlatParameters.of(params, model.manager(), optimizer);
+        if (old != null) {
+            old.release(optimizer);
+        }
+        model.executor().parameterArraysReplaced();
+        LOG.debug("flat parameters: {} parameters in {} floats on {}", params.size(), flat.size(),
+                flat.weights().getDevice());
+    }
+
     /** Call after a training step. */
     public void step() {
         if (!model.partitioned()) {
@@ -165,55 +225,58 @@ public final class DistributedOptimizer {
         Timeline timeline = smp.timeline();
         // A recorded interval measures the device's work: synchronise before each clock read (GPU).
         boolean timed = timeline != null && timeline.recording();
-        GradientAverager.Times dp = new GradientAverager.Times(0, 0);
-        OverlappedAllReduce.Result overlapped = model.takeOverlapped();
-        if (overlapped != null) {
-            // Averaged during backward, bucket by bucket (smp.step waited for the last bucket).
-            dp = new GradientAverager.Times(overlapped.copyMillis(), overlapped.exposedMillis());
-            if (timed) {
-                for (long[] b : overlapped.intervals()) {
-                    timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce", -1, b[0], b[1]); // one bucket
+        boolean useFlat = flat != null && flat.covers(params) && flat.countsAgree(optimizer);
+        try (NDManager scope = model.manager().newSubManager()) {
+            NDArray flatGradients = null;
+            GradientAverager.Times dp = new GradientAverager.Times(0, 0);
+            OverlappedAllReduce.Result overlapped = model.takeOverlapped();
+            if (overlapped != null) {
+                // Averaged during backward, bucket by bucket (smp.step waited for the last bucket).
+                dp = new GradientAverager.Times(overlapped.copyMillis(), overlapped.exposedMillis());
+                if (timed) {
+                    for (long[] b : overlapped.intervals()) {
+                        timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce", -1, b[0], b[1]); // one bucket
+                    }
+                }
+            } else if (smp.config().ddp() && smp.dpSize() > 1) {
+                long t0 = clock(smp, timed);
+                if (useFlat) {
+                    flatGradients = flat.gradients(scope);
+                }
+                dp = allReduce(smp, params, flatGradients);
+                if (timed) {
+                    timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce", -1, t0, clock(smp, true));
                 }
             }
-        } else if (smp.config().ddp() && smp.dpSize() > 1) {
-            long t0 = clock(smp, timed);
-            CudaIpcAllReduce onGpus = smp.deviceResources().gradientAllReduce(model.manager());
-            if (onGpus != null) {
-                List<NDArray> grads = new ArrayList<>();
-                for (Parameter p : params) {
-                    grads.add(DjlInternals.gradient(p.getArray()));
+            // The re-partitioner weighs stages by their update time too: while it measures, that time is the device's.
+            boolean measured = timed || model.executor().computeClock().measuring();
+            long t0 = clock(smp, measured);
+            if (useFlat) {
+                if (flatGradients == null) {
+                    flatGradients = flat.gradients(scope);
                 }
-                try {
-                    CudaIpcAllReduce.Times t = onGpus.average(grads);
-                    dp = new GradientAverager.Times(t.copyMillis(), t.allReduceMillis());
-                } finally {
-                    grads.forEach(NDArray::close);
-                }
+                flat.update(optimizer, flatGradients);
             } else {
-                dp = averager.average(smp.dataParallelGroup(), params);
+                for (Parameter p : params) {
+                    NDArray w = p.getArray();
+                    try (NDArray g = DjlInternals.gradient(w)) {
+                        optimizer.update(p.getId(), w, g);
+                    }
+                }
             }
+            if (useFlat || DjlInternals.updateZeroesGradients(optimizer)) {
+                model.executor().gradientsZeroed(); // the next step need not zero them again
+            }
+            long t1 = clock(smp, measured);
             if (timed) {
-                timeline.add(Timeline.Kind.ALL_REDUCE, "all-reduce", -1, t0, clock(smp, true));
+                timeline.add(Timeline.Kind.UPDATE, "update", -1, t0, t1);
             }
+            last = new StepTimes(dp.copyMillis(), dp.allReduceMillis(), (t1 - t0) / 1e6,
+                    overlapped == null ? 0 : overlapped.allReduceMillis(), overlapped == null ? 0 : overlapped.buckets());
         }
-        // The re-partitioner weighs stages by their update time too: while it measures, that time is the device's.
-        boolean measured = timed || model.executor().computeClock().measuring();
-        long t0 = clock(smp, measured);
-        for (Parameter p : params) {
-            NDArray w = p.getArray();
-            try (NDArray g = DjlInternals.gradient(w)) {
-                optimizer.update(p.getId(), w, g);
-            }
+        if (!useFlat) {
+            makeFlat(params);
         }
-        if (DjlInternals.updateZeroesGradients(optimizer)) {
-            model.executor().gradientsZeroed(); // the next step need not zero them again
-        }
-        long t1 = clock(smp, measured);
-        if (timed) {
-            timeline.add(Timeline.Kind.UPDATE, "update", -1, t0, t1);
-        }
-        last = new StepTimes(dp.copyMillis(), dp.allReduceMillis(), (t1 - t0) / 1e6,
-                overlapped == null ? 0 : overlapped.allReduceMillis(), overlapped == null ? 0 : overlapped.buckets());
         model.afterUpdate(optimizer, last.updateMillis());
     }
 }

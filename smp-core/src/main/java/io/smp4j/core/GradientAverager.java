@@ -38,6 +38,22 @@ final class GradientAverager {
         return new Times((t1 - t0 + t3 - t2) / 1e6, (t2 - t1) / 1e6);
     }
 
+    /** Averages one flat gradient array (float32) in place over {@code group}: one copy out, one back. */
+    Times average(Communicator group, NDArray flatGradients) {
+        long t0 = System.nanoTime();
+        int total = Math.toIntExact(flatGradients.size());
+        if (flat.length != total) {
+            flat = new float[total];
+        }
+        DjlInternals.readFloats(flatGradients, flat, 0);
+        long t1 = System.nanoTime();
+        group.allReduce(flat, ReduceOp.AVERAGE);
+        long t2 = System.nanoTime();
+        DjlInternals.writeFloats(flatGradients, flat, 0);
+        long t3 = System.nanoTime();
+        return new Times((t1 - t0 + t3 - t2) / 1e6, (t2 - t1) / 1e6);
+    }
+
     /**
      * Reads the gradients of {@code params}, one after another, into {@code flat} from {@code offset} ({@code out}),
      * or writes that range back into them.

@@ -14,6 +14,7 @@ import io.smp4j.core.device.GpuPeers;
 import io.smp4j.core.device.GpuProbe;
 import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.core.step.StepRunner;
+import io.smp4j.pipeline.djl.TensorMemory;
 import io.smp4j.pipeline.schedule.Schedules;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -86,6 +87,10 @@ public final class Smp implements AutoCloseable {
                 smp.dataParallelGroup, device.gpu() == null ? -1 : device.gpu().index());
         if (device.gpu() != null) {
             LOG.info("rank {}: {}", world.rank(), device.reason());
+            if (TensorMemory.available()) {
+                // DJL reads ai.djl.pytorch.cudnn_benchmark only when its engine starts, maybe before this call.
+                TensorMemory.setCudnnBenchmark(config.cudnnBenchmark());
+            }
         }
         if (world.rank() == 0) {
             smp.topology.describe().forEach(line -> LOG.info("{}", line));

@@ -79,19 +79,26 @@ import java.util.Set;
  * @param fp16                half precision (float16) for parameters, activations and stage messages, with fp32 master
  *                            weights and dynamic loss scaling ({@code fp16}, default false)
  * @param bf16                bfloat16 likewise, without loss scaling ({@code bf16}, default false)
+ * @param flatParameters      a stage's float32 parameters, gradients and optimizer state in one flat buffer each, so
+ *                            that an update (DJL's Sgd, Adam, AdamW) and the data-parallel average work on a few large
+ *                            arrays instead of one call per parameter ({@code flat_parameters}, default true)
+ * @param cudnnBenchmark      cuDNN's benchmark mode on a GPU: each new convolution shape is timed once and its fastest
+ *                            algorithm kept ({@code cudnn_benchmark}, default true: measured faster for training, whose
+ *                            shapes repeat)
  */
 public record SmpConfig(int partitions, int microbatches, String pipeline, String optimize, double memoryWeight,
                         boolean autoPartition, int defaultPartition, boolean ddp, String placementStrategy,
                         int activeMicrobatches, int processesPerHost, String customMpiOptions, int processesPerGpu,
                         boolean activationCheckpointing, int repartitionSteps, double repartitionThreshold,
                         int virtualStages, boolean overlapAllReduce, double bucketCapMb, String traceDevice,
-                        double memoryBudgetMb, boolean fp16, boolean bf16) {
+                        double memoryBudgetMb, boolean fp16, boolean bf16, boolean flatParameters,
+                        boolean cudnnBenchmark) {
 
     static final List<String> KEYS = List.of("partitions", "pipeline_parallel_degree", "microbatches", "pipeline",
             "optimize", "memory_weight", "auto_partition", "default_partition", "ddp", "placement_strategy",
             "active_microbatches", "processes_per_gpu", "activation_checkpointing", "repartition_steps",
             "repartition_threshold", "virtual_stages", "overlap_allreduce", "bucket_cap_mb", "trace_device",
-            "memory_budget_mb", "fp16", "bf16", "mpi");
+            "memory_budget_mb", "fp16", "bf16", "flat_parameters", "cudnn_benchmark", "mpi");
     static final List<String> MPI_KEYS = List.of("enabled", "processes_per_host", "custom_mpi_options");
     /** SageMaker smp keys smp4j does not implement (yet): named as such rather than taken for typos. */
     static final List<String> NOT_SUPPORTED = List.of("tensor_parallel_degree",
@@ -187,6 +194,8 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 case "memory_budget_mb" -> b.memoryBudgetMb(number(key, v));
                 case "fp16" -> b.fp16(bool(key, v));
                 case "bf16" -> b.bf16(bool(key, v));
+                case "flat_parameters" -> b.flatParameters(bool(key, v));
+                case "cudnn_benchmark" -> b.cudnnBenchmark(bool(key, v));
                 case "mpi" -> {
                     if (!(v instanceof Map<?, ?> mpi)) {
                         throw new IllegalArgumentException("mpi must be an object such as {\"processes_per_host\": 4}, "
@@ -284,6 +293,20 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         private double memoryBudgetMb;
         private boolean fp16;
         private boolean bf16;
+        private boolean flatParameters = true;
+        private boolean cudnnBenchmark = true;
+
+        /** Parameters, gradients and optimizer state in flat buffers (default true). */
+        public Builder flatParameters(boolean v) {
+            flatParameters = v;
+            return this;
+        }
+
+        /** cuDNN's benchmark mode on a GPU (default true). */
+        public Builder cudnnBenchmark(boolean v) {
+            cudnnBenchmark = v;
+            return this;
+        }
 
         /** Where a delayed-initialisation model is measured: {@code gpu} (the rank's device) or {@code cpu}. */
         public Builder traceDevice(String v) {
@@ -486,7 +509,8 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
             return new SmpConfig(partitions, microbatches, pipe, opt, mw, autoPartition, defaultPartition, ddp,
                     placementStrategy, active, processesPerHost, customMpiOptions == null ? "" : customMpiOptions,
                     processesPerGpu, activationCheckpointing, repartitionSteps, repartitionThreshold,
-                    virtualStages, overlapAllReduce, bucketCapMb, trace, memoryBudgetMb, fp16, bf16);
+                    virtualStages, overlapAllReduce, bucketCapMb, trace, memoryBudgetMb, fp16, bf16, flatParameters,
+                    cudnnBenchmark);
         }
 
         private static String lower(String s) {

@@ -4,8 +4,10 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
 import ai.djl.training.optimizer.Adam;
 import ai.djl.training.optimizer.AdamW;
 import ai.djl.training.GradientCollector;
@@ -237,9 +239,10 @@ public final class DjlInternals {
     /**
      * Overwrites {@code target}'s values in place with {@code values} (native byte order, as many bytes as the array
      * holds). Replacing arrays (DJL's loadParameters does) would leave the arrays a ParameterStore holds stale and drop
-     * the gradient request; in-place arithmetic on a leaf that requires gradients is refused by PyTorch while grad
-     * mode is on. {@code set} copies outside autograd: into a direct buffer the array then owns (CPU) or onto the
-     * device (GPU). For parameters and optimizer state as initialised (contiguous), not for arrays autograd produced.
+     * the gradient request. The copy goes into the array's own memory (an indexed assignment over all of it, outside
+     * autograd), so an array that is a view of a larger buffer ({@link #replaceArray}, flat parameters) stays one: DJL's
+     * {@code set(Buffer)} would point it at new memory ({@code set_}). For parameters and optimizer state as initialised
+     * (contiguous), not for arrays autograd produced.
      */
     public static void overwrite(NDArray target, ByteBuffer values) {
         long bytes = target.size() * target.getDataType().getNumOfBytes();
@@ -247,9 +250,52 @@ public final class DjlInternals {
             throw new IllegalArgumentException(values.remaining() + " bytes for an array of shape "
                     + target.getShape() + " (" + target.getDataType() + ", " + bytes + " bytes)");
         }
-        ByteBuffer heap = ByteBuffer.allocate(values.remaining()).order(ByteOrder.nativeOrder());
-        heap.put(values.duplicate()).flip();
-        target.set(heap);
+        if (target.getShape().dimension() == 0 || !TensorMemory.available()) {
+            ByteBuffer heap = ByteBuffer.allocate(values.remaining()).order(ByteOrder.nativeOrder());
+            heap.put(values.duplicate()).flip();
+            target.set(heap); // a scalar, or another engine: no view to keep
+            return;
+        }
+        try (NDManager scratch = target.getManager().newSubManager(); GradMode off = withoutGradients()) {
+            NDArray v = fromHost(scratch, values.duplicate(), target.getShape(), target.getDataType());
+            target.set(new NDIndex("..."), v);
+        }
+    }
+
+    /**
+     * Makes {@code array} the value of {@code parameter} in place of the one it has (DJL allows setting a parameter's
+     * array only once, and closes nothing here: the caller closes the old one). For flat parameters: the array is a
+     * view of a stage's flat buffer. Parameter stores that cached the old array must be dropped by the caller.
+     */
+    public static void replaceArray(Parameter parameter, NDArray array) {
+        if (!array.getShape().equals(parameter.getArray().getShape())) {
+            throw new IllegalArgumentException("parameter " + parameter.getName() + " has shape "
+                    + parameter.getArray().getShape() + ", the new array " + array.getShape());
+        }
+        try {
+            Field f = Parameter.class.getDeclaredField("array");
+            f.setAccessible(true);
+            f.set(parameter, array);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("this DJL version's Parameter has no field 'array' (see DjlInternals)", e);
+        }
+        array.setName(parameter.getName());
+    }
+
+    /**
+     * Views of {@code flat} (one dimension): element {@code offsets[i]} on, in {@code shapes.get(i)}, sharing its
+     * memory (a slice, then a reshape of the contiguous slice: PyTorch returns views for both).
+     */
+    public static List<NDArray> views(NDArray flat, long[] offsets, List<Shape> shapes) {
+        List<NDArray> out = new ArrayList<>(shapes.size());
+        for (int i = 0; i < shapes.size(); i++) {
+            long n = shapes.get(i).size();
+            try (NDArray slice = flat.get(new NDIndex("{}:{}", offsets[i], offsets[i] + n))) {
+                NDArray v = slice.reshape(shapes.get(i));
+                out.add(v);
+            }
+        }
+        return out;
     }
 
     /** As {@link #overwrite(NDArray, ByteBuffer)}, from float32 values. */
@@ -257,7 +303,9 @@ public final class DjlInternals {
         if (values.length != target.size()) {
             throw new IllegalArgumentException(values.length + " values for an array of shape " + target.getShape());
         }
-        target.set(values);
+        ByteBuffer b = ByteBuffer.allocate(4 * values.length).order(ByteOrder.nativeOrder());
+        b.asFloatBuffer().put(values);
+        overwrite(target, b);
     }
 
     // ------------------------------------------------------------------------------------------ optimizer state

@@ -21,6 +21,7 @@ public final class TensorMemory {
     private static final Method ZERO_GRAD;
     private static final Method IS_GRAD_MODE;
     private static final Method SET_GRAD_MODE;
+    private static final Method CUDNN_BENCHMARK;
     private static final String WHY_NOT;
 
     static {
@@ -30,6 +31,7 @@ public final class TensorMemory {
         Method zeroGrad = null;
         Method isGradMode = null;
         Method setGradMode = null;
+        Method cudnnBenchmark = null;
         String why = null;
         try {
             Class<?> c = Class.forName("ai.djl.pytorch.jni.PyTorchLibrary");
@@ -46,6 +48,8 @@ public final class TensorMemory {
             setGradMode = c.getDeclaredMethod("torchSetGradMode", boolean.class);
             isGradMode.setAccessible(true);
             setGradMode.setAccessible(true);
+            cudnnBenchmark = c.getDeclaredMethod("torchSetBenchmarkCuDNN", boolean.class);
+            cudnnBenchmark.setAccessible(true);
         } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
             why = "DJL's PyTorch engine (0.35.1) is not on the class path or has changed: " + e;
             lib = null;
@@ -56,6 +60,7 @@ public final class TensorMemory {
         ZERO_GRAD = zeroGrad;
         IS_GRAD_MODE = isGradMode;
         SET_GRAD_MODE = setGradMode;
+        CUDNN_BENCHMARK = cudnnBenchmark;
         WHY_NOT = why;
     }
 
@@ -143,6 +148,20 @@ public final class TensorMemory {
             return before;
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("torchSetGradMode failed", e);
+        }
+    }
+
+    /**
+     * Turns cuDNN's benchmark mode on or off for the process (PyTorch's {@code torch.backends.cudnn.benchmark}: for
+     * each new convolution shape, time the algorithms once and keep the fastest). DJL sets it only when its engine
+     * starts, from {@code ai.djl.pytorch.cudnn_benchmark}; this sets it at any time.
+     */
+    public static void setCudnnBenchmark(boolean on) {
+        check();
+        try {
+            CUDNN_BENCHMARK.invoke(LIB, on);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("torchSetBenchmarkCuDNN failed", e);
         }
     }
 

@@ -103,6 +103,17 @@ public final class PipelineExecutor {
         parameterStore = Objects.requireNonNull(store);
     }
 
+    /**
+     * The stage's parameters were given new arrays ({@code DjlInternals.replaceArray}): DJL's default parameter store
+     * keeps the array it first handed out per parameter, so it is replaced by a fresh one. A store set by {@link
+     * #setParameterStore} is the setter's to keep current.
+     */
+    public void parameterArraysReplaced() {
+        if (parameterStore.getClass() == ParameterStore.class) {
+            parameterStore = new ParameterStore(manager, false);
+        }
+    }
+
     /** Observes every action; while it is active, clocks are read after {@code synchronize} (GPU), around each. */
     public void setListener(ActionListener listener, Runnable synchronize) {
         this.listener = Objects.requireNonNull(listener);

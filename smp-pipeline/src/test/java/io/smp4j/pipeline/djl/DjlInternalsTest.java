@@ -184,6 +184,34 @@ class DjlInternalsTest {
         }
     }
 
+    /**
+     * A parameter's array can be replaced by a view of a larger buffer (flat parameters): the view shares the buffer's
+     * memory, trains as a leaf, and overwrite writes into the buffer instead of pointing the view elsewhere.
+     */
+    @Test
+    void replacedArraysAreViewsOfTheirBuffer() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            ai.djl.nn.Parameter p = ai.djl.nn.Parameter.builder().setName("w").setType(
+                    ai.djl.nn.Parameter.Type.WEIGHT).build();
+            p.setArray(m.create(new float[] {1, 2, 3, 4}, new Shape(2, 2)));
+            NDArray flat = m.create(new float[] {9, 9, 1, 2, 3, 4, 9, 9});
+            NDArray view = DjlInternals.views(flat, new long[] {2}, java.util.List.of(new Shape(2, 2))).get(0);
+            view.setRequiresGradient(true);
+            DjlInternals.replaceArray(p, view);
+            org.junit.jupiter.api.Assertions.assertSame(view, p.getArray());
+            flat.muli(2); // the buffer changes, and the parameter with it
+            assertArrayEquals(new float[] {2, 4, 6, 8}, p.getArray().toFloatArray());
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                gc.backward(p.getArray().mul(p.getArray()).sum());
+            }
+            assertArrayEquals(new float[] {4, 8, 12, 16}, p.getArray().getGradient().toFloatArray());
+            DjlInternals.overwrite(p.getArray(), new float[] {5, 6, 7, 8});
+            assertArrayEquals(new float[] {18, 18, 5, 6, 7, 8, 18, 18}, flat.toFloatArray());
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> DjlInternals.replaceArray(p, m.zeros(new Shape(3))));
+        }
+    }
+
     /** Overwriting a parameter in place keeps its gradient request (replacing the array would drop it). */
     @Test
     void overwriteKeepsTheArrayAndItsGradient() {

@@ -1,0 +1,339 @@
+package io.smp4j.core;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.training.optimizer.Optimizer;
+import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.djl.TensorMemory;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A stage's trainable parameters in one flat buffer, so that a step's CPU work does not grow with the parameter count
+ * (on a GPU the CPU must stay ahead of the kernels; DJL updates, and zeroes, one parameter at a time).
+ *
+ * <ul>
+ *   <li><b>Weights</b>: each parameter's array is replaced by a view of its slot in one flat array (the values are
+ *       copied once). Blocks compute with the views, autograd gives each its own gradient as before.</li>
+ *   <li><b>Gradients</b>: {@link #gradients} concatenates them into one flat array (one kernel), which the data-parallel
+ *       average and the update work on.</li>
+ *   <li><b>Update</b>: one {@code optimizer.update} of the flat weights with the flat gradient: DJL's own optimizer,
+ *       elementwise, so SGD (momentum, weight decay, clipping, rescaling), Adam and AdamW keep their semantics and
+ *       learning-rate trackers; a handful of kernels in place of several per parameter.</li>
+ *   <li><b>Optimizer state</b> (momentum, Adam's moments) is flat too, and each parameter's entry in the optimizer's
+ *       own maps is a view of its slot: checkpoints ({@link OptimizerState}) keep their format. State put there from
+ *       elsewhere (a checkpoint loaded, a unit moved here) is adopted into the flat state before the next update.</li>
+ * </ul>
+ *
+ * <p>Slots start at multiples of {@link #ALIGN} elements (256 bytes of float32), the gaps zero: vectorised CPU kernels
+ * then treat every element alike wherever its stage's buffer starts, so a pipelined step stays bitwise equal to one
+ * process; GPU kernels get aligned loads. Only for exactly DJL's {@code Sgd}, {@code Adam} and {@code AdamW} (whose
+ * PyTorch updates are elementwise), float32 parameters on one device, on the PyTorch engine; see {@link #whyNot}.
+ */
+final class FlatParameters implements AutoCloseable {
+    /** Slot alignment, in elements. */
+    static final int ALIGN = 64;
+
+    private final NDManager manager;
+    private final List<Parameter> params;
+    private final List<NDArray> views;
+    private final List<Shape> shapes;
+    private final long[] offsets;
+    private final long total;
+    private final NDArray weights;
+    /** Zero arrays for the gaps between gradients (null where a slot has none), concatenated between them. */
+    private final List<NDArray> gaps;
+    private final String id = "smp4j-flat-" + UUID.randomUUID();
+    private final Device device;
+    /** Per optimizer-state field: the flat state, and the views installed as each parameter's entry. */
+    private final Map<String, NDArray> flatState = new HashMap<>();
+    private final Map<String, List<NDArray>> stateViews = new HashMap<>();
+
+    private FlatParameters(NDManager manager, List<Parameter> params, Optimizer optimizer) {
+        this.manager = manager;
+        this.params = List.copyOf(params);
+        this.shapes = new ArrayList<>();
+        this.offsets = new long[params.size()];
+        this.gaps = new ArrayList<>();
+        long at = 0;
+        for (int i = 0; i < params.size(); i++) {
+            Shape s = params.get(i).getArray().getShape();
+            shapes.add(s);
+            offsets[i] = at;
+            long end = at + s.size();
+            at = (end + ALIGN - 1) / ALIGN * ALIGN;
+        }
+        total = Math.max(at, ALIGN);
+        device = params.get(0).getArray().getDevice();
+        // The weights, copied once into the flat buffer, and the parameters' arrays replaced by views of it.
+        NDList parts = new NDList();
+        List<NDArray> reshaped = new ArrayList<>();
+        for (int i = 0; i < params.size(); i++) {
+            NDArray w = params.get(i).getArray();
+            NDArray r = w.reshape(w.size());
+            reshaped.add(r);
+            parts.add(r);
+            long gap = (i + 1 < params.size() ? offsets[i + 1] : total) - offsets[i] - w.size();
+            NDArray zeros = gap == 0 ? null : manager.zeros(new Shape(gap), DataType.FLOAT32, device);
+            gaps.add(zeros);
+            if (zeros != null) {
+                parts.add(zeros);
+            }
+        }
+        try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
+            weights = NDArrays.concat(parts);
+        }
+        weights.attach(manager);
+        reshaped.forEach(NDArray::close); // views of the old weights (the gaps stay)
+        views = DjlInternals.views(weights, offsets, shapes);
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            NDArray old = p.getArray();
+            NDArray v = views.get(i);
+            v.attach(manager);
+            v.setRequiresGradient(true);
+            DjlInternals.replaceArray(p, v);
+            old.close();
+        }
+        DjlInternals.defineGradients(views); // so that every view has a gradient of its own before any backward
+        adoptState(optimizer); // the parameters' optimizer state, into flat state
+    }
+
+    /** Why {@code params} cannot be flat with {@code optimizer} (null: they can). */
+    static String whyNot(Optimizer optimizer, List<Parameter> params) {
+        if (!DjlInternals.updateZeroesGradients(optimizer)) {
+            return "the optimizer is a " + optimizer.getClass().getName() + " (flat updates: DJL's Sgd, Adam, AdamW on "
+                    + "the PyTorch engine)";
+        }
+        if (params.isEmpty()) {
+            return "the stage has no trainable parameters";
+        }
+        Device d = params.get(0).getArray().getDevice();
+        Set<Parameter> seen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        for (Parameter p : params) {
+            NDArray a = p.getArray();
+            if (a.getDataType() != DataType.FLOAT32 || !a.getDevice().equals(d) || !seen.add(p)
+                    || !TensorMemory.isContiguous(a)) {
+                return "parameter " + p.getName() + " is " + a.getDataType() + " on " + a.getDevice()
+                        + " (flat: float32, contiguous, all on one device)";
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The stage's {@code params} made flat, their arrays replaced by views (the old ones closed), and the state
+     * {@code optimizer} holds for them made flat too. Between steps only: their gradients start at zero.
+     */
+    static FlatParameters of(List<Parameter> params, NDManager parent, Optimizer optimizer) {
+        return new FlatParameters(parent.newSubManager(), params, optimizer);
+    }
+
+    /** Whether these are exactly {@code params}, each with the view installed here (nothing replaced them since). */
+    boolean covers(List<Parameter> list) {
+        if (list.size() != params.size()) {
+            return false;
+        }
+        for (int i = 0; i < params.size(); i++) {
+            if (list.get(i) != params.get(i) || params.get(i).getArray() != views.get(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Elements of the flat buffer (the parameters' and the gaps between their slots). */
+    long size() {
+        return total;
+    }
+
+    /** The flat weights: the parameters' arrays are views of it. */
+    NDArray weights() {
+        return weights;
+    }
+
+    /**
+     * This step's gradients in one flat array of {@link #size()} elements, attached to {@code scope}: one
+     * concatenation of the parameters' gradients (and the zero gaps).
+     */
+    NDArray gradients(NDManager scope) {
+        NDList parts = new NDList();
+        List<NDArray> handles = new ArrayList<>();
+        try {
+            for (int i = 0; i < params.size(); i++) {
+                NDArray g = DjlInternals.gradient(views.get(i));
+                handles.add(g);
+                NDArray flat = g.reshape(g.size());
+                handles.add(flat);
+                parts.add(flat);
+                if (gaps.get(i) != null) {
+                    parts.add(gaps.get(i));
+                }
+            }
+            NDArray out = NDArrays.concat(parts);
+            out.attach(scope);
+            return out;
+        } finally {
+            handles.forEach(NDArray::close);
+        }
+    }
+
+    /**
+     * Whether the parameters' update counts agree (Adam's bias correction counts per parameter, and the flat update
+     * counts once for all): else update them one by one.
+     */
+    boolean countsAgree(Optimizer optimizer) {
+        Map<String, Integer> counts = DjlInternals.updateCounts(optimizer);
+        Integer count = counts.get(params.get(0).getId());
+        for (Parameter p : params) {
+            if (!java.util.Objects.equals(counts.get(p.getId()), count)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * One update of every parameter ({@link #countsAgree} first): {@code optimizer.update} on the flat weights with the
+     * flat {@code gradients}; then the parameters' gradients are zeroed (the executor need not zero them again).
+     */
+    void update(Optimizer optimizer, NDArray gradients) {
+        Map<String, Integer> counts = DjlInternals.updateCounts(optimizer);
+        Integer count = counts.get(params.get(0).getId());
+        if (count == null) {
+            counts.remove(id);
+        } else {
+            counts.put(id, count);
+        }
+        adoptState(optimizer);
+        optimizer.update(id, weights, gradients);
+        Integer after = counts.get(id);
+        for (Parameter p : params) {
+            counts.put(p.getId(), after);
+        }
+        installStateViews(optimizer);
+        for (NDArray v : views) {
+            DjlInternals.zeroGradient(v);
+        }
+    }
+
+    /**
+     * State the optimizer holds for the parameters that is not the views installed here (a checkpoint applied, units
+     * moved, a first step that ran without flat parameters) becomes the flat state: copied into a new flat array,
+     * parameters without state getting zeros (the state DJL's optimizers start from).
+     */
+    private void adoptState(Optimizer optimizer) {
+        for (Map.Entry<String, Map<String, Map<Device, NDArray>>> field
+                : DjlInternals.optimizerState(optimizer).entrySet()) {
+            Map<String, Map<Device, NDArray>> map = field.getValue();
+            List<NDArray> mine = stateViews.get(field.getKey());
+            Map<Device, NDArray> flatEntry = map.get(id);
+            boolean clean = mine != null && flatEntry != null && flatEntry.get(device) == flatState.get(field.getKey());
+            boolean any = false;
+            for (int i = 0; i < params.size(); i++) {
+                NDArray a = stateOf(map, params.get(i));
+                any |= a != null;
+                clean &= mine != null && a == mine.get(i);
+            }
+            if (clean || (!any && flatEntry == null)) {
+                continue; // ours, or none yet (the optimizer makes it at its first update)
+            }
+            NDArray flat = manager.zeros(new Shape(total), DataType.FLOAT32, device);
+            try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
+                for (int i = 0; i < params.size(); i++) {
+                    NDArray a = stateOf(map, params.get(i));
+                    if (a != null) {
+                        try (NDArray src = a.reshape(a.size())) {
+                            flat.set(new NDIndex("{}:{}", offsets[i], offsets[i] + a.size()), src);
+                        }
+                    }
+                }
+            }
+            for (Parameter p : params) {
+                Map<Device, NDArray> old = map.remove(p.getId());
+                if (old != null) {
+                    old.values().forEach(NDArray::close);
+                }
+            }
+            Map<Device, NDArray> oldFlat = map.remove(id);
+            if (oldFlat != null) {
+                oldFlat.values().forEach(NDArray::close);
+            }
+            Map<Device, NDArray> entry = new ConcurrentHashMap<>();
+            entry.put(device, flat);
+            map.put(id, entry);
+            stateViews.remove(field.getKey());
+            flatState.put(field.getKey(), flat);
+            installStateViews(optimizer);
+        }
+    }
+
+    /** Each parameter's entry in the optimizer's state maps becomes a view of its slot of the flat state. */
+    private void installStateViews(Optimizer optimizer) {
+        for (Map.Entry<String, Map<String, Map<Device, NDArray>>> field
+                : DjlInternals.optimizerState(optimizer).entrySet()) {
+            Map<Device, NDArray> flatEntry = field.getValue().get(id);
+            if (flatEntry == null || stateViews.containsKey(field.getKey())
+                    && flatEntry.get(device) == flatState.get(field.getKey())) {
+                continue;
+            }
+            NDArray flat = flatEntry.get(device);
+            flatState.put(field.getKey(), flat);
+            List<NDArray> v = DjlInternals.views(flat, offsets, shapes);
+            for (int i = 0; i < params.size(); i++) {
+                Map<Device, NDArray> entry = new ConcurrentHashMap<>();
+                entry.put(device, v.get(i));
+                Map<Device, NDArray> old = field.getValue().put(params.get(i).getId(), entry);
+                if (old != null) {
+                    old.values().stream().filter(a -> !v.contains(a)).forEach(NDArray::close);
+                }
+            }
+            stateViews.put(field.getKey(), v);
+        }
+    }
+
+    private NDArray stateOf(Map<String, Map<Device, NDArray>> map, Parameter p) {
+        Map<Device, NDArray> e = map.get(p.getId());
+        return e == null || e.isEmpty() ? null : e.values().iterator().next();
+    }
+
+    /**
+     * Forgets this object's entries in the optimizer (the parameters' own entries, views, keep their memory until the
+     * object that replaces this one has copied them) and frees what only it holds: call after the parameters were given
+     * new arrays, or when they are trained no more.
+     */
+    void release(Optimizer optimizer) {
+        for (Map<String, Map<Device, NDArray>> map : DjlInternals.optimizerState(optimizer).values()) {
+            Map<Device, NDArray> flat = map.remove(id);
+            if (flat != null) {
+                flat.values().forEach(NDArray::close);
+            }
+        }
+        DjlInternals.updateCounts(optimizer).remove(id);
+        close();
+    }
+
+    /** Closes the flat handles; views of them (parameters' arrays, optimizer state) keep the memory alive. */
+    @Override
+    public void close() {
+        weights.close();
+        gaps.forEach(g -> {
+            if (g != null) {
+                g.close();
+            }
+        });
+    }
+}
