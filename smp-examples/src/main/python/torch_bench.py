@@ -188,6 +188,7 @@ def p2p(rank, args, queue):
 def single(args):
     import torchvision
     dev = torch.device(args.device)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark == "true"
     torch.manual_seed(5)
     model = torchvision.models.resnet18(num_classes=10).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -209,13 +210,14 @@ def single(args):
     med = statistics.median(times)
     return {"torch_version": torch.__version__, "device": str(dev),
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-            "median_step_ms": med, "samples_per_second": args.batch_size / (med / 1e3), "step_ms": times}
+            "cudnn_benchmark": torch.backends.cudnn.benchmark, "median_step_ms": med, "samples_per_second": args.batch_size / (med / 1e3), "step_ms": times}
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("what", choices=["ddp", "allreduce", "single", "p2p"])
     p.add_argument("--device", default="cpu")
+    p.add_argument("--cudnn-benchmark", choices=["true", "false"], default="true")
     p.add_argument("--out", required=True)
     p.add_argument("--nproc", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)

@@ -7,6 +7,7 @@ import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.core.device.CudaIpcAllReduce;
 import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.exec.HostStaging;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
@@ -158,15 +159,19 @@ public final class DistributedOptimizer {
      */
     private GradientAverager.Times allReduce(Smp smp, List<Parameter> params, NDArray flatGradients) {
         CudaIpcAllReduce onGpus = smp.deviceResources().gradientAllReduce(model.manager());
+        HostStaging staging = smp.deviceResources().hostStaging();
+        if (staging == null) {
+            staging = HostStaging.DJL;
+        }
         if (flatGradients != null) {
             if (onGpus == null) {
-                return averager.average(smp.dataParallelGroup(), flatGradients);
+                return averager.average(smp.dataParallelGroup(), flatGradients, staging);
             }
             CudaIpcAllReduce.Times t = onGpus.average(List.of(flatGradients));
             return new GradientAverager.Times(t.copyMillis(), t.allReduceMillis());
         }
         if (onGpus == null) {
-            return averager.average(smp.dataParallelGroup(), params);
+            return averager.average(smp.dataParallelGroup(), params, staging);
         }
         List<NDArray> grads = new ArrayList<>();
         for (Parameter p : params) {

@@ -5,6 +5,7 @@ import ai.djl.nn.Parameter;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.exec.HostStaging;
 import java.util.List;
 
 /**
@@ -19,7 +20,7 @@ final class GradientAverager {
 
     private float[] flat = new float[0];
 
-    Times average(Communicator group, List<Parameter> params) {
+    Times average(Communicator group, List<Parameter> params, HostStaging staging) {
         long t0 = System.nanoTime();
         int total = 0;
         for (Parameter p : params) {
@@ -29,27 +30,30 @@ final class GradientAverager {
         if (flat.length != total) {
             flat = new float[total];
         }
-        copyGradients(params, flat, 0, true);
+        copyGradients(params, flat, 0, true, staging);
         long t1 = System.nanoTime();
         group.allReduce(flat, ReduceOp.AVERAGE);
         long t2 = System.nanoTime();
-        copyGradients(params, flat, 0, false);
+        copyGradients(params, flat, 0, false, staging);
         long t3 = System.nanoTime();
         return new Times((t1 - t0 + t3 - t2) / 1e6, (t2 - t1) / 1e6);
     }
 
-    /** Averages one flat gradient array (float32) in place over {@code group}: one copy out, one back. */
-    Times average(Communicator group, NDArray flatGradients) {
+    /**
+     * Averages one flat gradient array (float32) in place over {@code group}: one copy out, one back, through
+     * {@code staging} (pinned buffers on a GPU).
+     */
+    Times average(Communicator group, NDArray flatGradients, HostStaging staging) {
         long t0 = System.nanoTime();
         int total = Math.toIntExact(flatGradients.size());
         if (flat.length != total) {
             flat = new float[total];
         }
-        DjlInternals.readFloats(flatGradients, flat, 0);
+        staging.toHost(flatGradients, flat, 0);
         long t1 = System.nanoTime();
         group.allReduce(flat, ReduceOp.AVERAGE);
         long t2 = System.nanoTime();
-        DjlInternals.writeFloats(flatGradients, flat, 0);
+        staging.toDevice(flat, 0, flatGradients);
         long t3 = System.nanoTime();
         return new Times((t1 - t0 + t3 - t2) / 1e6, (t2 - t1) / 1e6);
     }
@@ -58,14 +62,14 @@ final class GradientAverager {
      * Reads the gradients of {@code params}, one after another, into {@code flat} from {@code offset} ({@code out}),
      * or writes that range back into them.
      */
-    static void copyGradients(List<Parameter> params, float[] flat, int offset, boolean out) {
+    static void copyGradients(List<Parameter> params, float[] flat, int offset, boolean out, HostStaging staging) {
         int at = offset;
         for (Parameter p : params) {
             try (NDArray g = DjlInternals.gradient(p.getArray())) {
                 if (out) {
-                    DjlInternals.readFloats(g, flat, at);
+                    staging.toHost(g, flat, at);
                 } else {
-                    DjlInternals.writeFloats(g, flat, at);
+                    staging.toDevice(flat, at, g);
                 }
                 at += Math.toIntExact(g.size());
             }

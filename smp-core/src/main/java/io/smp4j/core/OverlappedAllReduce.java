@@ -5,6 +5,7 @@ import io.smp4j.comm.Backoff;
 import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.pipeline.exec.GradientsReady;
+import io.smp4j.pipeline.exec.HostStaging;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
@@ -29,6 +30,8 @@ import java.util.concurrent.TimeUnit;
  */
 final class OverlappedAllReduce implements GradientsReady {
     private final Communicator group;
+    /** How gradients cross to host memory and back (pinned buffers on a GPU). */
+    private final HostStaging staging;
     private final long bucketFloats;
     /** One thread, started on demand, ended when idle: buckets are all-reduced one at a time, in order. */
     private final ThreadPoolExecutor thread;
@@ -62,8 +65,9 @@ final class OverlappedAllReduce implements GradientsReady {
     record Result(double copyMillis, double allReduceMillis, double exposedMillis, int buckets, long[][] intervals) {
     }
 
-    OverlappedAllReduce(Communicator group, double bucketCapMb) {
+    OverlappedAllReduce(Communicator group, double bucketCapMb, HostStaging staging) {
         this.group = group;
+        this.staging = staging;
         this.bucketFloats = Math.max(1, (long) (bucketCapMb * (1 << 20) / 4));
         this.thread = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
             Thread t = new Thread(r, "smp-gradient-allreduce");
@@ -105,11 +109,11 @@ final class OverlappedAllReduce implements GradientsReady {
         // training thread touches them again only after backwardDone has waited for this bucket.
         b.done = thread.submit(() -> {
             long t0 = System.nanoTime();
-            GradientAverager.copyGradients(b.params, buf, b.offset, true);
+            GradientAverager.copyGradients(b.params, buf, b.offset, true, staging);
             b.startNanos = System.nanoTime();
             Backoff.runPatiently(() -> group.allReduce(buf, b.offset, b.length, ReduceOp.AVERAGE));
             b.endNanos = System.nanoTime();
-            GradientAverager.copyGradients(b.params, buf, b.offset, false);
+            GradientAverager.copyGradients(b.params, buf, b.offset, false, staging);
             b.copyNanos = b.startNanos - t0 + System.nanoTime() - b.endNanos;
         });
         buckets.add(b);

@@ -3,6 +3,7 @@ package io.smp4j.core;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Parameter;
+import io.smp4j.pipeline.exec.HostStaging;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import java.util.List;
 
@@ -28,8 +29,9 @@ final class StageParts {
         }
         boolean overlapped = c.ddp() && smp.dpSize() > 1 && c.overlapAllReduce()
                 && !smp.deviceResources().gradientsOnGpus();
-        return new StageParts(overlapped ? new OverlappedAllReduce(smp.dataParallelGroup(), c.bucketCapMb()) : null,
-                null);
+        HostStaging staging = smp.deviceResources().hostStaging();
+        return new StageParts(overlapped ? new OverlappedAllReduce(smp.dataParallelGroup(), c.bucketCapMb(),
+                staging == null ? HostStaging.DJL : staging) : null, null);
     }
 
     /** Gives {@code executor} the parts; {@code local}: the rank's parameters under its plan. */

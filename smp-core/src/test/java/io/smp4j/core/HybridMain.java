@@ -228,7 +228,9 @@ public final class HybridMain {
                 .activationCheckpointing(Boolean.getBoolean("smp.test.checkpointing"))
                 .virtualStages(Integer.getInteger("smp.test.virtual", 1))
                 .overlapAllReduce(!"false".equals(System.getProperty("smp.test.overlap")))
-                .bucketCapMb(Double.parseDouble(System.getProperty("smp.test.bucketMb", "4"))).build();
+                .bucketCapMb(Double.parseDouble(System.getProperty("smp.test.bucketMb", "4")))
+                // Equivalence needs the same convolution algorithms in both runs: benchmark mode picks by timing.
+                .cudnnBenchmark(false).build();
         int code = 0;
         try (Smp smp = Smp.init(cfg); NDManager manager = NDManager.newBaseManager(smp.device())) {
             int d = smp.dpSize();

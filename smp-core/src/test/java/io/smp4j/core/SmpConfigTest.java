@@ -49,7 +49,7 @@ class SmpConfigTest {
                 + "pipeline_parallel_degree, microbatches, pipeline, optimize, memory_weight, auto_partition, "
                 + "default_partition, ddp, placement_strategy, active_microbatches, processes_per_gpu, "
                 + "activation_checkpointing, repartition_steps, repartition_threshold, virtual_stages, overlap_allreduce, "
-                + "bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, mpi",
+                + "bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, mpi",
                 error("{\"microbatch\": 4}"));
         assertEquals("unknown smp config key 'mpi.process_per_host': did you mean 'mpi.processes_per_host'? known "
                         + "keys: mpi.enabled, mpi.processes_per_host, mpi.custom_mpi_options",
@@ -58,13 +58,13 @@ class SmpConfigTest {
                 + "keys: partitions, pipeline_parallel_degree, microbatches, pipeline, optimize, memory_weight, "
                 + "auto_partition, default_partition, ddp, placement_strategy, active_microbatches, processes_per_gpu, "
                 + "activation_checkpointing, repartition_steps, repartition_threshold, virtual_stages, overlap_allreduce, "
-                + "bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, mpi",
+                + "bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, mpi",
                 error("{\"tensor_parallel_degree\": 2}"));
         assertEquals("unknown smp config key 'colour': known keys: partitions, pipeline_parallel_degree, "
                 + "microbatches, pipeline, optimize, memory_weight, auto_partition, default_partition, ddp, "
                 + "placement_strategy, active_microbatches, processes_per_gpu, activation_checkpointing, "
                 + "repartition_steps, repartition_threshold, virtual_stages, overlap_allreduce, bucket_cap_mb, "
-                + "trace_device, memory_budget_mb, fp16, bf16, mpi",
+                + "trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, mpi",
                 error("{\"colour\": 2}"));
         assertEquals("partitions must be an integer, got \"two\"", error("{\"partitions\": \"two\"}"));
         assertEquals("partitions must be an integer, got 2.5", error("{\"partitions\": 2.5}"));

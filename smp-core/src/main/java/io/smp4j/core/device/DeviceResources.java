@@ -3,6 +3,7 @@ package io.smp4j.core.device;
 import ai.djl.ndarray.NDManager;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.exec.DeviceLink;
+import io.smp4j.pipeline.exec.HostStaging;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,6 +23,7 @@ public final class DeviceResources {
     private final int gpu;
     private CudaIpcLink link;
     private CudaIpcAllReduce allReduce;
+    private CudaStaging staging;
 
     /**
      * @param gpu this rank's GPU, or -1 on the CPU
@@ -56,6 +58,17 @@ public final class DeviceResources {
         return link;
     }
 
+    /** The host path's copies through pinned buffers on this rank's GPU, or null on the CPU. */
+    public synchronized HostStaging hostStaging() {
+        if (gpu < 0) {
+            return null;
+        }
+        if (staging == null) {
+            staging = new CudaStaging(gpu);
+        }
+        return staging;
+    }
+
     /** Whether {@link #gradientAllReduce} averages on the GPUs (every pair of the data-parallel group reaches). */
     public boolean gradientsOnGpus() {
         return gpu >= 0 && peers.allReach(dataParallelGroup);
@@ -74,6 +87,10 @@ public final class DeviceResources {
 
     /** Collective over the world (where any pair of ranks reaches another): unmaps, barrier, frees. */
     public synchronized void close() {
+        if (staging != null) {
+            staging.free();
+            staging = null;
+        }
         if (!peers.anyPair()) {
             return;
         }

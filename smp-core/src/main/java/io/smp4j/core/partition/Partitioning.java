@@ -13,6 +13,7 @@ import io.smp4j.core.Timeline;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.exec.ActionListener;
 import io.smp4j.pipeline.exec.DeviceLink;
+import io.smp4j.pipeline.exec.HostStaging;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.Materializer;
 import io.smp4j.pipeline.model.ModelUnits;
@@ -218,6 +219,10 @@ public final class Partitioning {
         DeviceLink direct = smp.deviceResources().stageLink();
         if (direct != null) {
             executor.setDeviceLink(direct);
+        }
+        HostStaging staging = smp.deviceResources().hostStaging();
+        if (staging != null && !Boolean.getBoolean("smp.staging.djl")) {
+            executor.setHostStaging(staging); // pinned copies on a GPU (smp.staging.djl: DJL's, for comparison)
         }
         if (chunks.size() == 1) {
             executor.setSharedBoundary(SharedUnits.boundary(plan, units, chunks.get(0), s));

@@ -40,7 +40,8 @@ class GpuTest {
     }
 
     @ParameterizedTest(name = "ResNet18, 2 stages on one GPU, {0}")
-    @ValueSource(strings = {"simple", "interleaved", "interleaved, a unit shared for 2 microbatches"})
+    @ValueSource(strings = {"simple", "interleaved", "interleaved, a unit shared for 2 microbatches",
+        "interleaved, through host memory (pinned staging)"})
     void pipelineSharingTheGpuEqualsOneProcess(String how) throws Exception {
         String pipeline = how.split(",")[0];
         // The shared unit's parameters and gradient sum travel over the CUDA IPC stage link too.
@@ -48,7 +49,8 @@ class GpuTest {
         TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(2, HybridMain.class.getName())
                 .args(List.of("resnet18", "2", "4", pipeline, "cluster", "2", "2", Double.toString(LOSS_BOUND),
                         "calibrated"))
-                .jvmArgs(List.of("-Xmx2g", "-Dsmp.comm.timeout.s=120", "-Dsmp.test.shared=" + shared)));
+                .jvmArgs(List.of("-Xmx2g", "-Dsmp.comm.timeout.s=120", "-Dsmp.test.shared=" + shared,
+                        "-Dsmp.device.link=" + (how.contains("host") ? "host" : "auto"))));
         String out = run.output();
         List<String> lines = new ArrayList<>();
         Matcher m = Pattern.compile("HYBRID model=resnet18 device=(\\S+) .* maxRelLossDiff=(\\S+) "

@@ -42,9 +42,9 @@ public final class GpuBench {
         @Option(names = "--python", paramLabel = "EXE", description = "the Python with PyTorch (default ${DEFAULT-VALUE})")
         String python = "python3";
         @Option(names = "--sections", split = ",", paramLabel = "NAME", description = "which sections to run: "
-                + "overhead, pipeline, example, two-gpu, two-gpu-device (the device-path runs only, beside a merged "
-                + "earlier two-gpu; default: all but two-gpu-device; two-gpu needs 2 GPUs)")
-        List<String> sections = List.of("overhead", "pipeline", "example", "two-gpu");
+                + "overhead, pipeline, example, host-path, two-gpu, two-gpu-device (the device-path runs only, beside a "
+                + "merged earlier two-gpu; default: all but two-gpu-device; two-gpu needs 2 GPUs)")
+        List<String> sections = List.of("overhead", "pipeline", "example", "host-path", "two-gpu");
         @Option(names = "--note", paramLabel = "TEXT", description = "a remark printed with the two-GPU section")
         String note = "";
         @Option(names = "--merge", paramLabel = "JSON", converter = CommandLines.Existing.class,
@@ -103,6 +103,9 @@ public final class GpuBench {
         if (o.sections.contains("example")) {
             example(b);
         }
+        if (o.sections.contains("host-path")) {
+            hostPath(b);
+        }
         if (o.sections.contains("two-gpu") && gpus >= 2) {
             TwoGpuBench.run(b);
         }
@@ -113,24 +116,56 @@ public final class GpuBench {
         Files.createDirectories(o.out);
         String json = BenchSuite.GSON.toJson(b.results);
         Files.writeString(o.out.resolve("benchmarks-gpu.json"), json);
-        Files.writeString(o.out.resolve("benchmarks-gpu.md"),
-                new GpuBenchReport(JsonParser.parseString(json).getAsJsonObject()).markdown());
+        Path md = o.out.resolve("benchmarks-gpu.md");
+        String kept = Files.exists(md) ? GpuBenchReport.largeModelSection(Files.readString(md)) : "";
+        Files.writeString(md, new GpuBenchReport(JsonParser.parseString(json).getAsJsonObject()).markdown() + kept);
         System.out.println("bench gpu: report " + o.out.resolve("benchmarks-gpu.md"));
         return 0;
     }
 
-    /** smp4j vs plain DJL on the GPU (alternating rounds), and PyTorch eager on the same GPU. */
+    /**
+     * The runs of section 1: model, image size, and smp4j's settings (flat parameters, cuDNN benchmark) where they
+     * differ from the defaults; each against plain DJL in alternating rounds, in the same process and settings.
+     */
+    static final String[][] OVERHEAD_RUNS = {
+        {"resnet18-224", "resnet18", "224", "true", "true"},
+        {"resnet18-224-per-parameter", "resnet18", "224", "false", "true"},
+        {"resnet18-224-cudnn-off", "resnet18", "224", "true", "false"},
+        {"resnet18-64", "resnet18", "64", "true", "true"},
+        {"resnet18-64-per-parameter", "resnet18", "64", "false", "true"},
+        {"djl-resnet18-64", "djl-resnet18", "64", "true", "true"},
+    };
+
+    /** smp4j vs plain DJL on the GPU (alternating rounds), and PyTorch eager on the same GPU (cuDNN benchmark on). */
     static void overhead(BenchSuite b) throws Exception {
         Map<String, Object> r = new LinkedHashMap<>();
-        r.put("resnet18-224", b.run(OverheadBench.class.getName(), "overhead-resnet18", 1, Map.of(), "--model",
-                "resnet18", "--image-size", "224", "--batch-size", "64", "--rounds", "5", "--steps",
-                Integer.toString(b.steps)));
-        r.put("djl-resnet18-64", b.run(OverheadBench.class.getName(), "overhead-djl-resnet18", 1, Map.of(), "--model",
-                "djl-resnet18", "--image-size", "64", "--batch-size", "64", "--rounds", "5", "--steps",
-                Integer.toString(b.steps)));
-        r.put("pytorch-224", b.python("single", "pytorch-single", "--device", "cuda", "--batch-size", "64",
-                "--image-size", "224", "--steps", Integer.toString(b.steps), "--warmup", "5"));
+        for (String[] run : OVERHEAD_RUNS) {
+            r.put(run[0], b.run(OverheadBench.class.getName(), "overhead-" + run[0], 1, Map.of(), "--model", run[1],
+                    "--image-size", run[2], "--batch-size", "64", "--rounds", "5", "--steps",
+                    Integer.toString(b.steps), "--flat-parameters", run[3], "--cudnn-benchmark", run[4]));
+        }
+        for (String[] t : new String[][] {{"224", "true"}, {"64", "true"}, {"224", "false"}}) {
+            r.put("pytorch-" + t[0] + ("true".equals(t[1]) ? "" : "-cudnn-off"), b.python("single", "pytorch-single-"
+                    + t[0] + "-" + t[1], "--device", "cuda", "--batch-size", "64", "--image-size", t[0], "--steps",
+                    Integer.toString(b.steps), "--warmup", "5", "--cudnn-benchmark", t[1]));
+        }
         b.results.put("overhead", r);
+    }
+
+    /**
+     * The host path on one GPU, two ranks sharing it ({@code processes_per_gpu} 2): a stage message taken apart (DJL's
+     * copies and the pinned ones), and data parallelism through host memory against the same run through CUDA IPC.
+     */
+    static void hostPath(BenchSuite b) throws Exception {
+        Map<String, Object> r = new LinkedHashMap<>();
+        Map<String, String> host = Map.of("SMP_DEVICE_LINK", "host");
+        r.put("link", b.run(LinkBench.class.getName(), "host-link", 2, host, "--sizes", "1048576,16777216,67108864",
+                "--steps", "10", "--processes-per-gpu", "2"));
+        String[] dp = {"--ddp", "true", "--processes-per-gpu", "2", "--image-size", "224", "--batch-size", "64",
+            "--warmup", "5"};
+        r.put("dp-host", b.train("dp-host", 2, host, dp));
+        r.put("dp-cuda-ipc", b.train("dp-cuda-ipc", 2, Map.of(), dp));
+        b.results.put("host-path", r);
     }
 
     /** One process vs 2 stages sharing the GPU (processes_per_gpu 2), M = 4 and 8, 224 px, batch 64. */

@@ -51,47 +51,125 @@ final class GpuBenchReport {
         if (r.has("two-gpu")) {
             new TwoGpuReport(two, two.has("machine") ? two.getAsJsonObject("machine") : m, s).write();
         }
+        if (r.has("host-path")) {
+            hostPath();
+        }
         return s.toString();
+    }
+
+    /** The heading of the large-model section, which a script writes and this report keeps (see GpuBench). */
+    static final String LARGE_MODELS = "## 6. Large models";
+
+    /**
+     * The large-model section of an earlier report ({@code smp-examples/src/main/sh/gpu-gpt.sh} writes it), to be kept
+     * at the end of a new one, under its number here; "" when it has none.
+     */
+    static String largeModelSection(String earlier) {
+        int at = earlier.indexOf(LARGE_MODELS);
+        if (at < 0) {
+            at = earlier.indexOf("## 5. Large models"); // before the host-path section took number 5
+            if (at < 0) {
+                return "";
+            }
+            earlier = earlier.substring(0, at) + LARGE_MODELS + earlier.substring(at + "## 5. Large models".length());
+        }
+        return "\n" + earlier.substring(at);
+    }
+
+    private void hostPath() {
+        JsonObject h = r.getAsJsonObject("host-path");
+        line("");
+        line("## 5. The host path on one GPU (targets: a 64 MB message one way <= 10 ms; data parallel through host "
+                + "memory within 1.5x of CUDA IPC)");
+        line("");
+        line("Two ranks sharing the GPU (`processes_per_gpu` 2) with `smp.device.link=host`: what every pair of ranks "
+                + "without CUDA IPC between them (GPUs of different hosts) does. A stage message taken apart, each "
+                + "phase timed alone with the device synchronised: device -> host copy (DJL's, and smp4j's through "
+                + "reused pinned buffers, what the stage link uses on a GPU), CRC32C, the communicator one way (half a "
+                + "round trip), host -> device copy (DJL's, pinned).");
+        line("");
+        line("| bytes | D->H DJL | D->H pinned | CRC32C | comm one way | H->D DJL | H->D pinned | one way, pinned "
+                + "(total) | target |");
+        line("|---|---|---|---|---|---|---|---|---|");
+        JsonObject sizes = h.getAsJsonObject("link").getAsJsonObject("sizes");
+        for (String k : sizes.keySet()) {
+            JsonObject x = sizes.getAsJsonObject(k);
+            boolean pinned = x.has("device_to_host_pinned_ms");
+            double total = (pinned ? d(x, "device_to_host_pinned_ms") : d(x, "device_to_host_ms")) + d(x, "crc32c_ms")
+                    + d(x, "communicator_one_way_ms")
+                    + (pinned ? d(x, "host_to_device_pinned_ms") : d(x, "host_to_device_ms"));
+            long bytes = Long.parseLong(k);
+            line("| %d MB | %.2f | %s | %.2f | %.2f | %.2f | %s | **%.2f** | %s |", bytes >> 20,
+                    d(x, "device_to_host_ms"), pinned ? String.format(Locale.ROOT, "%.2f",
+                            d(x, "device_to_host_pinned_ms")) : "", d(x, "crc32c_ms"), d(x, "communicator_one_way_ms"),
+                    d(x, "host_to_device_ms"), pinned ? String.format(Locale.ROOT, "%.2f",
+                            d(x, "host_to_device_pinned_ms")) : "", total,
+                    bytes == 64L << 20 ? (total <= 10 ? "met" : "missed") + " (<= 10 ms)" : "");
+        }
+        JsonObject host = h.getAsJsonObject("dp-host");
+        JsonObject ipc = h.getAsJsonObject("dp-cuda-ipc");
+        double ratio = d(host, "median_step_ms") / d(ipc, "median_step_ms");
+        line("");
+        line("Data parallel, `resnet18` 224x224, batch 64 per rank, 2 ranks on the GPU: through host memory %.1f ms per "
+                + "step, through CUDA IPC %.1f ms: **%.2fx** (target <= 1.5x: %s). Gradient copies device <-> host per "
+                + "step (rank 0): %.1f ms; all-reduce in host memory %.1f ms.", d(host, "median_step_ms"),
+                d(ipc, "median_step_ms"), ratio, ratio <= 1.5 ? "met" : "missed",
+                host.getAsJsonArray("ranks").get(0).getAsJsonObject().get("gradient_copy_ms").getAsDouble(),
+                host.getAsJsonArray("ranks").get(0).getAsJsonObject().get("all_reduce_comm_ms").getAsDouble());
     }
 
     private void overhead() {
         JsonObject o = r.getAsJsonObject("overhead");
         line("");
-        line("## 1. One GPU: smp4j vs plain DJL (target: ratio <= 1.05), PyTorch eager beside");
+        line("## 1. One GPU: smp4j vs PyTorch eager (targets: <= 1.00x at 224 px, <= 1.4x at 64 px), plain DJL beside");
         line("");
         line("One process, partitions 1, microbatches 1: a step through `@Step` + `DistributedOptimizer` vs DJL's own "
-                + "`EasyTrain.trainBatch` + `Trainer.step`, same model, batch, data (made once on the GPU) and device, "
-                + "in alternating rounds. SGD with momentum. Queued: the CPU's time until the step's last kernel is "
-                + "launched (before the synchronisation); where it nears the step time, the GPU waits for the CPU.");
+                + "`EasyTrain.trainBatch` + `Trainer.step` (same model, batch, data made once on the GPU, device and "
+                + "settings, alternating rounds), and PyTorch eager (torchvision `resnet18(num_classes=10)`, "
+                + "`cudnn.benchmark` as in the row) in its own process. SGD with momentum 0.9. Flat: `flat_parameters` "
+                + "(one update of one flat buffer) or per parameter (DJL's update, one parameter at a time). Queued: "
+                + "the CPU's time until the step's last kernel is launched (before the synchronisation); where it nears "
+                + "the step time, the GPU waits for the CPU. `djl-resnet18` is DJL's model-zoo layout (no PyTorch "
+                + "twin).");
         line("");
-        line("| model | input | batch | plain DJL (ms) | smp4j (ms) | ratio | target | img/s (smp4j) | "
-                + "queued by the CPU, DJL / smp4j (ms) |");
-        line("|---|---|---|---|---|---|---|---|---|");
-        for (String k : new String[] {"resnet18-224", "djl-resnet18-64"}) {
+        line("| model | input | batch | parameters | cuDNN benchmark | PyTorch eager (ms) | plain DJL (ms) | smp4j (ms) "
+                + "| smp4j / PyTorch | target | smp4j / DJL | img/s (smp4j) | queued, DJL / smp4j (ms) |");
+        line("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for (String k : o.keySet()) {
+            if (k.startsWith("pytorch")) {
+                continue;
+            }
             JsonObject x = o.getAsJsonObject(k);
-            double ratio = d(x, "ratio");
+            String size = x.get("image-size").getAsString();
+            boolean cudnn = !x.has("cudnn-benchmark") || Boolean.parseBoolean(x.get("cudnn-benchmark").getAsString());
+            boolean flat = !x.has("flat-parameters") || Boolean.parseBoolean(x.get("flat-parameters").getAsString());
+            String model = x.get("model").getAsString();
+            String torchKey = "pytorch-" + size + (cudnn ? "" : "-cudnn-off");
+            JsonObject t = model.equals("resnet18") && o.has(torchKey) ? o.getAsJsonObject(torchKey) : null;
+            boolean torch = t != null && !t.has("error");
+            double ours = d(x, "smp4j_median_ms");
+            double limit = "224".equals(size) ? 1.00 : 1.4;
             int batch = Integer.parseInt(x.get("batch-size").getAsString());
             String queued = x.has("smp4j_queued_median_ms") ? String.format(Locale.ROOT, "%.2f / %.2f",
                     d(x, "plain_djl_queued_median_ms"), d(x, "smp4j_queued_median_ms")) : "";
-            line("| %s | %sx%s | %d | %.2f | %.2f | %.3f | %s | %.0f | %s |", x.get("model").getAsString(),
-                    x.get("image-size").getAsString(), x.get("image-size").getAsString(), batch,
-                    d(x, "plain_djl_median_ms"), d(x, "smp4j_median_ms"), ratio, ratio <= 1.05 ? "met" : "missed",
-                    batch / (d(x, "smp4j_median_ms") / 1e3), queued);
+            line("| %s | %sx%s | %d | %s | %s | %s | %.2f | %.2f | %s | %s | %.3f | %.0f | %s |", model, size, size,
+                    batch, flat ? "flat" : "per parameter", cudnn ? "on" : "off",
+                    torch ? String.format(Locale.ROOT, "%.2f", d(t, "median_step_ms")) : "",
+                    d(x, "plain_djl_median_ms"), ours,
+                    torch ? String.format(Locale.ROOT, "**%.2f**", ours / d(t, "median_step_ms")) : "",
+                    torch && flat && cudnn ? (ours / d(t, "median_step_ms") <= limit ? "met" : "missed") + " (<= "
+                            + limit + ")" : "", ours / d(x, "plain_djl_median_ms"), batch / (ours / 1e3), queued);
         }
-        JsonObject t = o.getAsJsonObject("pytorch-224");
-        if (t.has("error")) {
-            line("");
-            line("PyTorch eager: %s", t.get("error").getAsString());
-            return;
+        for (String k : o.keySet()) {
+            JsonObject t = o.getAsJsonObject(k);
+            if (k.startsWith("pytorch") && t.has("error")) {
+                line("");
+                line("PyTorch eager (%s): %s", k, t.get("error").getAsString());
+            } else if (k.equals("pytorch-224")) {
+                line("");
+                line("PyTorch: %s on %s.", t.get("torch_version").getAsString(), t.get("device_name").getAsString());
+            }
         }
-        JsonObject ours = o.getAsJsonObject("resnet18-224");
-        line("");
-        line("PyTorch %s eager, torchvision `resnet18(num_classes=10)`, 224x224, batch 64, on %s: %.2f ms per step "
-                + "(%.0f img/s). smp4j / PyTorch: **%.2f** (reported, not a target: DJL's own gap to PyTorch is "
-                + "plain DJL / PyTorch = %.2f).", t.get("torch_version").getAsString(),
-                t.get("device_name").getAsString(), d(t, "median_step_ms"), d(t, "samples_per_second"),
-                d(ours, "smp4j_median_ms") / d(t, "median_step_ms"),
-                d(ours, "plain_djl_median_ms") / d(t, "median_step_ms"));
     }
 
     private void pipeline() {

@@ -18,6 +18,7 @@ import io.smp4j.core.device.CudaIpcLink;
 import io.smp4j.examples.Stats;
 import io.smp4j.examples.cli.CommandLines;
 import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.exec.HostStaging;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.nio.ByteBuffer;
@@ -46,6 +47,9 @@ final class LinkBench {
         List<Integer> sizes = List.of(1 << 20, 4 << 20, 16 << 20, 64 << 20);
         @Option(names = "--steps", converter = CommandLines.Positive.class, description = "timed runs of each phase")
         int iterations = 10;
+        @Option(names = "--processes-per-gpu", converter = CommandLines.Positive.class,
+                description = "processes_per_gpu (2: both ranks on one GPU)")
+        int processesPerGpu = 1;
         @Option(names = "--out", paramLabel = "FILE")
         String out = "";
         @Option(names = {"-h", "--help"}, usageHelp = true)
@@ -62,7 +66,8 @@ final class LinkBench {
 
     public static void main(String[] args) throws Exception {
         Options o = CommandLines.parseOrExit(new Options(), args, "linkbench");
-        try (Smp smp = Smp.init(SmpConfig.builder().partitions(1).ddp(true).build());
+        try (Smp smp = Smp.init(SmpConfig.builder().partitions(1).ddp(true)
+                .processesPerGpu(o.processesPerGpu).build());
              NDManager m = NDManager.newBaseManager(smp.device())) {
             if (smp.size() != 2) {
                 throw new IllegalArgumentException("linkbench runs on 2 ranks, not " + smp.size());
@@ -94,6 +99,17 @@ final class LinkBench {
                         }
                     });
                     row.put("communicator_one_way_ms", rtt / 2);
+                    HostStaging pinned = smp.deviceResources().hostStaging();
+                    if (pinned != null) {
+                        // What the stage link's host path does on a GPU: through reused page-locked buffers.
+                        row.put("device_to_host_pinned_ms", time(smp, o.iterations, () -> pinned.toHost(a, host, 0)));
+                        row.put("host_to_device_pinned_ms", time(smp, o.iterations, () -> {
+                            try (NDManager t = scope.newSubManager()) {
+                                pinned.toDevice(t, host, 0, new Shape(n), DataType.FLOAT32);
+                                smp.synchronize();
+                            }
+                        }));
+                    }
                     row.put("host_to_device_ms", time(smp, o.iterations, () -> {
                         try (NDManager t = scope.newSubManager()) {
                             direct.clear();

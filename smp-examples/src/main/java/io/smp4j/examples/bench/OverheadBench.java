@@ -47,7 +47,8 @@ final class OverheadBench {
         int s = o.imageSize;
         int steps = o.steps;
         int rounds = o.rounds;
-        SmpConfig cfg = SmpConfig.builder().partitions(1).microbatches(1).ddp(false).build();
+        SmpConfig cfg = SmpConfig.builder().partitions(1).microbatches(1).ddp(false)
+                .flatParameters(o.flatParameters).cudnnBenchmark(o.cudnnBenchmark).build();
         try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager(smp.device());
              Model model = Model.newInstance("plain", smp.device())) {
             NDList[] d = TrainBench.data(m, o, batch);

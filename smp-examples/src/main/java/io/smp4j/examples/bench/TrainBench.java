@@ -98,6 +98,10 @@ public final class TrainBench {
         Integer activeMicrobatches;
         @Option(names = "--rounds", converter = CommandLines.Positive.class)
         int rounds = 4;
+        @Option(names = "--flat-parameters", arity = "1", description = "flat_parameters (default ${DEFAULT-VALUE})")
+        boolean flatParameters = true;
+        @Option(names = "--cudnn-benchmark", arity = "1", description = "cudnn_benchmark (default ${DEFAULT-VALUE})")
+        boolean cudnnBenchmark = true;
         @Option(names = "--trace", paramLabel = "FILE", description = "also write the timed steps' timeline (Chrome "
                 + "trace; an SVG picture beside it)")
         String trace = "";
@@ -151,7 +155,8 @@ public final class TrainBench {
         SmpConfig.Builder cb = SmpConfig.builder().partitions(o.partitions).microbatches(o.microbatches)
                 .pipeline(o.pipeline).ddp(o.ddp).optimize(o.optimize).processesPerGpu(o.processesPerGpu)
                 .activationCheckpointing(o.activationCheckpointing).repartitionSteps(o.repartitionSteps)
-                .virtualStages(o.virtualStages).overlapAllReduce(o.overlapAllReduce).bucketCapMb(o.bucketCapMb);
+                .virtualStages(o.virtualStages).overlapAllReduce(o.overlapAllReduce).bucketCapMb(o.bucketCapMb)
+                .flatParameters(o.flatParameters).cudnnBenchmark(o.cudnnBenchmark);
         if (o.memoryWeight != null) {
             cb.memoryWeight(o.memoryWeight);
         }

@@ -54,4 +54,36 @@ class GpuBenchReportTest {
                 merged);
         assertTrue(merged.contains("**G**"), merged);
     }
+
+    static String overheadRun(String model, int size, boolean flat, boolean cudnn, double djl, double ours) {
+        return "{\"model\":\"" + model + "\",\"image-size\":\"" + size + "\",\"batch-size\":\"64\","
+                + "\"flat-parameters\":\"" + flat + "\",\"cudnn-benchmark\":\"" + cudnn + "\","
+                + "\"plain_djl_median_ms\":" + djl + ",\"smp4j_median_ms\":" + ours
+                + ",\"plain_djl_queued_median_ms\":1.0,\"smp4j_queued_median_ms\":2.0}";
+    }
+
+    /** Section 1: each run against PyTorch of the same size and cuDNN setting; the targets judge the default runs. */
+    @Test
+    void oneGpuSectionComparesWithPyTorchOfTheSameSizeAndSetting() {
+        String torch = "{\"torch_version\":\"2.11\",\"device_name\":\"G\",\"median_step_ms\":";
+        String json = "{\"machine\":{\"date\":\"2026-12-06\",\"gpu\":\"G\",\"gpus\":1,\"cpu\":\"c\","
+                + "\"cores\":4,\"java\":\"j\",\"djl\":\"d\",\"mpj\":\"m\"},\"suite_minutes\":1.0,"
+                + "\"overhead\":{\"resnet18-224\":" + overheadRun("resnet18", 224, true, true, 17.0, 15.0)
+                + ",\"resnet18-224-per-parameter\":" + overheadRun("resnet18", 224, false, true, 17.0, 18.0)
+                + ",\"resnet18-224-cudnn-off\":" + overheadRun("resnet18", 224, true, false, 20.0, 19.0)
+                + ",\"resnet18-64\":" + overheadRun("resnet18", 64, true, true, 20.0, 13.0)
+                + ",\"djl-resnet18-64\":" + overheadRun("djl-resnet18", 64, true, true, 20.0, 12.0)
+                + ",\"pytorch-224\":" + torch + "15.0},\"pytorch-64\":" + torch + "10.0}"
+                + ",\"pytorch-224-cudnn-off\":" + torch + "16.0}}}";
+        String md = new GpuBenchReport(JsonParser.parseString(json).getAsJsonObject()).markdown();
+        // 15 / 15 = 1.00 <= 1.00: met; 13 / 10 = 1.30 <= 1.4: met; the per-parameter and cuDNN-off rows are not judged.
+        assertTrue(md.contains("| resnet18 | 224x224 | 64 | flat | on | 15.00 | 17.00 | 15.00 | **1.00** | met (<= 1.0)"
+                + " | 0.882 |"), md);
+        assertTrue(md.contains("| resnet18 | 224x224 | 64 | per parameter | on | 15.00 | 17.00 | 18.00 | **1.20** |  |"),
+                md);
+        assertTrue(md.contains("| resnet18 | 224x224 | 64 | flat | off | 16.00 | 20.00 | 19.00 | **1.19** |  |"), md);
+        assertTrue(md.contains("| resnet18 | 64x64 | 64 | flat | on | 10.00 | 20.00 | 13.00 | **1.30** | met (<= 1.4)"),
+                md);
+        assertTrue(md.contains("| djl-resnet18 | 64x64 | 64 | flat | on |  | 20.00 | 12.00 |  |  | 0.600 |"), md);
+    }
 }

@@ -158,6 +158,7 @@ public final class TensorMemory {
      */
     public static void setCudnnBenchmark(boolean on) {
         check();
+        ai.djl.engine.Engine.getEngine("PyTorch"); // loads the native library, if nothing did yet
         try {
             CUDNN_BENCHMARK.invoke(LIB, on);
         } catch (ReflectiveOperationException e) {

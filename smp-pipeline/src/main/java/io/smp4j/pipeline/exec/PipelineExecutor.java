@@ -199,6 +199,11 @@ public final class PipelineExecutor {
         this.link.setDeviceLink(link);
     }
 
+    /** How messages to peers without a device link cross between the device and host memory (default: DJL's copies). */
+    public void setHostStaging(HostStaging staging) {
+        this.link.setHostStaging(staging);
+    }
+
     /** Whether the chunk running now (the only one without virtual stages) is the model's first stage. */
     public boolean isFirstStage() {
         return first(current);

@@ -50,6 +50,13 @@ final class StageLink {
         this.device = link;
     }
 
+    /** How the host path copies between the device and the messages (null: through DJL). */
+    private HostStaging staging;
+
+    void setHostStaging(HostStaging staging) {
+        this.staging = staging;
+    }
+
     /**
      * Whether {@code a} (a receive or send) crosses the edge below its stage: activations come in from the previous
      * rank and gradients go back to it; the other two cross the edge above, to and from the next rank.
@@ -138,8 +145,16 @@ final class StageLink {
         TensorCodec.Header h = TensorCodec.Header.of(arrays);
         int bytes = Math.toIntExact(h.dataBytes());
         ByteBuffer data = ByteBuffer.wrap(s.data(bytes), 0, bytes);
-        for (NDArray a : arrays) {
-            DjlInternals.copyToHost(a, data);
+        if (staging != null) {
+            int at = 0;
+            for (NDArray a : arrays) {
+                staging.toHost(a, s.data, at);
+                at += Math.toIntExact(a.size() * a.getDataType().getNumOfBytes());
+            }
+        } else {
+            for (NDArray a : arrays) {
+                DjlInternals.copyToHost(a, data);
+            }
         }
         h = h.withCrc(TensorCodec.crc32c(s.data, 0, bytes));
         if (h.size() > MAX_HEADER_BYTES) {
@@ -194,6 +209,16 @@ final class StageLink {
         if (TensorCodec.crc32c(data, 0, bytes) != h.crc32c()) {
             throw new IllegalStateException("the " + describe(dir, microbatch, peer)
                     + " arrived corrupted (checksum mismatch)");
+        }
+        if (staging != null) {
+            NDList out = new NDList();
+            int at = 0;
+            for (int i = 0; i < h.shapes().size(); i++) {
+                NDArray a = staging.toDevice(scope, data, at, h.shapes().get(i), h.types().get(i));
+                out.add(a);
+                at += Math.toIntExact(a.size() * a.getDataType().getNumOfBytes());
+            }
+            return out;
         }
         ByteBuffer direct = s.direct(bytes);
         direct.put(data, 0, bytes).flip();
