@@ -5,9 +5,9 @@ import java.time.Duration;
 /**
  * Moves buffers between the ranks of a group: point-to-point with tags, and collectives.
  *
- * <p>Two implementations pass one contract: {@code MpjCommunicator} (separate JVMs over MPJ Express niodev, one
- * machine or many) and {@code LocalCommunicator} (ranks as threads of one JVM; fast, deterministic, with fault
- * injection). Every blocking call waits at most {@link #timeout()} for a peer and then throws
+ * <p>One implementation, {@code group.Group}, over three transports that pass one contract: smp4j's sockets and MPJ
+ * Express niodev (separate JVMs, one machine or many) and an in-JVM network (ranks as threads of one JVM; fast,
+ * deterministic, with fault injection; {@code local.LocalCluster}). Every blocking call waits at most {@link #timeout()} for a peer and then throws
  * {@link CommTimeoutException} naming this rank, the peer, the tag and the operation.
  *
  * <p>Collectives must be called by every rank of the group, in the same order. Messages between one pair of

@@ -4,7 +4,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import io.smp4j.comm.Communicator;
-import io.smp4j.core.partition.Partitioning;
+import io.smp4j.core.stage.StageBuilder;
 import io.smp4j.pipeline.model.Materializer;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
@@ -247,7 +247,7 @@ public final class Checkpoints {
             List<Parameter> recreated = new ArrayList<>();
             for (int s = 0; s < smp.ppSize(); s++) {
                 // Rank s's chunks (one stage without virtual stages), as it wrote them.
-                Block stage = Partitioning.rankBlock(Partitioning.chunks(units, plan, s, smp.ppSize()));
+                Block stage = StageBuilder.rankBlock(StageBuilder.chunks(units, plan, s, smp.ppSize()));
                 for (int u = 0; u < units.size(); u++) {
                     if (plan.stageOf(u) % smp.ppSize() == s && Materializer.released(units.get(u))) {
                         // Zeros, not the initializer (no draw from the engine's random generator): the values arrive.

@@ -9,23 +9,21 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.optimizer.Optimizer;
-import io.smp4j.core.partition.Partitioning;
-import io.smp4j.core.step.MicrobatchContext;
-import io.smp4j.core.step.StepModel;
+import io.smp4j.core.stage.StageBuilder;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.NDLists;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.model.SeededInit;
-import io.smp4j.pipeline.partition.Partitioner;
 import io.smp4j.pipeline.partition.PartitionPlan;
+import io.smp4j.pipeline.partition.Partitioner;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.List;
 
 /*
  * Longer than 300 lines on purpose: this is the user's one object, SageMaker's DistributedModel, and most of its lines
  * are its public API and that API's documentation (placement by hand, partitioning, delayed initialisation, forward
- * and backward inside a step). What is not API lives elsewhere: ManualPlacement, StageParts, LossScale, Partitioning,
+ * and backward inside a step). What is not API lives elsewhere: ManualPlacement, StageParts, LossScale, StageBuilder,
  * Repartitioner.
  */
 
@@ -53,7 +51,7 @@ public final class DistributedModel implements StepModel {
     /** Bytes per parameter byte a stage holds (weights, gradients, optimizer state), for memory limits. */
     private double stateFactor = Partitioner.DEFAULT_STATE_FACTOR;
     private final ManualPlacement placement = new ManualPlacement();
-    private Partitioning.Result partitioned;
+    private StageBuilder.Result partitioned;
     private boolean training = true;
     private StepOutput lastOutput;
     /** What the last stage's loss is multiplied by before backward: 1/M (and fp16's loss scale). */
@@ -219,9 +217,9 @@ public final class DistributedModel implements StepModel {
         if (partitioned != null) {
             throw new IllegalStateException("the model is already partitioned");
         }
-        partitioned = Partitioning.partition(smp, block, manager, sample,
+        partitioned = StageBuilder.partition(smp.stageContext(), block, manager, sample,
                 placement.toPlacement(),
-                modelOutput, new Partitioning.Holding(delayed, stateFactor));
+                modelOutput, new StageBuilder.Holding(delayed, stateFactor));
         repartitioner = new Repartitioner(smp, block, manager, partitioned);
         parts = StageParts.of(smp, manager);
         parts.attach(partitioned.executor(), localParameters());
@@ -280,7 +278,7 @@ public final class DistributedModel implements StepModel {
             // Nothing of the model exists yet: partition now, on this input (world rank 0 measures unit by unit, every
             // rank then allocates its stage); the body goes on with placeholders of the model's output.
             partition(in, null);
-            NDList out = partitioned.placeholders(scope, Partitioning.rows(in));
+            NDList out = partitioned.placeholders(scope, StageBuilder.rows(in));
             ctx.recordForward(in, out);
             return out;
         }
@@ -307,7 +305,7 @@ public final class DistributedModel implements StepModel {
         if (exec.isLastStage()) {
             return out;
         }
-        return partitioned.placeholders(scope, Partitioning.rows(in));
+        return partitioned.placeholders(scope, StageBuilder.rows(in));
     }
 
     /**

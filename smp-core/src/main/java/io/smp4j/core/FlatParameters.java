@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
@@ -13,13 +12,11 @@ import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.djl.TensorMemory;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A stage's trainable parameters in one flat buffer, so that a step's CPU work does not grow with the parameter count
@@ -58,9 +55,8 @@ final class FlatParameters implements AutoCloseable {
     private final List<NDArray> gaps;
     private final String id = "smp4j-flat-" + UUID.randomUUID();
     private final Device device;
-    /** Per optimizer-state field: the flat state, and the views installed as each parameter's entry. */
-    private final Map<String, NDArray> flatState = new HashMap<>();
-    private final Map<String, List<NDArray>> stateViews = new HashMap<>();
+    /** The optimizer's state for these parameters, flat. */
+    private final FlatState state;
 
     private FlatParameters(NDManager manager, List<Parameter> params, Optimizer optimizer) {
         this.manager = manager;
@@ -109,7 +105,8 @@ final class FlatParameters implements AutoCloseable {
             old.close();
         }
         DjlInternals.defineGradients(views); // so that every view has a gradient of its own before any backward
-        adoptState(optimizer); // the parameters' optimizer state, into flat state
+        state = new FlatState(manager, this.params, offsets, shapes, total, device, id);
+        state.adopt(optimizer); // the parameters' optimizer state, into flat state
     }
 
     /** Why {@code params} cannot be flat with {@code optimizer} (null: they can). */
@@ -218,96 +215,16 @@ final class FlatParameters implements AutoCloseable {
         } else {
             counts.put(id, count);
         }
-        adoptState(optimizer);
+        state.adopt(optimizer);
         optimizer.update(id, weights, gradients);
         Integer after = counts.get(id);
         for (Parameter p : params) {
             counts.put(p.getId(), after);
         }
-        installStateViews(optimizer);
+        state.installViews(optimizer);
         for (NDArray v : views) {
             DjlInternals.zeroGradient(v);
         }
-    }
-
-    /**
-     * State the optimizer holds for the parameters that is not the views installed here (a checkpoint applied, units
-     * moved, a first step that ran without flat parameters) becomes the flat state: copied into a new flat array,
-     * parameters without state getting zeros (the state DJL's optimizers start from).
-     */
-    private void adoptState(Optimizer optimizer) {
-        for (Map.Entry<String, Map<String, Map<Device, NDArray>>> field
-                : DjlInternals.optimizerState(optimizer).entrySet()) {
-            Map<String, Map<Device, NDArray>> map = field.getValue();
-            List<NDArray> mine = stateViews.get(field.getKey());
-            Map<Device, NDArray> flatEntry = map.get(id);
-            boolean clean = mine != null && flatEntry != null && flatEntry.get(device) == flatState.get(field.getKey());
-            boolean any = false;
-            for (int i = 0; i < params.size(); i++) {
-                NDArray a = stateOf(map, params.get(i));
-                any |= a != null;
-                clean &= mine != null && a == mine.get(i);
-            }
-            if (clean || (!any && flatEntry == null)) {
-                continue; // ours, or none yet (the optimizer makes it at its first update)
-            }
-            NDArray flat = manager.zeros(new Shape(total), DataType.FLOAT32, device);
-            try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
-                for (int i = 0; i < params.size(); i++) {
-                    NDArray a = stateOf(map, params.get(i));
-                    if (a != null) {
-                        try (NDArray src = a.reshape(a.size())) {
-                            flat.set(new NDIndex("{}:{}", offsets[i], offsets[i] + a.size()), src);
-                        }
-                    }
-                }
-            }
-            for (Parameter p : params) {
-                Map<Device, NDArray> old = map.remove(p.getId());
-                if (old != null) {
-                    old.values().forEach(NDArray::close);
-                }
-            }
-            Map<Device, NDArray> oldFlat = map.remove(id);
-            if (oldFlat != null) {
-                oldFlat.values().forEach(NDArray::close);
-            }
-            Map<Device, NDArray> entry = new ConcurrentHashMap<>();
-            entry.put(device, flat);
-            map.put(id, entry);
-            stateViews.remove(field.getKey());
-            flatState.put(field.getKey(), flat);
-            installStateViews(optimizer);
-        }
-    }
-
-    /** Each parameter's entry in the optimizer's state maps becomes a view of its slot of the flat state. */
-    private void installStateViews(Optimizer optimizer) {
-        for (Map.Entry<String, Map<String, Map<Device, NDArray>>> field
-                : DjlInternals.optimizerState(optimizer).entrySet()) {
-            Map<Device, NDArray> flatEntry = field.getValue().get(id);
-            if (flatEntry == null || stateViews.containsKey(field.getKey())
-                    && flatEntry.get(device) == flatState.get(field.getKey())) {
-                continue;
-            }
-            NDArray flat = flatEntry.get(device);
-            flatState.put(field.getKey(), flat);
-            List<NDArray> v = DjlInternals.views(flat, offsets, shapes);
-            for (int i = 0; i < params.size(); i++) {
-                Map<Device, NDArray> entry = new ConcurrentHashMap<>();
-                entry.put(device, v.get(i));
-                Map<Device, NDArray> old = field.getValue().put(params.get(i).getId(), entry);
-                if (old != null) {
-                    old.values().stream().filter(a -> !v.contains(a)).forEach(NDArray::close);
-                }
-            }
-            stateViews.put(field.getKey(), v);
-        }
-    }
-
-    private NDArray stateOf(Map<String, Map<Device, NDArray>> map, Parameter p) {
-        Map<Device, NDArray> e = map.get(p.getId());
-        return e == null || e.isEmpty() ? null : e.values().iterator().next();
     }
 
     /**

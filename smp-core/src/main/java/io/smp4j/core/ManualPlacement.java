@@ -1,6 +1,6 @@
 package io.smp4j.core;
 
-import io.smp4j.core.partition.Partitioning;
+import io.smp4j.core.stage.StageBuilder;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -42,7 +42,7 @@ final class ManualPlacement {
         fixed = true;
     }
 
-    Partitioning.Placement toPlacement() {
-        return new Partitioning.Placement(stageOf, fixed, unitNames, shared);
+    StageBuilder.Placement toPlacement() {
+        return new StageBuilder.Placement(stageOf, fixed, unitNames, shared);
     }
 }

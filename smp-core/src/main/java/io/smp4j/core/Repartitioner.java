@@ -4,8 +4,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.ReduceOp;
-import io.smp4j.core.partition.Partitioning;
-import io.smp4j.core.partition.SharedUnits;
+import io.smp4j.core.stage.StageBuilder;
+import io.smp4j.core.stage.SharedUnits;
+import io.smp4j.pipeline.Stats;
 import io.smp4j.pipeline.exec.ComputeClock;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
@@ -48,7 +49,7 @@ final class Repartitioner {
     private final Block block;
     private final NDManager manager;
     /** The partitioning in force. */
-    private Partitioning.Result current;
+    private StageBuilder.Result current;
     /**
      * Per measured step, this rank's milliseconds per chunk since the last plan: forward + backward, then forward
      * alone, then the optimizer update (in chunk 0's place).
@@ -66,7 +67,7 @@ final class Repartitioner {
     private final Confirmation confirmation = new Confirmation();
 
     /** For the model {@code block} on {@code manager}, partitioned as {@code partitioned} (it measures from now on). */
-    Repartitioner(Smp smp, Block block, NDManager manager, Partitioning.Result partitioned) {
+    Repartitioner(Smp smp, Block block, NDManager manager, StageBuilder.Result partitioned) {
         this.smp = smp;
         this.block = block;
         this.manager = manager;
@@ -77,7 +78,7 @@ final class Repartitioner {
     }
 
     /** The partitioning in force: the one given, or the last re-partitioning's. */
-    Partitioning.Result current() {
+    StageBuilder.Result current() {
         return current;
     }
 
@@ -127,7 +128,7 @@ final class Repartitioner {
             for (int c = 0; c < n; c++) {
                 final int what = k;
                 final int chunk = c;
-                mine[k][c] = median(measured.stream().map(a -> a[what][chunk]).toList());
+                mine[k][c] = Stats.median(measured.stream().map(a -> a[what][chunk]).toList());
             }
         }
         double[][] all = gatherStageTimes(mine);
@@ -172,7 +173,7 @@ final class Repartitioner {
         SmpConfig c = smp.config();
         if (c.memoryWeight() == 0 && c.virtualStages() == 1) {
             Schedule schedule = Schedules.of(c.pipeline(), smp.ppSize(), c.microbatches(), c.activeMicrobatches());
-            int runAhead = Schedules.INTERLEAVED.equals(c.pipeline()) ? c.activeMicrobatches() : 0;
+            int runAhead = Schedules.runsAhead(c.pipeline()) ? c.activeMicrobatches() : 0;
             boolean[] shareable = SharedUnits.shareable(ModelUnits.resolve(block, current.plan().unitNames()));
             return Repartition.byPeriod(current.plan(), times, schedule, runAhead, c.repartitionThreshold(),
                     current.memoryLimits(), c.activeMicrobatches(), shareable);
@@ -210,10 +211,10 @@ final class Repartitioner {
         StageMove.apply(smp, block, manager, optimizer, from, to, received, current.unitInputs());
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
         // Replicas of shared units: created where the new plan has one, freed where it no longer does.
-        Partitioning.releaseOtherStages(smp, to, units, current.unitInputs(), manager);
-        List<Block> chunks = Partitioning.chunks(units, to, smp.ppRank(), smp.ppSize());
-        PipelineExecutor exec = Partitioning.build(smp, to, units, chunks, manager);
-        current = current.with(to, Partitioning.rankBlock(chunks), exec);
+        StageBuilder.releaseOtherStages(smp.stageContext(), to, units, current.unitInputs(), manager);
+        List<Block> chunks = StageBuilder.chunks(units, to, smp.ppRank(), smp.ppSize());
+        PipelineExecutor exec = StageBuilder.build(smp.stageContext(), to, units, chunks, manager);
+        current = current.with(to, StageBuilder.rankBlock(chunks), exec);
         repartitions++;
         freshPlan = true;
         exec.computeClock().setMeasuring(adjustable());
@@ -256,14 +257,6 @@ final class Repartitioner {
             }
         }
         return sum;
-    }
-
-    private static double median(List<Double> v) {
-        if (v.isEmpty()) {
-            return 0;
-        }
-        double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
     }
 
     private static double[] round(double[] v) {

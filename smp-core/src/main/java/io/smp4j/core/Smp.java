@@ -13,8 +13,10 @@ import io.smp4j.core.device.Gpu;
 import io.smp4j.core.device.GpuPeers;
 import io.smp4j.core.device.GpuProbe;
 import io.smp4j.core.device.JCudaProbe;
-import io.smp4j.core.step.StepRunner;
+import io.smp4j.core.stage.StageContext;
 import io.smp4j.pipeline.djl.TensorMemory;
+import io.smp4j.pipeline.exec.ActionListener;
+import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.Schedules;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -252,6 +254,33 @@ public final class Smp implements AutoCloseable {
     /** Device-to-device paths between this rank's GPU and its peers' (CUDA IPC on one host), where they reach. */
     public DeviceResources deviceResources() {
         return deviceResources;
+    }
+
+    private StageContext stageContext;
+
+    /** What partitioning and building this rank's stage use of the job (see {@link StageContext}). */
+    public synchronized StageContext stageContext() {
+        if (stageContext == null) {
+            SmpConfig c = config;
+            ActionListener actions = new ActionListener() {
+                @Override
+                public void executed(Action a, long startNanos, long endNanos) {
+                    timeline().action(a, startNanos, endNanos);
+                }
+
+                @Override
+                public boolean active() {
+                    Timeline t = timeline();
+                    return t != null && t.recording();
+                }
+            };
+            stageContext = new StageContext(world, pipelineGroup, dataParallelGroup, topology, deviceResources(),
+                    deviceSelection().gpu(), new StageContext.Settings(c.microbatches(), c.pipeline(),
+                    c.autoPartition(), c.memoryWeight(), c.defaultPartition(), c.activeMicrobatches(),
+                    c.virtualStages(), c.activationCheckpointing(), c.traceDevice(), c.processesPerGpu(),
+                    c.memoryBudgetMb()), actions, this::synchronize);
+        }
+        return stageContext;
     }
 
     @Override

@@ -7,8 +7,8 @@ import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import ai.djl.ndarray.types.DataType;
 import io.smp4j.comm.Topology;
-import io.smp4j.core.step.NearestName;
 import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.schedule.Schedules;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Files;
@@ -443,8 +443,9 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 problems.add("microbatches must be >= 1, got " + microbatches);
             }
             String pipe = lower(pipeline);
-            if (!Set.of("interleaved", "simple").contains(pipe)) {
-                problems.add("pipeline must be one of interleaved, simple; got \"" + pipeline + "\"");
+            if (!Schedules.NAMES.contains(pipe)) {
+                problems.add("pipeline must be one of " + String.join(", ", Schedules.NAMES) + "; got \"" + pipeline
+                        + "\"");
             }
             String opt = lower(optimize);
             if (!Set.of("speed", "memory").contains(opt)) {

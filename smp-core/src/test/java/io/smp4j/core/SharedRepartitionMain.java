@@ -24,7 +24,11 @@ import java.util.Random;
  * bits), {@code PLAN ...} and {@code PARAMS rank=R crc=...} (this rank's own parameters and momentum at the end).
  */
 public final class SharedRepartitionMain {
-    static final int STEPS = 12;
+    /**
+     * Steps to train: the re-partitioner decides from measured times and wants two checks in a row to agree, so a run
+     * needs room for a noisy first check (warm-up) and its backoff (seen on a loaded machine: 12 were too few).
+     */
+    static final int STEPS = 20;
     static final int WIDTH = 1024;
     static final int BATCH = 64;
 

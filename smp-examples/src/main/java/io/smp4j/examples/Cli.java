@@ -9,6 +9,7 @@ import io.smp4j.examples.bench.GpuBench;
 import io.smp4j.examples.bench.TrainBench;
 import io.smp4j.examples.cli.ClassPaths;
 import io.smp4j.examples.cli.CommandLines;
+import io.smp4j.examples.cli.LocalRuns;
 import io.smp4j.examples.resnet.ResNet18Training;
 import java.io.File;
 import java.nio.file.Path;
@@ -141,9 +142,9 @@ public final class Cli {
         }
         // The ranks run where the user ran ./smp: their relative paths (--metrics-json, --checkpoint-dir) mean what
         // the user meant.
-        LocalLauncher.Builder b = LaunchPolicy.launcher(o.np, o.threads, main).args(o.args).classpath(classpath)
+        LocalLauncher.Builder b = LocalRuns.builder(o.np, o.threads, main, o.args, Map.of()).classpath(classpath)
                 .directory(callerDir()).maxRestarts(o.maxRestarts);
-        return launch(b);
+        return LocalRuns.run(b, "smp");
     }
 
     /** Where the user ran {@code ./smp} (it changes into its own checkout); this process's directory otherwise. */
@@ -186,18 +187,7 @@ public final class Cli {
      */
     public static int launch(int np, int threads, String mainClass, List<String> args, Map<String, String> env,
                              String classpath) throws Exception {
-        LocalLauncher.Builder builder = LaunchPolicy.launcher(np, threads, mainClass).args(args).classpath(classpath);
-        env.forEach(builder::env);
-        return launch(builder);
-    }
-
-    private static int launch(LocalLauncher.Builder builder) throws Exception {
-        LocalLauncher launcher = builder.build();
-        int code = launcher.run();
-        if (code != 0) {
-            System.err.println("smp: " + launcher.failureMessage());
-        }
-        return code;
+        return LocalRuns.run(LocalRuns.builder(np, threads, mainClass, args, env).classpath(classpath), "smp");
     }
 
     private static int help(String text) {

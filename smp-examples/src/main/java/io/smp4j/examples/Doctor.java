@@ -5,6 +5,7 @@ import io.smp4j.core.device.DeviceSelector;
 import io.smp4j.core.device.Gpu;
 import io.smp4j.core.device.GpuProbe;
 import io.smp4j.core.device.JCudaProbe;
+import io.smp4j.examples.support.Versions;
 import java.io.File;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The house rules that keep smp4j easy to change, checked on every build: no dependency cycle between files (a
- * nested class counts as its file), and no file in {@code src/main} over 300 lines without the reason written at
+ * nested class counts as its file) nor between packages, and no file in {@code src/main} over 300 lines without the reason written at
  * its top.
  */
 class ArchitectureTest {
@@ -43,8 +43,8 @@ class ArchitectureTest {
         return roots;
     }
 
-    @Test
-    void noFileDependsOnItselfThroughOthers() {
+    /** Class -> the classes it uses (nested classes as their file), over every module, from jdeps. */
+    static Map<String, Set<String>> classEdges() {
         ToolProvider jdeps = ToolProvider.findFirst("jdeps").orElseThrow(() -> new AssertionError("no jdeps (a JDK)"));
         Map<String, Set<String>> edges = new TreeMap<>();
         Pattern edge = Pattern.compile("^\\s+(io\\.smp4j\\.\\S+)\\s+->\\s+(io\\.smp4j\\.\\S+)");
@@ -65,8 +65,38 @@ class ArchitectureTest {
             }
         }
         assertTrue(edges.size() > 50, "jdeps saw " + edges.size() + " classes");
-        List<Set<String>> cycles = stronglyConnected(edges);
+        return edges;
+    }
+
+    @Test
+    void noFileDependsOnItselfThroughOthers() {
+        List<Set<String>> cycles = stronglyConnected(classEdges());
         assertEquals(List.of(), cycles, "files that depend on each other");
+    }
+
+    /**
+     * No package depends on itself through others either: each package is a layer of its module, so that a package
+     * can be read, tested and replaced with only the packages below it.
+     */
+    @Test
+    void noPackageDependsOnItselfThroughOthers() {
+        Map<String, Set<String>> packages = new TreeMap<>();
+        classEdges().forEach((from, tos) -> {
+            String p = packageOf(from);
+            for (String to : tos) {
+                if (!packageOf(to).equals(p)) {
+                    packages.computeIfAbsent(p, k -> new TreeSet<>()).add(packageOf(to));
+                }
+            }
+        });
+        assertTrue(packages.size() > 15, "jdeps saw " + packages.size() + " packages");
+        assertEquals(List.of(), stronglyConnected(packages), "packages that depend on each other");
+        // Not vacuous: a cycle of two packages is found.
+        assertEquals(1, stronglyConnected(Map.of("a", Set.of("b"), "b", Set.of("a"))).size());
+    }
+
+    private static String packageOf(String className) {
+        return className.substring(0, className.lastIndexOf('.'));
     }
 
     /** Tarjan's algorithm, iterative: the components of more than one class. */

@@ -1,9 +1,11 @@
 package io.smp4j.comm.group;
 
 /**
- * What moves a group's messages: typed point-to-point sends and receives, and sub-groups. Two implementations: MPJ
- * Express niodev (separate processes) and an in-JVM network (threads). Everything above (checks, deadlines, tags,
- * collectives) is the {@link Group}'s, so both behave alike.
+ * What moves a group's messages: typed point-to-point sends and receives, and sub-groups. Three implementations:
+ * MPJ Express niodev ({@code mpj.MpjTransport}, separate processes, any hosts), smp4j's Unix-domain sockets between
+ * the ranks of one host wrapped around it ({@code socket.SocketTransport}), and an in-JVM network
+ * ({@code local.LocalTransport}, ranks as threads). Everything above (checks, deadlines, tags, collectives) is the {@link Group}'s, so all behave
+ * alike.
  */
 public interface Transport {
     Transfer send(float[] buf, int offset, int length, int dest, int tag);

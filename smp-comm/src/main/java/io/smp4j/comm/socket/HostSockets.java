@@ -1,9 +1,9 @@
 package io.smp4j.comm.socket;
 
 import io.smp4j.comm.CommException;
-import io.smp4j.comm.JobFiles;
 import io.smp4j.comm.Communicator;
-import io.smp4j.comm.launch.HostIdentity;
+import io.smp4j.comm.HostIdentity;
+import io.smp4j.comm.JobFiles;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;

@@ -6,7 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.smp4j.comm.Communicator;
-import io.smp4j.comm.launch.HostIdentity;
+import io.smp4j.comm.HostIdentity;
 import io.smp4j.pipeline.djl.TensorMemory;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;

@@ -3,27 +3,20 @@ package io.smp4j.examples.bench;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import io.smp4j.examples.Stats;
+import io.smp4j.pipeline.Stats;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
 /** The Markdown report of {@code ./smp bench} from the suite's collected JSON. */
-final class BenchReport {
+final class BenchReport extends MarkdownReport {
     final JsonObject r;
-    final StringBuilder s = new StringBuilder();
 
     BenchReport(JsonObject r) {
     this.r = r;
     }
 
-    void line(String format, Object... args) {
-        s.append(String.format(Locale.ROOT, format, args)).append('\n');
-    }
 
-    static double d(JsonObject o, String k) {
-        return o.get(k).getAsDouble();
-    }
 
     String markdown() {
         JsonObject m = r.getAsJsonObject("machine");

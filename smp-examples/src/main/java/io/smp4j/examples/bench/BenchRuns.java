@@ -2,7 +2,7 @@ package io.smp4j.examples.bench;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
-import io.smp4j.examples.Stats;
+import io.smp4j.pipeline.Stats;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

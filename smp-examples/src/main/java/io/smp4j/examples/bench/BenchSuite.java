@@ -6,9 +6,9 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.smp4j.comm.launch.LaunchPolicy;
-import io.smp4j.comm.launch.LocalLauncher;
-import io.smp4j.examples.Versions;
 import io.smp4j.examples.cli.CommandLines;
+import io.smp4j.examples.cli.LocalRuns;
+import io.smp4j.examples.support.Versions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import java.io.IOException;
@@ -233,14 +233,7 @@ public final class BenchSuite {
 
     /** Runs a rank program on {@code np} local processes (see {@link LaunchPolicy}); returns the exit code. */
     static int launch(int np, int threads, String main, List<String> args, Map<String, String> env) throws Exception {
-        LocalLauncher.Builder b = LaunchPolicy.launcher(np, threads, main).args(args);
-        env.forEach(b::env);
-        LocalLauncher l = b.build();
-        int code = l.run();
-        if (code != 0) {
-            System.err.println("bench: " + l.failureMessage());
-        }
-        return code;
+        return LocalRuns.run(LocalRuns.builder(np, threads, main, args, env), "bench");
     }
 
     /** Runs torch_bench.py; a missing PyTorch is reported, not fatal. */

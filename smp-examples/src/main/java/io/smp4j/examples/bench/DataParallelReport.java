@@ -30,17 +30,9 @@ final class DataParallelReport {
         return m;
     }
 
-    private static double d(JsonObject o, String k) {
-        return o.get(k).getAsDouble();
-    }
 
     /** Collects the section's lines. */
-    private static final class Lines {
-        final StringBuilder s = new StringBuilder();
-
-        void line(String format, Object... args) {
-            s.append(String.format(Locale.ROOT, format, args)).append('\n');
-        }
+    private static final class Lines extends MarkdownReport {
     }
 
     /** The section's Markdown, from the suite's {@code data_parallel} results. */
@@ -70,12 +62,12 @@ final class DataParallelReport {
         out.line("| | step (ms) | samples/s | all-reduce (ms per step) | waited for after backward (ms) | hidden |");
         out.line("|---|---|---|---|---|---|");
         out.line("| smp4j overlapped | %.0f | %.1f | %.1f on the communication thread, %.0f buckets | %.1f | "
-                + "**%.0f%%** (lowest rank) |", d(ours, "median_step_ms"), d(ours, "samples_per_second"),
+                + "**%.0f%%** (lowest rank) |", MarkdownReport.d(ours, "median_step_ms"), MarkdownReport.d(ours, "samples_per_second"),
                 max(ours, "overlapped_all_reduce_ms"), max(ours, "buckets"), max(ours, "all_reduce_comm_ms"),
                 100 * min(ours, "hidden_fraction"));
         if (flat != null) {
             out.line("| smp4j after backward | %.0f | %.1f | %.1f (gradient copies %.1f) | %.1f | 0%% |",
-                    d(flat, "median_step_ms"), d(flat, "samples_per_second"), max(flat, "all_reduce_comm_ms"),
+                    MarkdownReport.d(flat, "median_step_ms"), MarkdownReport.d(flat, "samples_per_second"), max(flat, "all_reduce_comm_ms"),
                     max(flat, "gradient_copy_ms"), max(flat, "all_reduce_comm_ms"));
         }
         if (torch.has("error")) {
@@ -84,16 +76,16 @@ final class DataParallelReport {
             return;
         }
         out.line("| PyTorch DDP gloo | %.0f | %.1f | %.1f (one flat all_reduce of %.2f M floats, timed apart) | | |",
-                d(torch, "median_step_ms"), d(torch, "samples_per_second"), d(torch, "all_reduce_ms"),
-                d(torch, "parameters") / 1e6);
+                MarkdownReport.d(torch, "median_step_ms"), MarkdownReport.d(torch, "samples_per_second"), MarkdownReport.d(torch, "all_reduce_ms"),
+                MarkdownReport.d(torch, "parameters") / 1e6);
         out.line("");
         out.line("Hidden = 1 - (time the training thread waited for the all-reduce after backward) / (time the "
                 + "communication thread spent in it), per step; the wait includes waiting for the other replica to "
                 + "finish its backward, so it is an upper bound of the exposed communication.");
-        double ratio = d(ours, "samples_per_second") / d(torch, "samples_per_second");
+        double ratio = MarkdownReport.d(ours, "samples_per_second") / MarkdownReport.d(torch, "samples_per_second");
         out.line("");
         out.line("Ratio smp4j / PyTorch: **%.2f** (%s).%s", ratio, ratio >= 1.0 ? "target met" : "target missed",
                 flat == null ? "" : String.format(Locale.ROOT, " Overlapped against after backward: "
-                        + "%.2fx the samples/s.", d(ours, "samples_per_second") / d(flat, "samples_per_second")));
+                        + "%.2fx the samples/s.", MarkdownReport.d(ours, "samples_per_second") / MarkdownReport.d(flat, "samples_per_second")));
     }
 }

@@ -5,21 +5,14 @@ import com.google.gson.JsonObject;
 import java.util.Locale;
 
 /** The Markdown report of {@code ./smp bench gpu} from its collected JSON (the sections it holds). */
-final class GpuBenchReport {
+final class GpuBenchReport extends MarkdownReport {
     private final JsonObject r;
-    private final StringBuilder s = new StringBuilder();
 
     GpuBenchReport(JsonObject r) {
         this.r = r;
     }
 
-    private void line(String format, Object... args) {
-        s.append(String.format(Locale.ROOT, format, args)).append('\n');
-    }
 
-    private static double d(JsonObject o, String k) {
-        return o.get(k).getAsDouble();
-    }
 
     String markdown() {
         JsonObject m = r.getAsJsonObject("machine");

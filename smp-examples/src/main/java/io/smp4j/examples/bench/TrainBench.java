@@ -19,8 +19,9 @@ import io.smp4j.core.SmpConfig;
 import io.smp4j.core.Step;
 import io.smp4j.core.Timeline;
 import io.smp4j.core.TimelineWriter;
-import io.smp4j.examples.Stats;
 import io.smp4j.examples.cli.CommandLines;
+import io.smp4j.examples.support.ProcessMemory;
+import io.smp4j.pipeline.Stats;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,6 +29,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -157,18 +159,11 @@ public final class TrainBench {
                 .activationCheckpointing(o.activationCheckpointing).repartitionSteps(o.repartitionSteps)
                 .virtualStages(o.virtualStages).overlapAllReduce(o.overlapAllReduce).bucketCapMb(o.bucketCapMb)
                 .flatParameters(o.flatParameters).cudnnBenchmark(o.cudnnBenchmark);
-        if (o.memoryWeight != null) {
-            cb.memoryWeight(o.memoryWeight);
-        }
-        if (o.repartitionThreshold != null) {
-            cb.repartitionThreshold(o.repartitionThreshold);
-        }
-        if (o.activeMicrobatches != null) {
-            cb.activeMicrobatches(o.activeMicrobatches);
-        }
+        Optional.ofNullable(o.memoryWeight).ifPresent(cb::memoryWeight);
+        Optional.ofNullable(o.repartitionThreshold).ifPresent(cb::repartitionThreshold);
+        Optional.ofNullable(o.activeMicrobatches).ifPresent(cb::activeMicrobatches);
         SmpConfig cfg = cb.build();
-        int steps = o.steps;
-        int warmup = o.warmup;
+        int steps = o.steps, warmup = o.warmup;
         try (Smp smp = Smp.init(cfg); NDManager m = NDManager.newBaseManager(smp.device())) {
             int batch = o.batchSize;
             int s = o.imageSize;
@@ -180,10 +175,10 @@ public final class TrainBench {
             NDList[] d = data(m, o, batch);
             Body body = new Body();
             Timeline timeline = smp.startTimeline();
-            double[] wall = new double[steps];
+            double[] wall = new double[steps]; // step time, and the pipeline's part of it
             double[] pipe = new double[steps];
             List<String> plans = new ArrayList<>();
-            double[] copy = new double[steps];
+            double[] copy = new double[steps]; // gradient copies, and the all-reduce itself
             double[] comm = new double[steps];
             double[] overlapped = new double[steps];
             double[] hidden = new double[steps];

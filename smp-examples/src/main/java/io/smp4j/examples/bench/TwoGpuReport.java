@@ -5,24 +5,17 @@ import com.google.gson.JsonObject;
 import java.util.Locale;
 
 /** Section 4 of the GPU report: {@link TwoGpuBench}'s results. */
-final class TwoGpuReport {
+final class TwoGpuReport extends MarkdownReport {
     private final JsonObject t;
     private final JsonObject machine;
-    private final StringBuilder s;
 
     TwoGpuReport(JsonObject twoGpu, JsonObject machine, StringBuilder out) {
+        super(out);
         this.t = twoGpu;
         this.machine = machine;
-        this.s = out;
     }
 
-    private void line(String format, Object... args) {
-        s.append(String.format(Locale.ROOT, format, args)).append('\n');
-    }
 
-    private static double d(JsonObject o, String k) {
-        return o.get(k).getAsDouble();
-    }
 
     private static double busy(JsonObject run, int rank) {
         JsonArray ranks = run.getAsJsonArray("ranks");

@@ -4,7 +4,7 @@ import com.google.gson.GsonBuilder;
 import io.smp4j.core.Smp;
 import io.smp4j.core.train.StepListener;
 import io.smp4j.core.train.StepRecord;
-import io.smp4j.examples.Stats;
+import io.smp4j.pipeline.Stats;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -22,6 +22,7 @@ import io.smp4j.core.train.ReplicaSampler;
 import io.smp4j.core.train.StepListener;
 import io.smp4j.core.train.StepListeners;
 import io.smp4j.core.train.StepRecord;
+import io.smp4j.examples.support.Console;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;

@@ -30,6 +30,28 @@ public final class Schedules {
     /** SageMaker's {@code pipeline} values. */
     public static final String SIMPLE = "simple";
     public static final String INTERLEAVED = "interleaved";
+    /** Every schedule name, the one list the configuration, the executor and run-ahead check against. */
+    public static final List<String> NAMES = List.of(INTERLEAVED, SIMPLE);
+
+    /**
+     * {@code pipeline} as a schedule name (trimmed, lower case); an error naming the allowed ones where it is none.
+     */
+    public static String name(String pipeline) {
+        String p = pipeline == null ? "" : pipeline.trim().toLowerCase(Locale.ROOT);
+        if (!NAMES.contains(p)) {
+            throw new IllegalArgumentException("pipeline must be one of " + String.join(", ", NAMES) + "; got \""
+                    + pipeline + "\"");
+        }
+        return p;
+    }
+
+    /**
+     * Whether the schedule named {@code pipeline} may run a forward ahead of its turn while a backward's gradient is
+     * late (SageMaker's interleaved pipeline does, within active_microbatches; simple keeps its order).
+     */
+    public static boolean runsAhead(String pipeline) {
+        return INTERLEAVED.equals(name(pipeline));
+    }
 
     private static final Map<String, Schedule> CHECKED = new ConcurrentHashMap<>();
 
@@ -59,14 +81,12 @@ public final class Schedules {
         if (activeMicrobatches < 1) {
             throw new IllegalArgumentException("active_microbatches must be >= 1, got " + activeMicrobatches);
         }
-        String p = pipeline == null ? "" : pipeline.trim().toLowerCase(Locale.ROOT);
-        return switch (p) {
+        return switch (name(pipeline)) {
             case SIMPLE -> chunks == 1 ? fillDrain("gpipe", stages, microbatches, activeMicrobatches, true)
                     : fillDrainChunks("gpipe-virtual", stages, microbatches, chunks, true);
             case INTERLEAVED -> chunks == 1 ? oneForwardOneBackward(stages, microbatches, activeMicrobatches)
                     : virtual(stages, microbatches, chunks);
-            default -> throw new IllegalArgumentException("pipeline '" + pipeline + "' is not valid; allowed: "
-                    + SIMPLE + ", " + INTERLEAVED);
+            default -> throw new IllegalStateException("schedule " + pipeline + " has no generator");
         };
     }
 

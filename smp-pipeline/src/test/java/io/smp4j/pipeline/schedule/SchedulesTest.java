@@ -93,8 +93,10 @@ class SchedulesTest {
         assertEquals("stage 0, action F3: microbatch 3 does not exist (M = 2)", rejection(2, "stage 0: F3"));
         assertEquals("'X1' is not an action; examples: F0, B3, RA1, SA1, RG2, SG2, F0:1",
                 assertThrows(IllegalArgumentException.class, () -> Action.parse("X1")).getMessage());
-        assertEquals("pipeline 'gpipe' is not valid; allowed: simple, interleaved",
+        assertEquals("pipeline must be one of interleaved, simple; got \"gpipe\"",
                 assertThrows(IllegalArgumentException.class, () -> Schedules.of("gpipe", 2, 2)).getMessage());
+        assertEquals(true, Schedules.runsAhead(" Interleaved"));
+        assertEquals(false, Schedules.runsAhead("simple"));
     }
 
     /**

@@ -1,4 +1,4 @@
-package io.smp4j.examples;
+package io.smp4j.examples.support;
 
 import ai.djl.engine.Engine;
 import ai.djl.util.Platform;

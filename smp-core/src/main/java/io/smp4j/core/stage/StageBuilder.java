@@ -1,4 +1,4 @@
-package io.smp4j.core.partition;
+package io.smp4j.core.stage;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
@@ -8,10 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
-import io.smp4j.core.Smp;
-import io.smp4j.core.Timeline;
 import io.smp4j.pipeline.djl.DjlInternals;
-import io.smp4j.pipeline.exec.ActionListener;
 import io.smp4j.pipeline.exec.DeviceLink;
 import io.smp4j.pipeline.exec.HostStaging;
 import io.smp4j.pipeline.exec.PipelineExecutor;
@@ -22,7 +19,6 @@ import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Partitioner;
 import io.smp4j.pipeline.partition.Planner;
-import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.Schedules;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.ArrayList;
@@ -32,14 +28,14 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Partitioning a model, as one collective step over the world: plan (world rank 0 measures and splits; every replica
+ * StageBuilder a model, as one collective step over the world: plan (world rank 0 measures and splits; every replica
  * gets the same plan), build this rank's stage and its executor, free the parameters of the other stages, and start
  * the replicas of a stage from identical parameters.
  */
-public final class Partitioning {
-    private static final Logger LOG = LoggerFactory.getLogger(Partitioning.class);
+public final class StageBuilder {
+    private static final Logger LOG = LoggerFactory.getLogger(StageBuilder.class);
 
-    private Partitioning() {
+    private StageBuilder() {
     }
 
     /**
@@ -115,38 +111,38 @@ public final class Partitioning {
      * Collective over the world. {@code sample} is one microbatch of the model input; {@code modelOutput} what the
      * whole model returns for it, or null to find out here.
      */
-    public static Result partition(Smp smp, Block block, NDManager manager, NDList sample, Placement placement,
+    public static Result partition(StageContext ctx, Block block, NDManager manager, NDList sample, Placement placement,
                                    TensorCodec.Header modelOutput, Holding holding) {
         // Measured where training runs (the model's device), or on the CPU where trace_device says so.
-        boolean onCpu = holding.delayed() && "cpu".equals(smp.config().traceDevice())
+        boolean onCpu = holding.delayed() && "cpu".equals(ctx.settings().traceDevice())
                 && manager.getDevice().isGpu();
         try (NDManager scope = onCpu ? NDManager.newBaseManager(Device.cpu()) : manager.newSubManager()) {
-            return plan(smp, block, manager, NDLists.copy(sample, scope), placement, modelOutput, holding);
+            return plan(ctx, block, manager, NDLists.copy(sample, scope), placement, modelOutput, holding);
         }
     }
 
-    private static Result plan(Smp smp, Block block, NDManager manager, NDList sample, Placement placement,
+    private static Result plan(StageContext ctx, Block block, NDManager manager, NDList sample, Placement placement,
                                TensorCodec.Header modelOutput, Holding holding) {
         // With virtual stages the plan has P x v stages; rank r runs stages r, r + P, ...
-        int p = smp.ppSize() * smp.config().virtualStages();
-        Planner.Settings settings = smp.config().autoPartition() && !placement.fixed()
-                ? Planner.Settings.auto(p, smp.config().memoryWeight())
-                : Planner.Settings.manual(p, placement.manual(), smp.config().defaultPartition());
-        settings = settings.withSynchronize(smp::synchronize).withUnits(placement.unitNames())
+        int p = ctx.ppSize() * ctx.settings().virtualStages();
+        Planner.Settings settings = ctx.settings().autoPartition() && !placement.fixed()
+                ? Planner.Settings.auto(p, ctx.settings().memoryWeight())
+                : Planner.Settings.manual(p, placement.manual(), ctx.settings().defaultPartition());
+        settings = settings.withSynchronize(ctx.synchronize()).withUnits(placement.unitNames())
                 .withDelayed(holding.delayed()).withStateFactor(holding.stateFactor());
-        long[] limits = StageMemory.limits(smp);
+        long[] limits = StageMemory.limits(ctx);
         if (limits != null && settings.assignment() == null) {
-            settings = settings.withMemoryLimits(limits, smp.config().activeMicrobatches());
+            settings = settings.withMemoryLimits(limits, ctx.settings().activeMicrobatches());
         }
         // World rank 0 plans for every replica: the data-parallel all-reduce needs identical stages.
-        Planner.Planned planned = Planner.planned(smp.world(), block, sample, settings);
+        Planner.Planned planned = Planner.planned(ctx.world(), block, sample, settings);
         PartitionPlan plan = planned.plan();
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, plan.unitNames());
         if (placement.shared() != null) {
             plan = plan.withShared(placement.shared());
-            SharedUnits.check(plan, units, smp);
+            SharedUnits.check(plan, units, ctx);
         }
-        if (smp.rank() == 0) {
+        if (ctx.rank() == 0) {
             plan.table().forEach(line -> LOG.info("{}", line));
             if (LOG.isDebugEnabled()) {
                 plan.unitLines().forEach(line -> LOG.debug("{}", line));
@@ -156,14 +152,14 @@ public final class Partitioning {
             modelOutput = planned.output();
         }
         if (holding.delayed()) {
-            StageMemory.materializeOwn(smp, plan, units, planned.inputs(), manager);
+            StageMemory.materializeOwn(ctx, plan, units, planned.inputs(), manager);
         }
-        List<Block> chunks = chunks(units, plan, smp.ppRank(), smp.ppSize());
+        List<Block> chunks = chunks(units, plan, ctx.ppRank(), ctx.ppSize());
         Block stage = rankBlock(chunks);
-        PipelineExecutor executor = build(smp, plan, units, chunks, manager);
-        releaseOtherStages(smp, plan, units, planned.inputs(), manager);
-        if (smp.dpSize() > 1) {
-            broadcastFromFirstReplica(smp, stage);
+        PipelineExecutor executor = build(ctx, plan, units, chunks, manager);
+        releaseOtherStages(ctx, plan, units, planned.inputs(), manager);
+        if (ctx.dpSize() > 1) {
+            broadcastFromFirstReplica(ctx, stage);
         }
         return new Result(plan, stage, executor, modelOutput, rows(sample),
                 settings.assignment() == null ? settings.memoryLimits() : null, planned.inputs());
@@ -189,40 +185,29 @@ public final class Partitioning {
     }
 
     /** This rank's executor of its chunks under {@code plan}, with the timeline, checkpointing and device link. */
-    public static PipelineExecutor build(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units, List<Block> chunks,
+    public static PipelineExecutor build(StageContext ctx, PartitionPlan plan, List<ModelUnits.Unit> units, List<Block> chunks,
                                          NDManager manager) {
-        int s = smp.ppRank();
+        int s = ctx.ppRank();
         StringBuilder what = new StringBuilder();
-        for (int g = s; g < plan.stages(); g += smp.ppSize()) {
+        for (int g = s; g < plan.stages(); g += ctx.ppSize()) {
             what.append(what.length() == 0 ? "" : ", ").append(plan.describeStage(g));
         }
-        PipelineExecutor executor = new PipelineExecutor(chunks, s, smp.ppSize(), smp.pipelineGroup(), manager,
+        PipelineExecutor executor = new PipelineExecutor(chunks, s, ctx.ppSize(), ctx.pipelineGroup(), manager,
                 what.toString());
-        executor.setListener(new ActionListener() {
-            @Override
-            public void executed(Action a, long startNanos, long endNanos) {
-                smp.timeline().action(a, startNanos, endNanos);
-            }
-
-            @Override
-            public boolean active() {
-                Timeline t = smp.timeline();
-                return t != null && t.recording();
-            }
-        }, smp::synchronize);
-        executor.setActivationCheckpointing(smp.config().activationCheckpointing());
-        if (Schedules.INTERLEAVED.equals(smp.config().pipeline())) {
+        executor.setListener(ctx.actions(), ctx.synchronize());
+        executor.setActivationCheckpointing(ctx.settings().activationCheckpointing());
+        if (Schedules.runsAhead(ctx.settings().pipeline())) {
             // SageMaker's interleaved pipeline: a backward whenever possible, a forward (within
             // active_microbatches) when the next backward's gradient has not arrived.
-            executor.setRunAhead(smp.config().activeMicrobatches());
+            executor.setRunAhead(ctx.settings().activeMicrobatches());
         }
-        DeviceLink direct = smp.deviceResources().stageLink();
+        DeviceLink direct = ctx.devices().stageLink();
         if (direct != null) {
             executor.setDeviceLink(direct);
         }
-        HostStaging staging = smp.deviceResources().hostStaging();
-        if (staging != null && !Boolean.getBoolean("smp.staging.djl")) {
-            executor.setHostStaging(staging); // pinned copies on a GPU (smp.staging.djl: DJL's, for comparison)
+        HostStaging staging = ctx.devices().hostStaging();
+        if (staging != null && !Boolean.getBoolean("ctx.staging.djl")) {
+            executor.setHostStaging(staging); // pinned copies on a GPU (ctx.staging.djl: DJL's, for comparison)
         }
         if (chunks.size() == 1) {
             executor.setSharedBoundary(SharedUnits.boundary(plan, units, chunks.get(0), s));
@@ -243,13 +228,13 @@ public final class Partitioning {
      * else was allocated) and the planner measured all of it; from here on the rest is dead weight. Their shapes and initialisers stay, so that a full export can re-create them. A
      * replica of a shared unit is kept (or re-created, after re-partitioning).
      */
-    public static void releaseOtherStages(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units,
+    public static void releaseOtherStages(StageContext ctx, PartitionPlan plan, List<ModelUnits.Unit> units,
                                           List<TensorCodec.Header> inputs, NDManager manager) {
         long freed = 0;
         long kept = 0;
-        int s = smp.ppRank();
+        int s = ctx.ppRank();
         for (int u = 0; u < units.size(); u++) {
-            boolean local = SharedUnits.keeps(plan, u, s, smp.ppSize());
+            boolean local = SharedUnits.keeps(plan, u, s, ctx.ppSize());
             if (local && !Materializer.released(units.get(u))) {
                 for (Parameter prm : Parameters.of(units.get(u).block())) {
                     kept += prm.getArray().size() * prm.getArray().getDataType().getNumOfBytes();
@@ -262,16 +247,16 @@ public final class Partitioning {
                 freed += Materializer.release(units.get(u));
             }
         }
-        LOG.debug("rank {}: keeps {} of parameters of stage {}, released {} of other stages", smp.rank(),
+        LOG.debug("rank {}: keeps {} of parameters of stage {}, released {} of other stages", ctx.rank(),
                 Partitioner.bytes(kept), s, Partitioner.bytes(freed));
     }
 
     /** The replicas of a stage start from replica 0's parameters, even if their seeds differ. */
-    private static void broadcastFromFirstReplica(Smp smp, Block stage) {
+    private static void broadcastFromFirstReplica(StageContext ctx, Block stage) {
         for (Parameter prm : Parameters.of(stage)) {
             NDArray a = prm.getArray();
             float[] v = a.toFloatArray();
-            smp.dataParallelGroup().broadcast(v, 0, v.length, 0);
+            ctx.dataParallelGroup().broadcast(v, 0, v.length, 0);
             DjlInternals.overwrite(a, v);
         }
     }

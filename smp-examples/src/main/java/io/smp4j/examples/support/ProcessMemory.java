@@ -1,4 +1,4 @@
-package io.smp4j.examples.bench;
+package io.smp4j.examples.support;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -13,7 +13,7 @@ public final class ProcessMemory {
      * Resets the kernel's peak-RSS mark to the current RSS (Linux: "5" into /proc/self/clear_refs), so that VmHWM then
      * measures the timed steps only; returns the current RSS in MB.
      */
-    static double resetPeakRss() {
+    public static double resetPeakRss() {
         try {
             Files.writeString(Path.of("/proc/self/clear_refs"), "5");
         } catch (IOException | RuntimeException e) {

@@ -1,4 +1,4 @@
-package io.smp4j.comm.launch;
+package io.smp4j.comm;
 
 import java.io.IOException;
 import java.net.InetAddress;

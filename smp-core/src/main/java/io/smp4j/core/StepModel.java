@@ -1,8 +1,7 @@
-package io.smp4j.core.step;
+package io.smp4j.core;
 
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import io.smp4j.core.StepOutput;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.wire.TensorCodec;
 

@@ -1,4 +1,4 @@
-package io.smp4j.core.step;
+package io.smp4j.core;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -6,10 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import io.smp4j.core.DistributedModel;
-import io.smp4j.core.NotSplit;
-import io.smp4j.core.SplitAxis;
-import io.smp4j.core.Step;
 import org.junit.jupiter.api.Test;
 
 class StepSignatureTest {
@@ -44,9 +40,9 @@ class StepSignatureTest {
     void unusableStepSignaturesAreRejectedBeforeAnyWork() {
         DistributedModel model = new DistributedModel(null, null, null);
         NDList x = new NDList();
-        assertEquals("no public method 'train' in io.smp4j.core.step.StepSignatureTest$Steps: a step must be a public "
+        assertEquals("no public method 'train' in io.smp4j.core.StepSignatureTest$Steps: a step must be a public "
                 + "method annotated @Step; its steps: badReturn, good, noModel", error("train", model, x));
-        assertEquals("no public method 'godo' in io.smp4j.core.step.StepSignatureTest$Steps: did you mean 'good'? a "
+        assertEquals("no public method 'godo' in io.smp4j.core.StepSignatureTest$Steps: did you mean 'good'? a "
                 + "step must be a public method annotated @Step; its steps: badReturn, good, noModel",
                 error("godo", model, x));
         assertEquals("method Steps.notAnnotated is not annotated @Step", error("notAnnotated", model, x));

@@ -1,9 +1,8 @@
-package io.smp4j.core.partition;
+package io.smp4j.core.stage;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Parameter;
-import io.smp4j.core.Smp;
 import io.smp4j.core.device.Gpu;
 import io.smp4j.pipeline.model.Materializer;
 import io.smp4j.pipeline.model.ModelUnits;
@@ -29,17 +28,17 @@ final class StageMemory {
      * memory (probed at start-up) and {@code memory_budget_mb}; null when some rank has neither (a CPU rank without a
      * budget).
      */
-    static long[] limits(Smp smp) {
-        Gpu gpu = smp.deviceSelection().gpu();
+    static long[] limits(StageContext ctx) {
+        Gpu gpu = ctx.gpu();
         // Ranks that share a GPU share its free memory.
-        long mine = gpu == null ? -1 : gpu.freeBytes() / smp.config().processesPerGpu();
-        long budget = (long) (smp.config().memoryBudgetMb() * 1e6);
+        long mine = gpu == null ? -1 : gpu.freeBytes() / ctx.settings().processesPerGpu();
+        long budget = (long) (ctx.settings().memoryBudgetMb() * 1e6);
         if (budget > 0) {
             mine = mine < 0 ? budget : Math.min(mine, budget);
         }
-        byte[][] all = smp.world().allGather(ByteBuffer.allocate(8).putLong(mine).array());
-        int v = smp.config().virtualStages();
-        long[] limits = new long[smp.ppSize() * v];
+        byte[][] all = ctx.world().allGather(ByteBuffer.allocate(8).putLong(mine).array());
+        int v = ctx.settings().virtualStages();
+        long[] limits = new long[ctx.ppSize() * v];
         Arrays.fill(limits, Long.MAX_VALUE);
         for (int r = 0; r < all.length; r++) {
             long free = ByteBuffer.wrap(all[r]).getLong();
@@ -47,7 +46,7 @@ final class StageMemory {
                 return null;
             }
             // A rank's chunks share its device: each may use 1/v of it.
-            for (int g = smp.topology().ppRank(r); g < limits.length; g += smp.ppSize()) {
+            for (int g = ctx.topology().ppRank(r); g < limits.length; g += ctx.ppSize()) {
                 limits[g] = Math.min(limits[g], free / v);
             }
         }
@@ -58,11 +57,11 @@ final class StageMemory {
      * Delayed initialisation: this rank allocates the units it runs (and replicas it keeps), each parameter from its
      * seeded initializer, so that its values are those the whole model initialised at once would have.
      */
-    static void materializeOwn(Smp smp, PartitionPlan plan, List<ModelUnits.Unit> units,
+    static void materializeOwn(StageContext ctx, PartitionPlan plan, List<ModelUnits.Unit> units,
                                        List<TensorCodec.Header> inputs, NDManager manager) {
         long bytes = 0;
         for (int u = 0; u < units.size(); u++) {
-            if (SharedUnits.keeps(plan, u, smp.ppRank(), smp.ppSize())) {
+            if (SharedUnits.keeps(plan, u, ctx.ppRank(), ctx.ppSize())) {
                 Materializer.materialize(units.get(u), manager, DataType.FLOAT32, Materializer.shapes(inputs, u));
                 for (Parameter prm : Parameters.of(units.get(u).block())) {
                     bytes += prm.getArray().size() * prm.getArray().getDataType().getNumOfBytes();
@@ -70,6 +69,6 @@ final class StageMemory {
             }
         }
         LOG.info("rank {}: delayed initialisation materialised {} of parameters for stage {} (no other stage's)",
-                smp.rank(), Partitioner.bytes(bytes), smp.ppRank());
+                ctx.rank(), Partitioner.bytes(bytes), ctx.ppRank());
     }
 }

@@ -1,10 +1,7 @@
-package io.smp4j.core.step;
+package io.smp4j.core;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import io.smp4j.core.NotSplit;
-import io.smp4j.core.SplitAxis;
-import io.smp4j.core.Step;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;

@@ -1,8 +1,7 @@
-package io.smp4j.core.partition;
+package io.smp4j.core.stage;
 
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
-import io.smp4j.core.Smp;
 import io.smp4j.pipeline.exec.SharedBoundary;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
@@ -31,12 +30,12 @@ public final class SharedUnits {
     }
 
     /** A plan's shared units, checked against this job before any work: clear errors for what cannot run. */
-    public static void check(PartitionPlan plan, List<ModelUnits.Unit> units, Smp smp) {
+    public static void check(PartitionPlan plan, List<ModelUnits.Unit> units, StageContext ctx) {
         if (!plan.sharesUnits()) {
             return;
         }
         boolean[] ok = shareable(units);
-        int m = smp.config().microbatches();
+        int m = ctx.settings().microbatches();
         for (int s = 1; s < plan.stages(); s++) {
             int k = plan.sharedIn(s);
             int u = plan.firstUnit(s) - 1;
@@ -48,9 +47,9 @@ public final class SharedUnits {
                         + "it has parameters that do not train (running statistics), which a replica would change "
                         + "apart from its owner");
             }
-            if (smp.config().virtualStages() != 1) {
+            if (ctx.settings().virtualStages() != 1) {
                 throw new IllegalArgumentException("shared units need virtual_stages 1, got "
-                        + smp.config().virtualStages());
+                        + ctx.settings().virtualStages());
             }
             if (m < 3) {
                 throw new IllegalArgumentException("unit " + u + " is shared, which needs microbatches >= 3 (its "

@@ -1,4 +1,4 @@
-package io.smp4j.examples.resnet;
+package io.smp4j.examples.support;
 
 import ai.djl.training.util.ProgressBar;
 import io.smp4j.core.train.StepListener;

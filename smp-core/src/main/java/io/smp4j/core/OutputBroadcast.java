@@ -1,4 +1,4 @@
-package io.smp4j.core.step;
+package io.smp4j.core;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;

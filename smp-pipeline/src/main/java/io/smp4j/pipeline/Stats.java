@@ -1,9 +1,9 @@
-package io.smp4j.examples;
+package io.smp4j.pipeline;
 
 import java.util.Arrays;
 import java.util.List;
 
-/** The medians the examples and benchmarks report. */
+/** Medians: of measured stage times (re-partitioning), and of what the examples and benchmarks report. */
 public final class Stats {
     private Stats() {
     }

@@ -1,9 +1,7 @@
-package io.smp4j.core.step;
+package io.smp4j.core;
 
 import ai.djl.ndarray.NDManager;
 import io.smp4j.comm.Communicator;
-import io.smp4j.core.Step;
-import io.smp4j.core.StepOutput;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.exec.StageForward;
 import io.smp4j.pipeline.schedule.Schedule;

@@ -1,4 +1,4 @@
-package io.smp4j.core.step;
+package io.smp4j.core;
 
 import java.util.Collection;
 import java.util.Locale;
