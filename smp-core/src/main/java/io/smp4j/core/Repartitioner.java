@@ -14,7 +14,6 @@ import io.smp4j.pipeline.partition.Confirmation;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Repartition;
 import io.smp4j.pipeline.schedule.Schedule;
-import io.smp4j.pipeline.schedule.Schedules;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -172,8 +171,8 @@ final class Repartitioner {
     private Repartition.Proposal propose(Repartition.Measured times) {
         SmpConfig c = smp.config();
         if (c.memoryWeight() == 0 && c.virtualStages() == 1) {
-            Schedule schedule = Schedules.of(c.pipeline(), smp.ppSize(), c.microbatches(), c.activeMicrobatches());
-            int runAhead = Schedules.runsAhead(c.pipeline()) ? c.activeMicrobatches() : 0;
+            Schedule schedule = smp.trainingSchedule();
+            int runAhead = smp.stageContext().settings().runAhead() ? c.activeMicrobatches() : 0;
             boolean[] shareable = SharedUnits.shareable(ModelUnits.resolve(block, current.plan().unitNames()));
             return Repartition.byPeriod(current.plan(), times, schedule, runAhead, c.repartitionThreshold(),
                     current.memoryLimits(), c.activeMicrobatches(), shareable);

@@ -17,6 +17,7 @@ import io.smp4j.core.stage.StageContext;
 import io.smp4j.pipeline.djl.TensorMemory;
 import io.smp4j.pipeline.exec.ActionListener;
 import io.smp4j.pipeline.schedule.Action;
+import io.smp4j.pipeline.schedule.Schedule;
 import io.smp4j.pipeline.schedule.Schedules;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -236,8 +237,7 @@ public final class Smp implements AutoCloseable {
      */
     public StepOutput step(Object target, String method, Object... args) {
         int m = config.microbatches();
-        StepRunner.Environment env = new StepRunner.Environment(m,
-                Schedules.checked(config.pipeline(), ppSize(), m, config.activeMicrobatches(), config.virtualStages()),
+        StepRunner.Environment env = new StepRunner.Environment(m, trainingSchedule(),
                 Schedules.forwardOnly(ppSize(), m, config.virtualStages()), pipelineGroup);
         try {
             return StepRunner.run(env, target, method, args);
@@ -257,6 +257,26 @@ public final class Smp implements AutoCloseable {
     }
 
     private StageContext stageContext;
+    private Schedule fileSchedule;
+
+    /**
+     * The schedule a training step runs: the hand-written one of {@code schedule_file}, else {@code pipeline}'s (both
+     * checked by the simulator).
+     */
+    public synchronized Schedule trainingSchedule() {
+        if (config.scheduleFile().isEmpty()) {
+            return Schedules.checked(config.pipeline(), ppSize(), config.microbatches(), config.activeMicrobatches(),
+                    config.virtualStages());
+        }
+        if (fileSchedule == null) {
+            fileSchedule = SmpConfig.schedule(config.scheduleFile(), ppSize(), config.microbatches(),
+                    config.virtualStages());
+            if (rank() == 0) {
+                LOG.info("pipeline {}", fileSchedule);
+            }
+        }
+        return fileSchedule;
+    }
 
     /** What partitioning and building this rank's stage use of the job (see {@link StageContext}). */
     public synchronized StageContext stageContext() {
@@ -275,7 +295,8 @@ public final class Smp implements AutoCloseable {
                 }
             };
             stageContext = new StageContext(world, pipelineGroup, dataParallelGroup, topology, deviceResources(),
-                    deviceSelection().gpu(), new StageContext.Settings(c.microbatches(), c.pipeline(),
+                    deviceSelection().gpu(), new StageContext.Settings(c.microbatches(),
+                    c.scheduleFile().isEmpty() && Schedules.runsAhead(c.pipeline()),
                     c.autoPartition(), c.memoryWeight(), c.defaultPartition(), c.activeMicrobatches(),
                     c.virtualStages(), c.activationCheckpointing(), c.traceDevice(), c.processesPerGpu(),
                     c.memoryBudgetMb()), actions, this::synchronize);

@@ -8,6 +8,7 @@ import com.google.gson.JsonPrimitive;
 import ai.djl.ndarray.types.DataType;
 import io.smp4j.comm.Topology;
 import io.smp4j.pipeline.djl.DjlInternals;
+import io.smp4j.pipeline.schedule.Schedule;
 import io.smp4j.pipeline.schedule.Schedules;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -85,6 +86,10 @@ import java.util.Set;
  * @param cudnnBenchmark      cuDNN's benchmark mode on a GPU: each new convolution shape is timed once and its fastest
  *                            algorithm kept ({@code cudnn_benchmark}, default true: measured faster for training, whose
  *                            shapes repeat)
+ * @param scheduleFile        a pipeline schedule written by hand, in the text form of {@code Schedule.lines()} (one
+ *                            line per stage: {@code stage 0: F0 SA0 F1 SA1 RG1 B1 RG0 B0}), run in place of
+ *                            {@code pipeline}'s after the simulator has checked it ({@code schedule_file}, default "":
+ *                            none); its order is kept (no run-ahead)
  */
 public record SmpConfig(int partitions, int microbatches, String pipeline, String optimize, double memoryWeight,
                         boolean autoPartition, int defaultPartition, boolean ddp, String placementStrategy,
@@ -92,13 +97,13 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                         boolean activationCheckpointing, int repartitionSteps, double repartitionThreshold,
                         int virtualStages, boolean overlapAllReduce, double bucketCapMb, String traceDevice,
                         double memoryBudgetMb, boolean fp16, boolean bf16, boolean flatParameters,
-                        boolean cudnnBenchmark) {
+                        boolean cudnnBenchmark, String scheduleFile) {
 
     static final List<String> KEYS = List.of("partitions", "pipeline_parallel_degree", "microbatches", "pipeline",
             "optimize", "memory_weight", "auto_partition", "default_partition", "ddp", "placement_strategy",
             "active_microbatches", "processes_per_gpu", "activation_checkpointing", "repartition_steps",
             "repartition_threshold", "virtual_stages", "overlap_allreduce", "bucket_cap_mb", "trace_device",
-            "memory_budget_mb", "fp16", "bf16", "flat_parameters", "cudnn_benchmark", "mpi");
+            "memory_budget_mb", "fp16", "bf16", "flat_parameters", "cudnn_benchmark", "schedule_file", "mpi");
     static final List<String> MPI_KEYS = List.of("enabled", "processes_per_host", "custom_mpi_options");
     /** SageMaker smp keys smp4j does not implement (yet): named as such rather than taken for typos. */
     static final List<String> NOT_SUPPORTED = List.of("tensor_parallel_degree",
@@ -196,6 +201,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 case "bf16" -> b.bf16(bool(key, v));
                 case "flat_parameters" -> b.flatParameters(bool(key, v));
                 case "cudnn_benchmark" -> b.cudnnBenchmark(bool(key, v));
+                case "schedule_file" -> b.scheduleFile(string(key, v));
                 case "mpi" -> {
                     if (!(v instanceof Map<?, ?> mpi)) {
                         throw new IllegalArgumentException("mpi must be an object such as {\"processes_per_host\": 4}, "
@@ -264,6 +270,17 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 ? d.stripTrailingZeros().toPlainString() : String.valueOf(v);
     }
 
+    /** The hand-written schedule of {@code file}, checked for this layout (see {@link #scheduleFile}). */
+    static Schedule schedule(String file, int partitions, int microbatches, int virtualStages) {
+        List<String> text;
+        try {
+            text = Files.readAllLines(Path.of(file));
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("schedule_file " + file + " cannot be read: " + e);
+        }
+        return Schedules.fromText(file, text, partitions, microbatches, virtualStages);
+    }
+
     public static Builder builder() {
         return new Builder();
     }
@@ -295,6 +312,13 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         private boolean bf16;
         private boolean flatParameters = true;
         private boolean cudnnBenchmark = true;
+        private String scheduleFile = "";
+
+        /** A hand-written schedule's file (default "": the {@code pipeline} schedule). */
+        public Builder scheduleFile(String v) {
+            scheduleFile = v;
+            return this;
+        }
 
         /** Parameters, gradients and optimizer state in flat buffers (default true). */
         public Builder flatParameters(boolean v) {
@@ -504,6 +528,14 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                         + "library maps float32, float64, float16 and integer types; a bfloat16 tensor aborts the "
                         + "process); use fp16 (half precision with loss scaling)");
             }
+            String schedule = scheduleFile == null ? "" : scheduleFile.trim();
+            if (!schedule.isEmpty() && problems.isEmpty()) {
+                try {
+                    schedule(schedule, partitions, microbatches, virtualStages);
+                } catch (IllegalArgumentException e) {
+                    problems.add(e.getMessage());
+                }
+            }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException(String.join("; ", problems));
             }
@@ -511,7 +543,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                     placementStrategy, active, processesPerHost, customMpiOptions == null ? "" : customMpiOptions,
                     processesPerGpu, activationCheckpointing, repartitionSteps, repartitionThreshold,
                     virtualStages, overlapAllReduce, bucketCapMb, trace, memoryBudgetMb, fp16, bf16, flatParameters,
-                    cudnnBenchmark);
+                    cudnnBenchmark, schedule);
         }
 
         private static String lower(String s) {

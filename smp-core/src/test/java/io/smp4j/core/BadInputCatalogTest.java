@@ -64,12 +64,12 @@ class BadInputCatalogTest {
                 + "pipeline_parallel_degree, microbatches, pipeline, optimize, memory_weight, "
                 + "auto_partition, default_partition, ddp, placement_strategy, active_microbatches, "
                 + "processes_per_gpu, activation_checkpointing, repartition_steps, repartition_threshold, "
-                + "virtual_stages, overlap_allreduce, bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, mpi");
+                + "virtual_stages, overlap_allreduce, bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, schedule_file, mpi");
         m.put("key-unsupported", "'tensor_parallel_degree' is a SageMaker smp key that smp4j does not support yet; "
                 + "supported keys: partitions, pipeline_parallel_degree, microbatches, pipeline, optimize, "
                 + "memory_weight, auto_partition, default_partition, ddp, placement_strategy, "
                 + "active_microbatches, processes_per_gpu, activation_checkpointing, repartition_steps, "
-                + "repartition_threshold, virtual_stages, overlap_allreduce, bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, mpi");
+                + "repartition_threshold, virtual_stages, overlap_allreduce, bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, schedule_file, mpi");
         m.put("layout-needs-ddp", "world size 2 with partitions 1 makes 2 model replicas, which needs ddp: true (data "
                 + "parallelism); set ddp true, or partitions 2, or start 1 processes");
         m.put("layout-not-multiple", "world size 2 is not a multiple of partitions 3: every model replica needs exactly 3 "

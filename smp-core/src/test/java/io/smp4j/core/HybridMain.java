@@ -230,7 +230,7 @@ public final class HybridMain {
                 .overlapAllReduce(!"false".equals(System.getProperty("smp.test.overlap")))
                 .bucketCapMb(Double.parseDouble(System.getProperty("smp.test.bucketMb", "4")))
                 // Equivalence needs the same convolution algorithms in both runs: benchmark mode picks by timing.
-                .cudnnBenchmark(false).build();
+                .cudnnBenchmark(false).scheduleFile(System.getProperty("smp.test.scheduleFile", "")).build();
         int code = 0;
         try (Smp smp = Smp.init(cfg); NDManager manager = NDManager.newBaseManager(smp.device())) {
             int d = smp.dpSize();

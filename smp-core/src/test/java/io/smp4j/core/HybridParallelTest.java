@@ -12,6 +12,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -32,6 +34,23 @@ class HybridParallelTest {
     void hybridTrainingEqualsOneProcess(String model, int np, int partitions, int microbatches, String pipeline,
                                         String placement, boolean checkpointing, int virtual) throws Exception {
         run(model, np, partitions, microbatches, pipeline, placement, checkpointing, virtual, List.of(), "");
+    }
+
+    /**
+     * A schedule written by hand ({@code schedule_file}): stage 0 runs all forwards first, stage 1 alternates; the run
+     * equals one process bitwise, as the built-in schedules do (backwards in microbatch order on every stage).
+     */
+    @Test
+    void aHandWrittenScheduleEqualsOneProcess(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("schedule.txt");
+        Files.writeString(file, """
+                # 2 stages x 2 microbatches, hand-written
+                stage 0: F0 SA0 F1 SA1 RG0 B0 RG1 B1
+                stage 1: RA0 F0 B0 SG0 RA1 F1 B1 SG1
+                """);
+        String out = run("mlp", 2, 2, 2, "interleaved", "cluster", false, 1,
+                List.of("-Dsmp.test.scheduleFile=" + file), "-schedule-file");
+        assertTrue(out.contains("file " + file), "the file's schedule ran: " + out);
     }
 
     /**

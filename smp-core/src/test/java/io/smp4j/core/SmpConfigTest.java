@@ -2,6 +2,7 @@ package io.smp4j.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -49,7 +50,7 @@ class SmpConfigTest {
                 + "pipeline_parallel_degree, microbatches, pipeline, optimize, memory_weight, auto_partition, "
                 + "default_partition, ddp, placement_strategy, active_microbatches, processes_per_gpu, "
                 + "activation_checkpointing, repartition_steps, repartition_threshold, virtual_stages, overlap_allreduce, "
-                + "bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, mpi",
+                + "bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, schedule_file, mpi",
                 error("{\"microbatch\": 4}"));
         assertEquals("unknown smp config key 'mpi.process_per_host': did you mean 'mpi.processes_per_host'? known "
                         + "keys: mpi.enabled, mpi.processes_per_host, mpi.custom_mpi_options",
@@ -58,13 +59,13 @@ class SmpConfigTest {
                 + "keys: partitions, pipeline_parallel_degree, microbatches, pipeline, optimize, memory_weight, "
                 + "auto_partition, default_partition, ddp, placement_strategy, active_microbatches, processes_per_gpu, "
                 + "activation_checkpointing, repartition_steps, repartition_threshold, virtual_stages, overlap_allreduce, "
-                + "bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, mpi",
+                + "bucket_cap_mb, trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, schedule_file, mpi",
                 error("{\"tensor_parallel_degree\": 2}"));
         assertEquals("unknown smp config key 'colour': known keys: partitions, pipeline_parallel_degree, "
                 + "microbatches, pipeline, optimize, memory_weight, auto_partition, default_partition, ddp, "
                 + "placement_strategy, active_microbatches, processes_per_gpu, activation_checkpointing, "
                 + "repartition_steps, repartition_threshold, virtual_stages, overlap_allreduce, bucket_cap_mb, "
-                + "trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, mpi",
+                + "trace_device, memory_budget_mb, fp16, bf16, flat_parameters, cudnn_benchmark, schedule_file, mpi",
                 error("{\"colour\": 2}"));
         assertEquals("partitions must be an integer, got \"two\"", error("{\"partitions\": \"two\"}"));
         assertEquals("partitions must be an integer, got 2.5", error("{\"partitions\": 2.5}"));
@@ -108,5 +109,29 @@ class SmpConfigTest {
                         SmpConfig.builder().partitions(2).ddp(true).processesPerHost(8).build(), 8, 4)).getMessage());
         Smp.validate(SmpConfig.builder().partitions(2).ddp(true).build(), 4, 4);
         Smp.validate(SmpConfig.builder().partitions(2).build(), 2, 2);
+    }
+
+    /** A hand-written schedule is checked when the configuration is built: before any process does any work. */
+    @Test
+    void aScheduleFileIsCheckedBeforeAnyWork(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path good = dir.resolve("good.txt");
+        java.nio.file.Files.writeString(good, "stage 0: F0 SA0 F1 SA1 RG0 B0 RG1 B1\nstage 1: RA0 F0 B0 SG0 RA1 F1 B1 SG1\n");
+        SmpConfig c = SmpConfig.builder().partitions(2).microbatches(2).scheduleFile(good.toString()).build();
+        assertEquals(good.toString(), c.scheduleFile());
+        java.nio.file.Path deadlock = dir.resolve("deadlock.txt");
+        // Stage 1 waits for microbatch 1's activation before stage 0 sends it: stage 0 waits for a gradient first.
+        java.nio.file.Files.writeString(deadlock, "stage 0: F0 SA0 RG0 B0 F1 SA1 RG1 B1\n"
+                + "stage 1: RA1 F1 RA0 F0 B0 SG0 B1 SG1\n");
+        String e = assertThrows(IllegalArgumentException.class, () -> SmpConfig.builder().partitions(2)
+                .microbatches(2).scheduleFile(deadlock.toString()).build()).getMessage();
+        assertTrue(e.startsWith("schedule_file " + deadlock + " is not a schedule for 2 stages x 2 microbatches: "), e);
+        assertTrue(e.contains("deadlock"), e);
+        String stages = assertThrows(IllegalArgumentException.class, () -> SmpConfig.builder().partitions(3)
+                .microbatches(2).scheduleFile(good.toString()).build()).getMessage();
+        assertTrue(stages.endsWith("it has 2 stage line(s), the job 3 stage(s) (partitions)"), stages);
+        String missing = assertThrows(IllegalArgumentException.class, () -> SmpConfig.builder().partitions(2)
+                .scheduleFile(dir.resolve("none.txt").toString()).build()).getMessage();
+        assertTrue(missing.startsWith("schedule_file " + dir.resolve("none.txt") + " cannot be read"), missing);
     }
 }

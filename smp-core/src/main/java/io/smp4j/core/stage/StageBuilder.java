@@ -19,7 +19,6 @@ import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Partitioner;
 import io.smp4j.pipeline.partition.Planner;
-import io.smp4j.pipeline.schedule.Schedules;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.ArrayList;
 import java.util.List;
@@ -196,7 +195,7 @@ public final class StageBuilder {
                 what.toString());
         executor.setListener(ctx.actions(), ctx.synchronize());
         executor.setActivationCheckpointing(ctx.settings().activationCheckpointing());
-        if (Schedules.runsAhead(ctx.settings().pipeline())) {
+        if (ctx.settings().runAhead()) {
             // SageMaker's interleaved pipeline: a backward whenever possible, a forward (within
             // active_microbatches) when the next backward's gradient has not arrived.
             executor.setRunAhead(ctx.settings().activeMicrobatches());

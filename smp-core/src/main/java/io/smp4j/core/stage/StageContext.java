@@ -25,9 +25,10 @@ public record StageContext(Communicator world, Communicator pipelineGroup, Commu
                            Topology topology, DeviceResources devices, Gpu gpu, Settings settings,
                            ActionListener actions, Runnable synchronize) {
     /**
-     * The configuration values partitioning uses (see {@code SmpConfig} for each).
+     * The configuration values partitioning uses (see {@code SmpConfig} for each); {@code runAhead}: the schedule may
+     * run a forward ahead while a gradient is late (SageMaker's interleaved pipeline, not a hand-written schedule).
      */
-    public record Settings(int microbatches, String pipeline, boolean autoPartition, double memoryWeight,
+    public record Settings(int microbatches, boolean runAhead, boolean autoPartition, double memoryWeight,
                            int defaultPartition, int activeMicrobatches, int virtualStages,
                            boolean activationCheckpointing, String traceDevice, int processesPerGpu,
                            double memoryBudgetMb) {
