@@ -15,8 +15,6 @@ import io.smp4j.core.device.GpuProbe;
 import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.core.stage.StageContext;
 import io.smp4j.pipeline.djl.TensorMemory;
-import io.smp4j.pipeline.exec.ActionListener;
-import io.smp4j.pipeline.schedule.Action;
 import io.smp4j.pipeline.schedule.Schedule;
 import io.smp4j.pipeline.schedule.Schedules;
 import java.time.Duration;
@@ -257,49 +255,29 @@ public final class Smp implements AutoCloseable {
     }
 
     private StageContext stageContext;
-    private Schedule fileSchedule;
+    private StepSchedules schedules;
 
     /**
      * The schedule a training step runs: the hand-written one of {@code schedule_file}, else {@code pipeline}'s (both
      * checked by the simulator).
      */
     public synchronized Schedule trainingSchedule() {
-        if (config.scheduleFile().isEmpty()) {
-            return Schedules.checked(config.pipeline(), ppSize(), config.microbatches(), config.activeMicrobatches(),
-                    config.virtualStages());
+        if (schedules == null) {
+            schedules = new StepSchedules(config, ppSize(), rank() == 0);
         }
-        if (fileSchedule == null) {
-            fileSchedule = SmpConfig.schedule(config.scheduleFile(), ppSize(), config.microbatches(),
-                    config.virtualStages());
-            if (rank() == 0) {
-                LOG.info("pipeline {}", fileSchedule);
-            }
-        }
-        return fileSchedule;
+        return schedules.training();
     }
 
     /** What partitioning and building this rank's stage use of the job (see {@link StageContext}). */
     public synchronized StageContext stageContext() {
         if (stageContext == null) {
             SmpConfig c = config;
-            ActionListener actions = new ActionListener() {
-                @Override
-                public void executed(Action a, long startNanos, long endNanos) {
-                    timeline().action(a, startNanos, endNanos);
-                }
-
-                @Override
-                public boolean active() {
-                    Timeline t = timeline();
-                    return t != null && t.recording();
-                }
-            };
             stageContext = new StageContext(world, pipelineGroup, dataParallelGroup, topology, deviceResources(),
                     deviceSelection().gpu(), new StageContext.Settings(c.microbatches(),
                     c.scheduleFile().isEmpty() && Schedules.runsAhead(c.pipeline()),
                     c.autoPartition(), c.memoryWeight(), c.defaultPartition(), c.activeMicrobatches(),
                     c.virtualStages(), c.activationCheckpointing(), c.traceDevice(), c.processesPerGpu(),
-                    c.memoryBudgetMb()), actions, this::synchronize);
+                    c.memoryBudgetMb()), Timeline.actions(this::timeline), this::synchronize);
         }
         return stageContext;
     }

@@ -278,7 +278,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         } catch (IOException | RuntimeException e) {
             throw new IllegalArgumentException("schedule_file " + file + " cannot be read: " + e);
         }
-        return Schedules.fromText(file, text, partitions, microbatches, virtualStages);
+        return Schedule.fromText(file, text, partitions, microbatches, virtualStages);
     }
 
     public static Builder builder() {

@@ -1,6 +1,7 @@
 package io.smp4j.core;
 
 import io.smp4j.comm.Communicator;
+import io.smp4j.pipeline.exec.ActionListener;
 import io.smp4j.pipeline.schedule.Action;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -11,6 +12,7 @@ import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * What every rank did when: forward, backward, send, receive per microbatch and the gradient all-reduce, recorded
@@ -140,5 +142,24 @@ public final class Timeline {
             throw new UncheckedIOException(e);
         }
         return out;
+    }
+
+    /**
+     * Reports executed actions to the timeline {@code current} gives at the time (none while it gives null or one not
+     * recording): what an executor's listener is while a job may start and stop recording.
+     */
+    static ActionListener actions(Supplier<Timeline> current) {
+        return new ActionListener() {
+            @Override
+            public void executed(Action a, long startNanos, long endNanos) {
+                current.get().action(a, startNanos, endNanos);
+            }
+
+            @Override
+            public boolean active() {
+                Timeline t = current.get();
+                return t != null && t.recording();
+            }
+        };
     }
 }
