@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import io.smp4j.comm.Topology;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.schedule.Schedule;
+import io.smp4j.pipeline.schedule.ScheduleText;
 import io.smp4j.pipeline.schedule.Schedules;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -278,7 +279,7 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
         } catch (IOException | RuntimeException e) {
             throw new IllegalArgumentException("schedule_file " + file + " cannot be read: " + e);
         }
-        return Schedule.fromText(file, text, partitions, microbatches, virtualStages);
+        return ScheduleText.fromText(file, text, partitions, microbatches, virtualStages);
     }
 
     public static Builder builder() {

@@ -73,41 +73,6 @@ public record Schedule(String name, int stages, int microbatches, List<List<Acti
         return new Schedule(name, acts.size(), microbatches, acts, chunks);
     }
 
-    /**
-     * A schedule written by hand, in the text form of {@link #lines()} (one line per stage, such as
-     * {@code stage 1: RA0 F0 RA1 F1 RG1 B1 SG1 RG0 B0 SG0}; blank lines and lines starting with {@code #} are skipped),
-     * for {@code stages} stages of {@code chunks} chunks and {@code microbatches} microbatches, checked by the {@link
-     * ScheduleSimulator} before it is returned: every microbatch forwarded and backwarded once per stage, sends matching
-     * receives, no deadlock. An error names the file and what is wrong.
-     */
-    public static Schedule fromText(String source, List<String> text, int stages, int microbatches, int chunks) {
-        List<String> lines = new ArrayList<>();
-        for (String l : text) {
-            if (!l.isBlank() && !l.trim().startsWith("#")) {
-                lines.add(l.trim());
-            }
-        }
-        try {
-            if (lines.size() != stages) {
-                throw new IllegalArgumentException("it has " + lines.size() + " stage line(s), the job " + stages
-                        + " stage(s) (partitions)");
-            }
-            for (int i = 0; i < lines.size(); i++) {
-                if (!lines.get(i).startsWith("stage " + i + ":")) {
-                    throw new IllegalArgumentException("line " + (i + 1) + " must start with 'stage " + i + ":', got '"
-                            + lines.get(i) + "'");
-                }
-            }
-            Schedule s = parse("file " + source, microbatches, chunks, lines);
-            ScheduleSimulator.simulate(s, 1, 2);
-            return s;
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("schedule_file " + source + " is not a schedule for " + stages
-                    + " stages x " + microbatches + " microbatches" + (chunks > 1 ? " x " + chunks + " chunks" : "")
-                    + ": " + e.getMessage(), e);
-        }
-    }
-
     @Override
     public String toString() {
         return name + " schedule, " + stages + " stages" + (chunks > 1 ? " x " + chunks + " chunks" : "") + " x "
