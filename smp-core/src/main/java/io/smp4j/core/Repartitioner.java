@@ -4,9 +4,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.ReduceOp;
-import io.smp4j.core.stage.StageBuilder;
 import io.smp4j.core.stage.SharedUnits;
-import io.smp4j.pipeline.Stats;
+import io.smp4j.core.stage.StageBuilder;
 import io.smp4j.pipeline.exec.ComputeClock;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
@@ -14,8 +13,6 @@ import io.smp4j.pipeline.partition.Confirmation;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Repartition;
 import io.smp4j.pipeline.schedule.Schedule;
-import java.nio.ByteBuffer;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -25,8 +22,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A distributed model's re-partitioning from measured stage times ({@code repartition_steps},
- * {@code repartition_threshold}): measures, decides ({@link Repartition}), moves the units ({@link StageMove}) and
- * rebuilds the executors.
+ * {@code repartition_threshold}): when to check; the parts it calls measure ({@link StageTimes}), decide
+ * ({@link Repartition}, {@link Confirmation}), move the units ({@link StageMove}) and rebuild the rank's stage
+ * ({@link StageBuilder#assemble}, shared with partitioning).
  */
 final class Repartitioner {
     private static final Logger LOG = LoggerFactory.getLogger(Repartitioner.class);
@@ -49,11 +47,8 @@ final class Repartitioner {
     private final NDManager manager;
     /** The partitioning in force. */
     private StageBuilder.Result current;
-    /**
-     * Per measured step, this rank's milliseconds per chunk since the last plan: forward + backward, then forward
-     * alone, then the optimizer update (in chunk 0's place).
-     */
-    private final List<double[][]> measured = new ArrayList<>();
+    /** The steps measured since the last check. */
+    private final StageTimes measured = new StageTimes();
     private int stepsSinceCheck;
     private int repartitions;
     /** repartition_steps (at least 1): the first window, and the window after each change. */
@@ -106,35 +101,18 @@ final class Repartitioner {
         PipelineExecutor exec = current.executor();
         boolean wasMeasured = exec.computeClock().measuring();
         ComputeClock.Sample sample = exec.computeClock().take();
-        int n = sample.total().length;
-        double[][] ms = new double[3][n];
-        for (int c = 0; c < n; c++) {
-            ms[0][c] = sample.total()[c] / 1e6;
-            ms[1][c] = sample.forward()[c] / 1e6;
-        }
-        ms[2][0] = updateMillis;
         stepsSinceCheck++;
         if (wasMeasured && (!freshPlan || baseWindow == 1)) {
-            measured.add(ms);
+            measured.add(sample, updateMillis);
         }
         freshPlan = false;
         if (stepsSinceCheck < window || measured.isEmpty()) {
             measureNextStep(exec);
             return;
         }
-        double[][] mine = new double[3][n];
-        for (int k = 0; k < 3; k++) {
-            for (int c = 0; c < n; c++) {
-                final int what = k;
-                final int chunk = c;
-                mine[k][c] = Stats.median(measured.stream().map(a -> a[what][chunk]).toList());
-            }
-        }
-        double[][] all = gatherStageTimes(mine);
-        double[] stageMillis = all[0];
-        Repartition.Measured times = new Repartition.Measured(stageMillis, all[1], all[2]);
         int steps = measured.size();
-        measured.clear();
+        Repartition.Measured times = measured.gather(smp.world(), smp.topology(), smp.ppSize());
+        double[] stageMillis = times.total();
         stepsSinceCheck = 0;
         Repartition.Proposal proposal = propose(times);
         boolean confirmed = confirmation.confirms(proposal != null, stageMillis);
@@ -210,10 +188,10 @@ final class Repartitioner {
         StageMove.apply(smp, block, manager, optimizer, from, to, received, current.unitInputs());
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
         // Replicas of shared units: created where the new plan has one, freed where it no longer does.
-        StageBuilder.releaseOtherStages(smp.stageContext(), to, units, current.unitInputs(), manager);
-        List<Block> chunks = StageBuilder.chunks(units, to, smp.ppRank(), smp.ppSize());
-        PipelineExecutor exec = StageBuilder.build(smp.stageContext(), to, units, chunks, manager);
-        current = current.with(to, StageBuilder.rankBlock(chunks), exec);
+        StageBuilder.Assembled rank = StageBuilder.assemble(smp.stageContext(), to, units, current.unitInputs(),
+                manager);
+        PipelineExecutor exec = rank.executor();
+        current = current.with(to, rank.stage(), exec);
         repartitions++;
         freshPlan = true;
         exec.computeClock().setMeasuring(adjustable());
@@ -221,41 +199,6 @@ final class Repartitioner {
             LOG.info("re-partitioned: {}", Repartition.describe(round(stageMillis), proposal));
             to.table().forEach(line -> LOG.info("{}", line));
         }
-    }
-
-    /**
-     * Per quantity, per global stage, the mean over its replicas of the measured milliseconds per step (the same on
-     * every rank), in one all-gather; {@code mine[k]} has one value per chunk of this rank.
-     */
-    private double[][] gatherStageTimes(double[][] mine) {
-        int chunks = mine[0].length;
-        ByteBuffer b = ByteBuffer.allocate(8 * mine.length * chunks);
-        for (double[] quantity : mine) {
-            for (double x : quantity) {
-                b.putDouble(x);
-            }
-        }
-        byte[][] all = smp.world().allGather(b.array());
-        int p = smp.ppSize();
-        double[][] sum = new double[mine.length][p * chunks];
-        int[] n = new int[p * chunks];
-        for (int r = 0; r < all.length; r++) {
-            ByteBuffer in = ByteBuffer.wrap(all[r]);
-            for (double[] quantity : sum) {
-                for (int c = 0; c < chunks; c++) {
-                    quantity[c * p + smp.topology().ppRank(r)] += in.getDouble();
-                }
-            }
-            for (int c = 0; c < chunks; c++) {
-                n[c * p + smp.topology().ppRank(r)]++;
-            }
-        }
-        for (double[] quantity : sum) {
-            for (int g = 0; g < quantity.length; g++) {
-                quantity[g] /= Math.max(1, n[g]);
-            }
-        }
-        return sum;
     }
 
     private static double[] round(double[] v) {

@@ -153,15 +153,27 @@ public final class StageBuilder {
         if (holding.delayed()) {
             StageMemory.materializeOwn(ctx, plan, units, planned.inputs(), manager);
         }
-        List<Block> chunks = chunks(units, plan, ctx.ppRank(), ctx.ppSize());
-        Block stage = rankBlock(chunks);
-        PipelineExecutor executor = build(ctx, plan, units, chunks, manager);
-        releaseOtherStages(ctx, plan, units, planned.inputs(), manager);
+        Assembled rank = assemble(ctx, plan, units, planned.inputs(), manager);
         if (ctx.dpSize() > 1) {
-            broadcastFromFirstReplica(ctx, stage);
+            broadcastFromFirstReplica(ctx, rank.stage());
         }
-        return new Result(plan, stage, executor, modelOutput, rows(sample),
+        return new Result(plan, rank.stage(), rank.executor(), modelOutput, rows(sample),
                 settings.assignment() == null ? settings.memoryLimits() : null, planned.inputs());
+    }
+
+    /** This rank's stage (its chunks as one block) and the executor that runs it. */
+    public record Assembled(Block stage, PipelineExecutor executor) {
+    }
+
+    /**
+     * What partitioning and re-partitioning both do once the plan is known: other stages' units released (replicas of
+     * shared units this rank runs created), this rank's chunks cut, its executor built.
+     */
+    public static Assembled assemble(StageContext ctx, PartitionPlan plan, List<ModelUnits.Unit> units,
+                                     List<TensorCodec.Header> unitInputs, NDManager manager) {
+        releaseOtherStages(ctx, plan, units, unitInputs, manager);
+        List<Block> chunks = chunks(units, plan, ctx.ppRank(), ctx.ppSize());
+        return new Assembled(rankBlock(chunks), build(ctx, plan, units, chunks, manager));
     }
 
     /** Rank {@code rank}'s chunks under {@code plan}: its global stages rank, rank + ranks, ... in order. */
