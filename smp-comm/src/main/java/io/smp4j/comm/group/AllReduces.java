@@ -13,7 +13,7 @@ final class AllReduces {
     private AllReduces() {
     }
 
-    static AllReduce create(Wire group, Transport transport) {
+    static AllReduce create(CollectiveGroup group, Transport transport) {
         AllReduceAlgorithm a = group.options().allReduce();
         return switch (a) {
             case RING -> new RingAllReduce(group);
@@ -32,13 +32,13 @@ final class AllReduces {
 
     /** Shared memory from {@code minFloats} on, the ring below it or where shared memory is unavailable. */
     private static final class SharedOrRing implements AllReduce {
-        private final Wire group;
+        private final CollectiveGroup group;
         private final int minFloats;
         private final RingAllReduce ring;
         private SharedMemoryAllReduce shm;
         private boolean unavailable;
 
-        SharedOrRing(Wire group, int minFloats) {
+        SharedOrRing(CollectiveGroup group, int minFloats) {
             this.group = group;
             this.minFloats = minFloats;
             this.ring = new RingAllReduce(group);

@@ -13,14 +13,14 @@ final class ChainBroadcast {
     private ChainBroadcast() {
     }
 
-    static void broadcast(Wire c, float[] buf, int offset, int length, int root) {
+    static void broadcast(CollectiveGroup c, float[] buf, int offset, int length, int root) {
         chain(c, length, root, (k, from, n, send, peer) -> send
                 ? c.sendReserved(buf, offset + from, n, peer, Tags.of(Tags.BROADCAST, k))
                 : c.recvReserved(buf, offset + from, n, peer, Tags.of(Tags.BROADCAST, k)));
     }
 
     /** Root's {@code data} on every rank: its length first, then the bytes. */
-    static byte[] broadcast(Wire c, byte[] data, int root) {
+    static byte[] broadcast(CollectiveGroup c, byte[] data, int root) {
         byte[] len = new byte[4];
         if (c.rank() == root) {
             ByteBuffer.wrap(len).putInt(data.length);
@@ -31,7 +31,7 @@ final class ChainBroadcast {
         return out;
     }
 
-    private static void bytes(Wire c, byte[] buf, int root) {
+    private static void bytes(CollectiveGroup c, byte[] buf, int root) {
         chain(c, buf.length, root, (k, from, n, send, peer) -> send
                 ? c.sendReserved(buf, from, n, peer, Tags.of(Tags.BROADCAST, k))
                 : c.recvReserved(buf, from, n, peer, Tags.of(Tags.BROADCAST, k)));
@@ -43,7 +43,7 @@ final class ChainBroadcast {
         CommRequest post(int k, int from, int n, boolean send, int peer);
     }
 
-    private static void chain(Wire c, int length, int root, Segment segment) {
+    private static void chain(CollectiveGroup c, int length, int root, Segment segment) {
         int size = c.size();
         if (size == 1 || length == 0) {
             return;

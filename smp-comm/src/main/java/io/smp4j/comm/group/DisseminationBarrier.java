@@ -7,7 +7,7 @@ final class DisseminationBarrier {
     private DisseminationBarrier() {
     }
 
-    static void barrier(Wire c) {
+    static void barrier(CollectiveGroup c) {
         int size = c.size();
         int rank = c.rank();
         byte[] token = new byte[1];

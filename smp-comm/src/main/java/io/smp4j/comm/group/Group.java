@@ -15,7 +15,7 @@ import java.util.Objects;
  * {@link ChainBroadcast}, {@link RingAllGather}, {@link DisseminationBarrier}, {@link Split}); the all-reduce
  * algorithm is chosen once by {@link AllReduces} from the options. Both transports get the same behaviour from here.
  */
-public final class Group implements Wire {
+public final class Group implements CollectiveGroup {
     private final int rank;
     private final int size;
     private final String name;

@@ -8,7 +8,7 @@ final class RingAllGather {
     private RingAllGather() {
     }
 
-    static byte[][] allGather(Wire c, byte[] mine) {
+    static byte[][] allGather(CollectiveGroup c, byte[] mine) {
         int size = c.size();
         int rank = c.rank();
         byte[][] all = new byte[size][];

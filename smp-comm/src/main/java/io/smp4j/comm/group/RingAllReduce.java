@@ -14,9 +14,9 @@ import java.util.List;
  * with identical bits.
  */
 final class RingAllReduce implements AllReduce {
-    private final Wire c;
+    private final CollectiveGroup c;
 
-    RingAllReduce(Wire c) {
+    RingAllReduce(CollectiveGroup c) {
         this.c = c;
     }
 
