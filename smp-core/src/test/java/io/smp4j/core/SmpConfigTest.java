@@ -18,6 +18,9 @@ class SmpConfigTest {
         assertEquals(2, c.partitions());
         assertEquals(1, c.microbatches());
         assertEquals("interleaved", c.pipeline());
+        assertEquals(true, c.flatParameters());
+        assertEquals(false, c.cudnnBenchmark());
+        assertEquals("", c.scheduleFile());
         assertEquals("memory", c.optimize());
         assertEquals(0.8, c.memoryWeight());
         assertEquals(true, c.autoPartition());

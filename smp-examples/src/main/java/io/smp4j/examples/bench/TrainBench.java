@@ -103,7 +103,7 @@ public final class TrainBench {
         @Option(names = "--flat-parameters", arity = "1", description = "flat_parameters (default ${DEFAULT-VALUE})")
         boolean flatParameters = true;
         @Option(names = "--cudnn-benchmark", arity = "1", description = "cudnn_benchmark (default ${DEFAULT-VALUE})")
-        boolean cudnnBenchmark = true;
+        boolean cudnnBenchmark;
         @Option(names = "--trace", paramLabel = "FILE", description = "also write the timed steps' timeline (Chrome "
                 + "trace; an SVG picture beside it)")
         String trace = "";
