@@ -16,7 +16,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Wraps a DJL {@link Optimizer}, as SageMaker's {@code smp.DistributedOptimizer}: {@link #step()} averages the local
  * stage's gradients over the data-parallel group when {@code ddp} is on (on the GPUs through CUDA IPC when the group's
- * GPUs share a host, else through host memory), then updates only this rank's parameters.
+ * GPUs share a host, else through host memory), then updates only this rank's parameters: after the first update, in
+ * one call on one flat buffer ({@code flat_parameters}, {@link FlatParameters}).
  *
  * <pre>{@code
  * DistributedOptimizer opt = new DistributedOptimizer(model, Optimizer.sgd().setLearningRateTracker(...).build());
