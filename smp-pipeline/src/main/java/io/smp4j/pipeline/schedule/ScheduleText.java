@@ -10,8 +10,9 @@ public final class ScheduleText {
 
     /**
      * A schedule written by hand, in the text form of {@link Schedule#lines()} (one line per stage, such as
-     * {@code stage 1: RA0 F0 RA1 F1 RG1 B1 SG1 RG0 B0 SG0}; blank lines and lines starting with {@code #} are skipped),
-     * for {@code stages} stages of {@code chunks} chunks and {@code microbatches} microbatches, checked by the {@link
+     * {@code stage 1: RA0 F0 RA1 F1 RG1 B1 SG1 RG0 B0 SG0}; blank lines and lines starting with {@code #} are skipped;
+     * a file of forwards and backwards alone, such as {@code stage 0: F0 F1 B0 B1}, gets its sends and receives from
+     * {@link Schedules#withCommunication}), for {@code stages} stages of {@code chunks} chunks and {@code microbatches} microbatches, checked by the {@link
      * ScheduleSimulator} before it is returned: every microbatch forwarded and backwarded once per stage, sends matching
      * receives, no deadlock. An error names the file and what is wrong.
      */
@@ -34,6 +35,11 @@ public final class ScheduleText {
                 }
             }
             Schedule s = Schedule.parse("file " + source, microbatches, chunks, lines);
+            if (s.actions().stream().flatMap(List::stream).allMatch(a -> a.type().computes())) {
+                // Forwards and backwards alone: the sends and receives are added as the generators' are.
+                s = new Schedule(s.name(), stages, microbatches, Schedules.withCommunication(s.actions(), stages,
+                        chunks), chunks);
+            }
             ScheduleSimulator.simulate(s, 1, 2);
             return s;
         } catch (RuntimeException e) {

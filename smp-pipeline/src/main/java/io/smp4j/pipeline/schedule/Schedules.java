@@ -116,20 +116,21 @@ public final class Schedules {
             int f = 0;
             int b = 0;
             for (; f < warmup; f++) {
-                forward(a, r, stages, chunks, (f / group) * stages + f % stages, (f % group) / stages);
+                a.add(new Action(Action.Type.FORWARD, (f / group) * stages + f % stages, (f % group) / stages));
             }
             while (f < total) {
-                forward(a, r, stages, chunks, (f / group) * stages + f % stages, (f % group) / stages);
+                a.add(new Action(Action.Type.FORWARD, (f / group) * stages + f % stages, (f % group) / stages));
                 f++;
-                backward(a, r, stages, chunks, (b / group) * stages + b % stages, chunks - 1 - (b % group) / stages);
+                a.add(new Action(Action.Type.BACKWARD, (b / group) * stages + b % stages, chunks - 1 - (b % group) / stages));
                 b++;
             }
             for (; b < total; b++) {
-                backward(a, r, stages, chunks, (b / group) * stages + b % stages, chunks - 1 - (b % group) / stages);
+                a.add(new Action(Action.Type.BACKWARD, (b / group) * stages + b % stages, chunks - 1 - (b % group) / stages));
             }
             all.add(a);
         }
-        return new Schedule("interleaved-virtual", stages, microbatches, all, chunks);
+        return new Schedule("interleaved-virtual", stages, microbatches, withCommunication(all, stages, chunks),
+                chunks);
     }
 
     /** Fill-drain through chunks: every chunk's forwards in chunk order, then the backwards in reverse chunk order. */
@@ -141,40 +142,17 @@ public final class Schedules {
             List<Action> a = new ArrayList<>();
             for (int c = 0; c < chunks; c++) {
                 for (int m = 0; m < microbatches; m++) {
-                    forward(a, r, stages, chunks, m, c);
+                    a.add(new Action(Action.Type.FORWARD, m, c));
                 }
             }
             for (int c = chunks - 1; backwards && c >= 0; c--) {
                 for (int m = 0; m < microbatches; m++) {
-                    backward(a, r, stages, chunks, m, c);
+                    a.add(new Action(Action.Type.BACKWARD, m, c));
                 }
             }
             all.add(a);
         }
-        return new Schedule(name, stages, microbatches, all, chunks);
-    }
-
-    /** Forward of microbatch m through rank r's chunk c (global stage c P + r), with its receive and send. */
-    private static void forward(List<Action> a, int r, int stages, int chunks, int m, int c) {
-        int g = c * stages + r;
-        if (g > 0) {
-            a.add(new Action(Action.Type.RECV_ACTIVATION, m, c));
-        }
-        a.add(new Action(Action.Type.FORWARD, m, c));
-        if (g < stages * chunks - 1) {
-            a.add(new Action(Action.Type.SEND_ACTIVATION, m, c));
-        }
-    }
-
-    private static void backward(List<Action> a, int r, int stages, int chunks, int m, int c) {
-        int g = c * stages + r;
-        if (g < stages * chunks - 1) {
-            a.add(new Action(Action.Type.RECV_GRADIENT, m, c));
-        }
-        a.add(new Action(Action.Type.BACKWARD, m, c));
-        if (g > 0) {
-            a.add(new Action(Action.Type.SEND_GRADIENT, m, c));
-        }
+        return new Schedule(name, stages, microbatches, withCommunication(all, stages, chunks), chunks);
     }
 
     /**
@@ -225,15 +203,15 @@ public final class Schedules {
             for (int first = 0; first < microbatches; first += wave) {
                 int end = (int) Math.min((long) first + wave, microbatches);
                 for (int m = first; m < end; m++) {
-                    forward(a, s, stages, m);
+                    a.add(new Action(Action.Type.FORWARD, m));
                 }
                 for (int m = first; backwards && m < end; m++) {
-                    backward(a, s, stages, m);
+                    a.add(new Action(Action.Type.BACKWARD, m));
                 }
             }
             all.add(a);
         }
-        return new Schedule(name, stages, microbatches, all);
+        return new Schedule(name, stages, microbatches, withCommunication(all, stages, 1));
     }
 
     /** 1F1B without a cap. */
@@ -250,37 +228,56 @@ public final class Schedules {
             int nextForward = 0;
             int nextBackward = 0;
             for (; nextForward < warmup; nextForward++) {
-                forward(a, s, stages, nextForward);
+                a.add(new Action(Action.Type.FORWARD, nextForward));
             }
             while (nextForward < microbatches) {
-                forward(a, s, stages, nextForward++);
-                backward(a, s, stages, nextBackward++);
+                a.add(new Action(Action.Type.FORWARD, nextForward++));
+                a.add(new Action(Action.Type.BACKWARD, nextBackward++));
             }
             while (nextBackward < microbatches) {
-                backward(a, s, stages, nextBackward++);
+                a.add(new Action(Action.Type.BACKWARD, nextBackward++));
             }
             all.add(a);
         }
-        return new Schedule("1f1b", stages, microbatches, all);
+        return new Schedule("1f1b", stages, microbatches, withCommunication(all, stages, 1));
     }
 
-    private static void forward(List<Action> a, int s, int stages, int m) {
-        if (s > 0) {
-            a.add(new Action(Action.Type.RECV_ACTIVATION, m));
+    /**
+     * The one pass that adds communication: compute-only action lists (rank r's forwards and backwards, in order) with
+     * each forward's activation received before it and sent after it, and each backward's gradient received before it
+     * and sent after it, wherever its global stage (chunk x P + r) has a neighbour on that side. Every generator's lists
+     * go through it, and so may a hand-written schedule of forwards and backwards alone ({@link ScheduleText}).
+     */
+    public static List<List<Action>> withCommunication(List<List<Action>> compute, int stages, int chunks) {
+        int last = stages * chunks - 1;
+        List<List<Action>> out = new ArrayList<>();
+        for (int r = 0; r < compute.size(); r++) {
+            List<Action> a = new ArrayList<>();
+            for (Action x : compute.get(r)) {
+                int g = x.chunk() * stages + r;
+                int m = x.microbatch();
+                int c = x.chunk();
+                if (x.type() == Action.Type.FORWARD) {
+                    addIf(a, g > 0, new Action(Action.Type.RECV_ACTIVATION, m, c));
+                    a.add(x);
+                    addIf(a, g < last, new Action(Action.Type.SEND_ACTIVATION, m, c));
+                } else if (x.type() == Action.Type.BACKWARD) {
+                    addIf(a, g < last, new Action(Action.Type.RECV_GRADIENT, m, c));
+                    a.add(x);
+                    addIf(a, g > 0, new Action(Action.Type.SEND_GRADIENT, m, c));
+                } else {
+                    throw new IllegalArgumentException("stage " + r + ": compute-only lists hold forwards and "
+                            + "backwards, not " + x);
+                }
+            }
+            out.add(a);
         }
-        a.add(new Action(Action.Type.FORWARD, m));
-        if (s < stages - 1) {
-            a.add(new Action(Action.Type.SEND_ACTIVATION, m));
-        }
+        return out;
     }
 
-    private static void backward(List<Action> a, int s, int stages, int m) {
-        if (s < stages - 1) {
-            a.add(new Action(Action.Type.RECV_GRADIENT, m));
-        }
-        a.add(new Action(Action.Type.BACKWARD, m));
-        if (s > 0) {
-            a.add(new Action(Action.Type.SEND_GRADIENT, m));
+    private static void addIf(List<Action> a, boolean add, Action x) {
+        if (add) {
+            a.add(x);
         }
     }
 

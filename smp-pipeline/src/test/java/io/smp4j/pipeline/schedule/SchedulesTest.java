@@ -147,4 +147,35 @@ class SchedulesTest {
         // Fill-drain through chunks is valid too (the simple pipeline with virtual stages).
         ScheduleSimulator.simulate(Schedules.of("simple", 3, 5, 8, 2), 1, 2);
     }
+
+    /**
+     * Every generator's lists are compute-only lists through the one communication pass: stripping a schedule to its
+     * forwards and backwards and passing them through again gives the schedule back, for every generator.
+     */
+    @Test
+    void everyScheduleIsItsComputeOnlyListsPlusOneCommunicationPass() {
+        List<Schedule> all = List.of(Schedules.gpipe(3, 4), Schedules.oneForwardOneBackward(3, 5),
+                Schedules.of("simple", 2, 6, 3), Schedules.of("interleaved", 4, 8, 2), Schedules.virtual(2, 4, 2),
+                Schedules.of("simple", 2, 4, Integer.MAX_VALUE, 3), Schedules.forwardOnly(3, 2));
+        for (Schedule s : all) {
+            List<List<Action>> compute = s.actions().stream()
+                    .map(l -> l.stream().filter(a -> a.type().computes()).toList()).toList();
+            assertEquals(s.actions(), Schedules.withCommunication(compute, s.stages(), s.chunks()), s.toString());
+        }
+        assertThrows(IllegalArgumentException.class, () -> Schedules.withCommunication(
+                List.of(List.of(Action.parse("SA0"))), 2, 1));
+    }
+
+    /** A hand-written file of forwards and backwards alone gets its communication, then the simulator's check. */
+    @Test
+    void aComputeOnlyScheduleFileGetsItsSendsAndReceives() {
+        Schedule s = ScheduleText.fromText("mine.txt", List.of("# GPipe by hand", "stage 0: F0 F1 B0 B1",
+                "stage 1: F0 F1 B0 B1"), 2, 2, 1);
+        assertEquals(Schedules.gpipe(2, 2).actions(), s.actions());
+        String e = assertThrows(IllegalArgumentException.class, () -> ScheduleText.fromText("bad.txt",
+                List.of("stage 0: F0 F1 B0 B1", "stage 1: F0 B0"), 2, 2, 1)).getMessage();
+        // Stage 1 never runs microbatch 1: stage 0 waits for its gradient forever.
+        assertEquals("schedule_file bad.txt is not a schedule for 2 stages x 2 microbatches: deadlock: stage 0 waits at "
+                + "RG1 (action 6);", e);
+    }
 }
