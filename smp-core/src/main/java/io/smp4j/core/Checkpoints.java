@@ -5,6 +5,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import io.smp4j.comm.Communicator;
 import io.smp4j.core.stage.StageBuilder;
+import io.smp4j.core.stage.StageContext;
 import io.smp4j.pipeline.model.Materializer;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
@@ -58,30 +59,30 @@ public final class Checkpoints {
     /** Saves {@code model} and the state of {@code optimizer} (may be null) as checkpoint {@code step}. */
     public static Path save(DistributedModel model, DistributedOptimizer optimizer, Path dir, long step)
             throws IOException {
-        Smp smp = model.smp();
+        StageContext ctx = model.smp().stageContext();
         requirePartitioned(model);
-        Communicator world = smp.world();
+        Communicator world = ctx.world();
         // One temporary directory for the whole job, named by world rank 0.
-        byte[] name = world.broadcast(smp.rank() == 0
+        byte[] name = world.broadcast(ctx.rank() == 0
                 ? (".tmp-step-" + step + "-" + UUID.randomUUID()).getBytes(StandardCharsets.UTF_8) : null, 0);
         Path tmp = dir.resolve(new String(name, StandardCharsets.UTF_8));
-        if (smp.rank() == 0) {
+        if (ctx.rank() == 0) {
             Files.createDirectories(tmp);
         }
         world.barrier();
-        if (smp.dpRank() == 0) {
-            CheckedFiles.write(tmp.resolve(StageFiles.stageFile(smp.ppRank())), out -> StageFiles.writeStage(model.localStage(), out));
+        if (ctx.dataParallelGroup().rank() == 0) {
+            CheckedFiles.write(tmp.resolve(StageFiles.stageFile(ctx.ppRank())), out -> StageFiles.writeStage(model.localStage(), out));
             if (optimizer != null) {
-                CheckedFiles.write(tmp.resolve(StageFiles.optimizerFile(smp.ppRank())),
+                CheckedFiles.write(tmp.resolve(StageFiles.optimizerFile(ctx.ppRank())),
                         out -> OptimizerState.write(optimizer.optimizer(), model.localParameters(), out));
             }
         }
         world.barrier();
         Path target = dir.resolve("step-" + step);
-        if (smp.rank() == 0) {
+        if (ctx.rank() == 0) {
             Properties manifest = new Properties();
             manifest.setProperty("step", Long.toString(step));
-            manifest.setProperty("partitions", Integer.toString(smp.ppSize()));
+            manifest.setProperty("partitions", Integer.toString(ctx.ppSize()));
             manifest.setProperty("boundaries", Arrays.toString(model.plan().boundaries()));
             manifest.setProperty("units", Integer.toString(model.plan().units().size()));
             // The plan's shared units, for the record: a resumed run need not share them (same results either way).
@@ -165,26 +166,26 @@ public final class Checkpoints {
     public static long load(DistributedModel model, DistributedOptimizer optimizer, Path checkpoint)
             throws IOException {
         requirePartitioned(model);
-        Smp smp = model.smp();
+        StageContext ctx = model.smp().stageContext();
         Properties manifest = manifest(checkpoint);
         String want = Arrays.toString(model.plan().boundaries());
         String names = manifest.getProperty("unit_names");
-        if (!Integer.toString(smp.ppSize()).equals(manifest.getProperty("partitions"))
+        if (!Integer.toString(ctx.ppSize()).equals(manifest.getProperty("partitions"))
                 || !want.equals(manifest.getProperty("boundaries"))
                 || names != null && !names.equals(String.join("\t", model.plan().unitNames()))) {
             throw new IllegalArgumentException("checkpoint " + checkpoint + " was saved with partitions "
                     + manifest.getProperty("partitions") + " and stage boundaries " + manifest.getProperty("boundaries")
-                    + ", but this job runs partitions " + smp.ppSize() + " with boundaries " + want
+                    + ", but this job runs partitions " + ctx.ppSize() + " with boundaries " + want
                     + "; resume with the same partitions (and a manual placement reproducing those boundaries) or "
                     + "export the full model instead");
         }
         // Read and check first, apply only when every rank could: a bad file fails every rank alike, and no rank's
         // model is left half overwritten.
-        Path file = checkpoint.resolve(StageFiles.stageFile(smp.ppRank()));
+        Path file = checkpoint.resolve(StageFiles.stageFile(ctx.ppRank()));
         List<TensorCodec.Stored> values = null;
         OptimizerState.Loaded state = null;
         boolean withState = optimizer != null && !"none".equals(manifest.getProperty("optimizer", "none"));
-        if (optimizer != null && !withState && smp.rank() == 0) {
+        if (optimizer != null && !withState && ctx.rank() == 0) {
             LOG.warn("checkpoint {} holds no optimizer state; the optimizer starts fresh", checkpoint);
         }
         String problem = "";
@@ -194,14 +195,14 @@ public final class Checkpoints {
             problem = "checkpoint file " + file + " cannot be loaded (truncated or from another model): " + why(e);
         }
         if (withState && problem.isEmpty()) {
-            file = checkpoint.resolve(StageFiles.optimizerFile(smp.ppRank()));
+            file = checkpoint.resolve(StageFiles.optimizerFile(ctx.ppRank()));
             try (DataInputStream in = CheckedFiles.read(file)) {
                 state = OptimizerState.read(optimizer.optimizer(), model.localParameters(), in);
             } catch (IOException | RuntimeException e) {
                 problem = "checkpoint file " + file + " cannot be loaded (truncated, or another optimizer): " + why(e);
             }
         }
-        for (byte[] other : smp.world().allGather(problem.getBytes(StandardCharsets.UTF_8))) {
+        for (byte[] other : ctx.world().allGather(problem.getBytes(StandardCharsets.UTF_8))) {
             if (other.length > 0) {
                 throw new IllegalArgumentException(new String(other, StandardCharsets.UTF_8));
             }
@@ -229,27 +230,27 @@ public final class Checkpoints {
      */
     public static void exportFull(DistributedModel model, Path file) throws IOException {
         requirePartitioned(model);
-        Smp smp = model.smp();
-        if (smp.dpRank() != 0) {
-            smp.world().barrier();
+        StageContext ctx = model.smp().stageContext();
+        if (ctx.dataParallelGroup().rank() != 0) {
+            ctx.world().barrier();
             return;
         }
-        Communicator pipe = smp.pipelineGroup();
+        Communicator pipe = ctx.pipelineGroup();
         ByteArrayOutputStream mine = new ByteArrayOutputStream();
         try (DataOutputStream out = new DataOutputStream(mine)) {
             StageFiles.writeStage(model.localStage(), out);
         }
         byte[][] stages = pipe.allGather(mine.toByteArray());
-        if (smp.rank() == 0) {
+        if (ctx.rank() == 0) {
             PartitionPlan plan = model.plan();
             List<ModelUnits.Unit> units = ModelUnits.resolve(model.block(), plan.unitNames());
             // Other stages' parameters were released at partitioning: re-create them for the export, free them after.
             List<Parameter> recreated = new ArrayList<>();
-            for (int s = 0; s < smp.ppSize(); s++) {
+            for (int s = 0; s < ctx.ppSize(); s++) {
                 // Rank s's chunks (one stage without virtual stages), as it wrote them.
-                Block stage = StageBuilder.rankBlock(StageBuilder.chunks(units, plan, s, smp.ppSize()));
+                Block stage = StageBuilder.rankBlock(StageBuilder.chunks(units, plan, s, ctx.ppSize()));
                 for (int u = 0; u < units.size(); u++) {
-                    if (plan.stageOf(u) % smp.ppSize() == s && Materializer.released(units.get(u))) {
+                    if (plan.stageOf(u) % ctx.ppSize() == s && Materializer.released(units.get(u))) {
                         // Zeros, not the initializer (no draw from the engine's random generator): the values arrive.
                         Materializer.zeros(units.get(u), model.manager(), model.unitInputShapes(u));
                         recreated.addAll(Parameters.of(units.get(u).block()));
@@ -275,7 +276,7 @@ public final class Checkpoints {
                 recreated.forEach(Parameter::close);
             }
         }
-        smp.world().barrier();
+        ctx.world().barrier();
     }
 
     private static void requirePartitioned(DistributedModel model) {

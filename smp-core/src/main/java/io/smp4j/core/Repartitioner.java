@@ -171,7 +171,7 @@ final class Repartitioner {
         Map<Integer, byte[]> received = null;
         String failure = null;
         try {
-            received = StageMove.exchange(smp, block, optimizer, from, to);
+            received = StageMove.exchange(smp.stageContext(), block, optimizer, from, to);
         } catch (RuntimeException e) {
             failure = e.toString();
         }
@@ -185,7 +185,7 @@ final class Repartitioner {
             current.executor().computeClock().setMeasuring(false);
             return;
         }
-        StageMove.apply(smp, block, manager, optimizer, from, to, received, current.unitInputs());
+        StageMove.apply(smp.stageContext(), block, manager, optimizer, from, to, received, current.unitInputs());
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
         // Replicas of shared units: created where the new plan has one, freed where it no longer does.
         StageBuilder.Assembled rank = StageBuilder.assemble(smp.stageContext(), to, units, current.unitInputs(),

@@ -6,6 +6,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
+import io.smp4j.core.stage.StageContext;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.model.Materializer;
 import io.smp4j.pipeline.model.ModelUnits;
@@ -40,12 +41,12 @@ final class StageMove {
     }
 
     /** What a rank received: by unit index, the bytes of that unit. */
-    static Map<Integer, byte[]> exchange(Smp smp, Block block, Optimizer optimizer, PartitionPlan from,
+    static Map<Integer, byte[]> exchange(StageContext ctx, Block block, Optimizer optimizer, PartitionPlan from,
                                          PartitionPlan to) {
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
-        Communicator pipe = smp.pipelineGroup();
-        int me = smp.ppRank();
-        int p = smp.ppSize();
+        Communicator pipe = ctx.pipelineGroup();
+        int me = ctx.ppRank();
+        int p = ctx.ppSize();
         List<CommRequest> sends = new ArrayList<>();
         List<byte[]> keep = new ArrayList<>();
         for (int u = 0; u < units.size(); u++) {
@@ -76,11 +77,11 @@ final class StageMove {
      * Applies what {@link #exchange} received: parameters of arriving units are re-created and overwritten, their
      * optimizer state added; departing units' parameters and optimizer state are freed.
      */
-    static void apply(Smp smp, Block block, NDManager manager, Optimizer optimizer, PartitionPlan from,
+    static void apply(StageContext ctx, Block block, NDManager manager, Optimizer optimizer, PartitionPlan from,
                       PartitionPlan to, Map<Integer, byte[]> received, List<TensorCodec.Header> unitInputs) {
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
-        int me = smp.ppRank();
-        int ranks = smp.ppSize();
+        int me = ctx.ppRank();
+        int ranks = ctx.ppSize();
         for (Map.Entry<Integer, byte[]> e : received.entrySet()) {
             List<Parameter> params = Parameters.of(units.get(e.getKey()).block());
             // Zeros, not the initializer (no draw from the engine's random generator): the values arrive.
