@@ -160,10 +160,7 @@ public final class DistributedOptimizer {
      */
     private GradientAverager.Times allReduce(Smp smp, List<Parameter> params, NDArray flatGradients) {
         CudaIpcAllReduce onGpus = smp.deviceResources().gradientAllReduce(model.manager());
-        HostStaging staging = smp.deviceResources().hostStaging();
-        if (staging == null) {
-            staging = HostStaging.DJL;
-        }
+        HostStaging staging = smp.deviceResources().hostCopies();
         if (flatGradients != null) {
             if (onGpus == null) {
                 return averager.average(smp.dataParallelGroup(), flatGradients, staging);

@@ -27,9 +27,12 @@ final class FlatState {
     private final long total;
     private final Device device;
     private final String id;
-    /** Per optimizer-state field: the flat state, and the views installed as each parameter's entry. */
-    private final Map<String, NDArray> flatState = new HashMap<>();
-    private final Map<String, List<NDArray>> stateViews = new HashMap<>();
+    /** What is installed for one state field: its flat array, and each parameter's entry, a view of it. */
+    private record Installed(NDArray flat, List<NDArray> views) {
+    }
+
+    /** Per optimizer-state field, what this object installed. */
+    private final Map<String, Installed> installed = new HashMap<>();
 
     FlatState(NDManager manager, List<Parameter> params, long[] offsets, List<Shape> shapes, long total, Device device,
               String id) {
@@ -51,16 +54,8 @@ final class FlatState {
         for (Map.Entry<String, Map<String, Map<Device, NDArray>>> field
                 : DjlInternals.optimizerState(optimizer).entrySet()) {
             Map<String, Map<Device, NDArray>> map = field.getValue();
-            List<NDArray> mine = stateViews.get(field.getKey());
-            Map<Device, NDArray> flatEntry = map.get(id);
-            boolean clean = mine != null && flatEntry != null && flatEntry.get(device) == flatState.get(field.getKey());
-            boolean any = false;
-            for (int i = 0; i < params.size(); i++) {
-                NDArray a = stateOf(map, params.get(i));
-                any |= a != null;
-                clean &= mine != null && a == mine.get(i);
-            }
-            if (clean || (!any && flatEntry == null)) {
+            boolean any = params.stream().anyMatch(p -> stateOf(map, p) != null);
+            if (ours(field.getKey(), map) || (!any && map.get(id) == null)) {
                 continue; // ours, or none yet (the optimizer makes it at its first update)
             }
             NDArray flat = manager.zeros(new Shape(total), DataType.FLOAT32, device);
@@ -75,45 +70,60 @@ final class FlatState {
                 }
             }
             for (Parameter p : params) {
-                Map<Device, NDArray> old = map.remove(p.getId());
-                if (old != null) {
-                    old.values().forEach(NDArray::close);
-                }
+                close(map.remove(p.getId()));
             }
-            Map<Device, NDArray> oldFlat = map.remove(id);
-            if (oldFlat != null) {
-                oldFlat.values().forEach(NDArray::close);
-            }
+            close(map.remove(id));
             Map<Device, NDArray> entry = new ConcurrentHashMap<>();
             entry.put(device, flat);
             map.put(id, entry);
-            stateViews.remove(field.getKey());
-            flatState.put(field.getKey(), flat);
-            installViews(optimizer);
+            install(field.getKey(), map, flat);
         }
     }
 
-    /** Each parameter's entry in the optimizer's state maps becomes a view of its slot of the flat state. */
+    /**
+     * After an update: each parameter's entry in the optimizer's state maps becomes a view of its slot of the flat
+     * state (where the optimizer made a new flat state, at its first update).
+     */
     void installViews(Optimizer optimizer) {
         for (Map.Entry<String, Map<String, Map<Device, NDArray>>> field
                 : DjlInternals.optimizerState(optimizer).entrySet()) {
             Map<Device, NDArray> flatEntry = field.getValue().get(id);
-            if (flatEntry == null || stateViews.containsKey(field.getKey())
-                    && flatEntry.get(device) == flatState.get(field.getKey())) {
-                continue;
+            Installed done = installed.get(field.getKey());
+            if (flatEntry != null && (done == null || flatEntry.get(device) != done.flat())) {
+                install(field.getKey(), field.getValue(), flatEntry.get(device));
             }
-            NDArray flat = flatEntry.get(device);
-            flatState.put(field.getKey(), flat);
-            List<NDArray> v = DjlInternals.views(flat, offsets, shapes);
-            for (int i = 0; i < params.size(); i++) {
-                Map<Device, NDArray> entry = new ConcurrentHashMap<>();
-                entry.put(device, v.get(i));
-                Map<Device, NDArray> old = field.getValue().put(params.get(i).getId(), entry);
-                if (old != null) {
-                    old.values().stream().filter(a -> !v.contains(a)).forEach(NDArray::close);
-                }
+        }
+    }
+
+    /** Whether {@code field}'s flat entry and every parameter's entry are what this object installed. */
+    private boolean ours(String field, Map<String, Map<Device, NDArray>> map) {
+        Installed done = installed.get(field);
+        Map<Device, NDArray> flatEntry = map.get(id);
+        if (done == null || flatEntry == null || flatEntry.get(device) != done.flat()) {
+            return false;
+        }
+        for (int i = 0; i < params.size(); i++) {
+            if (stateOf(map, params.get(i)) != done.views().get(i)) {
+                return false;
             }
-            stateViews.put(field.getKey(), v);
+        }
+        return true;
+    }
+
+    /** Makes each parameter's entry of {@code field} a view of its slot of {@code flat}. */
+    private void install(String field, Map<String, Map<Device, NDArray>> map, NDArray flat) {
+        List<NDArray> v = DjlInternals.views(flat, offsets, shapes);
+        for (int i = 0; i < params.size(); i++) {
+            Map<Device, NDArray> entry = new ConcurrentHashMap<>();
+            entry.put(device, v.get(i));
+            close(map.put(params.get(i).getId(), entry));
+        }
+        installed.put(field, new Installed(flat, v));
+    }
+
+    private static void close(Map<Device, NDArray> entry) {
+        if (entry != null) {
+            entry.values().forEach(NDArray::close);
         }
     }
 

@@ -7,6 +7,7 @@ import io.smp4j.comm.ReduceOp;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.exec.HostStaging;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Averages a stage's gradients over its data-parallel group through one flat, reused buffer: read out, one
@@ -20,23 +21,14 @@ final class GradientAverager {
 
     private float[] flat = new float[0];
 
+    /** Averages the gradients of {@code params} in place over {@code group}, through {@code staging}. */
     Times average(Communicator group, List<Parameter> params, HostStaging staging) {
-        long t0 = System.nanoTime();
         int total = 0;
         for (Parameter p : params) {
             total += Math.toIntExact(p.getArray().size());
         }
-        // Reused: a fresh 45 MB array per step costs a zeroing pass and G1 humongous allocations.
-        if (flat.length != total) {
-            flat = new float[total];
-        }
-        copyGradients(params, flat, 0, true, staging);
-        long t1 = System.nanoTime();
-        group.allReduce(flat, ReduceOp.AVERAGE);
-        long t2 = System.nanoTime();
-        copyGradients(params, flat, 0, false, staging);
-        long t3 = System.nanoTime();
-        return new Times((t1 - t0 + t3 - t2) / 1e6, (t2 - t1) / 1e6);
+        return average(group, total, f -> copyGradients(params, f, 0, true, staging),
+                f -> copyGradients(params, f, 0, false, staging));
     }
 
     /**
@@ -44,16 +36,22 @@ final class GradientAverager {
      * {@code staging} (pinned buffers on a GPU).
      */
     Times average(Communicator group, NDArray flatGradients, HostStaging staging) {
+        return average(group, Math.toIntExact(flatGradients.size()), f -> staging.toHost(flatGradients, f, 0),
+                f -> staging.toDevice(f, 0, flatGradients));
+    }
+
+    /** Reads {@code total} floats out into the reused buffer, all-reduces them, writes them back; timed. */
+    private Times average(Communicator group, int total, Consumer<float[]> out, Consumer<float[]> in) {
         long t0 = System.nanoTime();
-        int total = Math.toIntExact(flatGradients.size());
+        // Reused: a fresh 45 MB array per step costs a zeroing pass and G1 humongous allocations.
         if (flat.length != total) {
             flat = new float[total];
         }
-        staging.toHost(flatGradients, flat, 0);
+        out.accept(flat);
         long t1 = System.nanoTime();
         group.allReduce(flat, ReduceOp.AVERAGE);
         long t2 = System.nanoTime();
-        staging.toDevice(flat, 0, flatGradients);
+        in.accept(flat);
         long t3 = System.nanoTime();
         return new Times((t1 - t0 + t3 - t2) / 1e6, (t2 - t1) / 1e6);
     }

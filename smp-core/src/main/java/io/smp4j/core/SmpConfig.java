@@ -469,9 +469,10 @@ public record SmpConfig(int partitions, int microbatches, String pipeline, Strin
                 problems.add("microbatches must be >= 1, got " + microbatches);
             }
             String pipe = lower(pipeline);
-            if (!Schedules.NAMES.contains(pipe)) {
-                problems.add("pipeline must be one of " + String.join(", ", Schedules.NAMES) + "; got \"" + pipeline
-                        + "\"");
+            try {
+                Schedules.name(pipeline);
+            } catch (IllegalArgumentException e) {
+                problems.add(e.getMessage());
             }
             String opt = lower(optimize);
             if (!Set.of("speed", "memory").contains(opt)) {

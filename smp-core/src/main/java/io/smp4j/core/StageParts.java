@@ -3,7 +3,6 @@ package io.smp4j.core;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Parameter;
-import io.smp4j.pipeline.exec.HostStaging;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import java.util.List;
 
@@ -29,9 +28,8 @@ final class StageParts {
         }
         boolean overlapped = c.ddp() && smp.dpSize() > 1 && c.overlapAllReduce()
                 && !smp.deviceResources().gradientsOnGpus();
-        HostStaging staging = smp.deviceResources().hostStaging();
         return new StageParts(overlapped ? new OverlappedAllReduce(smp.dataParallelGroup(), c.bucketCapMb(),
-                staging == null ? HostStaging.DJL : staging) : null, null);
+                smp.deviceResources().hostCopies()) : null, null);
     }
 
     /** Gives {@code executor} the parts; {@code local}: the rank's parameters under its plan. */

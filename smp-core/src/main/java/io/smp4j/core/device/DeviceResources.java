@@ -69,6 +69,12 @@ public final class DeviceResources {
         return staging;
     }
 
+    /** How this rank's arrays cross to host memory and back: {@link #hostStaging} on a GPU, DJL's copies on the CPU. */
+    public HostStaging hostCopies() {
+        HostStaging s = hostStaging();
+        return s == null ? HostStaging.DJL : s;
+    }
+
     /** Whether {@link #gradientAllReduce} averages on the GPUs (every pair of the data-parallel group reaches). */
     public boolean gradientsOnGpus() {
         return gpu >= 0 && peers.allReach(dataParallelGroup);

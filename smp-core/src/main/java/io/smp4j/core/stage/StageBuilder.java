@@ -217,8 +217,8 @@ public final class StageBuilder {
             executor.setDeviceLink(direct);
         }
         HostStaging staging = ctx.devices().hostStaging();
-        if (staging != null && !Boolean.getBoolean("ctx.staging.djl")) {
-            executor.setHostStaging(staging); // pinned copies on a GPU (ctx.staging.djl: DJL's, for comparison)
+        if (staging != null) {
+            executor.setHostStaging(staging); // pinned copies on a GPU
         }
         if (chunks.size() == 1) {
             executor.setSharedBoundary(SharedUnits.boundary(plan, units, chunks.get(0), s));
