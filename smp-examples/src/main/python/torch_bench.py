@@ -207,6 +207,15 @@ def single(args):
         sync()
         if step >= args.warmup:
             times.append((time.perf_counter() - t0) * 1e3)
+    if args.cuda_profile:
+        # One more step inside a profiler range (ncu --profile-from-start off): its kernels, one by one.
+        sync()
+        torch.cuda.profiler.start()
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+        sync()
+        torch.cuda.profiler.stop()
     med = statistics.median(times)
     return {"torch_version": torch.__version__, "device": str(dev),
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
@@ -219,6 +228,7 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--cudnn-benchmark", choices=["true", "false"], default="true")
     p.add_argument("--out", required=True)
+    p.add_argument("--cuda-profile", action="store_true")
     p.add_argument("--nproc", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--image-size", type=int, default=64)

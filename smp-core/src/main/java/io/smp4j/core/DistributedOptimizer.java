@@ -5,7 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.ReduceOp;
-import io.smp4j.core.device.CudaIpcAllReduce;
+import io.smp4j.core.device.PeerAllReduce;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.exec.HostStaging;
 import java.util.ArrayList;
@@ -159,13 +159,13 @@ public final class DistributedOptimizer {
      * host, else through host memory.
      */
     private GradientAverager.Times allReduce(Smp smp, List<Parameter> params, NDArray flatGradients) {
-        CudaIpcAllReduce onGpus = smp.deviceResources().gradientAllReduce(model.manager());
+        PeerAllReduce onGpus = smp.deviceResources().gradientAllReduce(model.manager());
         HostStaging staging = smp.deviceResources().hostCopies();
         if (flatGradients != null) {
             if (onGpus == null) {
                 return averager.average(smp.dataParallelGroup(), flatGradients, staging);
             }
-            CudaIpcAllReduce.Times t = onGpus.average(List.of(flatGradients));
+            PeerAllReduce.Times t = onGpus.average(List.of(flatGradients));
             return new GradientAverager.Times(t.copyMillis(), t.allReduceMillis());
         }
         if (onGpus == null) {
@@ -176,7 +176,7 @@ public final class DistributedOptimizer {
             grads.add(DjlInternals.gradient(p.getArray()));
         }
         try {
-            CudaIpcAllReduce.Times t = onGpus.average(grads);
+            PeerAllReduce.Times t = onGpus.average(grads);
             return new GradientAverager.Times(t.copyMillis(), t.allReduceMillis());
         } finally {
             grads.forEach(NDArray::close);

@@ -6,7 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.smp4j.comm.CommRequest;
-import io.smp4j.core.device.CudaIpcAllReduce;
+import io.smp4j.core.device.PeerAllReduce;
 import io.smp4j.pipeline.exec.DeviceLink;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -101,7 +101,7 @@ public final class GpuLinkMain {
     }
 
     static int allReduce(Smp smp, NDManager m) {
-        CudaIpcAllReduce ar = smp.deviceResources().gradientAllReduce(m);
+        PeerAllReduce ar = smp.deviceResources().gradientAllReduce(m);
         if (ar == null) {
             throw new IllegalStateException("no GPU all-reduce for the data-parallel group");
         }

@@ -101,6 +101,16 @@ public final class Cuda {
         JCuda.cudaMemcpyAsync(dst, src, bytes, cudaMemcpyKind.cudaMemcpyDeviceToDevice, LEGACY_DEFAULT_STREAM);
     }
 
+    /** Queues a copy of {@code bytes} from device memory to page-locked host memory; returns before it ran. */
+    public static void copyToHost(Pointer host, Pointer device, long bytes) {
+        JCuda.cudaMemcpyAsync(host, device, bytes, cudaMemcpyKind.cudaMemcpyDeviceToHost, LEGACY_DEFAULT_STREAM);
+    }
+
+    /** Queues a copy of {@code bytes} from page-locked host memory to device memory; returns before it ran. */
+    public static void copyToDevice(Pointer device, Pointer host, long bytes) {
+        JCuda.cudaMemcpyAsync(device, host, bytes, cudaMemcpyKind.cudaMemcpyHostToDevice, LEGACY_DEFAULT_STREAM);
+    }
+
     /** The current device's free and total memory, in bytes: {@code {free, total}}. */
     public static long[] memory() {
         long[] free = new long[1];
@@ -112,5 +122,18 @@ public final class Cuda {
     /** Waits until everything queued on the device's legacy default stream (PyTorch's kernels too) has run. */
     public static void synchronize() {
         JCuda.cudaStreamSynchronize(LEGACY_DEFAULT_STREAM);
+    }
+
+    /**
+     * Starts (true) or stops (false) the range an attached CUDA profiler records ({@code ncu --profile-from-start
+     * off}); without a profiler it does nothing. The device is synchronised first, so the range holds whole kernels.
+     */
+    public static void profilerRange(boolean start) {
+        synchronize();
+        if (start) {
+            JCuda.cudaProfilerStart();
+        } else {
+            JCuda.cudaProfilerStop();
+        }
     }
 }

@@ -1,16 +1,21 @@
 package io.smp4j.core.device;
 
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.exec.DeviceLink;
 import io.smp4j.pipeline.exec.HostStaging;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A rank's device-to-device paths, made when first needed from what {@link GpuPeers} agreed: the stage link to the
- * pipeline neighbours it reaches and the gradient all-reduce of its data-parallel group when every member reaches every
- * other. Closing is collective over the world (CUDA leaves freeing memory another process maps undefined): every rank
+ * A rank's paths between GPUs of its host, made when first needed from what {@link GpuPeers} agreed: the stage link to
+ * the pipeline neighbours it reaches (CUDA IPC or shared pinned host memory, per neighbour) and the gradient all-reduce
+ * of its data-parallel group when every pair of it shares one kind of buffers. Closing is collective over the world (CUDA leaves freeing memory another process maps undefined): every rank
  * unmaps its peers' buffers, all meet at a barrier, then each frees its own.
  */
 public final class DeviceResources {
@@ -21,8 +26,9 @@ public final class DeviceResources {
     private final Communicator pipelineGroup;
     private final Communicator dataParallelGroup;
     private final int gpu;
-    private CudaIpcLink link;
-    private CudaIpcAllReduce allReduce;
+    /** Stage links by the kind of buffers they use (at most two neighbours, so at most two links). */
+    private final Map<SharedBuffers, PeerLink> links = new LinkedHashMap<>();
+    private PeerAllReduce allReduce;
     private CudaStaging staging;
 
     /**
@@ -41,21 +47,49 @@ public final class DeviceResources {
         return peers;
     }
 
-    private boolean reachesInPipeline(int peer) {
-        return peers.reaches(world.rank(), pipelineGroup.worldRank(peer));
+    /** What this rank shares with pipeline group rank {@code peer}, or null. */
+    private SharedBuffers pathInPipeline(int peer) {
+        return peers.path(world.rank(), pipelineGroup.worldRank(peer));
     }
 
-    /** The device path to the pipeline neighbours this rank reaches, or null when it reaches neither. */
+    /** The path to the pipeline neighbours this rank reaches (each by its kind of buffers), or null for neither. */
     public synchronized DeviceLink stageLink() {
         int me = pipelineGroup.rank();
-        boolean any = me > 0 && reachesInPipeline(me - 1) || me + 1 < pipelineGroup.size() && reachesInPipeline(me + 1);
-        if (gpu < 0 || !any) {
+        if (gpu < 0) {
             return null;
         }
-        if (link == null) {
-            link = new CudaIpcLink(pipelineGroup, gpu, this::reachesInPipeline);
+        for (int peer : new int[] {me - 1, me + 1}) {
+            SharedBuffers kind = peer < 0 || peer >= pipelineGroup.size() ? null : pathInPipeline(peer);
+            if (kind != null) {
+                links.computeIfAbsent(kind, k -> new PeerLink(pipelineGroup, gpu, p -> pathInPipeline(p) == k, k));
+            }
         }
-        return link;
+        if (links.isEmpty()) {
+            return null;
+        }
+        if (links.size() == 1) {
+            return links.values().iterator().next();
+        }
+        return new DeviceLink() { // one neighbour through CUDA IPC, the other through host memory
+            private DeviceLink to(int peer) {
+                return links.get(pathInPipeline(peer));
+            }
+
+            @Override
+            public boolean reaches(int peer) {
+                return pathInPipeline(peer) != null;
+            }
+
+            @Override
+            public void send(NDList arrays, int peer, long slot, int tag, int ackTag, List<CommRequest> pending) {
+                to(peer).send(arrays, peer, slot, tag, ackTag, pending);
+            }
+
+            @Override
+            public NDList recv(NDManager scope, int peer, long slot, int tag, int ackTag) {
+                return to(peer).recv(scope, peer, slot, tag, ackTag);
+            }
+        };
     }
 
     /** The host path's copies through pinned buffers on this rank's GPU, or null on the CPU. */
@@ -75,18 +109,19 @@ public final class DeviceResources {
         return s == null ? HostStaging.DJL : s;
     }
 
-    /** Whether {@link #gradientAllReduce} averages on the GPUs (every pair of the data-parallel group reaches). */
+    /** Whether {@link #gradientAllReduce} averages on the GPUs (every pair of the data-parallel group shares one kind). */
     public boolean gradientsOnGpus() {
         return gpu >= 0 && peers.allReach(dataParallelGroup);
     }
 
-    /** The data-parallel group's all-reduce on the GPUs, or null when not every pair of it reaches the other. */
-    public synchronized CudaIpcAllReduce gradientAllReduce(NDManager manager) {
-        if (gpu < 0 || !peers.allReach(dataParallelGroup)) {
+    /** The data-parallel group's all-reduce on the GPUs, or null when not every pair of it shares one kind of buffers. */
+    public synchronized PeerAllReduce gradientAllReduce(NDManager manager) {
+        SharedBuffers kind = gpu < 0 ? null : peers.common(dataParallelGroup);
+        if (kind == null) {
             return null;
         }
         if (allReduce == null) {
-            allReduce = new CudaIpcAllReduce(dataParallelGroup, gpu, manager);
+            allReduce = new PeerAllReduce(dataParallelGroup, gpu, manager, kind);
         }
         return allReduce;
     }
@@ -101,16 +136,12 @@ public final class DeviceResources {
             return;
         }
         try {
-            if (link != null) {
-                link.unmap();
-            }
+            links.values().forEach(PeerLink::unmap);
             if (allReduce != null) {
                 allReduce.unmap();
             }
             world.barrier();
-            if (link != null) {
-                link.free();
-            }
+            links.values().forEach(PeerLink::free);
             if (allReduce != null) {
                 allReduce.free();
             }
@@ -118,7 +149,7 @@ public final class DeviceResources {
             // A peer gone (its job failed): the process ends, and the driver frees everything with it.
             LOG.warn("rank {}: device buffers not freed in order: {}", world.rank(), e.toString());
         }
-        link = null;
+        links.clear();
         allReduce = null;
     }
 }

@@ -18,46 +18,62 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Which pairs of ranks can move tensors device to device: both on GPUs of one host, each able to map the other's
- * memory (CUDA IPC, tried once at start-up: a small buffer exported, mapped and copied into a tensor). Decided collectively over the world, so that both
- * ends of every pair agree; ranks on the CPU, or with {@code smp.device.link=host}, reach no one and never touch CUDA.
+ * Which pairs of ranks move tensors between their GPUs without the communicator, and through what: both on GPUs of
+ * one host, through {@link SharedBuffers#DEVICE CUDA IPC} where each can map the other's GPU memory, else through
+ * {@link HostSharedBuffers shared pinned host memory} (each kind tried once at start-up: a small buffer shared, mapped
+ * and copied into a tensor). Decided collectively over the world, so that both ends of every pair agree; ranks on the
+ * CPU, on other hosts, or with {@code smp.device.link=communicator}, reach no one (their tensors go through the
+ * communicator, host memory on both ends) and never touch CUDA.
  */
 public final class GpuPeers {
     private static final Logger LOG = LoggerFactory.getLogger(GpuPeers.class);
     /** System property (or variable SMP_DEVICE_LINK) choosing the path between GPUs of one host. */
     public static final String MODE_PROPERTY = "smp.device.link";
+    /** The modes, in the order of their error message. */
+    public static final List<String> MODES = List.of("auto", "host", "communicator");
     private static final int PROBE_BYTES = 1 << 16;
 
-    private final boolean[][] reach;
+    /** By pair of world ranks: the buffers they share, or null (through the communicator). */
+    private final SharedBuffers[][] path;
 
-    GpuPeers(boolean[][] reach) {
-        this.reach = reach;
+    GpuPeers(SharedBuffers[][] path) {
+        this.path = path;
     }
 
-    /** No pair reaches another: everything goes through host memory. */
+    /** No pair reaches another: everything goes through the communicator. */
     public static GpuPeers none(int worldSize) {
-        return new GpuPeers(new boolean[worldSize][worldSize]);
+        return new GpuPeers(new SharedBuffers[worldSize][worldSize]);
     }
 
-    /** {@code auto} (CUDA IPC where it works) or {@code host} (always through host memory); anything else is refused. */
+    /**
+     * {@code auto} (CUDA IPC where it works, else shared pinned host memory on one host), {@code host} (always through
+     * host memory: shared pinned memory on one host) or {@code communicator} (always through the communicator, as
+     * between hosts); anything else is refused.
+     */
     public static String mode() {
         String v = System.getProperty(MODE_PROPERTY, System.getenv().getOrDefault("SMP_DEVICE_LINK", "auto"));
-        if (!v.equals("auto") && !v.equals("host")) {
+        if (!MODES.contains(v)) {
             throw new IllegalArgumentException(MODE_PROPERTY + " is '" + v + "'; allowed: auto (GPUs of one host "
-                    + "exchange tensors through CUDA IPC), host (always through host memory)");
+                    + "exchange tensors through CUDA IPC, else through shared pinned host memory), host (through shared "
+                    + "pinned host memory on one host), communicator (always through the communicator)");
         }
         return v;
     }
 
-    /** Whether world ranks {@code a} and {@code b} (different) exchange tensors device to device. */
+    /** Whether world ranks {@code a} and {@code b} (different) exchange tensors without the communicator. */
     public boolean reaches(int a, int b) {
-        return a != b && reach[a][b];
+        return a != b && path[a][b] != null;
+    }
+
+    /** What world ranks {@code a} and {@code b} share, or null (through the communicator). */
+    public SharedBuffers path(int a, int b) {
+        return a == b ? null : path[a][b];
     }
 
     /** Whether any two ranks of the world reach each other. */
     public boolean anyPair() {
-        for (int a = 0; a < reach.length; a++) {
-            for (int b = 0; b < reach.length; b++) {
+        for (int a = 0; a < path.length; a++) {
+            for (int b = 0; b < path.length; b++) {
                 if (reaches(a, b)) {
                     return true;
                 }
@@ -68,26 +84,35 @@ public final class GpuPeers {
 
     /** Whether every pair of {@code group}'s ranks reaches the other (and the group has at least two). */
     public boolean allReach(Communicator group) {
+        return common(group) != null;
+    }
+
+    /**
+     * The kind of buffers every pair of {@code group}'s ranks shares (the group has at least two), or null where a pair
+     * shares none or the pairs differ.
+     */
+    public SharedBuffers common(Communicator group) {
         if (group.size() < 2) {
-            return false;
+            return null;
         }
+        SharedBuffers kind = path(group.worldRank(0), group.worldRank(1));
         for (int i = 0; i < group.size(); i++) {
             for (int j = 0; j < group.size(); j++) {
-                if (i != j && !reaches(group.worldRank(i), group.worldRank(j))) {
-                    return false;
+                if (i != j && path(group.worldRank(i), group.worldRank(j)) != kind) {
+                    return null;
                 }
             }
         }
-        return true;
+        return kind;
     }
 
     /** The pairs as log lines, e.g. {@code rank 0 <-> rank 1: CUDA IPC}. */
     public List<String> describe() {
         List<String> out = new ArrayList<>();
-        for (int a = 0; a < reach.length; a++) {
-            for (int b = a + 1; b < reach.length; b++) {
+        for (int a = 0; a < path.length; a++) {
+            for (int b = a + 1; b < path.length; b++) {
                 if (reaches(a, b)) {
-                    out.add("rank " + a + " <-> rank " + b + ": device to device (CUDA IPC)");
+                    out.add("rank " + a + " <-> rank " + b + ": " + path[a][b].describe());
                 }
             }
         }
@@ -95,21 +120,48 @@ public final class GpuPeers {
     }
 
     /**
-     * Collective over {@code world}: every GPU rank exports a probe buffer, opens the probes of the other GPU ranks of
-     * its host, and the pairs that both succeeded reach each other.
+     * Collective over {@code world}: for each kind the mode allows, every GPU rank shares a probe buffer and opens the
+     * probes of the other GPU ranks of its host; a pair takes the first kind both ends succeeded with.
      */
     public static GpuPeers negotiate(Communicator world, DeviceSelector.Selection device, String mode) {
-        int gpu = "auto".equals(mode) && device.gpu() != null && TensorMemory.available() ? device.gpu().index() : -1;
+        int gpu = !"communicator".equals(mode) && device.gpu() != null && TensorMemory.available()
+                ? device.gpu().index() : -1;
+        int n = world.size();
+        SharedBuffers[][] path = new SharedBuffers[n][n];
+        List<SharedBuffers> kinds = new ArrayList<>();
+        if ("auto".equals(mode)) {
+            kinds.add(SharedBuffers.DEVICE);
+        }
+        kinds.add(new HostSharedBuffers());
+        for (SharedBuffers kind : kinds) {
+            boolean[][] ok = probe(world, kind instanceof HostSharedBuffers && !HostSharedBuffers.available() ? -1 : gpu,
+                    kind);
+            for (int a = 0; a < n; a++) {
+                for (int b = 0; b < n; b++) {
+                    if (path[a][b] == null && ok[a][b]) {
+                        path[a][b] = kind;
+                    }
+                }
+            }
+        }
+        GpuPeers peers = new GpuPeers(path);
+        if (world.rank() == 0) {
+            peers.describe().forEach(line -> LOG.info("{}", line));
+        }
+        return peers;
+    }
+
+    /** Collective: which pairs of GPU ranks of one host can each open the other's buffer of {@code kind}. */
+    private static boolean[][] probe(Communicator world, int gpu, SharedBuffers kind) {
         Pointer probe = null;
         byte[] handle = new byte[Cuda.HANDLE_BYTES];
         if (gpu >= 0) {
             try {
                 Cuda.use(gpu);
-                probe = Cuda.malloc(PROBE_BYTES);
-                handle = Cuda.exportHandle(probe);
+                probe = kind.allocate(PROBE_BYTES);
+                handle = kind.handle(probe);
             } catch (RuntimeException | LinkageError e) {
-                LOG.warn("rank {}: no CUDA IPC ({}): tensors to other GPUs go through host memory", world.rank(),
-                        e.toString());
+                LOG.warn("rank {}: no {} ({})", world.rank(), kind.describe(), e.toString());
                 gpu = -1;
             }
         }
@@ -130,37 +182,32 @@ public final class GpuPeers {
                 continue;
             }
             try {
-                Pointer p = Cuda.open(theirHandle);
+                Pointer p = kind.open(theirHandle);
                 try {
                     // A real copy, peer buffer -> tensor memory, as the paths do.
                     try (NDManager m = NDManager.newBaseManager(Device.gpu(gpu));
                          NDArray a = m.zeros(new Shape(PROBE_BYTES / 4), DataType.FLOAT32)) {
-                        Cuda.copy(Cuda.of(a), p, PROBE_BYTES);
+                        kind.fromBuffer(Cuda.of(a), p, PROBE_BYTES);
                         Cuda.synchronize();
                     }
                 } finally {
-                    Cuda.close(p);
+                    kind.close(p);
                 }
                 opened[q] = 1;
             } catch (RuntimeException | LinkageError e) {
-                LOG.warn("rank {}: cannot map rank {}'s GPU memory ({}): tensors between them go through host "
-                        + "memory", world.rank(), q, e.toString());
+                LOG.warn("rank {}: cannot map rank {}'s {} ({})", world.rank(), q, kind.describe(), e.toString());
             }
         }
         byte[][] outcome = world.allGather(opened);
         if (probe != null) {
-            Cuda.free(probe); // every rank is past its opening: the second gather is a barrier
+            kind.free(probe); // every rank is past its opening: the second gather is a barrier
         }
-        boolean[][] reach = new boolean[n][n];
+        boolean[][] ok = new boolean[n][n];
         for (int a = 0; a < n; a++) {
             for (int b = 0; b < n; b++) {
-                reach[a][b] = a != b && outcome[a][b] == 1 && outcome[b][a] == 1;
+                ok[a][b] = a != b && outcome[a][b] == 1 && outcome[b][a] == 1;
             }
         }
-        GpuPeers peers = new GpuPeers(reach);
-        if (world.rank() == 0) {
-            peers.describe().forEach(line -> LOG.info("{}", line));
-        }
-        return peers;
+        return ok;
     }
 }

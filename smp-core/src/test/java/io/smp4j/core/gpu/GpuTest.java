@@ -19,6 +19,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -41,7 +42,8 @@ class GpuTest {
 
     @ParameterizedTest(name = "ResNet18, 2 stages on one GPU, {0}")
     @ValueSource(strings = {"simple", "interleaved", "interleaved, a unit shared for 2 microbatches",
-        "interleaved, through host memory (pinned staging)"})
+        "interleaved, through shared pinned host memory (link host)",
+        "interleaved, through the communicator with pinned staging (link communicator)"})
     void pipelineSharingTheGpuEqualsOneProcess(String how) throws Exception {
         String pipeline = how.split(",")[0];
         // The shared unit's parameters and gradient sum travel over the CUDA IPC stage link too.
@@ -50,7 +52,8 @@ class GpuTest {
                 .args(List.of("resnet18", "2", "4", pipeline, "cluster", "2", "2", Double.toString(LOSS_BOUND),
                         "calibrated"))
                 .jvmArgs(List.of("-Xmx2g", "-Dsmp.comm.timeout.s=120", "-Dsmp.test.shared=" + shared,
-                        "-Dsmp.device.link=" + (how.contains("host") ? "host" : "auto"))));
+                        "-Dsmp.device.link=" + (how.contains("(link ") ? how.replaceAll(".*\\(link (\\w+)\\)", "$1")
+                                : "auto"))));
         String out = run.output();
         List<String> lines = new ArrayList<>();
         Matcher m = Pattern.compile("HYBRID model=resnet18 device=(\\S+) .* maxRelLossDiff=(\\S+) "
@@ -69,26 +72,29 @@ class GpuTest {
     }
 
     /**
-     * The CUDA IPC paths carry exact values: the stage link both ways (growing buffers, several slots, a non-contiguous
-     * and an empty array, int64) and the data-parallel average on the GPUs, bitwise against Java's float arithmetic.
-     * Two ranks sharing GPU 0, and, where the host has two GPUs, one rank on each.
+     * The peer paths carry exact values, through CUDA IPC (link auto) and through shared pinned host memory (link
+     * host): the stage link both ways (growing buffers, several slots, a non-contiguous and an empty array, int64) and
+     * the data-parallel average on the GPUs, bitwise against Java's float arithmetic. Two ranks sharing GPU 0, and,
+     * where the host has two GPUs, one rank on each.
      */
-    @ParameterizedTest(name = "CUDA IPC {0}")
-    @ValueSource(strings = {"link", "allreduce"})
-    void cudaIpcPathsAreExact(String mode) throws Exception {
+    @ParameterizedTest(name = "{0} through {1}")
+    @CsvSource({"link, auto", "allreduce, auto", "link, host", "allreduce, host"})
+    void peerPathsAreExact(String mode, String linkMode) throws Exception {
         List<String> ppgs = new ArrayList<>(List.of("2"));
         if (new JCudaProbe().gpus().size() >= 2) {
             ppgs.add("1");
         }
         for (String ppg : ppgs) {
             TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(2, GpuLinkMain.class.getName())
-                    .args(List.of(mode, ppg)).jvmArgs(List.of("-Xmx1g", "-Dsmp.comm.timeout.s=60")));
+                    .args(List.of(mode, ppg)).jvmArgs(List.of("-Xmx1g", "-Dsmp.comm.timeout.s=60",
+                            "-Dsmp.device.link=" + linkMode)));
             String out = run.output();
-            out.lines().filter(l -> l.contains("GPULINK") || l.contains("CUDA IPC")).forEach(System.out::println);
+            String path = "auto".equals(linkMode) ? "CUDA IPC" : "shared pinned host memory";
+            out.lines().filter(l -> l.contains("GPULINK") || l.contains(path)).forEach(System.out::println);
             assertEquals(0, run.code(), out);
             assertEquals(2, out.split("GPULINK mode=" + mode + " rank=\\d device=\\S+ checked=\\d+ OK", -1).length - 1,
                     out);
-            assertTrue(out.contains("rank 0 <-> rank 1: device to device (CUDA IPC)"), out);
+            assertTrue(out.contains("rank 0 <-> rank 1: " + path), out);
         }
     }
 

@@ -164,6 +164,7 @@ public final class GpuBench {
         String[] dp = {"--ddp", "true", "--processes-per-gpu", "2", "--image-size", "224", "--batch-size", "64",
             "--warmup", "5"};
         r.put("dp-host", b.train("dp-host", 2, host, dp));
+        r.put("dp-communicator", b.train("dp-communicator", 2, Map.of("SMP_DEVICE_LINK", "communicator"), dp));
         r.put("dp-cuda-ipc", b.train("dp-cuda-ipc", 2, Map.of(), dp));
         b.results.put("host-path", r);
     }

@@ -13,8 +13,9 @@ import io.smp4j.comm.Communicator;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.core.Smp;
 import io.smp4j.core.SmpConfig;
-import io.smp4j.core.device.CudaIpcAllReduce;
-import io.smp4j.core.device.CudaIpcLink;
+import io.smp4j.core.device.PeerAllReduce;
+import io.smp4j.core.device.PeerLink;
+import io.smp4j.core.device.SharedBuffers;
 import io.smp4j.examples.cli.CommandLines;
 import io.smp4j.pipeline.Stats;
 import io.smp4j.pipeline.djl.DjlInternals;
@@ -74,8 +75,13 @@ final class LinkBench {
             }
             Communicator world = smp.world();
             // The stage link's device path between the two GPUs, where they reach each other (CUDA IPC).
-            boolean reach = smp.deviceResources().peers().reaches(0, 1);
-            CudaIpcLink ipc = reach ? new CudaIpcLink(world, smp.deviceSelection().gpu().index(), p -> true) : null;
+            // The stage link's path between the two GPUs where they share buffers: CUDA IPC, or shared pinned host
+            // memory (smp.device.link=host, or no IPC between them).
+            SharedBuffers kind = smp.deviceResources().peers().path(0, 1);
+            boolean reach = kind == SharedBuffers.DEVICE;
+            String peerKey = reach ? "cuda_ipc" : "shared_host";
+            PeerLink ipc = kind != null ? new PeerLink(world, smp.deviceSelection().gpu().index(), p -> true, kind)
+                    : null;
             Map<String, Object> sizes = new LinkedHashMap<>();
             for (int bytes : o.sizes) {
                 int n = bytes / 4;
@@ -120,7 +126,7 @@ final class LinkBench {
                     }));
                 }
                 if (ipc != null) {
-                    row.put("cuda_ipc_one_way_ms", ipcOneWay(smp, ipc, m, n, o.iterations, bytes));
+                    row.put(peerKey + "_one_way_ms", ipcOneWay(smp, ipc, m, n, o.iterations, bytes));
                 }
                 sizes.put(Integer.toString(bytes), row);
             }
@@ -133,7 +139,7 @@ final class LinkBench {
             float[] grads = new float[Math.toIntExact(params)];
             double allReduce = time(smp, o.iterations, () -> world.allReduce(grads, ReduceOp.SUM));
             double ipcAllReduce = -1;
-            CudaIpcAllReduce onGpus = smp.deviceResources().gradientAllReduce(m);
+            PeerAllReduce onGpus = smp.deviceResources().gradientAllReduce(m);
             if (onGpus != null) {
                 List<NDArray> like = new ArrayList<>();
                 for (Parameter p : Parameters.of(net)) {
@@ -156,7 +162,8 @@ final class LinkBench {
                 r.put("all_reduce_bytes", params * 4);
                 r.put("all_reduce_ms", allReduce);
                 r.put("cuda_ipc", reach);
-                r.put("cuda_ipc_all_reduce_ms", ipcAllReduce);
+                r.put(peerKey + "_all_reduce_ms", ipcAllReduce);
+                r.put("peer_path", kind == null ? "communicator" : kind.describe());
                 Files.writeString(Path.of(o.out), new GsonBuilder().setPrettyPrinting().create().toJson(r));
             }
         }
@@ -164,8 +171,8 @@ final class LinkBench {
         Runtime.getRuntime().halt(0);
     }
 
-    /** Half the round trip of one array of {@code n} floats through the CUDA IPC stage link, ms. */
-    static double ipcOneWay(Smp smp, CudaIpcLink link, NDManager m, int n, int iterations, int slot)
+    /** Half the round trip of one array of {@code n} floats through the peer stage link, ms. */
+    static double ipcOneWay(Smp smp, PeerLink link, NDManager m, int n, int iterations, int slot)
             throws Exception {
         try (NDManager scope = m.newSubManager()) {
             NDList a = new NDList(scope.ones(new Shape(n)));

@@ -18,6 +18,7 @@ import io.smp4j.core.DistributedModel;
 import io.smp4j.core.DistributedOptimizer;
 import io.smp4j.core.Smp;
 import io.smp4j.core.SmpConfig;
+import io.smp4j.core.device.Cuda;
 import io.smp4j.examples.cli.CommandLines;
 import io.smp4j.pipeline.Stats;
 import java.util.ArrayList;
@@ -103,6 +104,25 @@ final class OverheadBench {
                         oursQueued.add((queued - t0) / 1e6);
                     }
                 }
+            }
+            if (!o.cudaProfile.isEmpty()) {
+                // One more step inside a profiler range: its kernels, one by one, for a profiler to time.
+                Cuda.profilerRange(true);
+                if ("djl".equals(o.cudaProfile)) {
+                    NDManager bm = m.newSubManager();
+                    NDList x = new NDList(d[0].head().duplicate());
+                    NDList y = new NDList(d[1].head().duplicate());
+                    x.attach(bm);
+                    y.attach(bm);
+                    try (Batch b = new Batch(bm, x, y, batch, Batchifier.STACK, Batchifier.STACK, 0, 1)) {
+                        EasyTrain.trainBatch(trainer, b);
+                        trainer.step();
+                    }
+                } else {
+                    smp.step(body, "train", dm, d[0], d[1]);
+                    opt.step();
+                }
+                Cuda.profilerRange(false);
             }
             trainer.close();
             Map<String, Object> r = o.asMap();

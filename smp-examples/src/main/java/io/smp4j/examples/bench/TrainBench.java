@@ -104,6 +104,8 @@ public final class TrainBench {
         boolean flatParameters = true;
         @Option(names = "--cudnn-benchmark", arity = "1", description = "cudnn_benchmark (default ${DEFAULT-VALUE})")
         boolean cudnnBenchmark;
+        @Option(names = "--cuda-profile", description = "overhead bench: one more step (smp, djl) in a CUDA profiler range")
+        String cudaProfile = "";
         @Option(names = "--trace", paramLabel = "FILE", description = "also write the timed steps' timeline (Chrome "
                 + "trace; an SVG picture beside it)")
         String trace = "";
@@ -178,10 +180,8 @@ public final class TrainBench {
             double[] wall = new double[steps]; // step time, and the pipeline's part of it
             double[] pipe = new double[steps];
             List<String> plans = new ArrayList<>();
-            double[] copy = new double[steps]; // gradient copies, and the all-reduce itself
-            double[] comm = new double[steps];
-            double[] overlapped = new double[steps];
-            double[] hidden = new double[steps];
+            double[] copy = new double[steps], comm = new double[steps]; // gradient copies, and the all-reduce itself
+            double[] overlapped = new double[steps], hidden = new double[steps];
             int buckets = 0;
             double rssBefore = 0;
             for (int step = 0; step < warmup + steps; step++) {

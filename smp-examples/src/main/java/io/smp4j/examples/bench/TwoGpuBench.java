@@ -30,8 +30,9 @@ final class TwoGpuBench {
                     "--microbatches", Integer.toString(m), "--pipeline", "interleaved", "--optimize", "speed")));
         }
         r.put("data-parallel", b.train("two-dp", 2, concat(common, "--partitions", "1", "--ddp", "true")));
-        // The same through host memory (smp.device.link=host): what the device paths save, measured.
-        Map<String, String> host = Map.of("SMP_DEVICE_LINK", "host");
+        // The same through the communicator (smp.device.link=communicator, the path between hosts): what the device
+        // paths save, measured.
+        Map<String, String> host = Map.of("SMP_DEVICE_LINK", "communicator");
         r.put("host-pipeline-M8", b.train("two-host-pipeline-M8", 2, host, concat(common, "--partitions", "2",
                 "--microbatches", "8", "--pipeline", "interleaved", "--optimize", "speed")));
         r.put("host-data-parallel", b.train("two-host-dp", 2, host, concat(common, "--partitions", "1", "--ddp",

@@ -12,16 +12,18 @@ import jcuda.Pointer;
 
 /**
  * Averages float32 arrays (a stage's gradients) over a group whose ranks are GPUs of one host, on the GPUs: each rank
- * packs its arrays into a device buffer of its own, exported once through CUDA IPC and mapped by every other rank;
- * after a barrier, every rank sums all the buffers in rank order on its GPU (reading its peers' over NVLink where the
- * GPUs have it), so that every rank computes the same float operations and ends with bitwise the same average; a
- * second barrier keeps the buffers until everyone has read them; the average is unpacked into the arrays. No byte
- * passes through host memory: the communicator carries only the barriers (and, once, the handles).
+ * packs its arrays into a {@link SharedBuffers shared buffer} of its own, shared once and mapped by every other rank;
+ * after a barrier, every rank sums all the buffers in rank order on its GPU, so that every rank computes the same float
+ * operations and ends with bitwise the same average; a second barrier keeps the buffers until everyone has read them;
+ * the average is unpacked into the arrays. The communicator carries only the barriers (and, once, the handles). With
+ * CUDA IPC buffers no byte passes through host memory (peers are read over NVLink where the GPUs have it); with
+ * {@link HostSharedBuffers} each rank's values cross page-locked host memory once out and once into each peer.
  */
-public final class CudaIpcAllReduce {
+public final class PeerAllReduce {
     private final Communicator group;
     private final int gpu;
     private final NDManager manager;
+    private final SharedBuffers shared;
     private long floats = -1;
     private Pointer mine;
     private Pointer[] buffers;
@@ -36,9 +38,11 @@ public final class CudaIpcAllReduce {
      * @param group   the ranks to average over (all on GPUs of this host, each reaching every other: {@link GpuPeers})
      * @param gpu     this rank's GPU
      * @param manager where the summing arrays live (this rank's device)
+     * @param shared  the kind of buffers the ranks share
      */
-    public CudaIpcAllReduce(Communicator group, int gpu, NDManager manager) {
+    public PeerAllReduce(Communicator group, int gpu, NDManager manager, SharedBuffers shared) {
         this.group = group;
+        this.shared = shared;
         this.gpu = gpu;
         this.manager = manager.newSubManager();
     }
@@ -47,12 +51,14 @@ public final class CudaIpcAllReduce {
     private void setUp(long n) {
         Cuda.use(gpu);
         long bytes = Math.max(4, n * 4);
-        mine = Cuda.malloc(bytes);
-        byte[][] handles = group.allGather(Cuda.exportHandle(mine));
+        mine = shared.allocate(bytes);
+        byte[][] handles = group.allGather(shared.handle(mine));
         buffers = new Pointer[group.size()];
         for (int r = 0; r < group.size(); r++) {
-            buffers[r] = r == group.rank() ? mine : Cuda.open(handles[r]);
+            buffers[r] = r == group.rank() ? mine : shared.open(handles[r]);
         }
+        group.barrier(); // every rank has mapped every buffer
+        shared.opened(mine);
         sum = manager.zeros(new Shape(n), DataType.FLOAT32);
         scratch = manager.zeros(new Shape(n), DataType.FLOAT32);
         floats = n;
@@ -77,7 +83,7 @@ public final class CudaIpcAllReduce {
         for (NDArray a : arrays) {
             NDArray c = TensorMemory.contiguous(a);
             try {
-                Cuda.copy(mine.withByteOffset(at), Cuda.of(c), a.size() * 4);
+                shared.toBuffer(mine.withByteOffset(at), Cuda.of(c), a.size() * 4);
             } finally {
                 if (c != a) {
                     c.close();
@@ -90,9 +96,9 @@ public final class CudaIpcAllReduce {
         group.barrier(); // every buffer holds its rank's values
         ByteBuffer sumMemory = TensorMemory.of(sum);
         ByteBuffer scratchMemory = TensorMemory.of(scratch);
-        Cuda.copy(Pointer.to(sumMemory), buffers[0], n * 4);
+        shared.fromBuffer(Pointer.to(sumMemory), buffers[0], n * 4);
         for (int r = 1; r < buffers.length; r++) {
-            Cuda.copy(Pointer.to(scratchMemory), buffers[r], n * 4);
+            shared.fromBuffer(Pointer.to(scratchMemory), buffers[r], n * 4);
             sum.addi(scratch); // queued after the copy on the same (legacy default) stream
         }
         sum.divi(buffers.length);
@@ -135,7 +141,7 @@ public final class CudaIpcAllReduce {
         Cuda.use(gpu);
         for (int r = 0; r < buffers.length; r++) {
             if (buffers[r] != mine) {
-                Cuda.close(buffers[r]);
+                shared.close(buffers[r]);
             }
         }
         buffers = null;
@@ -150,7 +156,7 @@ public final class CudaIpcAllReduce {
     private void freeBuffers() {
         if (mine != null) {
             Cuda.use(gpu);
-            Cuda.free(mine);
+            shared.free(mine);
             mine = null;
             sum.close();
             scratch.close();

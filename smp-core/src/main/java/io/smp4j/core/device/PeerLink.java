@@ -19,20 +19,22 @@ import java.util.function.IntPredicate;
 import jcuda.Pointer;
 
 /**
- * Stage tensors between GPUs of one host through CUDA IPC: the sender copies a message's arrays into a device buffer
- * of its own for the (peer, slot), exported once; the receiver maps that buffer once and copies out of it into new
- * arrays on its GPU (over NVLink where the GPUs have it), then acknowledges. The communicator carries only the header
- * (types, shapes, the buffer's generation and IPC handle) and the one-byte acknowledgement; no tensor byte passes
- * through host memory. A slot's buffer grows (a new generation, re-mapped by the receiver) when a message outgrows it.
- * Arrays are laid out at 256-byte aligned offsets that both ends compute from the header.
+ * Stage tensors between GPUs of one host through {@link SharedBuffers}: the sender copies a message's arrays into a
+ * buffer of its own for the (peer, slot), shared once; the receiver maps that buffer once and copies out of it into
+ * new arrays on its GPU, then acknowledges. The communicator carries only the header (types, shapes, the buffer's
+ * generation and handle) and the one-byte acknowledgement. With {@link SharedBuffers#DEVICE} (CUDA IPC) no tensor byte
+ * passes through host memory (over NVLink where the GPUs have it); with {@link HostSharedBuffers} each byte crosses
+ * page-locked host memory once, at the bus's speed. A slot's buffer grows (a new generation, re-mapped by the receiver)
+ * when a message outgrows it. Arrays are laid out at 256-byte aligned offsets that both ends compute from the header.
  */
-public final class CudaIpcLink implements DeviceLink {
+public final class PeerLink implements DeviceLink {
     static final int ALIGN = 256;
     static final int MAX_MESSAGE = 4096 + 8 + Cuda.HANDLE_BYTES;
 
     private final Communicator group;
     private final int gpu;
     private final IntPredicate reaches;
+    private final SharedBuffers buffers;
     private final Map<Long, Outgoing> outgoing = new HashMap<>();
     private final Map<Long, Incoming> incoming = new HashMap<>();
     /** Outgrown buffers: a peer may still map them, so they are freed only at {@link #close()}. */
@@ -44,6 +46,8 @@ public final class CudaIpcLink implements DeviceLink {
         long capacity;
         int generation;
         byte[] handle;
+        /** Whether the receiver has acknowledged the current generation (so it has mapped the buffer). */
+        boolean opened;
         final byte[] message = new byte[MAX_MESSAGE];
         final byte[] ack = new byte[1];
     }
@@ -60,11 +64,13 @@ public final class CudaIpcLink implements DeviceLink {
      * @param group   the pipeline group (its ranks are the peers)
      * @param gpu     this rank's GPU
      * @param reaches which group ranks this link carries for (agreed by both ends, see {@link GpuPeers})
+     * @param buffers where the messages lie
      */
-    public CudaIpcLink(Communicator group, int gpu, IntPredicate reaches) {
+    public PeerLink(Communicator group, int gpu, IntPredicate reaches, SharedBuffers buffers) {
         this.group = group;
         this.gpu = gpu;
         this.reaches = reaches;
+        this.buffers = buffers;
     }
 
     @Override
@@ -127,10 +133,15 @@ public final class CudaIpcLink implements DeviceLink {
             if (o.buffer != null) {
                 retired.add(o.buffer); // freeing memory another process maps is undefined in CUDA
             }
-            o.buffer = Cuda.malloc(bytes);
+            o.buffer = buffers.allocate(bytes);
             o.capacity = bytes;
             o.generation++;
-            o.handle = Cuda.exportHandle(o.buffer);
+            o.handle = buffers.handle(o.buffer);
+            o.opened = false;
+        } else if (!o.opened) {
+            // The previous message's acknowledgement has come (a slot is reused only then): the peer mapped the buffer.
+            buffers.opened(o.buffer);
+            o.opened = true;
         }
         for (int i = 0; i < arrays.size(); i++) {
             if (h.bytes(i) == 0) {
@@ -140,7 +151,7 @@ public final class CudaIpcLink implements DeviceLink {
             // Device memory only: an array on the CPU (an index, say) goes to this GPU first.
             NDArray c = a.getDevice().isGpu() ? TensorMemory.contiguous(a) : a.toDevice(Device.gpu(gpu), true);
             try {
-                Cuda.copy(o.buffer.withByteOffset(at[i]), Cuda.of(c), h.bytes(i));
+                buffers.toBuffer(o.buffer.withByteOffset(at[i]), Cuda.of(c), h.bytes(i));
             } finally {
                 if (c != a) {
                     c.close(); // freed in stream order: the copy queued above runs first
@@ -161,9 +172,9 @@ public final class CudaIpcLink implements DeviceLink {
         Announcement a = Announcement.decode(in.message, n);
         if (a.generation() != in.generation) {
             if (in.mapped != null) {
-                Cuda.close(in.mapped);
+                buffers.close(in.mapped);
             }
-            in.mapped = Cuda.open(a.handle());
+            in.mapped = buffers.open(a.handle());
             in.generation = a.generation();
         }
         TensorCodec.Header h = a.header();
@@ -175,7 +186,7 @@ public final class CudaIpcLink implements DeviceLink {
             if (h.bytes(i) == 0) {
                 continue;
             }
-            Cuda.copy(Cuda.of(x), in.mapped.withByteOffset(at[i]), h.bytes(i));
+            buffers.fromBuffer(Cuda.of(x), in.mapped.withByteOffset(at[i]), h.bytes(i));
         }
         Cuda.synchronize(); // read out before the acknowledgement frees the sender's buffer
         group.send(in.ack, 0, 1, peer, ackTag);
@@ -187,7 +198,7 @@ public final class CudaIpcLink implements DeviceLink {
         Cuda.use(gpu);
         for (Incoming in : incoming.values()) {
             if (in.mapped != null) {
-                Cuda.close(in.mapped);
+                buffers.close(in.mapped);
             }
         }
         incoming.clear();
@@ -198,10 +209,10 @@ public final class CudaIpcLink implements DeviceLink {
         Cuda.use(gpu);
         for (Outgoing o : outgoing.values()) {
             if (o.buffer != null) {
-                Cuda.free(o.buffer);
+                buffers.free(o.buffer);
             }
         }
-        retired.forEach(Cuda::free);
+        retired.forEach(buffers::free);
         retired.clear();
         outgoing.clear();
     }
