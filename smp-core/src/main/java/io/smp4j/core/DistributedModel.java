@@ -11,6 +11,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.core.stage.StageBuilder;
 import io.smp4j.pipeline.exec.PipelineExecutor;
+import io.smp4j.pipeline.exec.StageCall;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.NDLists;
 import io.smp4j.pipeline.model.Parameters;
@@ -19,6 +20,7 @@ import io.smp4j.pipeline.partition.PartitionPlan;
 import io.smp4j.pipeline.partition.Partitioner;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.List;
+import java.util.function.Supplier;
 
 /*
  * Longer than 300 lines on purpose: this is the user's one object, SageMaker's DistributedModel, and most of its lines
@@ -54,6 +56,8 @@ public final class DistributedModel implements StepModel {
     private StageBuilder.Result partitioned;
     private boolean training = true;
     private StepOutput lastOutput;
+    /** The microbatch whose step body runs now ({@link #running}), or null outside a step. */
+    private MicrobatchContext running;
     /** What the last stage's loss is multiplied by before backward: 1/M (and fp16's loss scale). */
     private final LossScale lossScale = new LossScale();
     /** Changes the plan from measured stage times (from the first step on). */
@@ -220,7 +224,8 @@ public final class DistributedModel implements StepModel {
         partitioned = StageBuilder.partition(smp.stageContext(), block, manager, sample,
                 placement.toPlacement(),
                 modelOutput, new StageBuilder.Holding(delayed, stateFactor));
-        repartitioner = new Repartitioner(smp, block, manager, partitioned);
+        repartitioner = new Repartitioner(smp.stageContext(), smp.trainingSchedule(), smp.config().repartitionSteps(),
+                smp.config().repartitionThreshold(), block, manager, partitioned);
         parts = StageParts.of(smp, manager);
         parts.attach(partitioned.executor(), localParameters());
     }
@@ -268,7 +273,7 @@ public final class DistributedModel implements StepModel {
      * discarded, since a step's output comes from the last stage.
      */
     public NDList forward(NDList inputs) {
-        MicrobatchContext ctx = MicrobatchContext.current("DistributedModel.forward");
+        MicrobatchContext ctx = microbatch("DistributedModel.forward");
         NDManager scope = ctx.scope();
         NDList in = ctx.received();
         if (in == null) {
@@ -291,18 +296,18 @@ public final class DistributedModel implements StepModel {
             ctx.recordForward(in, out);
             return out;
         }
-        PipelineExecutor exec = partitioned.executor();
+        StageCall call = ctx.call();
         HalfPrecision half = parts.half();
         if (half != null) {
             in = half.toHalf(in); // stage 0's model input; what later stages receive is half already
         }
-        NDList out = exec.forwardStage(in, training);
-        if (half != null && exec.isLastStage()) {
+        NDList out = call.forward(in, training);
+        if (half != null && call.lastStage()) {
             out = half.toFloat(out); // the loss in fp32
         }
         out.attach(scope);
         ctx.recordForward(in, out);
-        if (exec.isLastStage()) {
+        if (call.lastStage()) {
             return out;
         }
         return partitioned.placeholders(scope, StageBuilder.rows(in));
@@ -313,11 +318,30 @@ public final class DistributedModel implements StepModel {
      * stage's loss counts; elsewhere (placeholders, the tracing pass) this does nothing.
      */
     public void backward(NDArray loss) {
-        MicrobatchContext ctx = MicrobatchContext.current("DistributedModel.backward");
-        if (ctx.tracing() || !partitioned.executor().isLastStage()) {
+        MicrobatchContext ctx = microbatch("DistributedModel.backward");
+        if (ctx.tracing() || !ctx.call().lastStage()) {
             return;
         }
         ctx.recordBackward(lossScale.apply(loss, smp.config().microbatches(), manager));
+    }
+
+    @Override
+    public <T> T running(MicrobatchContext microbatch, Supplier<T> body) {
+        MicrobatchContext outer = running;
+        running = microbatch;
+        try {
+            return body.get();
+        } finally {
+            running = outer;
+        }
+    }
+
+    /** The microbatch the step body runs for now ({@code caller} names what asked, outside a step). */
+    private MicrobatchContext microbatch(String caller) {
+        if (running == null) {
+            throw new IllegalStateException(caller + " is only valid inside a @Step method run by Smp.step");
+        }
+        return running;
     }
 
     @Override

@@ -3,61 +3,48 @@ package io.smp4j.core;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import io.smp4j.pipeline.exec.StageCall;
 import io.smp4j.pipeline.wire.TensorCodec;
-import java.util.function.Supplier;
 
 /**
- * The state of one microbatch while a step body runs for it on this thread: what {@code DistributedModel.forward}
- * and {@code backward} read and record. In the tracing pass (the first step, before partitioning) the model runs
+ * The state of one microbatch while a step body runs for it: what {@code DistributedModel.forward} and {@code backward}
+ * read and record. The step runner makes it from the executor's {@link StageCall} and hands it to the model for the
+ * body's duration ({@link StepModel#running}). In the tracing pass (the first step, before partitioning) the model runs
  * whole; afterwards only this rank's stage.
  */
 public final class MicrobatchContext {
-    private static final ThreadLocal<MicrobatchContext> CURRENT = new ThreadLocal<>();
-
     private final int microbatch;
     private final NDList received;
     private final NDManager scope;
     private final boolean tracing;
+    /** The executor's call for this microbatch; null while tracing. */
+    private final StageCall call;
     private NDList input;
     private NDList output;
     private NDArray backwardTarget;
     private TensorCodec.Header modelOutput;
 
-    private MicrobatchContext(int microbatch, NDList received, NDManager scope, boolean tracing) {
+    private MicrobatchContext(int microbatch, NDList received, NDManager scope, boolean tracing, StageCall call) {
         this.microbatch = microbatch;
         this.received = received;
         this.scope = scope;
         this.tracing = tracing;
+        this.call = call;
     }
 
     /** The tracing pass over microbatch 0, before the model is partitioned. */
     static MicrobatchContext tracing(NDManager scope) {
-        return new MicrobatchContext(0, null, scope, true);
+        return new MicrobatchContext(0, null, scope, true, null);
     }
 
-    /** A scheduled forward of {@code microbatch}; {@code received} is null on stage 0. */
-    static MicrobatchContext running(int microbatch, NDList received, NDManager scope) {
-        return new MicrobatchContext(microbatch, received, scope, false);
+    /** A scheduled forward: the executor's {@code call}. */
+    static MicrobatchContext running(StageCall call) {
+        return new MicrobatchContext(call.microbatch(), call.received(), call.scope(), false, call);
     }
 
-    /** The context of the step body running on this thread. */
-    public static MicrobatchContext current(String caller) {
-        MicrobatchContext c = CURRENT.get();
-        if (c == null) {
-            throw new IllegalStateException(caller + " is only valid inside a @Step method run by Smp.step");
-        }
-        return c;
-    }
-
-    /** Runs {@code body} with this context current. */
-    <T> T run(Supplier<T> body) {
-        MicrobatchContext outer = CURRENT.get();
-        CURRENT.set(this);
-        try {
-            return body.get();
-        } finally {
-            CURRENT.set(outer);
-        }
+    /** The executor's call for this microbatch (the stage to run, whether it is the last); null while tracing. */
+    public StageCall call() {
+        return call;
     }
 
     public int microbatch() {

@@ -6,6 +6,7 @@ import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.ReduceOp;
 import io.smp4j.core.stage.SharedUnits;
 import io.smp4j.core.stage.StageBuilder;
+import io.smp4j.core.stage.StageContext;
 import io.smp4j.pipeline.exec.ComputeClock;
 import io.smp4j.pipeline.exec.PipelineExecutor;
 import io.smp4j.pipeline.model.ModelUnits;
@@ -42,7 +43,12 @@ final class Repartitioner {
      */
     static final int MEASURED_FACTOR = 2;
 
-    private final Smp smp;
+    /** The groups, layout and settings the measuring, deciding and moving use. */
+    private final StageContext ctx;
+    /** The schedule training steps run (what a plan's step time is estimated on). */
+    private final Schedule schedule;
+    /** repartition_threshold: how much better a plan must be. */
+    private final double threshold;
     private final Block block;
     private final NDManager manager;
     /** The partitioning in force. */
@@ -53,6 +59,7 @@ final class Repartitioner {
     private int repartitions;
     /** repartition_steps (at least 1): the first window, and the window after each change. */
     private final int baseWindow;
+    private final int repartitionSteps;
     /** Steps from one check to the next: baseWindow after a change, doubling after each check that keeps the plan. */
     private int window;
     /** Whether the next step is the first under a new plan (not measured: it pays for first calls). */
@@ -60,13 +67,22 @@ final class Repartitioner {
     /** Two checks in a row must find a better plan (with the same slowest stage) before the plan changes. */
     private final Confirmation confirmation = new Confirmation();
 
-    /** For the model {@code block} on {@code manager}, partitioned as {@code partitioned} (it measures from now on). */
-    Repartitioner(Smp smp, Block block, NDManager manager, StageBuilder.Result partitioned) {
-        this.smp = smp;
+    /**
+     * For the model {@code block} on {@code manager}, partitioned as {@code partitioned} (it measures from now on).
+     *
+     * @param repartitionSteps repartition_steps (0: never)
+     * @param threshold        repartition_threshold
+     */
+    Repartitioner(StageContext ctx, Schedule schedule, int repartitionSteps, double threshold, Block block,
+                  NDManager manager, StageBuilder.Result partitioned) {
+        this.ctx = ctx;
+        this.schedule = schedule;
+        this.threshold = threshold;
         this.block = block;
         this.manager = manager;
         this.current = partitioned;
-        this.baseWindow = Math.max(1, smp.config().repartitionSteps());
+        this.repartitionSteps = repartitionSteps;
+        this.baseWindow = Math.max(1, repartitionSteps);
         this.window = baseWindow;
         current.executor().computeClock().setMeasuring(adjustable());
     }
@@ -78,8 +94,7 @@ final class Repartitioner {
 
     /** Whether the plan may change from measured times: auto_partition, repartition_steps > 0, several stages. */
     private boolean adjustable() {
-        SmpConfig c = smp.config();
-        return c.autoPartition() && c.repartitionSteps() > 0 && smp.ppSize() > 1
+        return ctx.settings().autoPartition() && repartitionSteps > 0 && ctx.ppSize() > 1
                 && repartitions < MAX_REPARTITIONS;
     }
 
@@ -111,14 +126,14 @@ final class Repartitioner {
             return;
         }
         int steps = measured.size();
-        Repartition.Measured times = measured.gather(smp.world(), smp.topology(), smp.ppSize());
+        Repartition.Measured times = measured.gather(ctx.world(), ctx.topology(), ctx.ppSize());
         double[] stageMillis = times.total();
         stepsSinceCheck = 0;
         Repartition.Proposal proposal = propose(times);
         boolean confirmed = confirmation.confirms(proposal != null, stageMillis);
         if (proposal != null && !confirmed) {
             window = baseWindow;
-            if (smp.rank() == 0) {
+            if (ctx.rank() == 0) {
                 LOG.info("partition plan kept for now: measured stage times {} ms per step over {} steps, a plan "
                         + "{}% better, to be confirmed by the next check in {} steps",
                         Arrays.toString(round(stageMillis)), steps, String.format(Locale.ROOT, "%.1f",
@@ -129,10 +144,10 @@ final class Repartitioner {
         }
         if (proposal == null) {
             int next = Math.min(window * 2, baseWindow * MAX_WINDOW_FACTOR);
-            if (smp.rank() == 0) {
+            if (ctx.rank() == 0) {
                 LOG.info("partition plan kept: measured stage times {} ms per step over {} steps, no plan better by "
                         + "more than {}%; next check in {} steps", Arrays.toString(round(stageMillis)), steps,
-                        100 * smp.config().repartitionThreshold(), next);
+                        100 * threshold, next);
             }
             window = next;
             measureNextStep(exec);
@@ -147,15 +162,14 @@ final class Repartitioner {
      * time ({@link Repartition#byPeriod}); otherwise by the slowest stage's cost, memory weighed in.
      */
     private Repartition.Proposal propose(Repartition.Measured times) {
-        SmpConfig c = smp.config();
+        StageContext.Settings c = ctx.settings();
         if (c.memoryWeight() == 0 && c.virtualStages() == 1) {
-            Schedule schedule = smp.trainingSchedule();
-            int runAhead = smp.stageContext().settings().runAhead() ? c.activeMicrobatches() : 0;
+            int runAhead = c.runAhead() ? c.activeMicrobatches() : 0;
             boolean[] shareable = SharedUnits.shareable(ModelUnits.resolve(block, current.plan().unitNames()));
-            return Repartition.byPeriod(current.plan(), times, schedule, runAhead, c.repartitionThreshold(),
+            return Repartition.byPeriod(current.plan(), times, schedule, runAhead, threshold,
                     current.memoryLimits(), c.activeMicrobatches(), shareable);
         }
-        return Repartition.propose(current.plan(), times.total(), c.repartitionThreshold(), current.memoryLimits(),
+        return Repartition.propose(current.plan(), times.total(), threshold, current.memoryLimits(),
                 c.activeMicrobatches(), c.memoryWeight());
     }
 
@@ -171,31 +185,31 @@ final class Repartitioner {
         Map<Integer, byte[]> received = null;
         String failure = null;
         try {
-            received = StageMove.exchange(smp.stageContext(), block, optimizer, from, to);
+            received = StageMove.exchange(ctx, block, optimizer, from, to);
         } catch (RuntimeException e) {
             failure = e.toString();
         }
         // Every rank applies, or none: a rank that could not get its units keeps the world on the old plan.
         float[] failed = {failure == null ? 0 : 1};
-        smp.world().allReduce(failed, ReduceOp.SUM);
+        ctx.world().allReduce(failed, ReduceOp.SUM);
         if (failed[0] > 0) {
             LOG.warn("rank {}: re-partitioning abandoned on every rank{}; training goes on with the current plan",
-                    smp.rank(), failure == null ? " (another rank failed to move its units)" : ": " + failure);
+                    ctx.rank(), failure == null ? " (another rank failed to move its units)" : ": " + failure);
             repartitions = MAX_REPARTITIONS;
             current.executor().computeClock().setMeasuring(false);
             return;
         }
-        StageMove.apply(smp.stageContext(), block, manager, optimizer, from, to, received, current.unitInputs());
+        StageMove.apply(ctx, block, manager, optimizer, from, to, received, current.unitInputs());
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
         // Replicas of shared units: created where the new plan has one, freed where it no longer does.
-        StageBuilder.Assembled rank = StageBuilder.assemble(smp.stageContext(), to, units, current.unitInputs(),
+        StageBuilder.Assembled rank = StageBuilder.assemble(ctx, to, units, current.unitInputs(),
                 manager);
         PipelineExecutor exec = rank.executor();
         current = current.with(to, rank.stage(), exec);
         repartitions++;
         freshPlan = true;
         exec.computeClock().setMeasuring(adjustable());
-        if (smp.rank() == 0) {
+        if (ctx.rank() == 0) {
             LOG.info("re-partitioned: {}", Repartition.describe(round(stageMillis), proposal));
             to.table().forEach(line -> LOG.info("{}", line));
         }

@@ -27,6 +27,13 @@ public interface StepModel {
     default void beginStep() {
     }
 
+    /**
+     * Runs {@code body} (the step body for one microbatch) with {@code microbatch} as this model's running microbatch:
+     * what its {@code forward} and {@code backward} inside the body read and record. The runner passes the context
+     * here, at the call; the model holds it only while the body runs.
+     */
+    <T> T running(MicrobatchContext microbatch, java.util.function.Supplier<T> body);
+
     /** Takes ownership of a step's output, closing the previous one (so an unclosed output does not pile up). */
     void adoptOutput(StepOutput output);
 }

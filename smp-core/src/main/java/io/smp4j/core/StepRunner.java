@@ -41,14 +41,15 @@ public final class StepRunner {
             StepOutput result;
             try {
                 OutputBroadcast outputs = new OutputBroadcast(env.microbatches(), outManager);
-                exec.run(model.isTraining() ? env.training() : env.evaluation(), (mb, received, scope) -> {
-                    MicrobatchContext ctx = MicrobatchContext.running(mb, received, scope);
-                    Object returned = ctx.run(() -> signature.invoke(target, parts.of(mb)));
+                exec.run(model.isTraining() ? env.training() : env.evaluation(), call -> {
+                    int mb = call.microbatch();
+                    MicrobatchContext ctx = MicrobatchContext.running(call);
+                    Object returned = model.running(ctx, () -> signature.invoke(target, parts.of(mb)));
                     if (ctx.output() == null) {
                         throw new IllegalStateException("the step " + signature.name() + " did not call "
                                 + "model.forward for microbatch " + mb);
                     }
-                    if (exec.isLastStage()) {
+                    if (call.lastStage()) {
                         outputs.record(mb, returned);
                     }
                     return new StageForward.Result(ctx.output(), ctx.backwardTarget(), ctx.input());
@@ -70,7 +71,7 @@ public final class StepRunner {
     private static void trace(StepSignature signature, Object target, Object[] args, StepModel model) {
         try (NDManager scope = model.manager().newSubManager()) {
             MicrobatchContext ctx = MicrobatchContext.tracing(scope);
-            ctx.run(() -> signature.invoke(target, args));
+            model.running(ctx, () -> signature.invoke(target, args));
             if (ctx.input() == null) {
                 throw new IllegalArgumentException("the step " + signature.name() + " never calls model.forward");
             }

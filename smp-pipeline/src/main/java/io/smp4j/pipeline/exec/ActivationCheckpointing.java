@@ -6,24 +6,45 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.model.Parameters;
+import io.smp4j.pipeline.schedule.Action;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.UnaryOperator;
 
 /**
- * Activation checkpointing for the pipeline executor (see {@code PipelineExecutor.setActivationCheckpointing}): the
- * forward that keeps only its stage's input and output, and the recomputation inside backward.
+ * Activation checkpointing as an executor part (see {@code PipelineExecutor.setActivationCheckpointing}): while
+ * training, a stage other than the last runs each microbatch's forward without recording a graph and keeps only its
+ * input and output; its backward first recomputes the forward (recording), then backpropagates, then puts back what the
+ * recomputation did to batch-norm running statistics.
  */
-final class ActivationCheckpointing {
-    private ActivationCheckpointing() {
+final class ActivationCheckpointing implements StepPart {
+    @Override
+    public StageForward.Result forward(StepRun step, Action a, InFlight f, boolean recordsGraph, NDManager scope,
+                                       Forward next) {
+        int c = a.chunk();
+        if (!recordsGraph || !step.training() || step.stage().last(c)) {
+            return next.run(recordsGraph, scope); // the last stage keeps its activations (its backward needs the loss)
+        }
+        return forwardKeepingInput(next, a.microbatch(), f, step.stage().global(c));
+    }
+
+    @Override
+    public void backward(StepRun step, Action a, InFlight f, Runnable next) {
+        if (!f.recompute) {
+            next.run();
+            return;
+        }
+        StageCall again = step.call(a, f, f.scope, true);
+        Runnable restore = recompute(in -> again.forward(in, true), again.block(), f);
+        next.run();
+        restore.run();
     }
 
     /**
      * A forward without a graph: its intermediate arrays are freed at once; the stage input and output stay in the
      * microbatch's scope.
      */
-    static StageForward.Result forwardKeepingInput(StageForward forward, int mb, InFlight f,
-                                                               int stageIndex) {
+    private static StageForward.Result forwardKeepingInput(Forward forward, int mb, InFlight f, int stageIndex) {
         try (NDManager activations = f.scope.newSubManager()) {
             if (f.input != null) {
                 // Arrays computed from the input join its manager: here the scratch scope (the input returns to
@@ -32,7 +53,7 @@ final class ActivationCheckpointing {
             }
             StageForward.Result r;
             try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
-                r = forward.forward(mb, f.input, activations);
+                r = forward.run(false, activations);
             }
             if (r.stageInput() == null) {
                 throw new IllegalStateException("activation checkpointing needs the stage input of microbatch " + mb
@@ -53,7 +74,7 @@ final class ActivationCheckpointing {
      * training forward: the returned action puts them back as they were, so that the recomputation changes nothing
      * but the graph; run it after the backward (autograd refuses arrays it saved that changed in between).
      */
-    static Runnable recompute(UnaryOperator<NDList> forwardStage, Block stage, InFlight f) {
+    private static Runnable recompute(UnaryOperator<NDList> forwardStage, Block stage, InFlight f) {
         NDList in = f.input != null ? f.input : f.result.stageInput();
         List<NDArray> state = Parameters.untrainedArrays(stage);
         List<NDArray> saved = new ArrayList<>();

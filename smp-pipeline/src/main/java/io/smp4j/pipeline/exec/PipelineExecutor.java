@@ -1,8 +1,6 @@
 package io.smp4j.pipeline.exec;
 
 import ai.djl.engine.Engine;
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.training.GradientCollector;
@@ -11,9 +9,7 @@ import io.smp4j.comm.CommRequest;
 import io.smp4j.comm.Communicator;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.schedule.Action;
-import io.smp4j.pipeline.schedule.RunAhead;
 import io.smp4j.pipeline.schedule.Schedule;
-import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -28,14 +24,17 @@ import org.slf4j.LoggerFactory;
  * microbatches exactly as one unsplit backward per microbatch would.
  *
  * <p>Each microbatch lives in its own {@link NDManager} scope, closed as soon as its last action on this stage ran.
+ * The step body gets everything it needs of the executor in a {@link StageCall} (the microbatch, what arrived, its
+ * scope, the stage to run).
  *
- * <p>Longer than 300 lines: the one loop over a step's actions and the settings that shape it (run-ahead, activation
- * checkpointing, backward in segments, shared units); what each does lives in its own class ({@link StageLink},
- * {@link ActivationCheckpointing}, {@link SegmentedBackward}, {@link SharedBoundary}, {@link RunAhead}).
+ * <p>The settings that shape a step (run-ahead, observing, activation checkpointing, backward in segments, shared
+ * units) are {@link StepPart parts}: the run loop calls each active part at fixed points of a step and knows nothing
+ * of what it does ({@link RunAheadPart}, {@link ObservingPart}, {@link ActivationCheckpointing}, {@link
+ * SegmentedBackward}, {@link SharedBoundaryPart}).
  *
  * <pre>{@code
  * PipelineExecutor exec = new PipelineExecutor(stageBlock, ppRank, ppSize, pipelineGroup, manager, "units 0..3");
- * exec.run(schedule, (mb, input, scope) -> { ... return new StageForward.Result(output, lossOrNull); });
+ * exec.run(schedule, call -> { NDList out = call.forward(input, true); ... return new StageForward.Result(out, loss); });
  * }</pre>
  */
 public final class PipelineExecutor {
@@ -43,31 +42,19 @@ public final class PipelineExecutor {
     private final List<Block> chunks;
     private final int stageIndex;
     private final int stages;
-    /** The chunk the running action belongs to (what {@link #forwardStage} and {@link #isLastStage} refer to). */
-    private int current;
     private final String description;
     private final StageLink link;
     private final NDManager manager;
     private ParameterStore parameterStore;
-    /** Optional observer of every action (the timeline trace hooks in here). */
-    private ActionListener listener = (a, startNanos, endNanos) -> { };
     private static final Logger LOG = LoggerFactory.getLogger(PipelineExecutor.class);
-    /** Waits for the device's queued work, so that an action's clock reads measure kernels, not their launches. */
-    private Runnable synchronize = () -> { };
     /** Whether every gradient of the stage is known to be zero (else a step zeroes them first). */
     private boolean gradientsZero;
-    private boolean checkpointActivations;
     private final ComputeClock clock;
-    /** Backward in segments for an overlapped gradient all-reduce; null: one backward per microbatch. */
+    private ObservingPart observing;
+    private RunAheadPart runAhead;
+    private ActivationCheckpointing checkpointing;
     private SegmentedBackward segmented;
-    /** Where {@link #forwardStage} records a training forward in segments (the chunk's last microbatch). */
-    private InFlight segmentInto;
-    /** Most microbatches held while running ahead ({@link #setRunAhead}); 0: the schedule's order exactly. */
-    private int runAhead;
-    /** Shared boundary units ({@link #setSharedBoundary}); null: none. */
-    private SharedBoundary shared;
-    /** The microbatch of the running action. */
-    private int currentMicrobatch;
+    private SharedBoundaryPart shared;
 
     /** @param description the stage in error messages, e.g. {@code units 4..12 (9)} */
     public PipelineExecutor(Block stage, int stageIndex, int stages, Communicator pipelineGroup, NDManager manager,
@@ -93,6 +80,7 @@ public final class PipelineExecutor {
         this.link = new StageLink(pipelineGroup);
         this.manager = manager;
         this.parameterStore = new ParameterStore(manager, false);
+        this.observing = new ObservingPart((a, t0, t1) -> { }, () -> { }, clock);
     }
 
     /**
@@ -116,8 +104,7 @@ public final class PipelineExecutor {
 
     /** Observes every action; while it is active, clocks are read after {@code synchronize} (GPU), around each. */
     public void setListener(ActionListener listener, Runnable synchronize) {
-        this.listener = Objects.requireNonNull(listener);
-        this.synchronize = Objects.requireNonNull(synchronize);
+        observing = new ObservingPart(Objects.requireNonNull(listener), Objects.requireNonNull(synchronize), clock);
     }
 
     /**
@@ -136,7 +123,7 @@ public final class PipelineExecutor {
      * activations (its forward produced the loss that its backward needs).
      */
     public void setActivationCheckpointing(boolean on) {
-        checkpointActivations = on;
+        checkpointing = on ? new ActivationCheckpointing() : null;
         if (on) {
             LOG.info("stage {}: activation checkpointing{}", stageIndex, chunks.size() == 1 && last(0)
                     ? " not applied (the last stage keeps its activations)"
@@ -145,14 +132,15 @@ public final class PipelineExecutor {
     }
 
     /**
-     * {@link RunAhead Run-ahead} within {@code activeMicrobatches} in training steps (bitwise the schedule's results);
-     * 0, the default, keeps the schedule's order. Not over a {@link DeviceLink}: it cannot probe for a late gradient.
+     * {@link io.smp4j.pipeline.schedule.RunAhead Run-ahead} within {@code activeMicrobatches} in training steps
+     * (bitwise the schedule's results); 0, the default, keeps the schedule's order. Not over a {@link DeviceLink}: it
+     * cannot probe for a late gradient.
      */
     public void setRunAhead(int activeMicrobatches) {
         if (activeMicrobatches < 0) {
             throw new IllegalArgumentException("run-ahead needs active_microbatches >= 0, got " + activeMicrobatches);
         }
-        runAhead = activeMicrobatches;
+        runAhead = activeMicrobatches == 0 ? null : new RunAheadPart(activeMicrobatches);
     }
 
     /**
@@ -164,12 +152,8 @@ public final class PipelineExecutor {
             throw new IllegalArgumentException("shared boundary units need one chunk per rank, this rank has "
                     + chunks.size());
         }
-        shared = boundary == null || (boundary.in() == 0 && boundary.out() == 0) ? null : boundary;
-    }
-
-    /** The block microbatch {@code mb} of chunk {@code c} runs (a variant of the chunk with shared units). */
-    private Block block(int c, int mb) {
-        return shared == null ? chunks.get(c) : shared.block(mb);
+        shared = boundary == null || (boundary.in() == 0 && boundary.out() == 0) ? null
+                : new SharedBoundaryPart(boundary, clock);
     }
 
     /** Tells {@code hook} which parameters' gradients are final during backward ({@link SegmentedBackward}). */
@@ -182,16 +166,33 @@ public final class PipelineExecutor {
         return clock;
     }
 
-    private int global(int chunk) {
+    // What the parts and a step's run read of the stage.
+    List<Block> chunks() { return chunks; }
+
+    int stageIndex() { return stageIndex; }
+
+    StageLink link() { return link; }
+
+    NDManager manager() { return manager; }
+
+    ParameterStore store() { return parameterStore; }
+
+    /** Global stage of chunk {@code chunk}. */
+    int global(int chunk) {
         return chunk * stages + stageIndex;
     }
 
-    private boolean first(int chunk) {
+    boolean first(int chunk) {
         return global(chunk) == 0;
     }
 
-    private boolean last(int chunk) {
+    boolean last(int chunk) {
         return global(chunk) == stages * chunks.size() - 1;
+    }
+
+    /** Chunk {@code chunk} in error messages: {@code stage 3 of 4 (units 4..12 (9))}. */
+    String describe(int chunk) {
+        return "stage " + global(chunk) + " of " + stages * chunks.size() + " (" + description + ")";
     }
 
     /** Sends and receives through {@code link} for the neighbours it reaches (see {@link DeviceLink}). */
@@ -204,44 +205,20 @@ public final class PipelineExecutor {
         this.link.setHostStaging(staging);
     }
 
-    /** Whether the chunk running now (the only one without virtual stages) is the model's first stage. */
-    public boolean isFirstStage() {
-        return first(current);
+    /** Whether this rank holds the model's last stage (as its last chunk). */
+    public boolean holdsLastStage() {
+        return last(chunks.size() - 1);
     }
 
-    /** Whether the chunk running now (the only one without virtual stages) is the model's last stage. */
-    public boolean isLastStage() {
-        return last(current);
-    }
-
-    /**
-     * Runs the stage on {@code input} (training: batch statistics, autograd). A stage that cannot take the input (a
-     * count, shape or type mismatch between what the previous stage sent and what this one expects) fails with an
-     * error naming the stage and the input it got.
-     */
-    public NDList forwardStage(NDList input, boolean training) {
-        try {
-            if (segmentInto != null && training) {
-                return segmented.forward(current, parameterStore, input, segmentInto);
+    /** The active parts, in the order the run loop calls them. */
+    private List<StepPart> parts() {
+        List<StepPart> parts = new ArrayList<>();
+        for (StepPart p : new StepPart[] {runAhead, observing, checkpointing, segmented, shared}) {
+            if (p != null) {
+                parts.add(p);
             }
-            return block(current, currentMicrobatch).forward(parameterStore, input, training);
-        } catch (RuntimeException e) {
-            throw new IllegalStateException("stage " + global(current) + " of " + stages * chunks.size() + " ("
-                    + description + ") cannot run on its input " + TensorCodec.Header.of(input) + ": " + e.getMessage(),
-                    e);
         }
-    }
-
-    /** After action {@code a}, begun at {@code t0}: the device synchronised, its time to the clock and listener. */
-    private void observed(Action a, long t0, boolean listened, boolean measured) {
-        synchronize.run();
-        long t1 = System.nanoTime();
-        if (measured) {
-            clock.add(a.chunk(), t1 - t0, a.type() == Action.Type.FORWARD);
-        }
-        if (listened) {
-            listener.executed(a, t0, t1);
-        }
+        return parts;
     }
 
     /**
@@ -257,47 +234,26 @@ public final class PipelineExecutor {
         if (!gradientsZero) {
             chunks.forEach(Parameters::zeroGradients);
         }
-        List<CommRequest> sends = new ArrayList<>();
-        NDList sharedSums = null;
         List<Action> order = new ArrayList<>(schedule.forStage(stageIndex)); // run-ahead may move forwards up
         boolean training = order.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
         gradientsZero = !training; // an evaluation writes no gradient
-        boolean overlapping = training && segmented != null;
+        List<StepPart> parts = parts();
+        StepRun step = null;
         boolean done = false;
-        if (overlapping) {
-            segmented.begin(order);
-        }
         try (Flights flights = new Flights(manager, m * chunks.size());
              GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
-            if (shared != null) {
-                long t0 = System.nanoTime();
-                shared.start(link, stageIndex, manager, training, m, sends);
-                if (clock.measuring() && training && shared.in() == 0) {
-                    // What sharing costs counts in this stage's time for re-partitioning (not in the timeline's
-                    // compute), so that a share that does not pay shows in the next check; not a replica's receive
-                    // here, which also waits for the owner to start its step.
-                    clock.add(0, System.nanoTime() - t0, false);
-                }
+            step = new StepRun(this, parts, order, training, m, flights, gc);
+            for (StepPart p : parts) {
+                p.beginStep(step);
             }
             for (int i = 0; i < order.size(); i++) {
-                if (training && runAhead > 0) {
-                    RunAhead.pull(order, i, flights.held(), runAhead, r -> link.arrived(r, global(r.chunk()), m));
+                for (StepPart p : parts) {
+                    p.beforeAction(step, i);
                 }
                 Action a = order.get(i);
-                boolean listened = listener.active();
-                // Training steps only: an evaluation's forwards say nothing about a training step's balance.
-                boolean measured = clock.measuring() && training && a.type().computes();
-                boolean timed = listened || measured;
-                if (timed) {
-                    synchronize.run();
-                }
-                long t0 = System.nanoTime();
-                int mb = a.microbatch();
                 int c = a.chunk();
-                current = c;
-                currentMicrobatch = mb;
                 int g = global(c);
-                int key = c * m + mb;
+                int key = c * m + a.microbatch();
                 InFlight f = flights.open(key);
                 switch (a.type()) {
                     case RECV_ACTIVATION -> {
@@ -307,63 +263,35 @@ public final class PipelineExecutor {
                         }
                     }
                     case FORWARD -> {
-                        boolean keep = training && checkpointActivations && !last(c);
-                        segmentInto = overlapping && !keep && segmented.lastOf(c, mb) ? f : null;
-                        f.result = keep ? ActivationCheckpointing.forwardKeepingInput(forward, mb, f, g)
-                                : forward.forward(mb, f.input, f.scope);
-                        segmentInto = null;
+                        f.result = step.forward(a, f, forward);
                         if (last(c) && training && f.result.backwardTarget() == null) {
-                            throw new IllegalStateException("microbatch " + mb + " produced no loss to backpropagate "
-                                    + "on the last stage (call model.backward(loss) in the step)");
+                            throw new IllegalStateException("microbatch " + a.microbatch() + " produced no loss to "
+                                    + "backpropagate on the last stage (call model.backward(loss) in the step)");
                         }
                     }
-                    case SEND_ACTIVATION -> link.send(f.result.output(), a, g, m, sends);
+                    case SEND_ACTIVATION -> link.send(f.result.output(), a, g, m, step.sends());
                     case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, a, g, m);
-                    case BACKWARD -> {
-                        segmentInto = overlapping && f.recompute && segmented.lastOf(c, mb) ? f : null;
-                        Runnable restore = f.recompute ? ActivationCheckpointing.recompute(
-                                in -> forwardStage(in, true), block(c, mb), f) : () -> { };
-                        segmentInto = null;
-                        NDArray target = last(c) ? f.result.backwardTarget() : StageGradients.backwardTarget(f, mb,
-                                "stage " + global(c) + " (" + description + ")");
-                        if (f.segments != null) {
-                            segmented.backward(gc, target, c, f);
-                        } else {
-                            gc.backward(target);
-                        }
-                        restore.run();
-                    }
-                    case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), a, g, m, sends);
+                    case BACKWARD -> step.backward(a, f);
+                    case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), a, g, m, step.sends());
                     default -> throw new IllegalStateException("unknown action " + a);
                 }
-                if (timed) {
-                    observed(a, t0, listened, measured);
-                }
-                if (shared != null && a.type() == Action.Type.BACKWARD) {
-                    // Messages, not compute: outside the timeline's backward, in the re-partitioner's stage time.
-                    long t1 = System.nanoTime();
-                    NDList sent = shared.afterBackward(mb, link, stageIndex, manager, sends);
-                    sharedSums = sent != null ? sent : sharedSums;
-                    if (measured) {
-                        clock.add(c, System.nanoTime() - t1, false);
-                    }
+                for (StepPart p : parts) {
+                    p.afterAction(step, a, f);
                 }
                 if (InFlight.lastAction(a, training, first(c), last(c))) {
                     flights.finish(key);
                 }
             }
-            CommRequest.awaitAll(sends);
-            if (overlapping) {
-                segmented.hook().backwardDone();
-            }
+            CommRequest.awaitAll(step.sends());
             done = true;
-        } finally {
-            if (sharedSums != null) {
-                sharedSums.close();
+            for (StepPart p : parts) {
+                p.endStep(step, true);
             }
-            segmentInto = null;
-            if (overlapping && !done) {
-                segmented.hook().aborted();
+        } finally {
+            if (step != null && !done) {
+                for (StepPart p : parts) {
+                    p.endStep(step, false);
+                }
             }
         }
     }

@@ -23,7 +23,7 @@ import java.util.List;
  * (every array crossing a cut gets its gradient exactly, as the stage boundaries' equality tests show), and the
  * parameters of each segment are handed to {@link GradientsReady#ready} as soon as its backward ran.
  */
-final class SegmentedBackward {
+final class SegmentedBackward implements StepPart {
     private final List<Block> chunks;
     private final GradientsReady hook;
     private final List<List<Segment>> segments = new ArrayList<>();
@@ -41,8 +41,40 @@ final class SegmentedBackward {
         }
     }
 
-    GradientsReady hook() {
-        return hook;
+    @Override
+    public void beginStep(StepRun step) {
+        if (step.training()) {
+            begin(step.order());
+        }
+    }
+
+    /** A chunk's last training forward of the step, recorded, runs in segments. */
+    @Override
+    public void prepare(StepRun step, StageCall call, Action a, InFlight f, boolean recordsGraph) {
+        if (recordsGraph && step.training() && lastOf(a.chunk(), a.microbatch())) {
+            call.runTrainingWith(in -> forward(a.chunk(), step.store(), in, f));
+        }
+    }
+
+    @Override
+    public boolean backpropagate(StepRun step, Action a, InFlight f, NDArray target) {
+        if (f.segments == null) {
+            return false;
+        }
+        backward(step.gradients(), target, a.chunk(), f);
+        return true;
+    }
+
+    @Override
+    public void endStep(StepRun step, boolean completed) {
+        if (!step.training()) {
+            return;
+        }
+        if (completed) {
+            hook.backwardDone();
+        } else {
+            hook.aborted();
+        }
     }
 
     /** A training step begins: finds each chunk's last backward and tells the hook how much is coming. */

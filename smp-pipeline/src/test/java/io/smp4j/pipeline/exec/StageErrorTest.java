@@ -10,6 +10,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
+import ai.djl.training.ParameterStore;
 import io.smp4j.comm.local.LocalCluster;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -23,11 +24,12 @@ class StageErrorTest {
             stage.initialize(m, DataType.FLOAT32, new Shape(2, 5));
             PipelineExecutor exec = new PipelineExecutor(stage, 0, 1, new LocalCluster(1, Duration.ofSeconds(5))
                     .world(0), m, "units 4..6 (3)");
-            String msg = assertThrows(IllegalStateException.class,
-                    () -> exec.forwardStage(new NDList(m.ones(new Shape(2, 7))), true)).getMessage();
+            NDList bad = new NDList(m.ones(new Shape(2, 7)));
+            StageCall call = new StageCall(0, null, m, true, true, stage, new ParameterStore(m, false),
+                    exec.describe(0));
+            String msg = assertThrows(IllegalStateException.class, () -> call.forward(bad, true)).getMessage();
             assertTrue(msg.startsWith("stage 0 of 1 (units 4..6 (3)) cannot run on its input [float32 (2, 7)]: "), msg);
-            assertEquals(new Shape(2, 3), exec.forwardStage(new NDList(m.ones(new Shape(2, 5))), false).head()
-                    .getShape());
+            assertEquals(new Shape(2, 3), call.forward(new NDList(m.ones(new Shape(2, 5))), false).head().getShape());
         }
     }
 }

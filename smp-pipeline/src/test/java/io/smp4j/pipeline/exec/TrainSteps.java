@@ -2,6 +2,7 @@ package io.smp4j.pipeline.exec;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.training.loss.Loss;
 import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.model.NDLists;
@@ -19,15 +20,17 @@ final class TrainSteps {
      */
     static float[] trainStep(PipelineExecutor exec, Schedule schedule, List<NDList> inputs, List<NDList> labels,
                              Loss loss, float lossScale) {
-        float[] losses = new float[exec.isLastStage() ? schedule.microbatches() : 0];
-        exec.run(schedule, (mb, input, scope) -> {
-            NDList x = input;
+        float[] losses = new float[exec.holdsLastStage() ? schedule.microbatches() : 0];
+        exec.run(schedule, call -> {
+            int mb = call.microbatch();
+            NDManager scope = call.scope();
+            NDList x = call.received();
             if (x == null) {
                 x = NDLists.copy(inputs.get(mb), scope);
             }
-            NDList out = exec.forwardStage(x, true);
+            NDList out = call.forward(x, true);
             out.attach(scope);
-            if (!exec.isLastStage()) {
+            if (!call.lastStage()) {
                 return new StageForward.Result(out, null, x);
             }
             NDList lab = NDLists.copy(labels.get(mb), scope);
