@@ -85,8 +85,9 @@ public final class Checkpoints {
             manifest.setProperty("partitions", Integer.toString(ctx.ppSize()));
             manifest.setProperty("boundaries", Arrays.toString(model.plan().boundaries()));
             manifest.setProperty("units", Integer.toString(model.plan().units().size()));
-            // The plan's shared units, for the record: a resumed run need not share them (same results either way).
-            manifest.setProperty("shared", Arrays.toString(model.plan().shared()));
+            // The plan's lent units, for the record (key "shared" since the format began): a resumed run need not
+            // lend them (same results either way).
+            manifest.setProperty("shared", Arrays.toString(model.plan().lent()));
             manifest.setProperty("unit_names", String.join("\t", model.plan().unitNames()));
             manifest.setProperty("optimizer", optimizer == null ? "none" : optimizer.optimizer().getClass().getName());
             try (OutputStream os = Files.newOutputStream(tmp.resolve(MANIFEST))) {

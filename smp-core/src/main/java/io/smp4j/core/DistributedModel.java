@@ -80,7 +80,7 @@ public final class DistributedModel implements StepModel {
      * Delayed initialisation, SageMaker's {@code smp.delay_param_initialization}: {@code block} is built but not
      * initialised, and no rank ever allocates all of it. At the first step world rank 0 measures the model one unit at a
      * time (each materialised, measured and released again; on the CPU with {@code trace_device cpu}), the plan goes to
-     * every rank, and each rank allocates only the parameters of its own stage (and of shared units it runs). Every
+     * every rank, and each rank allocates only the parameters of its own stage (and of lent units it runs). Every
      * parameter's initial values come from {@code seed} and its path in the model ({@link SeededInit}), so any layout
      * (P = 1, P = 4, P x D) starts from the same model: the one {@code SeededInit.apply(block, seed)} followed by
      * {@code block.initialize(...)} gives on one process.
@@ -137,13 +137,13 @@ public final class DistributedModel implements StepModel {
     }
 
     /**
-     * As {@link #placeByPlan(List, int[])}, with shared units: {@code shared[s] = k > 0} runs the last unit of stage
-     * s-1 on stage s for the first k microbatches of each step ({@link PartitionPlan#shared}; null for none). What
+     * As {@link #placeByPlan(List, int[])}, with lent units: {@code lent[s] = k > 0} runs the last unit of stage
+     * s-1 on stage s for the first k microbatches of each step ({@link PartitionPlan#lent}; null for none). What
      * re-partitioning chooses for balance finer than a unit; the results stay those of one process, bitwise.
      */
-    public DistributedModel placeByPlan(List<String> unitNames, int[] boundaries, int[] shared) {
+    public DistributedModel placeByPlan(List<String> unitNames, int[] boundaries, int[] lent) {
         requireNotPartitioned();
-        placement.byPlan(unitNames, boundaries, shared, smp.ppSize() * smp.config().virtualStages());
+        placement.byPlan(unitNames, boundaries, lent, smp.ppSize() * smp.config().virtualStages());
         return this;
     }
 

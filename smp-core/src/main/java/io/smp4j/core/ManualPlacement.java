@@ -13,14 +13,14 @@ final class ManualPlacement {
     /** The units a fixed placement's indices refer to (null: the top-level ones). */
     private List<String> unitNames;
     /** Shared microbatch counts of a fixed placement, or null. */
-    private int[] shared;
+    private int[] lent;
 
     void put(int unit, int stage) {
         stageOf.put(unit, stage);
     }
 
     /** Stage boundaries over {@code names} (null: the top-level units), for {@code stages} stages; checked here. */
-    void byPlan(List<String> names, int[] boundaries, int[] sharedCounts, int stages) {
+    void byPlan(List<String> names, int[] boundaries, int[] lentCounts, int stages) {
         if (boundaries.length != stages + 1 || boundaries[0] != 0) {
             throw new IllegalArgumentException("stage boundaries " + Arrays.toString(boundaries) + " do not "
                     + "describe " + stages + " stages (need " + (stages + 1) + " unit indices starting at 0)");
@@ -31,7 +31,7 @@ final class ManualPlacement {
                         + " leave stage " + s + " empty");
             }
         }
-        shared = sharedCounts == null ? null : sharedCounts.clone();
+        lent = lentCounts == null ? null : lentCounts.clone();
         unitNames = names == null ? null : List.copyOf(names);
         stageOf.clear();
         for (int s = 0; s < stages; s++) {
@@ -43,6 +43,6 @@ final class ManualPlacement {
     }
 
     StageBuilder.Placement toPlacement() {
-        return new StageBuilder.Placement(stageOf, fixed, unitNames, shared);
+        return new StageBuilder.Placement(stageOf, fixed, unitNames, lent);
     }
 }

@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.training.optimizer.Optimizer;
 import io.smp4j.comm.ReduceOp;
-import io.smp4j.core.stage.SharedUnits;
+import io.smp4j.core.stage.LentUnits;
 import io.smp4j.core.stage.StageBuilder;
 import io.smp4j.core.stage.StageContext;
 import io.smp4j.pipeline.exec.ComputeClock;
@@ -165,7 +165,7 @@ final class Repartitioner {
         StageContext.Settings c = ctx.settings();
         if (c.memoryWeight() == 0 && c.virtualStages() == 1) {
             int runAhead = c.runAhead() ? c.activeMicrobatches() : 0;
-            boolean[] shareable = SharedUnits.shareable(ModelUnits.resolve(block, current.plan().unitNames()));
+            boolean[] shareable = LentUnits.shareable(ModelUnits.resolve(block, current.plan().unitNames()));
             return Repartition.byPeriod(current.plan(), times, schedule, runAhead, threshold,
                     current.memoryLimits(), c.activeMicrobatches(), shareable);
         }
@@ -201,7 +201,7 @@ final class Repartitioner {
         }
         StageMove.apply(ctx, block, manager, optimizer, from, to, received, current.unitInputs());
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
-        // Replicas of shared units: created where the new plan has one, freed where it no longer does.
+        // Replicas of lent units: created where the new plan has one, freed where it no longer does.
         StageBuilder.Assembled rank = StageBuilder.assemble(ctx, to, units, current.unitInputs(),
                 manager);
         PipelineExecutor exec = rank.executor();

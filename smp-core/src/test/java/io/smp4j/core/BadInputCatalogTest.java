@@ -79,9 +79,9 @@ class BadInputCatalogTest {
         m.put("partition-order", "unit 1 (02Linear) is on stage 0 after unit 0 on stage 1: stages must follow the model's "
                 + "order");
         m.put("partition-out-of-range", "unit 1 (02Linear) is assigned to stage 5, out of range: allowed 0..1");
-        m.put("partition-shared-microbatches", "unit 1 is shared, which needs microbatches >= 3 (its owner runs it "
+        m.put("partition-shared-microbatches", "unit 1 is lent, which needs microbatches >= 3 (its owner runs it "
                 + "for at least the last two), got 2");
-        m.put("partition-shared-statistics", "unit 1 (02BatchNorm) cannot be shared: it has parameters that do not "
+        m.put("partition-shared-statistics", "unit 1 (02BatchNorm) cannot be lent: it has parameters that do not "
                 + "train (running statistics), which a replica would change apart from its owner");
         m.put("partition-too-few-units", "the model has 1 unit but partitions is 2: every stage needs at least one unit; use at "
                 + "most 1 partitions or a model with more top-level blocks");

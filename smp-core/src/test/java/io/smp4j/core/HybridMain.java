@@ -109,7 +109,7 @@ public final class HybridMain {
         for (ModelUnits.Unit u : ModelUnits.of(dm.block(), 2)) {
             leaves.addAll(ModelUnits.splitFully(u));
         }
-        boolean[] ok = io.smp4j.core.stage.SharedUnits.shareable(leaves);
+        boolean[] ok = io.smp4j.core.stage.LentUnits.shareable(leaves);
         int n = leaves.size();
         int pick = -1;
         for (int i = 1; i + 1 < n; i++) {

@@ -88,10 +88,10 @@ class HybridParallelTest {
      * microbatches goes on on its owner. The same bits as one process, with data parallelism, activation
      * checkpointing and the overlapped all-reduce too.
      */
-    @ParameterizedTest(name = "{0}: {1} ranks, {2} microbatches, {3}, activation checkpointing {4}, shared for {5}")
+    @ParameterizedTest(name = "{0}: {1} ranks, {2} microbatches, {3}, activation checkpointing {4}, lent for {5}")
     @CsvSource({"resnet18, 2, 4, interleaved, false, 1", "resnet18, 4, 4, simple, true, 2",
         "mlp, 2, 4, interleaved, false, 2"})
-    void sharedBoundaryUnitEqualsOneProcess(String model, int np, int microbatches, String pipeline,
+    void lentBoundaryUnitEqualsOneProcess(String model, int np, int microbatches, String pipeline,
                                             boolean checkpointing, int shared) throws Exception {
         String output = run(model, np, 2, microbatches, pipeline, "cluster", checkpointing, 1,
                 List.of("-Dsmp.test.shared=" + shared), "-shared-" + shared);

@@ -82,7 +82,7 @@ class RepartitionTest {
     void aRunThatMovesIntoASharedUnitEqualsOneThatStartedThere(@TempDir Path dir) throws Exception {
         Engine.getInstance();
         String moving = runShared("moving", dir);
-        Matcher plan = Pattern.compile("PLAN rank=0 final=(\\S+) shared=\\[0,(\\d+),0\\]").matcher(moving);
+        Matcher plan = Pattern.compile("PLAN rank=0 final=(\\S+) lent=\\[0,(\\d+),0\\]").matcher(moving);
         assertTrue(plan.find(), moving);
         assertTrue(Integer.parseInt(plan.group(2)) > 0, "the plan must end inside a unit: " + plan.group());
         String fixed = runShared("fixed", dir);
@@ -94,6 +94,6 @@ class RepartitionTest {
     }
 
     private static String runShared(String mode, Path dir) throws Exception {
-        return run(SharedRepartitionMain.class, mode, dir, "repartition-shared-" + mode + ".log").output();
+        return run(LentRepartitionMain.class, mode, dir, "repartition-lent-" + mode + ".log").output();
     }
 }

@@ -14,7 +14,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A rank's paths between GPUs of its host, made when first needed from what {@link GpuPeers} agreed: the stage link to
- * the pipeline neighbours it reaches (CUDA IPC or shared pinned host memory, per neighbour) and the gradient all-reduce
+ * the pipeline neighbours it reaches (CUDA IPC or pinned host memory, per neighbour) and the gradient all-reduce
  * of its data-parallel group when every pair of it shares one kind of buffers. Closing is collective over the world (CUDA leaves freeing memory another process maps undefined): every rank
  * unmaps its peers' buffers, all meet at a barrier, then each frees its own.
  */
@@ -27,7 +27,7 @@ public final class DeviceResources {
     private final Communicator dataParallelGroup;
     private final int gpu;
     /** Stage links by the kind of buffers they use (at most two neighbours, so at most two links). */
-    private final Map<SharedBuffers, PeerLink> links = new LinkedHashMap<>();
+    private final Map<PeerMemory, PeerLink> links = new LinkedHashMap<>();
     private PeerAllReduce allReduce;
     private CudaStaging staging;
 
@@ -48,7 +48,7 @@ public final class DeviceResources {
     }
 
     /** What this rank shares with pipeline group rank {@code peer}, or null. */
-    private SharedBuffers pathInPipeline(int peer) {
+    private PeerMemory pathInPipeline(int peer) {
         return peers.path(world.rank(), pipelineGroup.worldRank(peer));
     }
 
@@ -59,7 +59,7 @@ public final class DeviceResources {
             return null;
         }
         for (int peer : new int[] {me - 1, me + 1}) {
-            SharedBuffers kind = peer < 0 || peer >= pipelineGroup.size() ? null : pathInPipeline(peer);
+            PeerMemory kind = peer < 0 || peer >= pipelineGroup.size() ? null : pathInPipeline(peer);
             if (kind != null) {
                 links.computeIfAbsent(kind, k -> new PeerLink(pipelineGroup, gpu, p -> pathInPipeline(p) == k, k));
             }
@@ -116,7 +116,7 @@ public final class DeviceResources {
 
     /** The data-parallel group's all-reduce on the GPUs, or null when not every pair of it shares one kind of buffers. */
     public synchronized PeerAllReduce gradientAllReduce(NDManager manager) {
-        SharedBuffers kind = gpu < 0 ? null : peers.common(dataParallelGroup);
+        PeerMemory kind = gpu < 0 ? null : peers.common(dataParallelGroup);
         if (kind == null) {
             return null;
         }

@@ -19,8 +19,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Which pairs of ranks move tensors between their GPUs without the communicator, and through what: both on GPUs of
- * one host, through {@link SharedBuffers#DEVICE CUDA IPC} where each can map the other's GPU memory, else through
- * {@link HostSharedBuffers shared pinned host memory} (each kind tried once at start-up: a small buffer shared, mapped
+ * one host, through {@link PeerMemory#CUDA_IPC CUDA IPC} where each can map the other's GPU memory, else through
+ * {@link PinnedHostMemory pinned host memory} (each kind tried once at start-up: a small buffer shared, mapped
  * and copied into a tensor). Decided collectively over the world, so that both ends of every pair agree; ranks on the
  * CPU, on other hosts, or with {@code smp.device.link=communicator}, reach no one (their tensors go through the
  * communicator, host memory on both ends) and never touch CUDA.
@@ -34,28 +34,28 @@ public final class GpuPeers {
     private static final int PROBE_BYTES = 1 << 16;
 
     /** By pair of world ranks: the buffers they share, or null (through the communicator). */
-    private final SharedBuffers[][] path;
+    private final PeerMemory[][] path;
 
-    GpuPeers(SharedBuffers[][] path) {
+    GpuPeers(PeerMemory[][] path) {
         this.path = path;
     }
 
     /** No pair reaches another: everything goes through the communicator. */
     public static GpuPeers none(int worldSize) {
-        return new GpuPeers(new SharedBuffers[worldSize][worldSize]);
+        return new GpuPeers(new PeerMemory[worldSize][worldSize]);
     }
 
     /**
-     * {@code auto} (CUDA IPC where it works, else shared pinned host memory on one host), {@code host} (always through
-     * host memory: shared pinned memory on one host) or {@code communicator} (always through the communicator, as
+     * {@code auto} (CUDA IPC where it works, else pinned host memory on one host), {@code host} (always through
+     * host memory: pinned host memory on one host) or {@code communicator} (always through the communicator, as
      * between hosts); anything else is refused.
      */
     public static String mode() {
         String v = System.getProperty(MODE_PROPERTY, System.getenv().getOrDefault("SMP_DEVICE_LINK", "auto"));
         if (!MODES.contains(v)) {
             throw new IllegalArgumentException(MODE_PROPERTY + " is '" + v + "'; allowed: auto (GPUs of one host "
-                    + "exchange tensors through CUDA IPC, else through shared pinned host memory), host (through shared "
-                    + "pinned host memory on one host), communicator (always through the communicator)");
+                    + "exchange tensors through CUDA IPC, else through pinned host memory), host (through pinned host "
+                    + "memory mapped by both ranks on one host), communicator (always through the communicator)");
         }
         return v;
     }
@@ -66,7 +66,7 @@ public final class GpuPeers {
     }
 
     /** What world ranks {@code a} and {@code b} share, or null (through the communicator). */
-    public SharedBuffers path(int a, int b) {
+    public PeerMemory path(int a, int b) {
         return a == b ? null : path[a][b];
     }
 
@@ -91,11 +91,11 @@ public final class GpuPeers {
      * The kind of buffers every pair of {@code group}'s ranks shares (the group has at least two), or null where a pair
      * shares none or the pairs differ.
      */
-    public SharedBuffers common(Communicator group) {
+    public PeerMemory common(Communicator group) {
         if (group.size() < 2) {
             return null;
         }
-        SharedBuffers kind = path(group.worldRank(0), group.worldRank(1));
+        PeerMemory kind = path(group.worldRank(0), group.worldRank(1));
         for (int i = 0; i < group.size(); i++) {
             for (int j = 0; j < group.size(); j++) {
                 if (i != j && path(group.worldRank(i), group.worldRank(j)) != kind) {
@@ -127,14 +127,14 @@ public final class GpuPeers {
         int gpu = !"communicator".equals(mode) && device.gpu() != null && TensorMemory.available()
                 ? device.gpu().index() : -1;
         int n = world.size();
-        SharedBuffers[][] path = new SharedBuffers[n][n];
-        List<SharedBuffers> kinds = new ArrayList<>();
+        PeerMemory[][] path = new PeerMemory[n][n];
+        List<PeerMemory> kinds = new ArrayList<>();
         if ("auto".equals(mode)) {
-            kinds.add(SharedBuffers.DEVICE);
+            kinds.add(PeerMemory.CUDA_IPC);
         }
-        kinds.add(new HostSharedBuffers());
-        for (SharedBuffers kind : kinds) {
-            boolean[][] ok = probe(world, kind instanceof HostSharedBuffers && !HostSharedBuffers.available() ? -1 : gpu,
+        kinds.add(new PinnedHostMemory());
+        for (PeerMemory kind : kinds) {
+            boolean[][] ok = probe(world, kind instanceof PinnedHostMemory && !PinnedHostMemory.available() ? -1 : gpu,
                     kind);
             for (int a = 0; a < n; a++) {
                 for (int b = 0; b < n; b++) {
@@ -152,7 +152,7 @@ public final class GpuPeers {
     }
 
     /** Collective: which pairs of GPU ranks of one host can each open the other's buffer of {@code kind}. */
-    private static boolean[][] probe(Communicator world, int gpu, SharedBuffers kind) {
+    private static boolean[][] probe(Communicator world, int gpu, PeerMemory kind) {
         Pointer probe = null;
         byte[] handle = new byte[Cuda.HANDLE_BYTES];
         if (gpu >= 0) {

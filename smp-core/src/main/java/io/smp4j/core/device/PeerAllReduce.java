@@ -12,18 +12,18 @@ import jcuda.Pointer;
 
 /**
  * Averages float32 arrays (a stage's gradients) over a group whose ranks are GPUs of one host, on the GPUs: each rank
- * packs its arrays into a {@link SharedBuffers shared buffer} of its own, shared once and mapped by every other rank;
+ * packs its arrays into a {@link PeerMemory peer buffer} of its own, shared once and mapped by every other rank;
  * after a barrier, every rank sums all the buffers in rank order on its GPU, so that every rank computes the same float
  * operations and ends with bitwise the same average; a second barrier keeps the buffers until everyone has read them;
  * the average is unpacked into the arrays. The communicator carries only the barriers (and, once, the handles). With
  * CUDA IPC buffers no byte passes through host memory (peers are read over NVLink where the GPUs have it); with
- * {@link HostSharedBuffers} each rank's values cross page-locked host memory once out and once into each peer.
+ * {@link PinnedHostMemory} each rank's values cross page-locked host memory once out and once into each peer.
  */
 public final class PeerAllReduce {
     private final Communicator group;
     private final int gpu;
     private final NDManager manager;
-    private final SharedBuffers shared;
+    private final PeerMemory memory;
     private long floats = -1;
     private Pointer mine;
     private Pointer[] buffers;
@@ -38,11 +38,11 @@ public final class PeerAllReduce {
      * @param group   the ranks to average over (all on GPUs of this host, each reaching every other: {@link GpuPeers})
      * @param gpu     this rank's GPU
      * @param manager where the summing arrays live (this rank's device)
-     * @param shared  the kind of buffers the ranks share
+     * @param memory  the kind of buffers the ranks share
      */
-    public PeerAllReduce(Communicator group, int gpu, NDManager manager, SharedBuffers shared) {
+    public PeerAllReduce(Communicator group, int gpu, NDManager manager, PeerMemory memory) {
         this.group = group;
-        this.shared = shared;
+        this.memory = memory;
         this.gpu = gpu;
         this.manager = manager.newSubManager();
     }
@@ -51,14 +51,14 @@ public final class PeerAllReduce {
     private void setUp(long n) {
         Cuda.use(gpu);
         long bytes = Math.max(4, n * 4);
-        mine = shared.allocate(bytes);
-        byte[][] handles = group.allGather(shared.handle(mine));
+        mine = memory.allocate(bytes);
+        byte[][] handles = group.allGather(memory.handle(mine));
         buffers = new Pointer[group.size()];
         for (int r = 0; r < group.size(); r++) {
-            buffers[r] = r == group.rank() ? mine : shared.open(handles[r]);
+            buffers[r] = r == group.rank() ? mine : memory.open(handles[r]);
         }
         group.barrier(); // every rank has mapped every buffer
-        shared.opened(mine);
+        memory.opened(mine);
         sum = manager.zeros(new Shape(n), DataType.FLOAT32);
         scratch = manager.zeros(new Shape(n), DataType.FLOAT32);
         floats = n;
@@ -83,7 +83,7 @@ public final class PeerAllReduce {
         for (NDArray a : arrays) {
             NDArray c = TensorMemory.contiguous(a);
             try {
-                shared.toBuffer(mine.withByteOffset(at), Cuda.of(c), a.size() * 4);
+                memory.toBuffer(mine.withByteOffset(at), Cuda.of(c), a.size() * 4);
             } finally {
                 if (c != a) {
                     c.close();
@@ -96,9 +96,9 @@ public final class PeerAllReduce {
         group.barrier(); // every buffer holds its rank's values
         ByteBuffer sumMemory = TensorMemory.of(sum);
         ByteBuffer scratchMemory = TensorMemory.of(scratch);
-        shared.fromBuffer(Pointer.to(sumMemory), buffers[0], n * 4);
+        memory.fromBuffer(Pointer.to(sumMemory), buffers[0], n * 4);
         for (int r = 1; r < buffers.length; r++) {
-            shared.fromBuffer(Pointer.to(scratchMemory), buffers[r], n * 4);
+            memory.fromBuffer(Pointer.to(scratchMemory), buffers[r], n * 4);
             sum.addi(scratch); // queued after the copy on the same (legacy default) stream
         }
         sum.divi(buffers.length);
@@ -141,7 +141,7 @@ public final class PeerAllReduce {
         Cuda.use(gpu);
         for (int r = 0; r < buffers.length; r++) {
             if (buffers[r] != mine) {
-                shared.close(buffers[r]);
+                memory.close(buffers[r]);
             }
         }
         buffers = null;
@@ -156,7 +156,7 @@ public final class PeerAllReduce {
     private void freeBuffers() {
         if (mine != null) {
             Cuda.use(gpu);
-            shared.free(mine);
+            memory.free(mine);
             mine = null;
             sum.close();
             scratch.close();

@@ -19,11 +19,11 @@ import java.util.function.IntPredicate;
 import jcuda.Pointer;
 
 /**
- * Stage tensors between GPUs of one host through {@link SharedBuffers}: the sender copies a message's arrays into a
+ * Stage tensors between GPUs of one host through {@link PeerMemory}: the sender copies a message's arrays into a
  * buffer of its own for the (peer, slot), shared once; the receiver maps that buffer once and copies out of it into
  * new arrays on its GPU, then acknowledges. The communicator carries only the header (types, shapes, the buffer's
- * generation and handle) and the one-byte acknowledgement. With {@link SharedBuffers#DEVICE} (CUDA IPC) no tensor byte
- * passes through host memory (over NVLink where the GPUs have it); with {@link HostSharedBuffers} each byte crosses
+ * generation and handle) and the one-byte acknowledgement. With {@link PeerMemory#CUDA_IPC} (CUDA IPC) no tensor byte
+ * passes through host memory (over NVLink where the GPUs have it); with {@link PinnedHostMemory} each byte crosses
  * page-locked host memory once, at the bus's speed. A slot's buffer grows (a new generation, re-mapped by the receiver)
  * when a message outgrows it. Arrays are laid out at 256-byte aligned offsets that both ends compute from the header.
  */
@@ -34,7 +34,7 @@ public final class PeerLink implements DeviceLink {
     private final Communicator group;
     private final int gpu;
     private final IntPredicate reaches;
-    private final SharedBuffers buffers;
+    private final PeerMemory buffers;
     private final Map<Long, Outgoing> outgoing = new HashMap<>();
     private final Map<Long, Incoming> incoming = new HashMap<>();
     /** Outgrown buffers: a peer may still map them, so they are freed only at {@link #close()}. */
@@ -66,7 +66,7 @@ public final class PeerLink implements DeviceLink {
      * @param reaches which group ranks this link carries for (agreed by both ends, see {@link GpuPeers})
      * @param buffers where the messages lie
      */
-    public PeerLink(Communicator group, int gpu, IntPredicate reaches, SharedBuffers buffers) {
+    public PeerLink(Communicator group, int gpu, IntPredicate reaches, PeerMemory buffers) {
         this.group = group;
         this.gpu = gpu;
         this.reaches = reaches;

@@ -87,10 +87,10 @@ public final class StageBuilder {
      * @param fixed     use {@code manual} even when auto_partition is on (a checkpoint's saved boundaries)
      * @param unitNames the units {@code manual}'s indices refer to (a saved plan's), or null for the model's
      *                  top-level units
-     * @param shared    shared microbatch counts per boundary ({@link PartitionPlan#shared}) for a fixed placement, or
+     * @param lent      lent microbatch counts per boundary ({@link PartitionPlan#lent}) for a fixed placement, or
      *                  null for none
      */
-    public record Placement(Map<Integer, Integer> manual, boolean fixed, List<String> unitNames, int[] shared) {
+    public record Placement(Map<Integer, Integer> manual, boolean fixed, List<String> unitNames, int[] lent) {
         public Placement(Map<Integer, Integer> manual, boolean fixed, List<String> unitNames) {
             this(manual, fixed, unitNames, null);
         }
@@ -137,9 +137,9 @@ public final class StageBuilder {
         Planner.Planned planned = Planner.planned(ctx.world(), block, sample, settings);
         PartitionPlan plan = planned.plan();
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, plan.unitNames());
-        if (placement.shared() != null) {
-            plan = plan.withShared(placement.shared());
-            SharedUnits.check(plan, units, ctx);
+        if (placement.lent() != null) {
+            plan = plan.withLent(placement.lent());
+            LentUnits.check(plan, units, ctx);
         }
         if (ctx.rank() == 0) {
             plan.table().forEach(line -> LOG.info("{}", line));
@@ -167,7 +167,7 @@ public final class StageBuilder {
 
     /**
      * What partitioning and re-partitioning both do once the plan is known: other stages' units released (replicas of
-     * shared units this rank runs created), this rank's chunks cut, its executor built.
+     * lent units this rank runs created), this rank's chunks cut, its executor built.
      */
     public static Assembled assemble(StageContext ctx, PartitionPlan plan, List<ModelUnits.Unit> units,
                                      List<TensorCodec.Header> unitInputs, NDManager manager) {
@@ -221,7 +221,7 @@ public final class StageBuilder {
             executor.setHostStaging(staging); // pinned copies on a GPU
         }
         if (chunks.size() == 1) {
-            executor.setSharedBoundary(SharedUnits.boundary(plan, units, chunks.get(0), s));
+            executor.setLentBoundary(LentUnits.boundary(plan, units, chunks.get(0), s));
         }
         return executor;
     }
@@ -237,7 +237,7 @@ public final class StageBuilder {
      * Frees the parameters of the units other stages run: this rank keeps only its stage's. Every rank initialised the
      * whole block (so that the initial model depends only on the seed; not with delayed initialisation, where nothing
      * else was allocated) and the planner measured all of it; from here on the rest is dead weight. Their shapes and initialisers stay, so that a full export can re-create them. A
-     * replica of a shared unit is kept (or re-created, after re-partitioning).
+     * replica of a lent unit is kept (or re-created, after re-partitioning).
      */
     public static void releaseOtherStages(StageContext ctx, PartitionPlan plan, List<ModelUnits.Unit> units,
                                           List<TensorCodec.Header> inputs, NDManager manager) {
@@ -245,13 +245,13 @@ public final class StageBuilder {
         long kept = 0;
         int s = ctx.ppRank();
         for (int u = 0; u < units.size(); u++) {
-            boolean local = SharedUnits.keeps(plan, u, s, ctx.ppSize());
+            boolean local = LentUnits.keeps(plan, u, s, ctx.ppSize());
             if (local && !Materializer.released(units.get(u))) {
                 for (Parameter prm : Parameters.of(units.get(u).block())) {
                     kept += prm.getArray().size() * prm.getArray().getDataType().getNumOfBytes();
                 }
             } else if (local) {
-                // A replica this rank did not keep (a shared unit new to it after re-partitioning): zeros, not the
+                // A replica this rank did not keep (a lent unit new to it after re-partitioning): zeros, not the
                 // initializer, overwritten by the owner's values before it runs.
                 Materializer.zeros(units.get(u), manager, Materializer.shapes(inputs, u));
             } else {

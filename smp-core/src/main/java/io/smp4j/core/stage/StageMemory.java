@@ -61,7 +61,7 @@ final class StageMemory {
                                        List<TensorCodec.Header> inputs, NDManager manager) {
         long bytes = 0;
         for (int u = 0; u < units.size(); u++) {
-            if (SharedUnits.keeps(plan, u, ctx.ppRank(), ctx.ppSize())) {
+            if (LentUnits.keeps(plan, u, ctx.ppRank(), ctx.ppSize())) {
                 Materializer.materialize(units.get(u), manager, DataType.FLOAT32, Materializer.shapes(inputs, u));
                 for (Parameter prm : Parameters.of(units.get(u).block())) {
                     bytes += prm.getArray().size() * prm.getArray().getDataType().getNumOfBytes();

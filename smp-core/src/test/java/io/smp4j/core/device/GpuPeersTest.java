@@ -21,10 +21,10 @@ import org.junit.jupiter.api.Test;
 class GpuPeersTest {
     @Test
     void pairsReachOnlyBothWaysAndGroupsNeedEveryPairOfOneKind() {
-        SharedBuffers host = new HostSharedBuffers();
-        SharedBuffers[][] path = new SharedBuffers[3][3];
-        path[0][1] = SharedBuffers.DEVICE;
-        path[1][0] = SharedBuffers.DEVICE;
+        PeerMemory host = new PinnedHostMemory();
+        PeerMemory[][] path = new PeerMemory[3][3];
+        path[0][1] = PeerMemory.CUDA_IPC;
+        path[1][0] = PeerMemory.CUDA_IPC;
         GpuPeers p = new GpuPeers(path);
         assertTrue(p.reaches(0, 1) && p.reaches(1, 0) && p.anyPair());
         assertFalse(p.reaches(0, 2) || p.reaches(0, 0));
@@ -40,7 +40,7 @@ class GpuPeersTest {
             assertNull(p.common(world), "two kinds in one group: no common all-reduce");
             assertEquals(host, p.path(1, 2));
         });
-        SharedBuffers[][] all = new SharedBuffers[2][2];
+        PeerMemory[][] all = new PeerMemory[2][2];
         all[0][1] = host;
         all[1][0] = host;
         new LocalCluster(2, CommOptions.defaults().withTimeout(Duration.ofSeconds(20)))
@@ -63,8 +63,8 @@ class GpuPeersTest {
         try {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, GpuPeers::mode);
             assertEquals("smp.device.link is 'nvlink'; allowed: auto (GPUs of one host exchange tensors through CUDA "
-                    + "IPC, else through shared pinned host memory), host (through shared pinned host memory on one "
-                    + "host), communicator (always through the communicator)", e.getMessage());
+                    + "IPC, else through pinned host memory), host (through pinned host memory mapped by both ranks on "
+                    + "one host), communicator (always through the communicator)", e.getMessage());
         } finally {
             System.clearProperty(GpuPeers.MODE_PROPERTY);
         }

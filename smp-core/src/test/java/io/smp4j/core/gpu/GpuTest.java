@@ -41,13 +41,13 @@ class GpuTest {
     }
 
     @ParameterizedTest(name = "ResNet18, 2 stages on one GPU, {0}")
-    @ValueSource(strings = {"simple", "interleaved", "interleaved, a unit shared for 2 microbatches",
-        "interleaved, through shared pinned host memory (link host)",
+    @ValueSource(strings = {"simple", "interleaved", "interleaved, a unit lent for 2 microbatches",
+        "interleaved, through pinned host memory (link host)",
         "interleaved, through the communicator with pinned staging (link communicator)"})
     void pipelineSharingTheGpuEqualsOneProcess(String how) throws Exception {
         String pipeline = how.split(",")[0];
-        // The shared unit's parameters and gradient sum travel over the CUDA IPC stage link too.
-        String shared = how.contains("shared") ? "2" : "0";
+        // The lent unit's parameters and gradient sum travel over the CUDA IPC stage link too.
+        String shared = how.contains("lent") ? "2" : "0";
         TestSupport.Result run = TestSupport.run(new LocalLauncher.Builder(2, HybridMain.class.getName())
                 .args(List.of("resnet18", "2", "4", pipeline, "cluster", "2", "2", Double.toString(LOSS_BOUND),
                         "calibrated"))
@@ -72,7 +72,7 @@ class GpuTest {
     }
 
     /**
-     * The peer paths carry exact values, through CUDA IPC (link auto) and through shared pinned host memory (link
+     * The peer paths carry exact values, through CUDA IPC (link auto) and through pinned host memory (link
      * host): the stage link both ways (growing buffers, several slots, a non-contiguous and an empty array, int64) and
      * the data-parallel average on the GPUs, bitwise against Java's float arithmetic. Two ranks sharing GPU 0, and,
      * where the host has two GPUs, one rank on each.
@@ -89,7 +89,7 @@ class GpuTest {
                     .args(List.of(mode, ppg)).jvmArgs(List.of("-Xmx1g", "-Dsmp.comm.timeout.s=60",
                             "-Dsmp.device.link=" + linkMode)));
             String out = run.output();
-            String path = "auto".equals(linkMode) ? "CUDA IPC" : "shared pinned host memory";
+            String path = "auto".equals(linkMode) ? "CUDA IPC" : "pinned host memory";
             out.lines().filter(l -> l.contains("GPULINK") || l.contains(path)).forEach(System.out::println);
             assertEquals(0, run.code(), out);
             assertEquals(2, out.split("GPULINK mode=" + mode + " rank=\\d device=\\S+ checked=\\d+ OK", -1).length - 1,

@@ -75,7 +75,7 @@ final class BenchReport extends MarkdownReport {
                 + "(a change when two checks 5 steps apart both find a plan whose estimated step time is shorter by "
                 + "more than 2%%: plans compared by the schedule simulated over consecutive steps from the measured "
                 + "forward, backward and update times; a boundary may fall inside a unit whose parameters all train: "
-                + "\"unit u shared k/M\" runs unit u on the next stage for the first k microbatches, bitwise the same "
+                + "\"unit u lent k/M\" runs unit u on the next stage for the first k microbatches, bitwise the same "
                 + "results), checked again "
                 + "over windows of doubling length (\"before\": the first plan kept); "
                 + "40 warm-up steps, then the timed ones. Pipeline = the `smp.step` call (forwards, "

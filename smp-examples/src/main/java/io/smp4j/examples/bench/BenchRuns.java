@@ -91,12 +91,12 @@ final class BenchRuns {
         return busy;
     }
 
-    /** A plan's boundaries, and its shared units: e.g. {@code [0, 19, 39], unit 18 shared 3/8}. */
+    /** A plan's boundaries, and its lent units: e.g. {@code [0, 19, 39], unit 18 lent 3/8}. */
     static String describePlan(io.smp4j.pipeline.partition.PartitionPlan plan, int microbatches) {
         StringBuilder b = new StringBuilder(java.util.Arrays.toString(plan.boundaries()));
         for (int s = 1; s < plan.stages(); s++) {
-            if (plan.sharedIn(s) > 0) {
-                b.append(", unit ").append(plan.firstUnit(s) - 1).append(" shared ").append(plan.sharedIn(s))
+            if (plan.lentIn(s) > 0) {
+                b.append(", unit ").append(plan.firstUnit(s) - 1).append(" lent ").append(plan.lentIn(s))
                         .append('/').append(microbatches);
             }
         }

@@ -76,14 +76,14 @@ final class GpuBenchReport extends MarkdownReport {
                 + "memory within 1.5x of CUDA IPC)");
         line("");
         line("Two ranks sharing the GPU (`processes_per_gpu` 2) with `smp.device.link=host`: tensors cross host memory "
-                + "instead of going device to device. Between ranks of one host they go through shared pinned host "
+                + "instead of going device to device. Between ranks of one host they go through pinned host "
                 + "memory (a /dev/shm file registered with CUDA: one copy out of the sender's GPU, one into the "
                 + "receiver's, no Java array, socket or checksum); between hosts (`smp.device.link=communicator` shows "
                 + "that path on one host) through the communicator, taken apart here phase by phase, each timed alone "
                 + "with the device synchronised: device -> host copy (DJL's, and smp4j's through reused pinned "
                 + "buffers), CRC32C, the communicator one way (half a round trip), host -> device copy.");
         line("");
-        line("| bytes | shared pinned memory, one way | D->H DJL | D->H pinned | CRC32C | comm one way | H->D DJL | "
+        line("| bytes | pinned host memory, one way | D->H DJL | D->H pinned | CRC32C | comm one way | H->D DJL | "
                 + "H->D pinned | through the communicator, pinned (total) | target (64 MB, one host) |");
         line("|---|---|---|---|---|---|---|---|---|---|");
         JsonObject sizes = h.getAsJsonObject("link").getAsJsonObject("sizes");
@@ -93,11 +93,11 @@ final class GpuBenchReport extends MarkdownReport {
             double total = (pinned ? d(x, "device_to_host_pinned_ms") : d(x, "device_to_host_ms")) + d(x, "crc32c_ms")
                     + d(x, "communicator_one_way_ms")
                     + (pinned ? d(x, "host_to_device_pinned_ms") : d(x, "host_to_device_ms"));
-            boolean shared = x.has("shared_host_one_way_ms");
-            double oneHost = shared ? d(x, "shared_host_one_way_ms") : total;
+            boolean pinnedHost = x.has("pinned_host_one_way_ms");
+            double oneHost = pinnedHost ? d(x, "pinned_host_one_way_ms") : total;
             long bytes = Long.parseLong(k);
             line("| %d MB | %s | %.2f | %s | %.2f | %.2f | %.2f | %s | %.2f | %s |", bytes >> 20,
-                    shared ? String.format(Locale.ROOT, "**%.2f**", oneHost) : "n/a", d(x, "device_to_host_ms"),
+                    pinnedHost ? String.format(Locale.ROOT, "**%.2f**", oneHost) : "n/a", d(x, "device_to_host_ms"),
                     pinned ? String.format(Locale.ROOT, "%.2f", d(x, "device_to_host_pinned_ms")) : "",
                     d(x, "crc32c_ms"), d(x, "communicator_one_way_ms"), d(x, "host_to_device_ms"),
                     pinned ? String.format(Locale.ROOT, "%.2f", d(x, "host_to_device_pinned_ms")) : "", total,

@@ -15,7 +15,7 @@ import io.smp4j.core.Smp;
 import io.smp4j.core.SmpConfig;
 import io.smp4j.core.device.PeerAllReduce;
 import io.smp4j.core.device.PeerLink;
-import io.smp4j.core.device.SharedBuffers;
+import io.smp4j.core.device.PeerMemory;
 import io.smp4j.examples.cli.CommandLines;
 import io.smp4j.pipeline.Stats;
 import io.smp4j.pipeline.djl.DjlInternals;
@@ -75,11 +75,11 @@ final class LinkBench {
             }
             Communicator world = smp.world();
             // The stage link's device path between the two GPUs, where they reach each other (CUDA IPC).
-            // The stage link's path between the two GPUs where they share buffers: CUDA IPC, or shared pinned host
+            // The stage link's path between the two GPUs where they map each other's buffers: CUDA IPC, or pinned host
             // memory (smp.device.link=host, or no IPC between them).
-            SharedBuffers kind = smp.deviceResources().peers().path(0, 1);
-            boolean reach = kind == SharedBuffers.DEVICE;
-            String peerKey = reach ? "cuda_ipc" : "shared_host";
+            PeerMemory kind = smp.deviceResources().peers().path(0, 1);
+            boolean reach = kind == PeerMemory.CUDA_IPC;
+            String peerKey = reach ? "cuda_ipc" : "pinned_host";
             PeerLink ipc = kind != null ? new PeerLink(world, smp.deviceSelection().gpu().index(), p -> true, kind)
                     : null;
             Map<String, Object> sizes = new LinkedHashMap<>();

@@ -27,10 +27,10 @@ import org.slf4j.LoggerFactory;
  * The step body gets everything it needs of the executor in a {@link StageCall} (the microbatch, what arrived, its
  * scope, the stage to run).
  *
- * <p>The settings that shape a step (run-ahead, observing, activation checkpointing, backward in segments, shared
+ * <p>The settings that shape a step (run-ahead, observing, activation checkpointing, backward in segments, lent
  * units) are {@link StepPart parts}: the run loop calls each active part at fixed points of a step and knows nothing
  * of what it does ({@link RunAheadPart}, {@link ObservingPart}, {@link ActivationCheckpointing}, {@link
- * SegmentedBackward}, {@link SharedBoundaryPart}).
+ * SegmentedBackward}, {@link LentBoundaryPart}).
  *
  * <pre>{@code
  * PipelineExecutor exec = new PipelineExecutor(stageBlock, ppRank, ppSize, pipelineGroup, manager, "units 0..3");
@@ -54,7 +54,7 @@ public final class PipelineExecutor {
     private RunAheadPart runAhead;
     private ActivationCheckpointing checkpointing;
     private SegmentedBackward segmented;
-    private SharedBoundaryPart shared;
+    private LentBoundaryPart lent;
 
     /** @param description the stage in error messages, e.g. {@code units 4..12 (9)} */
     public PipelineExecutor(Block stage, int stageIndex, int stages, Communicator pipelineGroup, NDManager manager,
@@ -144,16 +144,16 @@ public final class PipelineExecutor {
     }
 
     /**
-     * Shared boundary units ({@link SharedBoundary}; one chunk per rank, schedules whose backwards run in microbatch
+     * Lent boundary units ({@link LentBoundary}; one chunk per rank, schedules whose backwards run in microbatch
      * order); null for none.
      */
-    public void setSharedBoundary(SharedBoundary boundary) {
+    public void setLentBoundary(LentBoundary boundary) {
         if (boundary != null && chunks.size() != 1) {
-            throw new IllegalArgumentException("shared boundary units need one chunk per rank, this rank has "
+            throw new IllegalArgumentException("lent boundary units need one chunk per rank, this rank has "
                     + chunks.size());
         }
-        shared = boundary == null || (boundary.in() == 0 && boundary.out() == 0) ? null
-                : new SharedBoundaryPart(boundary, clock);
+        lent = boundary == null || (boundary.in() == 0 && boundary.out() == 0) ? null
+                : new LentBoundaryPart(boundary, clock);
     }
 
     /** Tells {@code hook} which parameters' gradients are final during backward ({@link SegmentedBackward}). */
@@ -213,7 +213,7 @@ public final class PipelineExecutor {
     /** The active parts, in the order the run loop calls them. */
     private List<StepPart> parts() {
         List<StepPart> parts = new ArrayList<>();
-        for (StepPart p : new StepPart[] {runAhead, observing, checkpointing, segmented, shared}) {
+        for (StepPart p : new StepPart[] {runAhead, observing, checkpointing, segmented, lent}) {
             if (p != null) {
                 parts.add(p);
             }

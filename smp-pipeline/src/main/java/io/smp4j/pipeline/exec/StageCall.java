@@ -61,7 +61,7 @@ public final class StageCall {
         return lastStage;
     }
 
-    /** The block this call runs (its chunk, or a variant of it with shared units). */
+    /** The block this call runs (its chunk, or a variant of it with lent units). */
     Block block() {
         return block;
     }

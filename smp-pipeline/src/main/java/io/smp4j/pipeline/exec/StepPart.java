@@ -7,7 +7,7 @@ import io.smp4j.pipeline.schedule.Action;
 
 /**
  * One mode of the {@link PipelineExecutor} (run-ahead, observing, activation checkpointing, backward in segments,
- * shared units): the run loop calls every active part at each of these points, in the executor's order of parts, and
+ * lent units): the run loop calls every active part at each of these points, in the executor's order of parts, and
  * knows nothing of what a part does. A new mode is a new part; the loop does not change. Every hook does nothing by
  * default.
  */

@@ -14,14 +14,14 @@ import java.util.Locale;
  * @param boundaries   P+1 unit indices, starting at 0 and ending at the number of units
  * @param memoryWeight the weight used (NaN for a manual plan)
  * @param how          {@code auto} or {@code manual}
- * @param shared       P+1 counts, 0 at both ends: {@code shared[s] = k > 0} shares unit {@code boundaries[s] - 1} (the
+ * @param lent       P+1 counts, 0 at both ends: {@code lent[s] = k > 0} lends unit {@code boundaries[s] - 1} (the
  *                     last unit of stage s-1, which owns it) with stage s: the first k microbatches of every step run it
  *                     on stage s, the others on stage s-1. A boundary inside one unit, for balance finer than a unit:
  *                     stage s keeps a replica of the unit's parameters, refreshed from the owner at every step's start,
  *                     and its gradient sum over microbatches 0..k-1 continues on the owner, so that every sum runs in
- *                     the order of one process (k at most M-2) (see {@link io.smp4j.pipeline.exec.SharedBoundary})
+ *                     the order of one process (k at most M-2) (see {@link io.smp4j.pipeline.exec.LentBoundary})
  */
-public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memoryWeight, String how, int[] shared) {
+public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memoryWeight, String how, int[] lent) {
     public PartitionPlan {
         units = List.copyOf(units);
         boundaries = boundaries.clone();
@@ -33,62 +33,62 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
                 throw new IllegalArgumentException("stage " + s + " is empty");
             }
         }
-        shared = shared == null ? new int[boundaries.length] : shared.clone();
-        if (shared.length != boundaries.length || shared[0] != 0 || shared[shared.length - 1] != 0) {
-            throw new IllegalArgumentException("shared microbatch counts " + Arrays.toString(shared) + " do not match "
+        lent = lent == null ? new int[boundaries.length] : lent.clone();
+        if (lent.length != boundaries.length || lent[0] != 0 || lent[lent.length - 1] != 0) {
+            throw new IllegalArgumentException("lent microbatch counts " + Arrays.toString(lent) + " do not match "
                     + "boundaries " + Arrays.toString(boundaries) + " (one per boundary, 0 at both ends)");
         }
         for (int s = 1; s + 1 < boundaries.length; s++) {
-            if (shared[s] < 0) {
-                throw new IllegalArgumentException("shared microbatch count " + shared[s] + " at boundary " + s
+            if (lent[s] < 0) {
+                throw new IllegalArgumentException("lent microbatch count " + lent[s] + " at boundary " + s
                         + " is negative");
             }
-            if (shared[s] > 0 && boundaries[s] - 1 <= boundaries[s - 1]) {
-                throw new IllegalArgumentException("stage " + (s - 1) + " cannot share unit " + (boundaries[s] - 1)
+            if (lent[s] > 0 && boundaries[s] - 1 <= boundaries[s - 1]) {
+                throw new IllegalArgumentException("stage " + (s - 1) + " cannot lend unit " + (boundaries[s] - 1)
                         + " with stage " + s + ": it is the stage's only unit");
             }
         }
     }
 
-    /** A plan without shared units. */
+    /** A plan without lent units. */
     public PartitionPlan(List<UnitCost> units, int[] boundaries, double memoryWeight, String how) {
         this(units, boundaries, memoryWeight, how, null);
     }
 
-    /** This plan with {@code shared} as its shared microbatch counts (see the record's parameters). */
-    public PartitionPlan withShared(int[] shared) {
-        return new PartitionPlan(units, boundaries, memoryWeight, how, shared);
+    /** This plan with {@code lent} as its lent microbatch counts (see the record's parameters). */
+    public PartitionPlan withLent(int[] lent) {
+        return new PartitionPlan(units, boundaries, memoryWeight, how, lent);
     }
 
     /** Whether any boundary shares a unit. */
-    public boolean sharesUnits() {
-        return Arrays.stream(shared).anyMatch(k -> k > 0);
+    public boolean lendsUnits() {
+        return Arrays.stream(lent).anyMatch(k -> k > 0);
     }
 
     /**
      * The microbatches of every step in which stage {@code stage} runs the unit before its first (0: none), out of
      * {@code microbatches}.
      */
-    public int sharedIn(int stage) {
-        return shared[stage];
+    public int lentIn(int stage) {
+        return lent[stage];
     }
 
     /** The microbatches in which stage {@code stage}'s last unit runs on the next stage instead (0: none). */
-    public int sharedOut(int stage) {
-        return shared[stage + 1];
+    public int lentOut(int stage) {
+        return lent[stage + 1];
     }
 
     /**
-     * As {@link #stageTimeMillis(int)} with shared units counted where they run: the fraction of the
+     * As {@link #stageTimeMillis(int)} with lent units counted where they run: the fraction of the
      * {@code microbatches} in which they run on that stage.
      */
     public double stageTimeMillis(int stage, int microbatches) {
         double t = stageTimeMillis(stage);
-        if (sharedOut(stage) > 0) {
-            t -= units.get(endUnit(stage) - 1).timeMillis() * sharedOut(stage) / microbatches;
+        if (lentOut(stage) > 0) {
+            t -= units.get(endUnit(stage) - 1).timeMillis() * lentOut(stage) / microbatches;
         }
-        if (sharedIn(stage) > 0) {
-            t += units.get(firstUnit(stage) - 1).timeMillis() * sharedIn(stage) / microbatches;
+        if (lentIn(stage) > 0) {
+            t += units.get(firstUnit(stage) - 1).timeMillis() * lentIn(stage) / microbatches;
         }
         return t;
     }
@@ -173,10 +173,10 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
                     stageMemoryBytes(s) / 1e6, totalM > 0 ? 100 * stageMemoryBytes(s) / totalM : 0));
         }
         for (int s = 1; s < stages(); s++) {
-            if (shared[s] > 0) {
+            if (lent[s] > 0) {
                 int u = firstUnit(s) - 1;
-                out.add(String.format(Locale.ROOT, "unit %d %s is shared: microbatches 0..%d of each step run it on "
-                        + "stage %d (a replica), the others on stage %d", u, units.get(u).name(), shared[s] - 1, s,
+                out.add(String.format(Locale.ROOT, "unit %d %s is lent: microbatches 0..%d of each step run it on "
+                        + "stage %d (a replica), the others on stage %d", u, units.get(u).name(), lent[s] - 1, s,
                         s - 1));
             }
         }
@@ -204,7 +204,7 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
     public byte[] toBytes() {
         StringBuilder b = new StringBuilder();
         b.append(how).append('\t').append(memoryWeight).append('\t');
-        b.append(joined(boundaries)).append('\t').append(joined(shared)).append('\n');
+        b.append(joined(boundaries)).append('\t').append(joined(lent)).append('\n');
         for (UnitCost u : units) {
             b.append(u.name()).append('\t').append(u.timeMillis()).append('\t').append(u.parameters()).append('\t')
                     .append(u.parameterBytes()).append('\t').append(u.activationBytes()).append('\n');
@@ -216,14 +216,14 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
         String[] lines = new String(bytes, StandardCharsets.UTF_8).split("\n");
         String[] head = lines[0].split("\t");
         int[] b = ints(head[2]);
-        int[] shared = head.length > 3 ? ints(head[3]) : null;
+        int[] lent = head.length > 3 ? ints(head[3]) : null;
         List<UnitCost> units = new ArrayList<>();
         for (int i = 1; i < lines.length; i++) {
             String[] f = lines[i].split("\t");
             units.add(new UnitCost(f[0], Double.parseDouble(f[1]), Long.parseLong(f[2]), Long.parseLong(f[3]),
                     Long.parseLong(f[4])));
         }
-        return new PartitionPlan(units, b, Double.parseDouble(head[1]), head[0], shared);
+        return new PartitionPlan(units, b, Double.parseDouble(head[1]), head[0], lent);
     }
 
     private static String joined(int[] values) {
@@ -237,12 +237,12 @@ public record PartitionPlan(List<UnitCost> units, int[] boundaries, double memor
     @Override
     public boolean equals(Object o) {
         return o instanceof PartitionPlan p && units.equals(p.units) && Arrays.equals(boundaries, p.boundaries)
-                && Arrays.equals(shared, p.shared) && Double.compare(memoryWeight, p.memoryWeight) == 0 && how.equals(p.how);
+                && Arrays.equals(lent, p.lent) && Double.compare(memoryWeight, p.memoryWeight) == 0 && how.equals(p.how);
     }
 
     @Override
     public int hashCode() {
-        return (units.hashCode() * 31 + Arrays.hashCode(boundaries)) * 31 + Arrays.hashCode(shared);
+        return (units.hashCode() * 31 + Arrays.hashCode(boundaries)) * 31 + Arrays.hashCode(lent);
     }
 
     @Override

@@ -99,7 +99,7 @@ public final class Repartition {
     /**
      * As {@link #byPeriod(PartitionPlan, Measured, Schedule, int, double, long[], int)}, then, where
      * {@code shareable} allows (per unit; null: nowhere) and no memory limits apply, each boundary may move inside one
-     * unit ({@link PartitionPlan#shared}): a unit up to {@link #REACH} units from the boundary's best position on
+     * unit ({@link PartitionPlan#lent}): a unit up to {@link #REACH} units from the boundary's best position on
      * whole units ends the stage before it and runs on the next stage for the first k microbatches (k = 1..M-2),
      * estimated with the unit's time shared in proportion, when that shortens the estimated step.
      */
@@ -148,7 +148,7 @@ public final class Repartition {
                 }
             }
         }
-        int[] bestShared = none.clone();
+        int[] bestLent = none.clone();
         if (shareable != null && limits == null) {
             int[] origin = best.clone();
             for (int k = 1; k < p; k++) {
@@ -160,31 +160,31 @@ public final class Repartition {
                     }
                     for (int count = 1; count <= m - 2; count++) {
                         int[] b = best.clone();
-                        int[] sh = bestShared.clone();
+                        int[] sh = bestLent.clone();
                         b[k] = at;
                         sh[k] = count;
                         double t = period.of(b, sh);
                         if (t < bestPeriod - 1e-9) {
                             best = b;
-                            bestShared = sh;
+                            bestLent = sh;
                             bestPeriod = t;
                         }
                     }
                 }
             }
         }
-        double current = period.of(plan.boundaries(), plan.shared());
-        if ((Arrays.equals(best, plan.boundaries()) && Arrays.equals(bestShared, plan.shared()))
+        double current = period.of(plan.boundaries(), plan.lent());
+        if ((Arrays.equals(best, plan.boundaries()) && Arrays.equals(bestLent, plan.lent()))
                 || bestPeriod >= current * (1 - threshold)) {
             return null;
         }
-        return new Proposal(new PartitionPlan(scaled, best, 0, "auto, re-partitioned", bestShared), current,
+        return new Proposal(new PartitionPlan(scaled, best, 0, "auto, re-partitioned", bestLent), current,
                 bestPeriod, "the estimated step time");
     }
 
     @FunctionalInterface
     private interface Period {
-        double of(int[] boundaries, int[] shared);
+        double of(int[] boundaries, int[] lent);
     }
 
     private static boolean fits(List<UnitCost> units, int[] b, long[] limits, int inflight) {
@@ -200,7 +200,7 @@ public final class Repartition {
      * Per stage, one microbatch's forward (or backward) time under boundaries {@code b}, a unit shared for k of the
      * microbatches counted on the next stage for k / M of its time (the mean over the step's microbatches).
      */
-    private static double[] stageSums(List<UnitCost> units, double[] forwardShare, int[] b, int[] shared,
+    private static double[] stageSums(List<UnitCost> units, double[] forwardShare, int[] b, int[] lent,
                                       boolean forward, int microbatches) {
         double[] out = new double[b.length - 1];
         for (int s = 0; s < out.length; s++) {
@@ -210,10 +210,10 @@ public final class Repartition {
             }
         }
         for (int s = 1; s < out.length; s++) {
-            if (shared[s] > 0) {
+            if (lent[s] > 0) {
                 int u = b[s] - 1;
                 double share = forward ? forwardShare[u] : 1 - forwardShare[u];
-                double moved = units.get(u).timeMillis() * share / microbatches * shared[s] / microbatches;
+                double moved = units.get(u).timeMillis() * share / microbatches * lent[s] / microbatches;
                 out[s - 1] -= moved;
                 out[s] += moved;
             }
@@ -232,7 +232,7 @@ public final class Repartition {
     }
 
     /**
-     * Each stage's profiled unit times scaled by measured / profiled for that stage (a shared unit counted where it
+     * Each stage's profiled unit times scaled by measured / profiled for that stage (a lent unit counted where it
      * ran, out of {@code microbatches}, or 0: on its owner, as the min-max path, which never shares, sees it; it takes
      * its owner's factor).
      */

@@ -81,7 +81,7 @@ class RepartitionUnitTest {
     @Test
     void aBoundaryMovesInsideAUnitWhereWholeUnitsCannotBalance() {
         // Three units 10 + 6 | 10 (profiled as measured), forward a third of each: whole units give stages of 16 and
-        // 10, or 10 and 16 (worse: the schedule prefers the first stage the heavier); the middle unit shared for about
+        // 10, or 10 and 16 (worse: the schedule prefers the first stage the heavier); the middle unit lent for about
         // half of 8 microbatches gives about 13 and 13.
         List<UnitCost> units = new ArrayList<>();
         for (double t : new double[] {10, 6, 10}) {
@@ -96,8 +96,8 @@ class RepartitionUnitTest {
         Repartition.Proposal r = Repartition.byPeriod(p, m, s, 4, 0.02, null, 4, shareable);
         // Unit 1 still ends stage 0 and runs on stage 1 for the first k microbatches.
         assertArrayEquals(new int[] {0, 2, 3}, r.plan().boundaries());
-        int k = r.plan().shared()[1];
-        assertTrue(k >= 3 && k <= 5, "shared for " + k);
+        int k = r.plan().lent()[1];
+        assertTrue(k >= 3 && k <= 5, "lent for " + k);
         assertEquals(16 - 6.0 * k / 8, r.plan().stageTimeMillis(0, 8), 1e-12);
         assertEquals(10 + 6.0 * k / 8, r.plan().stageTimeMillis(1, 8), 1e-12);
         assertTrue(r.gain() > 0.1, "gain " + r.gain());
@@ -105,7 +105,7 @@ class RepartitionUnitTest {
         double[] now = {r.plan().stageTimeMillis(0, 8), r.plan().stageTimeMillis(1, 8)};
         assertNull(Repartition.byPeriod(r.plan(), new Repartition.Measured(now, new double[] {now[0] / 3,
                 now[1] / 3}, new double[] {0.01, 0.02}), s, 4, 0.02, null, 4, shareable));
-        // A unit that cannot be shared (running statistics) keeps the boundary on whole units; limits do too.
+        // A unit that cannot be lent (running statistics) keeps the boundary on whole units; limits do too.
         assertNull(Repartition.byPeriod(p, m, s, 4, 0.02, null, 4, new boolean[] {true, false, true}));
         assertNull(Repartition.byPeriod(p, m, s, 4, 0.02, new long[] {Long.MAX_VALUE, Long.MAX_VALUE}, 4,
                 shareable));
@@ -121,16 +121,16 @@ class RepartitionUnitTest {
             units.add(new UnitCost("u" + i, 1 + i, 10, 40, 100));
         }
         PartitionPlan p = new PartitionPlan(units, new int[] {0, 2, 4}, 0, "auto", new int[] {0, 3, 0});
-        assertTrue(p.sharesUnits());
-        assertEquals(0, p.sharedIn(0));
-        assertEquals(3, p.sharedOut(0));
-        assertEquals(3, p.sharedIn(1));
+        assertTrue(p.lendsUnits());
+        assertEquals(0, p.lentIn(0));
+        assertEquals(3, p.lentOut(0));
+        assertEquals(3, p.lentIn(1));
         // Unit 1 (2 ms) runs on stage 1 for 3 of 8 microbatches.
         assertEquals(3 - 2 * 3 / 8.0, p.stageTimeMillis(0, 8), 1e-12);
         assertEquals(7 + 2 * 3 / 8.0, p.stageTimeMillis(1, 8), 1e-12);
         assertEquals(p, PartitionPlan.fromBytes(p.toBytes()));
-        assertFalse(p.equals(p.withShared(null)));
-        assertTrue(p.table().stream().anyMatch(l -> l.contains("unit 1 u1 is shared: microbatches 0..2")),
+        assertFalse(p.equals(p.withLent(null)));
+        assertTrue(p.table().stream().anyMatch(l -> l.contains("unit 1 u1 is lent: microbatches 0..2")),
                 String.join("\n", p.table()));
         // Clear errors: a stage left without a unit of its own, negative counts, counts that do not fit.
         IllegalArgumentException only = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,

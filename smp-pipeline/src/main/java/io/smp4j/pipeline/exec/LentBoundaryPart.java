@@ -5,19 +5,19 @@ import ai.djl.nn.Block;
 import io.smp4j.pipeline.schedule.Action;
 
 /**
- * {@link SharedBoundary shared boundary units} as an executor part: the unit's parameters cross at the step's start,
+ * {@link LentBoundary lent boundary units} as an executor part: the unit's parameters cross at the step's start,
  * each microbatch runs its variant of the stage, and the gradient sums cross after the backwards that complete them.
  * What sharing costs counts in this stage's time for re-partitioning (not in the timeline's compute), so that a share
  * that does not pay shows in the next check.
  */
-final class SharedBoundaryPart implements StepPart {
-    private final SharedBoundary shared;
+final class LentBoundaryPart implements StepPart {
+    private final LentBoundary boundary;
     private final ComputeClock clock;
     /** The gradient sums sent this step (closed once the sends completed). */
     private NDList sums;
 
-    SharedBoundaryPart(SharedBoundary shared, ComputeClock clock) {
-        this.shared = shared;
+    LentBoundaryPart(LentBoundary boundary, ComputeClock clock) {
+        this.boundary = boundary;
         this.clock = clock;
     }
 
@@ -25,8 +25,8 @@ final class SharedBoundaryPart implements StepPart {
     public void beginStep(StepRun step) {
         PipelineExecutor s = step.stage();
         long t0 = System.nanoTime();
-        shared.start(s.link(), s.stageIndex(), s.manager(), step.training(), step.microbatches(), step.sends());
-        if (clock.measuring() && step.training() && shared.in() == 0) {
+        boundary.start(s.link(), s.stageIndex(), s.manager(), step.training(), step.microbatches(), step.sends());
+        if (clock.measuring() && step.training() && boundary.in() == 0) {
             // Not a replica's receive here, which also waits for the owner to start its step.
             clock.add(0, System.nanoTime() - t0, false);
         }
@@ -34,7 +34,7 @@ final class SharedBoundaryPart implements StepPart {
 
     @Override
     public Block block(int c, int mb, Block block) {
-        return shared.block(mb);
+        return boundary.block(mb);
     }
 
     @Override
@@ -44,7 +44,7 @@ final class SharedBoundaryPart implements StepPart {
         }
         PipelineExecutor s = step.stage();
         long t1 = System.nanoTime();
-        NDList sent = shared.afterBackward(a.microbatch(), s.link(), s.stageIndex(), s.manager(), step.sends());
+        NDList sent = boundary.afterBackward(a.microbatch(), s.link(), s.stageIndex(), s.manager(), step.sends());
         sums = sent != null ? sent : sums;
         if (clock.measuring() && step.training()) {
             clock.add(a.chunk(), System.nanoTime() - t1, false);

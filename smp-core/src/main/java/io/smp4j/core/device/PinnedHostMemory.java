@@ -24,7 +24,7 @@ import jcuda.runtime.JCuda;
  * host's memory). The handle is the file's name; the creator unlinks the file as soon as the peers have opened it
  * ({@link #opened}), and a job killed before that leaves it to {@link JobFiles}' clean-up.
  */
-public final class HostSharedBuffers implements SharedBuffers {
+public final class PinnedHostMemory implements PeerMemory {
     private static final Path DIR = Path.of("/dev/shm");
     /** The mapping and file behind each pointer this instance handed out. */
     private final Map<Pointer, Mapping> mappings = new IdentityHashMap<>();
@@ -39,27 +39,27 @@ public final class HostSharedBuffers implements SharedBuffers {
 
     @Override
     public String describe() {
-        return "shared pinned host memory";
+        return "pinned host memory";
     }
 
     @Override
     public synchronized Pointer allocate(long bytes) {
         Path file = DIR.resolve(JobFiles.name(""));
         if (file.toString().getBytes(StandardCharsets.UTF_8).length > Cuda.HANDLE_BYTES) {
-            throw new IllegalStateException("shared buffer name " + file + " is longer than a handle ("
+            throw new IllegalStateException("peer buffer name " + file + " is longer than a handle ("
                     + Cuda.HANDLE_BYTES + " bytes)");
         }
         try {
             // tmpfs fills pages lazily: writing past what it holds would kill the process (SIGBUS) later.
             if (Files.getFileStore(DIR).getUsableSpace() < bytes + (bytes >> 1)) {
-                throw new IllegalStateException(DIR + " cannot hold a shared buffer of " + (bytes >> 20) + " MB");
+                throw new IllegalStateException(DIR + " cannot hold a peer buffer of " + (bytes >> 20) + " MB");
             }
             try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
                 f.setLength(bytes);
             }
             return map(file);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create shared buffer " + file, e);
+            throw new UncheckedIOException("cannot create peer buffer " + file, e);
         }
     }
 
@@ -93,12 +93,12 @@ public final class HostSharedBuffers implements SharedBuffers {
         }
         Path file = Path.of(new String(handle, 0, n, StandardCharsets.UTF_8));
         if (!file.startsWith(DIR) || !file.getFileName().toString().startsWith("smp4j-")) {
-            throw new IllegalArgumentException("not a shared buffer's handle: " + file);
+            throw new IllegalArgumentException("not a peer buffer's handle: " + file);
         }
         try {
             return map(file);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot open shared buffer " + file, e);
+            throw new UncheckedIOException("cannot open peer buffer " + file, e);
         }
     }
 
@@ -136,7 +136,7 @@ public final class HostSharedBuffers implements SharedBuffers {
     private Mapping mapping(Pointer p) {
         Mapping m = mappings.get(p);
         if (m == null) {
-            throw new IllegalArgumentException("not a buffer of these shared buffers");
+            throw new IllegalArgumentException("not a buffer of these peer buffers");
         }
         return m;
     }
@@ -145,7 +145,7 @@ public final class HostSharedBuffers implements SharedBuffers {
         try {
             Files.deleteIfExists(file);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot remove shared buffer " + file, e);
+            throw new UncheckedIOException("cannot remove peer buffer " + file, e);
         }
     }
 

@@ -19,11 +19,11 @@ import java.util.Random;
  * Rank program of the test that re-partitions into a boundary inside a unit: three equal wide linear layers and a
  * small head on 2 stages, 8 microbatches; whole units split the work 1 : 2 at best, sharing the middle layer for
  * about half the microbatches balances it. {@code moving DIR}: starts with stage 0 = the first layer, re-partitioning
- * every 2 steps with threshold 0; writes the plan in force at the end to DIR/plan.txt (boundaries, shared counts,
+ * every 2 steps with threshold 0; writes the plan in force at the end to DIR/plan.txt (boundaries, lent counts,
  * unit names). {@code fixed DIR}: starts with that plan, re-partitioning off. Both print {@code LOSSES ...} (exact
  * bits), {@code PLAN ...} and {@code PARAMS rank=R crc=...} (this rank's own parameters and momentum at the end).
  */
-public final class SharedRepartitionMain {
+public final class LentRepartitionMain {
     /**
      * Steps to train: the re-partitioner decides from measured times and wants two checks in a row to agree, so a run
      * needs room for a noisy first check (warm-up) and its backoff (seen on a loaded machine: 12 were too few).
@@ -32,7 +32,7 @@ public final class SharedRepartitionMain {
     static final int WIDTH = 1024;
     static final int BATCH = 64;
 
-    private SharedRepartitionMain() {
+    private LentRepartitionMain() {
     }
 
     static Block model(NDManager m) {
@@ -76,15 +76,15 @@ public final class SharedRepartitionMain {
                         RepartitionMain.ints(lines.get(1)));
             }
             DistributedOptimizer opt = new DistributedOptimizer(dm, CheckpointMain.momentum());
-            String losses = RepartitionMain.trainLosses(smp, dm, opt, m, STEPS, SharedRepartitionMain::batch);
+            String losses = RepartitionMain.trainLosses(smp, dm, opt, m, STEPS, LentRepartitionMain::batch);
             PartitionPlan plan = dm.plan();
             System.out.println("LOSSES rank=" + smp.rank() + " " + losses);
             System.out.println("PLAN rank=" + smp.rank() + " final=" + Arrays.toString(plan.boundaries())
-                    .replace(" ", "") + " shared=" + Arrays.toString(plan.shared()).replace(" ", ""));
+                    .replace(" ", "") + " lent=" + Arrays.toString(plan.lent()).replace(" ", ""));
             System.out.println(RepartitionMain.paramsLine(smp, dm, opt));
             if (moving && smp.rank() == 0) {
                 Files.writeString(dir.resolve("plan.txt"), RepartitionMain.join(plan.boundaries()) + "\n"
-                        + RepartitionMain.join(plan.shared()) + "\n" + String.join("\t", plan.unitNames()) + "\n");
+                        + RepartitionMain.join(plan.lent()) + "\n" + String.join("\t", plan.unitNames()) + "\n");
             }
             smp.barrier();
         } catch (RuntimeException e) {

@@ -2,22 +2,22 @@ package io.smp4j.core.stage;
 
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
-import io.smp4j.pipeline.exec.SharedBoundary;
+import io.smp4j.pipeline.exec.LentBoundary;
 import io.smp4j.pipeline.model.ModelUnits;
 import io.smp4j.pipeline.model.Parameters;
 import io.smp4j.pipeline.partition.PartitionPlan;
 import java.util.List;
 
 /**
- * Shared units ({@link PartitionPlan#shared}): a stage boundary inside one unit. Which units may be shared, the checks
+ * Lent units ({@link PartitionPlan#lent}): a stage boundary inside one unit. Which units may be lent, the checks
  * of a plan that shares them, what each rank keeps and runs.
  */
-public final class SharedUnits {
-    private SharedUnits() {
+public final class LentUnits {
+    private LentUnits() {
     }
 
     /**
-     * Which units may be shared across a boundary ({@link PartitionPlan#shared}): those whose parameters all train. A
+     * Which units may be lent across a boundary ({@link PartitionPlan#lent}): those whose parameters all train. A
      * unit with state that forwards change (batch-norm running statistics) cannot: its replica's state would drift
      * from the owner's.
      */
@@ -29,43 +29,43 @@ public final class SharedUnits {
         return out;
     }
 
-    /** A plan's shared units, checked against this job before any work: clear errors for what cannot run. */
+    /** A plan's lent units, checked against this job before any work: clear errors for what cannot run. */
     public static void check(PartitionPlan plan, List<ModelUnits.Unit> units, StageContext ctx) {
-        if (!plan.sharesUnits()) {
+        if (!plan.lendsUnits()) {
             return;
         }
         boolean[] ok = shareable(units);
         int m = ctx.settings().microbatches();
         for (int s = 1; s < plan.stages(); s++) {
-            int k = plan.sharedIn(s);
+            int k = plan.lentIn(s);
             int u = plan.firstUnit(s) - 1;
             if (k == 0) {
                 continue;
             }
             if (!ok[u]) {
-                throw new IllegalArgumentException("unit " + u + " (" + units.get(u).name() + ") cannot be shared: "
+                throw new IllegalArgumentException("unit " + u + " (" + units.get(u).name() + ") cannot be lent: "
                         + "it has parameters that do not train (running statistics), which a replica would change "
                         + "apart from its owner");
             }
             if (ctx.settings().virtualStages() != 1) {
-                throw new IllegalArgumentException("shared units need virtual_stages 1, got "
+                throw new IllegalArgumentException("lent units need virtual_stages 1, got "
                         + ctx.settings().virtualStages());
             }
             if (m < 3) {
-                throw new IllegalArgumentException("unit " + u + " is shared, which needs microbatches >= 3 (its "
+                throw new IllegalArgumentException("unit " + u + " is lent, which needs microbatches >= 3 (its "
                         + "owner runs it for at least the last two), got " + m);
             }
             if (k > m - 2) {
-                throw new IllegalArgumentException("unit " + u + " shared for " + k + " microbatches of " + m
+                throw new IllegalArgumentException("unit " + u + " lent for " + k + " microbatches of " + m
                         + ": allowed 1.." + (m - 2) + " (its owner runs it for at least the last two)");
             }
         }
     }
 
-    /** Rank {@code rank}'s part in the plan's shared units (one chunk per rank), or null when it has none. */
-    static SharedBoundary boundary(PartitionPlan plan, List<ModelUnits.Unit> units, Block stage, int rank) {
-        int in = plan.sharedIn(rank);
-        int out = plan.sharedOut(rank);
+    /** Rank {@code rank}'s part in the plan's lent units (one chunk per rank), or null when it has none. */
+    static LentBoundary boundary(PartitionPlan plan, List<ModelUnits.Unit> units, Block stage, int rank) {
+        int in = plan.lentIn(rank);
+        int out = plan.lentOut(rank);
         if (in == 0 && out == 0) {
             return null;
         }
@@ -82,7 +82,7 @@ public final class SharedUnits {
         if (in > 0 && out > 0) {
             variants[3] = ModelUnits.stage(units, first - 1, end - 1);
         }
-        return new SharedBoundary(in, in > 0 ? Parameters.of(units.get(first - 1).block()) : List.of(), out,
+        return new LentBoundary(in, in > 0 ? Parameters.of(units.get(first - 1).block()) : List.of(), out,
                 out > 0 ? Parameters.of(units.get(end - 1).block()) : List.of(), variants);
     }
 
@@ -91,6 +91,6 @@ public final class SharedUnits {
         if (plan.stageOf(u) % ranks == rank) {
             return true;
         }
-        return plan.stages() == ranks && plan.sharedIn(rank) > 0 && u == plan.firstUnit(rank) - 1;
+        return plan.stages() == ranks && plan.lentIn(rank) > 0 && u == plan.firstUnit(rank) - 1;
     }
 }

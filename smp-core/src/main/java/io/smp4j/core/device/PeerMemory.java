@@ -4,13 +4,13 @@ import jcuda.Pointer;
 
 /**
  * Memory that one process of a host fills from its GPU and other processes of the host read into theirs: what the
- * peer paths ({@link PeerLink}, {@link PeerAllReduce}) are built on. Two kinds: {@link #DEVICE}, GPU memory shared
- * through CUDA IPC (no byte touches the host), and {@link HostSharedBuffers}, page-locked host memory shared through a
+ * peer paths ({@link PeerLink}, {@link PeerAllReduce}) are built on. Two kinds: {@link #CUDA_IPC}, GPU memory shared
+ * through CUDA IPC (no byte touches the host), and {@link PinnedHostMemory}, page-locked host memory shared through a
  * file in /dev/shm (the pairs CUDA IPC does not reach, or {@code smp.device.link=host}). A buffer has a handle of {@link
  * Cuda#HANDLE_BYTES} bytes that another process opens. Copies are queued on the legacy default stream, PyTorch's.
  */
-public interface SharedBuffers {
-    /** In log lines: {@code CUDA IPC}, {@code shared pinned host memory}. */
+public interface PeerMemory {
+    /** In log lines: {@code CUDA IPC}, {@code pinned host memory}. */
     String describe();
 
     /** A new buffer of at least {@code bytes} for this process to fill. */
@@ -42,7 +42,7 @@ public interface SharedBuffers {
     void fromBuffer(Pointer device, Pointer buffer, long bytes);
 
     /** GPU memory shared through CUDA IPC: copies go device to device (over NVLink between GPUs that have it). */
-    SharedBuffers DEVICE = new SharedBuffers() {
+    PeerMemory CUDA_IPC = new PeerMemory() {
         @Override
         public String describe() {
             return "CUDA IPC";

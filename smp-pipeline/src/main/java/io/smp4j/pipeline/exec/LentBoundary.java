@@ -10,7 +10,7 @@ import io.smp4j.pipeline.djl.DjlInternals;
 import java.util.List;
 
 /**
- * A rank's part in shared boundary units ({@link io.smp4j.pipeline.partition.PartitionPlan#shared}): a boundary inside
+ * A rank's part in lent boundary units ({@link io.smp4j.pipeline.partition.PartitionPlan#lent}): a boundary inside
  * one unit, for balance finer than a unit. Unit u, the last of stage s-1 (its owner), runs on stage s for the first
  * {@code k} microbatches of each step and on stage s-1 for the others. What keeps the results those of one process
  * (bitwise): the forward and input gradient of u are the same kernels on the same inputs wherever they run; the owner
@@ -27,16 +27,16 @@ import java.util.List;
  * @param owned       that unit's parameters (empty when {@code out} is 0)
  * @param variants    the blocks to run: index {@code (mb < in ? 1 : 0) | (mb < out ? 2 : 0)}; index 0 is the stage
  */
-public record SharedBoundary(int in, List<Parameter> replica, int out, List<Parameter> owned, Block[] variants) {
-    /** Stage links' slot of the shared messages (parameters forward, gradient sums back): past every microbatch's. */
+public record LentBoundary(int in, List<Parameter> replica, int out, List<Parameter> owned, Block[] variants) {
+    /** Stage links' slot of the lent unit's messages (parameters forward, gradient sums back): past every microbatch's. */
     static final int SLOT = 1 << 20;
 
-    public SharedBoundary {
+    public LentBoundary {
         replica = List.copyOf(replica);
         owned = List.copyOf(owned);
         if (variants.length != 4 || variants[0] == null || (in > 0 && variants[1] == null)
                 || (out > 0 && variants[2] == null) || (in > 0 && out > 0 && variants[3] == null)) {
-            throw new IllegalArgumentException("a shared boundary needs the stage and its variants for in " + in
+            throw new IllegalArgumentException("a lent boundary needs the stage and its variants for in " + in
                     + " and out " + out);
         }
     }
@@ -48,7 +48,7 @@ public record SharedBoundary(int in, List<Parameter> replica, int out, List<Para
     void start(StageLink link, int stage, NDManager manager, boolean training, int microbatches,
                List<CommRequest> sends) {
         if (training && Math.max(in, out) > microbatches - 2) {
-            throw new IllegalStateException("a unit shared for " + Math.max(in, out) + " of " + microbatches
+            throw new IllegalStateException("a unit lent for " + Math.max(in, out) + " of " + microbatches
                     + " microbatches: allowed 1.." + (microbatches - 2) + " (its owner runs it for at least the last "
                     + "two)");
         }
@@ -125,13 +125,13 @@ public record SharedBoundary(int in, List<Parameter> replica, int out, List<Para
 
     private static void check(List<Parameter> params, NDList arrays, String what) {
         if (arrays.size() != params.size()) {
-            throw new IllegalStateException("the shared unit's " + what + " arrived as " + arrays.size()
+            throw new IllegalStateException("the lent unit's " + what + " arrived as " + arrays.size()
                     + " arrays; it has " + params.size() + " parameters");
         }
         for (int i = 0; i < params.size(); i++) {
             NDArray a = arrays.get(i);
             if (!a.getShape().equals(params.get(i).getArray().getShape())) {
-                throw new IllegalStateException("the shared unit's " + what + " arrived with shape " + a.getShape()
+                throw new IllegalStateException("the lent unit's " + what + " arrived with shape " + a.getShape()
                         + " for parameter " + params.get(i).getName() + " of shape "
                         + params.get(i).getArray().getShape());
             }
