@@ -242,7 +242,7 @@ public final class DistributedModel implements StepModel {
 
     /** Unit {@code u}'s input shapes on the microbatch the plan was measured on (units of {@link #plan()}). */
     Shape[] unitInputShapes(int u) {
-        return partitioned.inputShapes(u);
+        return partitioned.sample().inputShapes(u);
     }
 
     /** The last step's overlapped gradient average (once), or null when that step's gradients were not averaged. */
@@ -283,7 +283,7 @@ public final class DistributedModel implements StepModel {
             // Nothing of the model exists yet: partition now, on this input (world rank 0 measures unit by unit, every
             // rank then allocates its stage); the body goes on with placeholders of the model's output.
             partition(in, null);
-            NDList out = partitioned.placeholders(scope, StageBuilder.rows(in));
+            NDList out = partitioned.sample().placeholders(scope, StageBuilder.rows(in));
             ctx.recordForward(in, out);
             return out;
         }
@@ -310,7 +310,7 @@ public final class DistributedModel implements StepModel {
         if (call.lastStage()) {
             return out;
         }
-        return partitioned.placeholders(scope, StageBuilder.rows(in));
+        return partitioned.sample().placeholders(scope, StageBuilder.rows(in));
     }
 
     /**

@@ -199,13 +199,13 @@ final class Repartitioner {
             current.executor().computeClock().setMeasuring(false);
             return;
         }
-        StageMove.apply(ctx, block, manager, optimizer, from, to, received, current.unitInputs());
+        StageMove.apply(ctx, block, manager, optimizer, from, to, received, current.sample().unitInputs());
         List<ModelUnits.Unit> units = ModelUnits.resolve(block, to.unitNames());
         // Replicas of lent units: created where the new plan has one, freed where it no longer does.
-        StageBuilder.Assembled rank = StageBuilder.assemble(ctx, to, units, current.unitInputs(),
+        StageBuilder.Assembled rank = StageBuilder.assemble(ctx, to, units, current.sample().unitInputs(),
                 manager);
         PipelineExecutor exec = rank.executor();
-        current = current.with(to, rank.stage(), exec);
+        current = current.with(to, rank);
         repartitions++;
         freshPlan = true;
         exec.computeClock().setMeasuring(adjustable());

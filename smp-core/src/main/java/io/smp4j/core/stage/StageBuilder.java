@@ -38,24 +38,40 @@ public final class StageBuilder {
     }
 
     /**
-     * What partitioning gives this rank.
+     * What partitioning gives this rank: the decision, what this rank built from it, what the tracing pass showed.
      *
-     * @param plan        the plan every rank runs
-     * @param stage       the block this rank runs
-     * @param executor    runs this rank's part of a step
+     * @param plan         the plan every rank runs
+     * @param rank         this rank's stage and the executor that runs it
+     * @param sample       what the sample microbatch showed of the model (fixed for the run, whatever the plan)
+     * @param memoryLimits per stage, the memory a plan may use (null: no limit, a fixed placement)
+     */
+    public record Result(PartitionPlan plan, Assembled rank, Sample sample, long[] memoryLimits) {
+        /** The same partitioning under {@code newPlan}, with the stage and executor built for it. */
+        public Result with(PartitionPlan newPlan, Assembled newRank) {
+            return new Result(newPlan, newRank, sample, memoryLimits);
+        }
+
+        /** The block this rank runs. */
+        public Block stage() {
+            return rank.stage();
+        }
+
+        /** Runs this rank's part of a step. */
+        public PipelineExecutor executor() {
+            return rank.executor();
+        }
+    }
+
+    /**
+     * What the tracing pass showed of the model on one sample microbatch.
+     *
      * @param modelOutput what the whole model returns for one microbatch (types and shapes), for the placeholders the
      *                    stages before the last hand the step body
-     * @param sampleRows  the leading dimension (rows) of the microbatch {@code modelOutput} was measured on
+     * @param rows        the leading dimension (rows) of the microbatch {@code modelOutput} was measured on
      * @param unitInputs  per unit of the plan, its input's types and shapes on the sample microbatch: what a rank needs
      *                    to materialise a unit it never ran (delayed initialisation, units that move to it)
      */
-    public record Result(PartitionPlan plan, Block stage, PipelineExecutor executor, TensorCodec.Header modelOutput,
-                         long sampleRows, long[] memoryLimits, List<TensorCodec.Header> unitInputs) {
-        /** The same partitioning under {@code newPlan} (its stage and executor built by {@link #build}). */
-        public Result with(PartitionPlan newPlan, Block newStage, PipelineExecutor newExecutor) {
-            return new Result(newPlan, newStage, newExecutor, modelOutput, sampleRows, memoryLimits, unitInputs);
-        }
-
+    public record Sample(TensorCodec.Header modelOutput, long rows, List<TensorCodec.Header> unitInputs) {
         /** Unit {@code u}'s input shapes on the sample microbatch. */
         public Shape[] inputShapes(int u) {
             return Materializer.shapes(unitInputs, u);
@@ -69,7 +85,7 @@ public final class StageBuilder {
             NDList out = new NDList(modelOutput.count());
             for (int i = 0; i < modelOutput.count(); i++) {
                 Shape s = modelOutput.shapes().get(i);
-                if (s.dimension() > 0 && s.get(0) == sampleRows) {
+                if (s.dimension() > 0 && s.get(0) == this.rows) {
                     long[] dims = s.getShape();
                     dims[0] = rows;
                     s = new Shape(dims);
@@ -157,8 +173,8 @@ public final class StageBuilder {
         if (ctx.dpSize() > 1) {
             broadcastFromFirstReplica(ctx, rank.stage());
         }
-        return new Result(plan, rank.stage(), rank.executor(), modelOutput, rows(sample),
-                settings.assignment() == null ? settings.memoryLimits() : null, planned.inputs());
+        return new Result(plan, rank, new Sample(modelOutput, rows(sample), planned.inputs()),
+                settings.assignment() == null ? settings.memoryLimits() : null);
     }
 
     /** This rank's stage (its chunks as one block) and the executor that runs it. */

@@ -23,9 +23,9 @@ final class LentBoundaryPart implements StepPart {
 
     @Override
     public void beginStep(StepRun step) {
-        PipelineExecutor s = step.stage();
+        RankStage s = step.stage();
         long t0 = System.nanoTime();
-        boundary.start(s.link(), s.stageIndex(), s.manager(), step.training(), step.microbatches(), step.sends());
+        boundary.start(s.link(), s.index(), s.manager(), step.training(), step.microbatches(), step.sends());
         if (clock.measuring() && step.training() && boundary.in() == 0) {
             // Not a replica's receive here, which also waits for the owner to start its step.
             clock.add(0, System.nanoTime() - t0, false);
@@ -42,9 +42,9 @@ final class LentBoundaryPart implements StepPart {
         if (a.type() != Action.Type.BACKWARD) {
             return;
         }
-        PipelineExecutor s = step.stage();
+        RankStage s = step.stage();
         long t1 = System.nanoTime();
-        NDList sent = boundary.afterBackward(a.microbatch(), s.link(), s.stageIndex(), s.manager(), step.sends());
+        NDList sent = boundary.afterBackward(a.microbatch(), s.link(), s.index(), s.manager(), step.sends());
         sums = sent != null ? sent : sums;
         if (clock.measuring() && step.training()) {
             clock.add(a.chunk(), System.nanoTime() - t1, false);

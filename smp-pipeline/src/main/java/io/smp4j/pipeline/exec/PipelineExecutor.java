@@ -38,14 +38,9 @@ import org.slf4j.LoggerFactory;
  * }</pre>
  */
 public final class PipelineExecutor {
-    /** This rank's chunks (one without virtual stages): chunk c is global stage {@code c * stages + stageIndex}. */
+    private final RankStage stage;
     private final List<Block> chunks;
     private final int stageIndex;
-    private final int stages;
-    private final String description;
-    private final StageLink link;
-    private final NDManager manager;
-    private ParameterStore parameterStore;
     private static final Logger LOG = LoggerFactory.getLogger(PipelineExecutor.class);
     /** Whether every gradient of the stage is known to be zero (else a step zeroes them first). */
     private boolean gradientsZero;
@@ -75,11 +70,7 @@ public final class PipelineExecutor {
         this.chunks = List.copyOf(chunks);
         this.clock = new ComputeClock(chunks.size());
         this.stageIndex = stageIndex;
-        this.stages = stages;
-        this.description = description;
-        this.link = new StageLink(pipelineGroup);
-        this.manager = manager;
-        this.parameterStore = new ParameterStore(manager, false);
+        this.stage = new RankStage(chunks, stageIndex, stages, description, new StageLink(pipelineGroup), manager);
         this.observing = new ObservingPart((a, t0, t1) -> { }, () -> { }, clock);
     }
 
@@ -88,7 +79,7 @@ public final class PipelineExecutor {
      * that hands out half-precision copies of the fp32 masters.
      */
     public void setParameterStore(ParameterStore store) {
-        parameterStore = Objects.requireNonNull(store);
+        stage.setStore(Objects.requireNonNull(store));
     }
 
     /**
@@ -97,8 +88,8 @@ public final class PipelineExecutor {
      * #setParameterStore} is the setter's to keep current.
      */
     public void parameterArraysReplaced() {
-        if (parameterStore.getClass() == ParameterStore.class) {
-            parameterStore = new ParameterStore(manager, false);
+        if (stage.store().getClass() == ParameterStore.class) {
+            stage.setStore(new ParameterStore(stage.manager(), false));
         }
     }
 
@@ -125,7 +116,7 @@ public final class PipelineExecutor {
     public void setActivationCheckpointing(boolean on) {
         checkpointing = on ? new ActivationCheckpointing() : null;
         if (on) {
-            LOG.info("stage {}: activation checkpointing{}", stageIndex, chunks.size() == 1 && last(0)
+            LOG.info("stage {}: activation checkpointing{}", stageIndex, chunks.size() == 1 && stage.last(0)
                     ? " not applied (the last stage keeps its activations)"
                     : ": forwards keep only their input and output, backward recomputes (not on the last stage)");
         }
@@ -166,48 +157,24 @@ public final class PipelineExecutor {
         return clock;
     }
 
-    // What the parts and a step's run read of the stage.
-    List<Block> chunks() { return chunks; }
-
-    int stageIndex() { return stageIndex; }
-
-    StageLink link() { return link; }
-
-    NDManager manager() { return manager; }
-
-    ParameterStore store() { return parameterStore; }
-
-    /** Global stage of chunk {@code chunk}. */
-    int global(int chunk) {
-        return chunk * stages + stageIndex;
-    }
-
-    boolean first(int chunk) {
-        return global(chunk) == 0;
-    }
-
-    boolean last(int chunk) {
-        return global(chunk) == stages * chunks.size() - 1;
-    }
-
-    /** Chunk {@code chunk} in error messages: {@code stage 3 of 4 (units 4..12 (9))}. */
-    String describe(int chunk) {
-        return "stage " + global(chunk) + " of " + stages * chunks.size() + " (" + description + ")";
-    }
-
     /** Sends and receives through {@code link} for the neighbours it reaches (see {@link DeviceLink}). */
     public void setDeviceLink(DeviceLink link) {
-        this.link.setDeviceLink(link);
+        stage.link().setDeviceLink(link);
     }
 
     /** How messages to peers without a device link cross between the device and host memory (default: DJL's copies). */
     public void setHostStaging(HostStaging staging) {
-        this.link.setHostStaging(staging);
+        stage.link().setHostStaging(staging);
     }
 
     /** Whether this rank holds the model's last stage (as its last chunk). */
     public boolean holdsLastStage() {
-        return last(chunks.size() - 1);
+        return stage.last(chunks.size() - 1);
+    }
+
+    /** Chunk {@code chunk} in error messages: {@code stage 3 of 4 (units 4..12 (9))}. */
+    String describe(int chunk) {
+        return stage.describe(chunk);
     }
 
     /** The active parts, in the order the run loop calls them. */
@@ -237,12 +204,15 @@ public final class PipelineExecutor {
         List<Action> order = new ArrayList<>(schedule.forStage(stageIndex)); // run-ahead may move forwards up
         boolean training = order.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
         gradientsZero = !training; // an evaluation writes no gradient
-        List<StepPart> parts = parts();
+        Parts chain = new Parts(parts(), stage);
+        List<StepPart> parts = chain.list();
+        StageLink link = stage.link();
         StepRun step = null;
         boolean done = false;
-        try (Flights flights = new Flights(manager, m * chunks.size());
+        try (Flights flights = new Flights(stage.manager(), m * chunks.size());
              GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
-            step = new StepRun(this, parts, order, training, m, flights, gc);
+            step = new StepRun(stage, chain, order, training, m, flights, gc);
+            chain.begin(step);
             for (StepPart p : parts) {
                 p.beginStep(step);
             }
@@ -252,7 +222,7 @@ public final class PipelineExecutor {
                 }
                 Action a = order.get(i);
                 int c = a.chunk();
-                int g = global(c);
+                int g = stage.global(c);
                 int key = c * m + a.microbatch();
                 InFlight f = flights.open(key);
                 switch (a.type()) {
@@ -263,22 +233,22 @@ public final class PipelineExecutor {
                         }
                     }
                     case FORWARD -> {
-                        f.result = step.forward(a, f, forward);
-                        if (last(c) && training && f.result.backwardTarget() == null) {
+                        f.result = chain.forward(a, f, forward);
+                        if (stage.last(c) && training && f.result.backwardTarget() == null) {
                             throw new IllegalStateException("microbatch " + a.microbatch() + " produced no loss to "
                                     + "backpropagate on the last stage (call model.backward(loss) in the step)");
                         }
                     }
                     case SEND_ACTIVATION -> link.send(f.result.output(), a, g, m, step.sends());
                     case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, a, g, m);
-                    case BACKWARD -> step.backward(a, f);
+                    case BACKWARD -> chain.backward(a, f);
                     case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), a, g, m, step.sends());
                     default -> throw new IllegalStateException("unknown action " + a);
                 }
                 for (StepPart p : parts) {
                     p.afterAction(step, a, f);
                 }
-                if (InFlight.lastAction(a, training, first(c), last(c))) {
+                if (InFlight.lastAction(a, training, stage.first(c), stage.last(c))) {
                     flights.finish(key);
                 }
             }

@@ -13,7 +13,7 @@ final class RunAheadPart implements StepPart {
     @Override
     public void beforeAction(StepRun step, int i) {
         if (step.training()) {
-            PipelineExecutor s = step.stage();
+            RankStage s = step.stage();
             RunAhead.pull(step.order(), i, step.flights().held(), activeMicrobatches,
                     r -> s.link().arrived(r, s.global(r.chunk()), step.microbatches()));
         }

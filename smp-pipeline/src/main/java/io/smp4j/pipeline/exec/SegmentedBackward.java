@@ -52,7 +52,7 @@ final class SegmentedBackward implements StepPart {
     @Override
     public void prepare(StepRun step, StageCall call, Action a, InFlight f, boolean recordsGraph) {
         if (recordsGraph && step.training() && lastOf(a.chunk(), a.microbatch())) {
-            call.runTrainingWith(in -> forward(a.chunk(), step.store(), in, f));
+            call.runTrainingWith(in -> forward(a.chunk(), step.stage().store(), in, f));
         }
     }
 
