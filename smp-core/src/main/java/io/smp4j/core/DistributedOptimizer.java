@@ -259,6 +259,7 @@ public final class DistributedOptimizer {
                     flatGradients = flat.gradients(scope);
                 }
                 flat.update(optimizer, flatGradients);
+                model.executor().parameterArraysReplaced(); // new views, without gradients
             } else {
                 for (Parameter p : params) {
                     NDArray w = p.getArray();

@@ -26,7 +26,9 @@ import java.util.UUID;
  *   <li><b>Weights</b>: each parameter's array is replaced by a view of its slot in one flat array (the values are
  *       copied once). Blocks compute with the views, autograd gives each its own gradient as before.</li>
  *   <li><b>Gradients</b>: {@link #gradients} concatenates them into one flat array (one kernel), which the data-parallel
- *       average and the update work on.</li>
+ *       average and the update work on. After each update every parameter gets a fresh view without a gradient, so
+ *       that backward hands it its gradient rather than adding into a zeroed one (no fill, no addition per
+ *       parameter).</li>
  *   <li><b>Update</b>: one {@code optimizer.update} of the flat weights with the flat gradient: DJL's own optimizer,
  *       elementwise, so SGD (momentum, weight decay, clipping, rescaling), Adam and AdamW keep their semantics and
  *       learning-rate trackers; a handful of kernels in place of several per parameter.</li>
@@ -46,6 +48,7 @@ final class FlatParameters implements AutoCloseable {
 
     private final NDManager manager;
     private final List<Parameter> params;
+    /** The parameters' arrays: views of their slots, renewed after every update ({@link #update}). */
     private final List<NDArray> views;
     private final List<Shape> shapes;
     private final long[] offsets;
@@ -94,7 +97,7 @@ final class FlatParameters implements AutoCloseable {
         }
         weights.attach(manager);
         reshaped.forEach(NDArray::close); // views of the old weights (the gaps stay)
-        views = DjlInternals.views(weights, offsets, shapes);
+        views = new ArrayList<>(DjlInternals.views(weights, offsets, shapes));
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
             NDArray old = p.getArray();
@@ -205,7 +208,8 @@ final class FlatParameters implements AutoCloseable {
 
     /**
      * One update of every parameter ({@link #countsAgree} first): {@code optimizer.update} on the flat weights with the
-     * flat {@code gradients}; then the parameters' gradients are zeroed (the executor need not zero them again).
+     * flat {@code gradients}; then every parameter gets a new view without a gradient (the executor need not zero
+     * gradients, and its parameter store must be renewed).
      */
     void update(Optimizer optimizer, NDArray gradients) {
         Map<String, Integer> counts = DjlInternals.updateCounts(optimizer);
@@ -222,8 +226,28 @@ final class FlatParameters implements AutoCloseable {
             counts.put(p.getId(), after);
         }
         state.installViews(optimizer);
-        for (NDArray v : views) {
-            DjlInternals.zeroGradient(v);
+        renewViews();
+    }
+
+    /**
+     * Gives every parameter a new view of its slot (the same memory, no kernel), closing the old one with its
+     * gradient: a new array has no gradient yet, so the next backward hands each parameter the gradient it computes
+     * instead of adding it into one zeroed here (PyTorch's {@code zero_grad(set_to_none=True)}). What that saves per
+     * step on a GPU: a fill and an addition per parameter (measured with ncu on ResNet18: 62 fills and 65 additions,
+     * about 0.5 ms of a 15 ms step). Parameter stores that cached the old arrays must be dropped by the caller.
+     */
+    private void renewViews() {
+        List<NDArray> fresh;
+        try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
+            fresh = DjlInternals.views(weights, offsets, shapes);
+        }
+        for (int i = 0; i < params.size(); i++) {
+            NDArray v = fresh.get(i);
+            v.attach(manager);
+            v.setRequiresGradient(true);
+            DjlInternals.replaceArray(params.get(i), v);
+            views.get(i).close();
+            views.set(i, v);
         }
     }
 
