@@ -7,8 +7,8 @@ import io.smp4j.pipeline.schedule.Action;
 import java.util.List;
 
 /**
- * A step's active {@link StepPart parts}, in order, and the chains they form: the hooks called in turn, a forward and
- * a backward passed from part to part, a forward call made and prepared by all of them.
+ * A step's active {@link StepPart parts}, in order, as the run loop sees them: each hook called on every part in turn,
+ * a forward and a backward passed from part to part, a forward call made and prepared by all of them.
  */
 final class Parts implements StepRun.Calls {
     private final List<StepPart> parts;
@@ -19,9 +19,6 @@ final class Parts implements StepRun.Calls {
         this.stage = stage;
     }
 
-    List<StepPart> list() {
-        return parts;
-    }
 
     /** The block microbatch {@code mb} of chunk {@code c} runs. */
     private Block block(int c, int mb) {
@@ -34,9 +31,31 @@ final class Parts implements StepRun.Calls {
 
     private StepRun step;
 
-    /** The step the calls are made for. */
-    void begin(StepRun run) {
+    /** A step begins: the parts' {@link StepPart#beginStep}; calls are made for this step from now on. */
+    void beginStep(StepRun run) {
         step = run;
+        for (StepPart p : parts) {
+            p.beginStep(step);
+        }
+    }
+
+    void beforeAction(int i) {
+        for (StepPart p : parts) {
+            p.beforeAction(step, i);
+        }
+    }
+
+    void afterAction(Action a, InFlight f) {
+        for (StepPart p : parts) {
+            p.afterAction(step, a, f);
+        }
+    }
+
+    /** Once per step, completed or not. */
+    void endStep(boolean completed) {
+        for (StepPart p : parts) {
+            p.endStep(step, completed);
+        }
     }
 
     @Override

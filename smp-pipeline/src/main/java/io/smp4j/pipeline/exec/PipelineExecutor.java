@@ -204,22 +204,16 @@ public final class PipelineExecutor {
         List<Action> order = new ArrayList<>(schedule.forStage(stageIndex)); // run-ahead may move forwards up
         boolean training = order.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
         gradientsZero = !training; // an evaluation writes no gradient
-        Parts chain = new Parts(parts(), stage);
-        List<StepPart> parts = chain.list();
+        Parts parts = new Parts(parts(), stage);
         StageLink link = stage.link();
         StepRun step = null;
         boolean done = false;
         try (Flights flights = new Flights(stage.manager(), m * chunks.size());
              GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
-            step = new StepRun(stage, chain, order, training, m, flights, gc);
-            chain.begin(step);
-            for (StepPart p : parts) {
-                p.beginStep(step);
-            }
+            step = new StepRun(stage, parts, order, training, m, flights, gc);
+            parts.beginStep(step);
             for (int i = 0; i < order.size(); i++) {
-                for (StepPart p : parts) {
-                    p.beforeAction(step, i);
-                }
+                parts.beforeAction(i);
                 Action a = order.get(i);
                 int c = a.chunk();
                 int g = stage.global(c);
@@ -233,7 +227,7 @@ public final class PipelineExecutor {
                         }
                     }
                     case FORWARD -> {
-                        f.result = chain.forward(a, f, forward);
+                        f.result = parts.forward(a, f, forward);
                         if (stage.last(c) && training && f.result.backwardTarget() == null) {
                             throw new IllegalStateException("microbatch " + a.microbatch() + " produced no loss to "
                                     + "backpropagate on the last stage (call model.backward(loss) in the step)");
@@ -241,27 +235,21 @@ public final class PipelineExecutor {
                     }
                     case SEND_ACTIVATION -> link.send(f.result.output(), a, g, m, step.sends());
                     case RECV_GRADIENT -> f.upstreamGradients = link.recv(f.scope, a, g, m);
-                    case BACKWARD -> chain.backward(a, f);
+                    case BACKWARD -> parts.backward(a, f);
                     case SEND_GRADIENT -> link.send(StageGradients.inputGradients(f), a, g, m, step.sends());
                     default -> throw new IllegalStateException("unknown action " + a);
                 }
-                for (StepPart p : parts) {
-                    p.afterAction(step, a, f);
-                }
+                parts.afterAction(a, f);
                 if (InFlight.lastAction(a, training, stage.first(c), stage.last(c))) {
                     flights.finish(key);
                 }
             }
             CommRequest.awaitAll(step.sends());
             done = true;
-            for (StepPart p : parts) {
-                p.endStep(step, true);
-            }
+            parts.endStep(true);
         } finally {
             if (step != null && !done) {
-                for (StepPart p : parts) {
-                    p.endStep(step, false);
-                }
+                parts.endStep(false);
             }
         }
     }
