@@ -13,10 +13,8 @@ import io.smp4j.pipeline.wire.TensorCodec;
  * whole; afterwards only this rank's stage.
  */
 public final class MicrobatchContext {
-    private final int microbatch;
-    private final NDList received;
-    private final NDManager scope;
-    private final boolean tracing;
+    /** Where the tracing pass's arrays live; null for a scheduled forward (its call has the scope). */
+    private final NDManager tracingScope;
     /** The executor's call for this microbatch; null while tracing. */
     private final StageCall call;
     private NDList input;
@@ -24,22 +22,19 @@ public final class MicrobatchContext {
     private NDArray backwardTarget;
     private TensorCodec.Header modelOutput;
 
-    private MicrobatchContext(int microbatch, NDList received, NDManager scope, boolean tracing, StageCall call) {
-        this.microbatch = microbatch;
-        this.received = received;
-        this.scope = scope;
-        this.tracing = tracing;
+    private MicrobatchContext(NDManager tracingScope, StageCall call) {
+        this.tracingScope = tracingScope;
         this.call = call;
     }
 
     /** The tracing pass over microbatch 0, before the model is partitioned. */
     static MicrobatchContext tracing(NDManager scope) {
-        return new MicrobatchContext(0, null, scope, true, null);
+        return new MicrobatchContext(scope, null);
     }
 
     /** A scheduled forward: the executor's {@code call}. */
     static MicrobatchContext running(StageCall call) {
-        return new MicrobatchContext(call.microbatch(), call.received(), call.scope(), false, call);
+        return new MicrobatchContext(null, call);
     }
 
     /** The executor's call for this microbatch (the stage to run, whether it is the last); null while tracing. */
@@ -48,32 +43,32 @@ public final class MicrobatchContext {
     }
 
     public int microbatch() {
-        return microbatch;
+        return call == null ? 0 : call.microbatch();
     }
 
     public boolean tracing() {
-        return tracing;
+        return call == null;
     }
 
     /** The activations received from the previous stage, or null on stage 0 (and while tracing). */
     public NDList received() {
-        return received;
+        return call == null ? null : call.received();
     }
 
     /** This microbatch's arrays live here until its last action on this stage. */
     public NDManager scope() {
-        return scope;
+        return call == null ? tracingScope : call.scope();
     }
 
     /** Records the stage input (tracing: the model input) and the stage or model output of this microbatch. */
     public void recordForward(NDList stageInput, NDList stageOutput) {
         if (output != null) {
-            throw new IllegalStateException("model.forward was called twice for microbatch " + microbatch
+            throw new IllegalStateException("model.forward was called twice for microbatch " + microbatch()
                     + "; a step runs the model once per microbatch");
         }
         input = stageInput;
         output = stageOutput;
-        if (tracing) {
+        if (tracing()) {
             modelOutput = TensorCodec.Header.of(stageOutput);
         }
     }

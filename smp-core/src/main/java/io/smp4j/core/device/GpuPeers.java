@@ -132,7 +132,9 @@ public final class GpuPeers {
         if ("auto".equals(mode)) {
             kinds.add(PeerMemory.CUDA_IPC);
         }
-        kinds.add(new PinnedHostMemory());
+        if (!"communicator".equals(mode)) { // every rank has the same mode: all skip the probe's collectives alike
+            kinds.add(new PinnedHostMemory());
+        }
         for (PeerMemory kind : kinds) {
             boolean[][] ok = probe(world, kind instanceof PinnedHostMemory && !PinnedHostMemory.available() ? -1 : gpu,
                     kind);

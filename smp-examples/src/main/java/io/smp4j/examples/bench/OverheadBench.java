@@ -42,6 +42,24 @@ final class OverheadBench {
         Runtime.getRuntime().halt(0);
     }
 
+    /** A batch of copies of the data (a Batch closes its arrays), in a scope of its own. */
+    private static Batch batchOf(NDManager m, NDList[] d, int batch) {
+        NDManager bm = m.newSubManager();
+        NDList x = new NDList(d[0].head().duplicate());
+        NDList y = new NDList(d[1].head().duplicate());
+        x.attach(bm);
+        y.attach(bm);
+        return new Batch(bm, x, y, batch, Batchifier.STACK, Batchifier.STACK, 0, 1);
+    }
+
+    /** One plain DJL training step on {@code b}, which it closes. */
+    private static void plainStep(Trainer trainer, Batch b) {
+        try (b) {
+            EasyTrain.trainBatch(trainer, b);
+            trainer.step();
+        }
+    }
+
     /** smp4j (partitions 1) vs a plain DJL Trainer loop, same model, data and threads, alternating rounds. */
     static Map<String, Object> run(TrainBench.Options o) throws Exception {
         int batch = o.batchSize;
@@ -73,18 +91,10 @@ final class OverheadBench {
             List<Double> oursQueued = new ArrayList<>();
             for (int round = 0; round < rounds + 1; round++) {
                 for (int k = 0; k < steps; k++) {
-                    // A Batch closes its arrays: give it copies, made before the clock starts.
-                    NDManager bm = m.newSubManager();
-                    NDList x = new NDList(d[0].head().duplicate());
-                    NDList y = new NDList(d[1].head().duplicate());
-                    x.attach(bm);
-                    y.attach(bm);
+                    Batch b = batchOf(m, d, batch); // made before the clock starts
                     smp.synchronize();
                     long t0 = System.nanoTime();
-                    try (Batch b = new Batch(bm, x, y, batch, Batchifier.STACK, Batchifier.STACK, 0, 1)) {
-                        EasyTrain.trainBatch(trainer, b);
-                        trainer.step();
-                    }
+                    plainStep(trainer, b);
                     long queued = System.nanoTime();
                     smp.synchronize(); // the step's kernels, not their launches
                     if (round > 0) {
@@ -109,15 +119,7 @@ final class OverheadBench {
                 // One more step inside a profiler range: its kernels, one by one, for a profiler to time.
                 Cuda.profilerRange(true);
                 if ("djl".equals(o.cudaProfile)) {
-                    NDManager bm = m.newSubManager();
-                    NDList x = new NDList(d[0].head().duplicate());
-                    NDList y = new NDList(d[1].head().duplicate());
-                    x.attach(bm);
-                    y.attach(bm);
-                    try (Batch b = new Batch(bm, x, y, batch, Batchifier.STACK, Batchifier.STACK, 0, 1)) {
-                        EasyTrain.trainBatch(trainer, b);
-                        trainer.step();
-                    }
+                    plainStep(trainer, batchOf(m, d, batch));
                 } else {
                     smp.step(body, "train", dm, d[0], d[1]);
                     opt.step();

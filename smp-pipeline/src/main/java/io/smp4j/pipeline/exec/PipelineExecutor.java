@@ -34,13 +34,14 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>{@code
  * PipelineExecutor exec = new PipelineExecutor(stageBlock, ppRank, ppSize, pipelineGroup, manager, "units 0..3");
- * exec.run(schedule, call -> { NDList out = call.forward(input, true); ... return new StageForward.Result(out, loss); });
+ * exec.run(schedule, call -> {
+ *     NDList out = call.forward(input, true);
+ *     ... return new StageForward.Result(out, loss);
+ * });
  * }</pre>
  */
 public final class PipelineExecutor {
     private final RankStage stage;
-    private final List<Block> chunks;
-    private final int stageIndex;
     private static final Logger LOG = LoggerFactory.getLogger(PipelineExecutor.class);
     /** Whether every gradient of the stage is known to be zero (else a step zeroes them first). */
     private boolean gradientsZero;
@@ -67,9 +68,7 @@ public final class PipelineExecutor {
             throw new IllegalArgumentException("stage " + stageIndex + " of " + stages + " on rank "
                     + pipelineGroup.rank() + " of a pipeline group of " + pipelineGroup.size() + " (rank = stage)");
         }
-        this.chunks = List.copyOf(chunks);
         this.clock = new ComputeClock(chunks.size());
-        this.stageIndex = stageIndex;
         this.stage = new RankStage(chunks, stageIndex, stages, description, new StageLink(pipelineGroup), manager);
         this.observing = new ObservingPart((a, t0, t1) -> { }, () -> { }, clock);
     }
@@ -116,7 +115,7 @@ public final class PipelineExecutor {
     public void setActivationCheckpointing(boolean on) {
         checkpointing = on ? new ActivationCheckpointing() : null;
         if (on) {
-            LOG.info("stage {}: activation checkpointing{}", stageIndex, chunks.size() == 1 && stage.last(0)
+            LOG.info("stage {}: activation checkpointing{}", stage.index(), stage.chunks().size() == 1 && stage.last(0)
                     ? " not applied (the last stage keeps its activations)"
                     : ": forwards keep only their input and output, backward recomputes (not on the last stage)");
         }
@@ -139,9 +138,9 @@ public final class PipelineExecutor {
      * order); null for none.
      */
     public void setLentBoundary(LentBoundary boundary) {
-        if (boundary != null && chunks.size() != 1) {
+        if (boundary != null && stage.chunks().size() != 1) {
             throw new IllegalArgumentException("lent boundary units need one chunk per rank, this rank has "
-                    + chunks.size());
+                    + stage.chunks().size());
         }
         lent = boundary == null || (boundary.in() == 0 && boundary.out() == 0) ? null
                 : new LentBoundaryPart(boundary, clock);
@@ -149,7 +148,7 @@ public final class PipelineExecutor {
 
     /** Tells {@code hook} which parameters' gradients are final during backward ({@link SegmentedBackward}). */
     public void setGradientsReady(GradientsReady hook) {
-        segmented = hook == null ? null : new SegmentedBackward(chunks, hook);
+        segmented = hook == null ? null : new SegmentedBackward(stage.chunks(), hook);
     }
 
     /** The per-chunk forward + backward time of training steps, while measuring (for re-partitioning). */
@@ -169,7 +168,7 @@ public final class PipelineExecutor {
 
     /** Whether this rank holds the model's last stage (as its last chunk). */
     public boolean holdsLastStage() {
-        return stage.last(chunks.size() - 1);
+        return stage.last(stage.chunks().size() - 1);
     }
 
     /** Chunk {@code chunk} in error messages: {@code stage 3 of 4 (units 4..12 (9))}. */
@@ -194,21 +193,21 @@ public final class PipelineExecutor {
      */
     public void run(Schedule schedule, StageForward forward) {
         int m = schedule.microbatches();
-        if (schedule.chunks() != chunks.size()) {
+        if (schedule.chunks() != stage.chunks().size()) {
             throw new IllegalArgumentException("a schedule for " + schedule.chunks() + " chunk(s) per rank on a rank "
-                    + "with " + chunks.size());
+                    + "with " + stage.chunks().size());
         }
         if (!gradientsZero) {
-            chunks.forEach(Parameters::zeroGradients);
+            stage.chunks().forEach(Parameters::zeroGradients);
         }
-        List<Action> order = new ArrayList<>(schedule.forStage(stageIndex)); // run-ahead may move forwards up
+        List<Action> order = new ArrayList<>(schedule.forStage(stage.index())); // run-ahead may move forwards up
         boolean training = order.stream().anyMatch(a -> a.type() == Action.Type.BACKWARD);
         gradientsZero = !training; // an evaluation writes no gradient
         Parts parts = new Parts(parts(), stage);
         StageLink link = stage.link();
         StepRun step = null;
         boolean done = false;
-        try (Flights flights = new Flights(stage.manager(), m * chunks.size());
+        try (Flights flights = new Flights(stage.manager(), m * stage.chunks().size());
              GradientCollector gc = training ? Engine.getInstance().newGradientCollector() : null) {
             step = new StepRun(stage, parts, order, training, m, flights, gc);
             parts.beginStep(step);

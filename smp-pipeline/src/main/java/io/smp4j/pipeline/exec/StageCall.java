@@ -66,10 +66,6 @@ public final class StageCall {
         return block;
     }
 
-    ParameterStore store() {
-        return store;
-    }
-
     /** A part runs this call's training forward its own way. */
     void runTrainingWith(UnaryOperator<NDList> forward) {
         training = forward;
