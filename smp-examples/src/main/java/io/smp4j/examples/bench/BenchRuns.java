@@ -4,6 +4,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.smp4j.pipeline.Stats;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -101,5 +102,30 @@ final class BenchRuns {
             }
         }
         return b.toString();
+    }
+
+    /**
+     * Rank {@code k}'s row of a training benchmark's result, from the summed {@link #slots} of all ranks ({@code w}
+     * slots each, the last {@code 2 * observed} per observed step).
+     */
+    static Map<String, Object> rankRow(float[] all, int w, int k, int observed, int ranks) {
+        Map<String, Object> rk = new LinkedHashMap<>();
+        rk.put("rank", k);
+        rk.put("compute_ms_per_step", all[w * k]);
+        rk.put("all_reduce_ms_per_step", all[w * k + 1]);
+        rk.put("median_step_ms", all[w * k + 2]);
+        rk.put("median_pipeline_ms", all[w * k + 3]);
+        rk.put("peak_rss_mb", all[w * k + 4]);
+        rk.put("rss_at_first_timed_step_mb", all[w * k + 5]);
+        rk.put("gradient_copy_ms", all[w * k + 6]);
+        rk.put("all_reduce_comm_ms", all[w * k + 7]);
+        rk.put("send_ms_per_message", all[w * k + 8]);
+        rk.put("recv_ms_per_message", all[w * k + 9]);
+        // Overlapped all-reduce (0 when not): communication thread's time, share hidden, buckets per step.
+        rk.put("overlapped_all_reduce_ms", all[w * k + 10]);
+        rk.put("hidden_fraction", all[w * k + 11]);
+        rk.put("buckets", all[w * k + 12]);
+        rk.put("busy_by_step", busyByStep(all, observed, ranks, k));
+        return rk;
     }
 }

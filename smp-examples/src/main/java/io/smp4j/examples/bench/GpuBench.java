@@ -42,9 +42,9 @@ public final class GpuBench {
         @Option(names = "--python", paramLabel = "EXE", description = "the Python with PyTorch (default ${DEFAULT-VALUE})")
         String python = "python3";
         @Option(names = "--sections", split = ",", paramLabel = "NAME", description = "which sections to run: "
-                + "overhead, pipeline, example, host-path, two-gpu, two-gpu-device (the device-path runs only, beside a "
-                + "merged earlier two-gpu; default: all but two-gpu-device; two-gpu needs 2 GPUs)")
-        List<String> sections = List.of("overhead", "pipeline", "example", "host-path", "two-gpu");
+                + "overhead, pipeline, example, host-path, gpt, two-gpu, two-gpu-device (the device-path runs only, "
+                + "beside a merged earlier two-gpu; default: all but two-gpu-device; two-gpu needs 2 GPUs)")
+        List<String> sections = List.of("overhead", "pipeline", "example", "host-path", "gpt", "two-gpu");
         @Option(names = "--note", paramLabel = "TEXT", description = "a remark printed with the two-GPU section")
         String note = "";
         @Option(names = "--merge", paramLabel = "JSON", converter = CommandLines.Existing.class,
@@ -98,13 +98,16 @@ public final class GpuBench {
             overhead(b);
         }
         if (o.sections.contains("pipeline")) {
-            pipeline(b);
+            pipeline(b, o.out);
         }
         if (o.sections.contains("example")) {
             example(b);
         }
         if (o.sections.contains("host-path")) {
             hostPath(b);
+        }
+        if (o.sections.contains("gpt")) {
+            GptGpuSection.run(b);
         }
         if (o.sections.contains("two-gpu") && gpus >= 2) {
             TwoGpuBench.run(b);
@@ -169,16 +172,34 @@ public final class GpuBench {
         b.results.put("host-path", r);
     }
 
-    /** One process vs 2 stages sharing the GPU (processes_per_gpu 2), M = 4 and 8, 224 px, batch 64. */
-    static void pipeline(BenchSuite b) throws Exception {
+    /**
+     * One process (M = 1, and M = 4: what microbatching alone costs) vs 2 stages sharing the GPU (processes_per_gpu 2),
+     * M = 4 and 8, 224 px, batch 64. The timed steps run unobserved (the timeline synchronises the device around each
+     * action); 5 more steps, observed, give the busy shares and the M = 4 pipeline's timeline (kept beside the report).
+     */
+    static void pipeline(BenchSuite b, Path out) throws Exception {
         Map<String, Object> r = new LinkedHashMap<>();
-        r.put("baseline", b.train("pipeline-1proc", 1, "--image-size", "224", "--batch-size", "64", "--warmup", "5"));
+        String[] common = {"--image-size", "224", "--batch-size", "64", "--warmup", "5", "--observed-steps", "5"};
+        r.put("baseline", b.train("pipeline-1proc", 1, common));
+        r.put("one-process-M4", b.train("pipeline-1proc-M4", 1, concat(common, "--microbatches", "4")));
         for (int m : new int[] {4, 8}) {
-            r.put("interleaved-M" + m, b.train("pipeline-M" + m, 2, "--partitions", "2", "--microbatches",
-                    Integer.toString(m), "--pipeline", "interleaved", "--optimize", "speed", "--processes-per-gpu",
-                    "2", "--image-size", "224", "--batch-size", "64", "--warmup", "5"));
+            Path trace = b.work.resolve("pipeline-M" + m + "-trace.json");
+            r.put("interleaved-M" + m, b.train("pipeline-M" + m, 2, concat(common, "--partitions", "2",
+                    "--microbatches", Integer.toString(m), "--pipeline", "interleaved", "--optimize", "speed",
+                    "--processes-per-gpu", "2", "--trace", trace.toString())));
+            if (m == 4) {
+                Files.createDirectories(out);
+                Files.copy(b.work.resolve("pipeline-M4-trace.svg"), out.resolve("timeline-gpu-pipeline-M4.svg"),
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
         }
         b.results.put("pipeline", r);
+    }
+
+    private static String[] concat(String[] a, String... more) {
+        String[] all = java.util.Arrays.copyOf(a, a.length + more.length);
+        System.arraycopy(more, 0, all, a.length, more.length);
+        return all;
     }
 
     /** The example, one process: samples/s and busy share from its own timeline, input pipeline off and on. */

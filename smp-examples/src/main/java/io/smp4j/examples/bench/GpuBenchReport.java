@@ -47,26 +47,52 @@ final class GpuBenchReport extends MarkdownReport {
         if (r.has("host-path")) {
             hostPath();
         }
+        if (r.has("gpt")) {
+            gpt();
+        }
         return s.toString();
     }
 
     /** The heading of the large-model section, which a script writes and this report keeps (see GpuBench). */
-    static final String LARGE_MODELS = "## 6. Large models";
+    static final String LARGE_MODELS = "## 7. Large models";
 
     /**
      * The large-model section of an earlier report ({@code smp-examples/src/main/sh/gpu-gpt.sh} writes it), to be kept
      * at the end of a new one, under its number here; "" when it has none.
      */
     static String largeModelSection(String earlier) {
-        int at = earlier.indexOf(LARGE_MODELS);
-        if (at < 0) {
-            at = earlier.indexOf("## 5. Large models"); // before the host-path section took number 5
-            if (at < 0) {
-                return "";
-            }
-            earlier = earlier.substring(0, at) + LARGE_MODELS + earlier.substring(at + "## 5. Large models".length());
+        // Under an older number (5, then 6) in reports written before the sections after it came.
+        java.util.regex.Matcher at = java.util.regex.Pattern.compile("(?m)^## \\d+\\. Large models").matcher(earlier);
+        return at.find() ? "\n" + LARGE_MODELS + earlier.substring(at.end()) : "";
+    }
+
+    private void gpt() {
+        JsonObject g = r.getAsJsonObject("gpt");
+        line("");
+        line("## 6. A transformer: the gpt example vs PyTorch eager");
+        line("");
+        line("`gpt %s` (GPT-2 small's blocks over byte tokens), one process, Adam; the same model in PyTorch eager "
+                + "(`smp-examples/src/main/python/gpt_reference.py`: layout, initialisation, Adam) in this run. smp4j's "
+                + "fp16 computes with half-precision copies of fp32 master weights (dynamic loss scaling); PyTorch's "
+                + "with autocast. smp4j has no bf16: DJL 0.35.1's PyTorch engine has no bfloat16 type, and the "
+                + "config refuses `bf16` with that reason.", g.get("model").getAsString());
+        line("");
+        line("| precision | PyTorch eager (ms) | smp4j (ms) | smp4j / PyTorch |");
+        line("|---|---|---|---|");
+        for (String p : new String[] {"fp32", "fp16", "bf16"}) {
+            JsonObject t = g.getAsJsonObject("pytorch-" + p);
+            JsonObject j = g.has("smp4j-" + p) ? g.getAsJsonObject("smp4j-" + p) : null;
+            String torch = t.has("error") ? t.get("error").getAsString() : fmt(d(t, "median_step_ms"));
+            String mine = j == null ? "not available (no bfloat16 in DJL 0.35.1)"
+                    : j.has("error") ? j.get("error").getAsString() : fmt(d(j, "median_step_ms"));
+            String ratio = j == null || j.has("error") || t.has("error") ? ""
+                    : String.format(Locale.ROOT, "**%.2f**", d(j, "median_step_ms") / d(t, "median_step_ms"));
+            line("| %s | %s | %s | %s |", p, torch, mine, ratio);
         }
-        return "\n" + earlier.substring(at);
+    }
+
+    private static String fmt(double ms) {
+        return String.format(Locale.ROOT, "%.1f", ms);
     }
 
     private void hostPath() {

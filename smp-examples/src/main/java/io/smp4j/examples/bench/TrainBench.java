@@ -69,6 +69,10 @@ public final class TrainBench {
         int steps = 12;
         @Option(names = "--warmup", converter = CommandLines.NonNegative.class)
         int warmup = 3;
+        @Option(names = "--observed-steps", converter = CommandLines.NonNegative.class, description = "0: the timed "
+                + "steps are also observed (per-rank compute, busy shares, trace); N: they run unobserved (on a GPU the "
+                + "observer synchronises the device around each action) and N more steps are observed (default 0)")
+        int observedSteps;
         @Option(names = "--partitions", converter = CommandLines.Positive.class)
         int partitions = 1;
         @Option(names = "--microbatches", converter = CommandLines.Positive.class)
@@ -179,19 +183,21 @@ public final class TrainBench {
             Timeline timeline = smp.startTimeline();
             double[] wall = new double[steps]; // step time, and the pipeline's part of it
             double[] pipe = new double[steps];
+            int firstObserved = o.observedSteps > 0 ? warmup + steps : warmup;
+            double[] observedPipe = new double[o.observedSteps > 0 ? o.observedSteps : steps];
             List<String> plans = new ArrayList<>();
             double[] copy = new double[steps], comm = new double[steps]; // gradient copies, and the all-reduce itself
             double[] overlapped = new double[steps], hidden = new double[steps];
             int buckets = 0;
             double rssBefore = 0;
-            for (int step = 0; step < warmup + steps; step++) {
+            for (int step = 0; step < warmup + steps + o.observedSteps; step++) {
                 if (step == warmup) {
                     rssBefore = ProcessMemory.resetPeakRss();
                 }
                 smp.synchronize();
                 smp.barrier(); // every step starts together: wall time is the slowest rank's
                 timeline.setStep(step);
-                timeline.setRecording(step >= warmup);
+                timeline.setRecording(step >= firstObserved);
                 long t0 = System.nanoTime();
                 smp.step(body, "train", dm, d[0], d[1]);
                 smp.synchronize();
@@ -203,7 +209,10 @@ public final class TrainBench {
                 if (plans.isEmpty() || !plans.get(plans.size() - 1).endsWith(plan)) {
                     plans.add("after step " + (step + 1) + ": " + plan);
                 }
-                if (step >= warmup) {
+                if (step >= firstObserved) {
+                    observedPipe[step - firstObserved] = (tp - t0) / 1e6;
+                }
+                if (step >= warmup && step < warmup + steps) {
                     pipe[step - warmup] = (tp - t0) / 1e6;
                     wall[step - warmup] = (t1 - t0) / 1e6;
                     copy[step - warmup] = opt.lastStepTimes().copyMillis();
@@ -255,7 +264,8 @@ public final class TrainBench {
                     (float) (recvs == 0 ? 0 : recv / recvs), (float) Stats.median(overlapped),
                     (float) Stats.median(hidden), buckets};
             // Then per timed step: compute, pipeline time (for busy shares).
-            float[] all = BenchRuns.slots(mine, computeByStep, warmup, pipe, smp.rank(), smp.size());
+            float[] all = BenchRuns.slots(mine, computeByStep, firstObserved, observedPipe, smp.rank(),
+                    smp.size());
             final int w = all.length / smp.size();
             smp.world().allReduce(all, ReduceOp.SUM);
             if (smp.rank() != 0) {
@@ -267,23 +277,7 @@ public final class TrainBench {
             double med = 0;
             List<Map<String, Object>> ranks = new ArrayList<>();
             for (int k = 0; k < smp.size(); k++) {
-                Map<String, Object> rk = new LinkedHashMap<>();
-                rk.put("rank", k);
-                rk.put("compute_ms_per_step", all[w * k]);
-                rk.put("all_reduce_ms_per_step", all[w * k + 1]);
-                rk.put("median_step_ms", all[w * k + 2]);
-                rk.put("median_pipeline_ms", all[w * k + 3]);
-                rk.put("peak_rss_mb", all[w * k + 4]);
-                rk.put("rss_at_first_timed_step_mb", all[w * k + 5]);
-                rk.put("gradient_copy_ms", all[w * k + 6]);
-                rk.put("all_reduce_comm_ms", all[w * k + 7]);
-                rk.put("send_ms_per_message", all[w * k + 8]);
-                rk.put("recv_ms_per_message", all[w * k + 9]);
-                // Overlapped all-reduce (0 when not): communication thread's time, share hidden, buckets per step.
-                rk.put("overlapped_all_reduce_ms", all[w * k + 10]);
-                rk.put("hidden_fraction", all[w * k + 11]);
-                rk.put("buckets", all[w * k + 12]);
-                rk.put("busy_by_step", BenchRuns.busyByStep(all, steps, smp.size(), k));
+                Map<String, Object> rk = BenchRuns.rankRow(all, w, k, observedPipe.length, smp.size());
                 ranks.add(rk);
                 med = Math.max(med, all[w * k + 2]);
             }

@@ -86,4 +86,23 @@ class GpuBenchReportTest {
                 md);
         assertTrue(md.contains("| djl-resnet18 | 64x64 | 64 | flat | on |  | 20.00 | 12.00 |  |  | 0.600 |"), md);
     }
+
+    /** Section 6: smp4j's gpt step against PyTorch's per precision; bf16 has no smp4j row, a failed run says why. */
+    @Test
+    void gptSectionComparesPerPrecisionAndKeepsTheLargeModelSectionLast() {
+        String json = "{\"machine\":{\"date\":\"2026-12-07\",\"gpu\":\"G\",\"gpus\":1,\"cpu\":\"c\","
+                + "\"cores\":4,\"java\":\"j\",\"djl\":\"d\",\"mpj\":\"m\"},\"suite_minutes\":1.0,"
+                + "\"gpt\":{\"model\":\"--layers 12\",\"smp4j-fp32\":{\"median_step_ms\":60.0},"
+                + "\"smp4j-fp16\":{\"error\":\"the gpt example failed (exit 1)\"},"
+                + "\"pytorch-fp32\":{\"median_step_ms\":50.0},\"pytorch-fp16\":{\"median_step_ms\":40.0},"
+                + "\"pytorch-bf16\":{\"median_step_ms\":41.0}}}";
+        String md = new GpuBenchReport(JsonParser.parseString(json).getAsJsonObject()).markdown();
+        assertTrue(md.contains("| fp32 | 50.0 | 60.0 | **1.20** |"), md);
+        assertTrue(md.contains("| fp16 | 40.0 | the gpt example failed (exit 1) |  |"), md);
+        assertTrue(md.contains("| bf16 | 41.0 | not available (no bfloat16 in DJL 0.35.1) |  |"), md);
+        // An older report's large-model section, under its old number, comes back under the new one.
+        String kept = GpuBenchReport.largeModelSection("# r\n\n## 5. Large models: memory\n\nrows\n");
+        assertTrue(kept.equals("\n## 7. Large models: memory\n\nrows\n"), kept);
+        assertTrue(GpuBenchReport.largeModelSection("# r\n\n## 5. The host path\n").isEmpty());
+    }
 }
