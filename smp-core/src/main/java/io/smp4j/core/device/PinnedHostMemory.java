@@ -50,6 +50,9 @@ public final class PinnedHostMemory implements PeerMemory {
                     + Cuda.HANDLE_BYTES + " bytes)");
         }
         try {
+            // Leftovers of jobs killed where no launcher could clean up hold tmpfs memory: freed first, as the
+            // host all-reduce does.
+            JobFiles.removeStale(java.util.List.of(DIR));
             // tmpfs fills pages lazily: writing past what it holds would kill the process (SIGBUS) later.
             if (Files.getFileStore(DIR).getUsableSpace() < bytes + (bytes >> 1)) {
                 throw new IllegalStateException(DIR + " cannot hold a peer buffer of " + (bytes >> 20) + " MB");
