@@ -6,6 +6,7 @@ import io.smp4j.comm.Communicator;
 import io.smp4j.comm.Topology;
 import io.smp4j.comm.launch.Bootstrap;
 import io.smp4j.comm.launch.LaunchInfo;
+import io.smp4j.core.device.CudaEventClock;
 import io.smp4j.core.device.CudaVisibility;
 import io.smp4j.core.device.DeviceResources;
 import io.smp4j.core.device.DeviceSelector;
@@ -15,6 +16,7 @@ import io.smp4j.core.device.GpuProbe;
 import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.core.stage.StageContext;
 import io.smp4j.pipeline.djl.TensorMemory;
+import io.smp4j.pipeline.exec.DeviceClock;
 import io.smp4j.pipeline.schedule.Schedule;
 import io.smp4j.pipeline.schedule.Schedules;
 import java.time.Duration;
@@ -277,7 +279,9 @@ public final class Smp implements AutoCloseable {
                     c.scheduleFile().isEmpty() && Schedules.runsAhead(c.pipeline()),
                     c.autoPartition(), c.memoryWeight(), c.defaultPartition(), c.activeMicrobatches(),
                     c.virtualStages(), c.activationCheckpointing(), c.traceDevice(), c.processesPerGpu(),
-                    c.memoryBudgetMb()), Timeline.actions(this::timeline), this::synchronize);
+                    c.memoryBudgetMb()), Timeline.actions(this::timeline), this::synchronize,
+                    device.gpu() != null ? new CudaEventClock(device.gpu().index())
+                            : DeviceClock.synchronizing(this::synchronize));
         }
         return stageContext;
     }

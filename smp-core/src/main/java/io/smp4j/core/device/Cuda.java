@@ -6,6 +6,7 @@ import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import jcuda.Pointer;
 import jcuda.runtime.JCuda;
+import jcuda.runtime.cudaEvent_t;
 import jcuda.runtime.cudaIpcMemHandle;
 import jcuda.runtime.cudaMemcpyKind;
 import jcuda.runtime.cudaStream_t;
@@ -117,6 +118,34 @@ public final class Cuda {
         long[] total = new long[1];
         JCuda.cudaMemGetInfo(free, total);
         return new long[] {free[0], total[0]};
+    }
+
+    /** A new event that records its time (for {@link #record} and {@link #elapsedMillis}). */
+    public static cudaEvent_t event() {
+        cudaEvent_t e = new cudaEvent_t();
+        JCuda.cudaEventCreate(e);
+        return e;
+    }
+
+    /** Queues {@code e} on the legacy default stream: it completes when the work queued before it has run. */
+    public static void record(cudaEvent_t e) {
+        JCuda.cudaEventRecord(e, LEGACY_DEFAULT_STREAM);
+    }
+
+    /** Waits until {@code e} completed. */
+    public static void await(cudaEvent_t e) {
+        JCuda.cudaEventSynchronize(e);
+    }
+
+    /** Milliseconds of device time from {@code start} to {@code end}, both completed (about half a microsecond). */
+    public static float elapsedMillis(cudaEvent_t start, cudaEvent_t end) {
+        float[] ms = new float[1];
+        JCuda.cudaEventElapsedTime(ms, start, end);
+        return ms[0];
+    }
+
+    public static void destroy(cudaEvent_t e) {
+        JCuda.cudaEventDestroy(e);
     }
 
     /** Waits until everything queued on the device's legacy default stream (PyTorch's kernels too) has run. */

@@ -221,7 +221,7 @@ public final class StageBuilder {
         }
         PipelineExecutor executor = new PipelineExecutor(chunks, s, ctx.ppSize(), ctx.pipelineGroup(), manager,
                 what.toString());
-        executor.setListener(ctx.actions(), ctx.synchronize());
+        executor.setListener(ctx.actions(), ctx.marks());
         executor.setActivationCheckpointing(ctx.settings().activationCheckpointing());
         if (ctx.settings().runAhead()) {
             // SageMaker's interleaved pipeline: a backward whenever possible, a forward (within

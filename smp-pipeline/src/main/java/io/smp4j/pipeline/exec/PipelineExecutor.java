@@ -70,7 +70,7 @@ public final class PipelineExecutor {
         }
         this.clock = new ComputeClock(chunks.size());
         this.stage = new RankStage(chunks, stageIndex, stages, description, new StageLink(pipelineGroup), manager);
-        this.observing = new ObservingPart((a, t0, t1) -> { }, () -> { }, clock);
+        this.observing = new ObservingPart((a, t0, t1) -> { }, DeviceClock.synchronizing(() -> { }), clock);
     }
 
     /**
@@ -92,9 +92,12 @@ public final class PipelineExecutor {
         }
     }
 
-    /** Observes every action; while it is active, clocks are read after {@code synchronize} (GPU), around each. */
-    public void setListener(ActionListener listener, Runnable synchronize) {
-        observing = new ObservingPart(Objects.requireNonNull(listener), Objects.requireNonNull(synchronize), clock);
+    /**
+     * Observes every action; while it is active, and while the compute clock measures, each action is timed between
+     * two of {@code marks} (on a GPU: marks queued with the kernels, read at the step's end).
+     */
+    public void setListener(ActionListener listener, DeviceClock marks) {
+        observing = new ObservingPart(Objects.requireNonNull(listener), Objects.requireNonNull(marks), clock);
     }
 
     /**

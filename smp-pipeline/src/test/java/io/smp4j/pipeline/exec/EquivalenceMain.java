@@ -198,7 +198,7 @@ public final class EquivalenceMain {
                 if (runAhead && r == p - 1 && action.type() == Action.Type.BACKWARD) {
                     sleep(40);
                 }
-            }, () -> { });
+            }, DeviceClock.synchronizing(() -> { }));
             for (int s = 0; s < STEPS; s++) {
                 try (NDManager step = scope.newSubManager()) {
                     NDList[] b = batch(model, step, s);
