@@ -189,8 +189,10 @@ public final class GpuBench {
                     "--processes-per-gpu", "2", "--trace", trace.toString())));
             if (m == 4) {
                 Files.createDirectories(out);
-                Files.copy(b.work.resolve("pipeline-M4-trace.svg"), out.resolve("timeline-gpu-pipeline-M4.svg"),
-                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                for (String ext : new String[] {".svg", ".json"}) {
+                    Files.copy(b.work.resolve("pipeline-M4-trace" + ext), out.resolve("timeline-gpu-pipeline-M4" + ext),
+                            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
             }
         }
         b.results.put("pipeline", r);
