@@ -105,4 +105,23 @@ class GpuBenchReportTest {
         assertTrue(kept.equals("\n## 7. Large models: memory\n\nrows\n"), kept);
         assertTrue(GpuBenchReport.largeModelSection("# r\n\n## 5. The host path\n").isEmpty());
     }
+
+    /** Section 2: each run against one process at M = 1; busy shares from the observed steps; M = 4's verdict. */
+    @Test
+    void sharedGpuPipelineSectionJudgesTwoStagesAtM4() {
+        String rank = "{\"compute_ms_per_step\":9.0,\"busy_by_step\":[0.5,0.7,0.6]}";
+        String run = "{\"microbatches\":\"%d\",\"partitions\":\"%d\",\"pipeline\":\"interleaved\","
+                + "\"observed-steps\":\"5\",\"median_step_ms\":%s,\"ranks\":[%s]}";
+        String json = "{\"machine\":{\"date\":\"2026-12-07\",\"gpu\":\"G\",\"gpus\":1,\"cpu\":\"c\","
+                + "\"cores\":4,\"java\":\"j\",\"djl\":\"d\",\"mpj\":\"m\"},\"suite_minutes\":1.0,\"pipeline\":{"
+                + "\"baseline\":" + String.format(run, 1, 1, "10.0", rank)
+                + ",\"one-process-M4\":" + String.format(run, 4, 1, "12.0", rank)
+                + ",\"interleaved-M4\":" + String.format(run, 4, 2, "14.0", rank + "," + rank)
+                + ",\"interleaved-M8\":" + String.format(run, 8, 2, "20.0", rank + "," + rank) + "}}";
+        String md = new GpuBenchReport(JsonParser.parseString(json).getAsJsonObject()).markdown();
+        assertTrue(md.contains("| 1 process | 4 | 12.0 | 1.20x | 60% | 100% |  |"), md);
+        assertTrue(md.contains("| 2 stages, interleaved | 4 | 14.0 | 1.40x | 60% / 60% | 80% | missed |"), md);
+        assertTrue(md.contains("| 2 stages, interleaved | 8 | 20.0 | 2.00x | 60% / 60% | 89% |  |"), md);
+        assertTrue(md.contains("which nothing observes"), md);
+    }
 }
