@@ -16,7 +16,6 @@ import io.smp4j.core.device.GpuProbe;
 import io.smp4j.core.device.JCudaProbe;
 import io.smp4j.core.stage.StageContext;
 import io.smp4j.pipeline.djl.TensorMemory;
-import io.smp4j.pipeline.exec.DeviceClock;
 import io.smp4j.pipeline.schedule.Schedule;
 import io.smp4j.pipeline.schedule.Schedules;
 import java.time.Duration;
@@ -280,8 +279,7 @@ public final class Smp implements AutoCloseable {
                     c.autoPartition(), c.memoryWeight(), c.defaultPartition(), c.activeMicrobatches(),
                     c.virtualStages(), c.activationCheckpointing(), c.traceDevice(), c.processesPerGpu(),
                     c.memoryBudgetMb()), Timeline.actions(this::timeline), this::synchronize,
-                    device.gpu() != null ? new CudaEventClock(device.gpu().index())
-                            : DeviceClock.synchronizing(this::synchronize));
+                    CudaEventClock.orSynchronizing(device.gpu(), this::synchronize));
         }
         return stageContext;
     }

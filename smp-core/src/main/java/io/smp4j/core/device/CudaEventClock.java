@@ -21,6 +21,11 @@ public final class CudaEventClock implements DeviceClock {
         this.gpu = gpu;
     }
 
+    /** Marks on {@code gpu}; on the CPU (null) the host's clock after {@code synchronize}. */
+    public static DeviceClock orSynchronizing(Gpu gpu, Runnable synchronize) {
+        return gpu != null ? new CudaEventClock(gpu.index()) : DeviceClock.synchronizing(synchronize);
+    }
+
     @Override
     public int mark() {
         Cuda.use(gpu);
