@@ -4,6 +4,8 @@ import io.smp4j.pipeline.exec.DeviceClock;
 import java.util.ArrayList;
 import java.util.List;
 import jcuda.runtime.cudaEvent_t;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Marks queued on a GPU's legacy default stream, where PyTorch queues its kernels: a mark completes when the kernels
@@ -13,6 +15,7 @@ import jcuda.runtime.cudaEvent_t;
  * (the executor's).
  */
 public final class CudaEventClock implements DeviceClock {
+    private static final Logger LOG = LoggerFactory.getLogger(CudaEventClock.class);
     private final int gpu;
     private final List<cudaEvent_t> events = new ArrayList<>();
     private int used;
@@ -21,9 +24,24 @@ public final class CudaEventClock implements DeviceClock {
         this.gpu = gpu;
     }
 
-    /** Marks on {@code gpu}; on the CPU (null) the host's clock after {@code synchronize}. */
+    /**
+     * Marks on {@code gpu}, tried once first; on the CPU (null), or where CUDA events fail (said in the log), the host's
+     * clock after {@code synchronize}: observing must not be what stops a run.
+     */
     public static DeviceClock orSynchronizing(Gpu gpu, Runnable synchronize) {
-        return gpu != null ? new CudaEventClock(gpu.index()) : DeviceClock.synchronizing(synchronize);
+        if (gpu != null) {
+            try {
+                CudaEventClock c = new CudaEventClock(gpu.index());
+                c.mark();
+                c.mark();
+                c.resolve();
+                return c;
+            } catch (RuntimeException | LinkageError e) {
+                LOG.warn("CUDA events do not work on {} ({}): actions are timed after synchronising the device", gpu,
+                        e.toString());
+            }
+        }
+        return DeviceClock.synchronizing(synchronize);
     }
 
     @Override
