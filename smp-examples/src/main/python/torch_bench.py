@@ -187,6 +187,8 @@ def p2p(rank, args, queue):
 
 def single(args):
     import torchvision
+    if args.microbatches < 1 or args.batch_size % args.microbatches:
+        raise SystemExit(f"--microbatches {args.microbatches} must divide --batch-size {args.batch_size}")
     dev = torch.device(args.device)
     torch.backends.cudnn.benchmark = args.cudnn_benchmark == "true"
     torch.manual_seed(5)
@@ -201,8 +203,10 @@ def single(args):
         sync()
         t0 = time.perf_counter()
         opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
+        # Microbatches: the batch in equal parts, gradients accumulated (each part's loss over the count).
+        for xs, ys in zip(x.chunk(args.microbatches), y.chunk(args.microbatches)):
+            loss = loss_fn(model(xs), ys) / args.microbatches
+            loss.backward()
         opt.step()
         sync()
         if step >= args.warmup:
@@ -219,7 +223,7 @@ def single(args):
     med = statistics.median(times)
     return {"torch_version": torch.__version__, "device": str(dev),
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-            "cudnn_benchmark": torch.backends.cudnn.benchmark, "median_step_ms": med, "samples_per_second": args.batch_size / (med / 1e3), "step_ms": times}
+            "cudnn_benchmark": torch.backends.cudnn.benchmark, "microbatches": args.microbatches, "median_step_ms": med, "samples_per_second": args.batch_size / (med / 1e3), "step_ms": times}
 
 
 def main():
@@ -231,6 +235,8 @@ def main():
     p.add_argument("--cuda-profile", action="store_true")
     p.add_argument("--nproc", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--microbatches", type=int, default=1, help="single: the batch in this many parts, gradients "
+                   "accumulated")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--warmup", type=int, default=3)

@@ -195,6 +195,13 @@ public final class GpuBench {
                 }
             }
         }
+        // PyTorch eager, one process, the same batch whole and in 4 microbatches (gradients accumulated): what the
+        // microbatches themselves cost this GPU, with no runtime of ours in between.
+        for (int m : new int[] {1, 4}) {
+            r.put("pytorch-M" + m, b.python("single", "pytorch-pipeline-M" + m, "--device", "cuda", "--batch-size",
+                    "64", "--image-size", "224", "--microbatches", Integer.toString(m), "--steps",
+                    Integer.toString(b.steps), "--warmup", "5", "--cudnn-benchmark", "false"));
+        }
         b.results.put("pipeline", r);
     }
 

@@ -228,7 +228,7 @@ final class GpuBenchReport extends MarkdownReport {
         line("| run | M | step (ms) | vs 1 process | busy rank 0 / 1 | M/(M+P-1) | target |");
         line("|---|---|---|---|---|---|---|");
         for (String key : p.keySet()) {
-            if (key.equals("baseline")) {
+            if (key.equals("baseline") || key.startsWith("pytorch")) {
                 continue;
             }
             JsonObject x = p.getAsJsonObject(key);
@@ -247,6 +247,29 @@ final class GpuBenchReport extends MarkdownReport {
                     : "2 stages, " + x.get("pipeline").getAsString(), mb, step, ratio, busy,
                     100.0 * mb / (mb + stages - 1), verdict);
         }
+        pipelinePyTorch(p);
+    }
+
+    /** PyTorch eager's rows of section 2 (one process, whole batch and microbatches), when the run has them. */
+    private void pipelinePyTorch(JsonObject p) {
+        JsonObject one = p.has("pytorch-M1") ? p.getAsJsonObject("pytorch-M1") : null;
+        JsonObject four = p.has("pytorch-M4") ? p.getAsJsonObject("pytorch-M4") : null;
+        if (one == null || four == null) {
+            return;
+        }
+        line("");
+        if (one.has("error") || four.has("error")) {
+            line("PyTorch eager: %s", (one.has("error") ? one : four).get("error").getAsString());
+            return;
+        }
+        double t1 = d(one, "median_step_ms");
+        double t4 = d(four, "median_step_ms");
+        JsonObject pipe = p.has("interleaved-M4") ? p.getAsJsonObject("interleaved-M4") : null;
+        line("PyTorch eager in the same run (one process, cuDNN benchmark off as above): the whole batch %.1f ms, the "
+                + "same batch as 4 microbatches of 16 (gradients accumulated) %.1f ms, **%.2fx**: what four small "
+                + "microbatches cost this GPU with no runtime between them.%s", t1, t4, t4 / t1, pipe == null ? ""
+                : String.format(Locale.ROOT, " smp4j's two stages at M = 4 take %.2fx PyTorch's own M = 4.",
+                d(pipe, "median_step_ms") / t4));
     }
 
     /** A rank's busy share: the median of its per-step shares where measured, else compute over the median step. */

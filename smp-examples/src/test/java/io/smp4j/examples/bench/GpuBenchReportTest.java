@@ -117,11 +117,17 @@ class GpuBenchReportTest {
                 + "\"baseline\":" + String.format(run, 1, 1, "10.0", rank)
                 + ",\"one-process-M4\":" + String.format(run, 4, 1, "12.0", rank)
                 + ",\"interleaved-M4\":" + String.format(run, 4, 2, "14.0", rank + "," + rank)
-                + ",\"interleaved-M8\":" + String.format(run, 8, 2, "20.0", rank + "," + rank) + "}}";
+                + ",\"interleaved-M8\":" + String.format(run, 8, 2, "20.0", rank + "," + rank)
+                + ",\"pytorch-M1\":{\"median_step_ms\":8.0},\"pytorch-M4\":{\"median_step_ms\":12.5}}}";
         String md = new GpuBenchReport(JsonParser.parseString(json).getAsJsonObject()).markdown();
         assertTrue(md.contains("| 1 process | 4 | 12.0 | 1.20x | 60% | 100% |  |"), md);
         assertTrue(md.contains("| 2 stages, interleaved | 4 | 14.0 | 1.40x | 60% / 60% | 80% | missed |"), md);
         assertTrue(md.contains("| 2 stages, interleaved | 8 | 20.0 | 2.00x | 60% / 60% | 89% |  |"), md);
         assertTrue(md.contains("which nothing observes"), md);
+        // PyTorch's rows are no runs of ours: not in the table, but the sentence after it (12.5 / 8 = 1.56x; 14 / 12.5).
+        assertTrue(!md.contains("| 1 process | 1 |"), md);
+        assertTrue(md.contains("the whole batch 8.0 ms, the same batch as 4 microbatches of 16 (gradients accumulated) "
+                + "12.5 ms, **1.56x**"), md);
+        assertTrue(md.contains("smp4j's two stages at M = 4 take 1.12x PyTorch's own M = 4."), md);
     }
 }
