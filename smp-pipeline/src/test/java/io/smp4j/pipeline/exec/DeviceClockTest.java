@@ -60,9 +60,14 @@ class DeviceClockTest {
         }
     }
 
-    private static List<long[]> step(DeviceClock marks, PipelineExecutor exec, NDManager m, List<Action> heard,
-                                     int[] marksWhenHeard, DeferredMarks counter) {
-        List<long[]> times = new ArrayList<>();
+    /** An action the listener heard: its times, and a count read when it was heard. */
+    record Heard(Action action, long t0, long t1, int countThen) {
+    }
+
+    /** One training step (one stage, 2 microbatches, simple: F0 F1 B0 B1) observed through {@code marks}. */
+    private static List<Heard> step(PipelineExecutor exec, NDManager m, DeviceClock marks,
+                                    java.util.function.IntSupplier count) {
+        List<Heard> heard = new ArrayList<>();
         exec.setListener(new ActionListener() {
             @Override
             public boolean active() {
@@ -71,16 +76,14 @@ class DeviceClockTest {
 
             @Override
             public void executed(Action a, long t0, long t1) {
-                heard.add(a);
-                times.add(new long[] {t0, t1});
-                marksWhenHeard[heard.size() - 1] = counter == null ? 0 : counter.made;
+                heard.add(new Heard(a, t0, t1, count.getAsInt()));
             }
         }, marks);
         Schedule schedule = Schedules.of("simple", 1, 2);
         List<NDList> x = List.of(new NDList(m.ones(new Shape(2, 5))), new NDList(m.ones(new Shape(2, 5)).mul(2)));
         List<NDList> y = List.of(new NDList(m.zeros(new Shape(2, 3))), new NDList(m.ones(new Shape(2, 3))));
         TrainSteps.trainStep(exec, schedule, x, y, Loss.l2Loss(), 0.5f);
-        return times;
+        return heard;
     }
 
     private static PipelineExecutor executor(NDManager m) {
@@ -95,16 +98,15 @@ class DeviceClockTest {
             PipelineExecutor exec = executor(m);
             exec.computeClock().setMeasuring(true);
             DeferredMarks marks = new DeferredMarks();
-            List<Action> heard = new ArrayList<>();
-            int[] marksWhenHeard = new int[16];
-            List<long[]> times = step(marks, exec, m, heard, marksWhenHeard, marks);
-            // One stage, 2 microbatches: F0 F1 B0 B1 (simple), two marks each, one resolve at the end.
+            List<Heard> heard = step(exec, m, marks, () -> marks.made);
+            // Two marks per action, one resolve at the end; nothing heard before the last mark.
             assertEquals(4, heard.size(), heard.toString());
             assertEquals(8, marks.made);
             assertEquals(1, marks.resolves);
             for (int i = 0; i < heard.size(); i++) {
-                assertEquals(8, marksWhenHeard[i], "action " + heard.get(i) + " heard before the step's end");
-                assertArrayEquals(new long[] {1000L * (2 * i + 1), 1000L * (2 * i + 2)}, times.get(i));
+                Heard h = heard.get(i);
+                assertEquals(8, h.countThen(), "action " + h.action() + " heard before the step's end");
+                assertArrayEquals(new long[] {1000L * (2 * i + 1), 1000L * (2 * i + 2)}, new long[] {h.t0(), h.t1()});
             }
             ComputeClock.Sample s = exec.computeClock().take();
             assertEquals(4 * 1000L, s.total()[0], "forward and backward, 1000 ns each");
@@ -115,33 +117,15 @@ class DeviceClockTest {
     @Test
     void hostMarksTellEachActionAsItEnds() {
         try (NDManager m = NDManager.newBaseManager()) {
-            PipelineExecutor exec = executor(m);
             int[] synchronizations = new int[1];
-            int[] seenAtHearing = new int[16];
-            List<Action> heard = new ArrayList<>();
-            List<long[]> times = new ArrayList<>();
-            exec.setListener(new ActionListener() {
-                @Override
-                public boolean active() {
-                    return true;
-                }
-
-                @Override
-                public void executed(Action a, long t0, long t1) {
-                    heard.add(a);
-                    times.add(new long[] {t0, t1});
-                    seenAtHearing[heard.size() - 1] = synchronizations[0];
-                }
-            }, DeviceClock.synchronizing(() -> synchronizations[0]++));
-            Schedule schedule = Schedules.of("simple", 1, 2);
-            List<NDList> x = List.of(new NDList(m.ones(new Shape(2, 5))), new NDList(m.ones(new Shape(2, 5))));
-            List<NDList> y = List.of(new NDList(m.zeros(new Shape(2, 3))), new NDList(m.ones(new Shape(2, 3))));
-            TrainSteps.trainStep(exec, schedule, x, y, Loss.l2Loss(), 0.5f);
+            List<Heard> heard = step(executor(m), m, DeviceClock.synchronizing(() -> synchronizations[0]++),
+                    () -> synchronizations[0]);
             assertEquals(4, heard.size());
             for (int i = 0; i < heard.size(); i++) {
-                assertEquals(2 * (i + 1), seenAtHearing[i], "heard right after its own two synchronisations");
-                assertTrue(times.get(i)[0] <= times.get(i)[1]);
-                assertTrue(i == 0 || times.get(i - 1)[1] <= times.get(i)[0]);
+                Heard h = heard.get(i);
+                assertEquals(2 * (i + 1), h.countThen(), "heard right after its own two synchronisations");
+                assertTrue(h.t0() <= h.t1());
+                assertTrue(i == 0 || heard.get(i - 1).t1() <= h.t0());
             }
         }
     }
