@@ -15,7 +15,8 @@ import jcuda.runtime.cudaMemcpyKind;
 /**
  * The host path's copies between a GPU and Java memory through reused page-locked (pinned) host buffers: one
  * {@code cudaMemcpy} from the tensor's device memory at the bus's speed (DJL's own copy goes through pageable memory and
- * several host copies), then one bulk copy between the pinned buffer and the Java array the communicator sends from.
+ * several host copies), then one bulk copy between the pinned buffer and the Java array the communicator sends from
+ * (split over a few threads when large: {@link ParallelCopy}).
  * One buffer per direction, grown to the largest message and kept. A copy runs on the legacy default stream, PyTorch's,
  * so it follows the kernels that wrote the tensor and precedes those that read the new one.
  */
@@ -78,7 +79,7 @@ public final class CudaStaging implements HostStaging {
                 c.close();
             }
         }
-        pinned.get(dst, offset, Math.toIntExact(bytes));
+        ParallelCopy.bulk(Math.toIntExact(bytes), 1, (i, j) -> pinned.slice(i, j - i).get(dst, offset + i, j - i));
     }
 
     @Override
@@ -91,7 +92,7 @@ public final class CudaStaging implements HostStaging {
             return manager.create(shape, type);
         }
         ByteBuffer pinned = in.of(bytes);
-        pinned.put(src, offset, Math.toIntExact(bytes));
+        ParallelCopy.bulk(Math.toIntExact(bytes), 1, (i, j) -> pinned.slice(i, j - i).put(src, offset + i, j - i));
         NDArray a = manager.create(shape, type);
         Cuda.use(gpu);
         JCuda.cudaMemcpy(Cuda.of(a), in.memory, bytes, cudaMemcpyKind.cudaMemcpyHostToDevice);
@@ -109,7 +110,7 @@ public final class CudaStaging implements HostStaging {
         ByteBuffer pinned = out.of(bytes);
         Cuda.use(gpu);
         JCuda.cudaMemcpy(out.memory, Cuda.of(a), bytes, cudaMemcpyKind.cudaMemcpyDeviceToHost);
-        pinned.asFloatBuffer().get(dst, at, Math.toIntExact(a.size()));
+        ParallelCopy.bulk(Math.toIntExact(a.size()), 4, (f, t) -> floats(pinned, f, t).get(dst, at + f, t - f));
     }
 
     @Override
@@ -121,9 +122,14 @@ public final class CudaStaging implements HostStaging {
             return;
         }
         ByteBuffer pinned = in.of(bytes);
-        pinned.asFloatBuffer().put(src, at, Math.toIntExact(target.size()));
+        ParallelCopy.bulk(Math.toIntExact(target.size()), 4, (f, t) -> floats(pinned, f, t).put(src, at + f, t - f));
         Cuda.use(gpu);
         JCuda.cudaMemcpy(Cuda.of(target), in.memory, bytes, cudaMemcpyKind.cudaMemcpyHostToDevice);
+    }
+
+    /** Floats {@code from} to {@code to} of a pinned buffer (a slice of its own: copies of other ranges run beside it). */
+    private static java.nio.FloatBuffer floats(ByteBuffer pinned, int from, int to) {
+        return pinned.slice(4 * from, 4 * (to - from)).order(ByteOrder.nativeOrder()).asFloatBuffer();
     }
 
     /** Frees the pinned buffers. */
