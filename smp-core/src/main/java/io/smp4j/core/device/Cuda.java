@@ -144,10 +144,6 @@ public final class Cuda {
         return ms[0];
     }
 
-    public static void destroy(cudaEvent_t e) {
-        JCuda.cudaEventDestroy(e);
-    }
-
     /** Waits until everything queued on the device's legacy default stream (PyTorch's kernels too) has run. */
     public static void synchronize() {
         JCuda.cudaStreamSynchronize(LEGACY_DEFAULT_STREAM);

@@ -11,8 +11,8 @@ import org.slf4j.LoggerFactory;
  * Marks queued on a GPU's legacy default stream, where PyTorch queues its kernels: a mark completes when the kernels
  * launched before it have run, so an action's time is its kernels' without the host waiting after each action. Read at
  * {@link #resolve}: one wait for the last mark, then each mark's host time is the host's clock at that moment less the
- * device time from the mark to the last one. Events are reused from step to step. One thread uses a clock at a time
- * (the executor's).
+ * device time from the mark to the last one. Events are reused from step to step (as many as a step's marks, kept for
+ * the process's life). One thread uses a clock at a time (the executor's).
  */
 public final class CudaEventClock implements DeviceClock {
     private static final Logger LOG = LoggerFactory.getLogger(CudaEventClock.class);
