@@ -105,26 +105,23 @@ final class BenchRuns {
     }
 
     /**
+     * The names of a rank's own slots, in the order TrainBench fills them (before its per-step slots). The overlapped
+     * all-reduce's three (0 when not overlapped): the communication thread's time, the share hidden, buckets per step.
+     */
+    static final String[] RANK_SLOTS = {"compute_ms_per_step", "all_reduce_ms_per_step", "median_step_ms",
+        "median_pipeline_ms", "peak_rss_mb", "rss_at_first_timed_step_mb", "gradient_copy_ms", "all_reduce_comm_ms",
+        "send_ms_per_message", "recv_ms_per_message", "overlapped_all_reduce_ms", "hidden_fraction", "buckets"};
+
+    /**
      * Rank {@code k}'s row of a training benchmark's result, from the summed {@link #slots} of all ranks ({@code w}
-     * slots each, the last {@code 2 * observed} per observed step).
+     * slots each: {@link #RANK_SLOTS}, then two per observed step).
      */
     static Map<String, Object> rankRow(float[] all, int w, int k, int observed, int ranks) {
         Map<String, Object> rk = new LinkedHashMap<>();
         rk.put("rank", k);
-        rk.put("compute_ms_per_step", all[w * k]);
-        rk.put("all_reduce_ms_per_step", all[w * k + 1]);
-        rk.put("median_step_ms", all[w * k + 2]);
-        rk.put("median_pipeline_ms", all[w * k + 3]);
-        rk.put("peak_rss_mb", all[w * k + 4]);
-        rk.put("rss_at_first_timed_step_mb", all[w * k + 5]);
-        rk.put("gradient_copy_ms", all[w * k + 6]);
-        rk.put("all_reduce_comm_ms", all[w * k + 7]);
-        rk.put("send_ms_per_message", all[w * k + 8]);
-        rk.put("recv_ms_per_message", all[w * k + 9]);
-        // Overlapped all-reduce (0 when not): communication thread's time, share hidden, buckets per step.
-        rk.put("overlapped_all_reduce_ms", all[w * k + 10]);
-        rk.put("hidden_fraction", all[w * k + 11]);
-        rk.put("buckets", all[w * k + 12]);
+        for (int i = 0; i < RANK_SLOTS.length; i++) {
+            rk.put(RANK_SLOTS[i], all[w * k + i]);
+        }
         rk.put("busy_by_step", busyByStep(all, observed, ranks, k));
         return rk;
     }

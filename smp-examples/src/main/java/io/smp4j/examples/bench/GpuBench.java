@@ -174,17 +174,18 @@ public final class GpuBench {
 
     /**
      * One process (M = 1, and M = 4: what microbatching alone costs) vs 2 stages sharing the GPU (processes_per_gpu 2),
-     * M = 4 and 8, 224 px, batch 64. The timed steps run unobserved (the timeline synchronises the device around each
-     * action); 5 more steps, observed, give the busy shares and the M = 4 pipeline's timeline (kept beside the report).
+     * M = 4 and 8, 224 px, batch 64. The timed steps run unobserved (an observed step waits for the device at its end
+     * and around the update); 5 more steps, observed, give the busy shares and the M = 4 pipeline's timeline (kept
+     * beside the report).
      */
     static void pipeline(BenchSuite b, Path out) throws Exception {
         Map<String, Object> r = new LinkedHashMap<>();
         String[] common = {"--image-size", "224", "--batch-size", "64", "--warmup", "5", "--observed-steps", "5"};
         r.put("baseline", b.train("pipeline-1proc", 1, common));
-        r.put("one-process-M4", b.train("pipeline-1proc-M4", 1, concat(common, "--microbatches", "4")));
+        r.put("one-process-M4", b.train("pipeline-1proc-M4", 1, TwoGpuBench.concat(common, "--microbatches", "4")));
         for (int m : new int[] {4, 8}) {
             Path trace = b.work.resolve("pipeline-M" + m + "-trace.json");
-            r.put("interleaved-M" + m, b.train("pipeline-M" + m, 2, concat(common, "--partitions", "2",
+            r.put("interleaved-M" + m, b.train("pipeline-M" + m, 2, TwoGpuBench.concat(common, "--partitions", "2",
                     "--microbatches", Integer.toString(m), "--pipeline", "interleaved", "--optimize", "speed",
                     "--processes-per-gpu", "2", "--trace", trace.toString())));
             if (m == 4) {
@@ -203,12 +204,6 @@ public final class GpuBench {
                     Integer.toString(b.steps), "--warmup", "5", "--cudnn-benchmark", "false"));
         }
         b.results.put("pipeline", r);
-    }
-
-    private static String[] concat(String[] a, String... more) {
-        String[] all = java.util.Arrays.copyOf(a, a.length + more.length);
-        System.arraycopy(more, 0, all, a.length, more.length);
-        return all;
     }
 
     /** The example, one process: samples/s and busy share from its own timeline, input pipeline off and on. */

@@ -70,8 +70,9 @@ public final class TrainBench {
         @Option(names = "--warmup", converter = CommandLines.NonNegative.class)
         int warmup = 3;
         @Option(names = "--observed-steps", converter = CommandLines.NonNegative.class, description = "0: the timed "
-                + "steps are also observed (per-rank compute, busy shares, trace); N: they run unobserved (on a GPU the "
-                + "observer synchronises the device around each action) and N more steps are observed (default 0)")
+                + "steps are also observed (per-rank compute, busy shares, trace); N: they run unobserved (an observed "
+                + "step waits for the device at its end and around the update) and N more steps are observed "
+                + "(default 0)")
         int observedSteps;
         @Option(names = "--partitions", converter = CommandLines.Positive.class)
         int partitions = 1;
@@ -263,7 +264,10 @@ public final class TrainBench {
                     (float) Stats.median(comm), (float) (sends == 0 ? 0 : send / sends),
                     (float) (recvs == 0 ? 0 : recv / recvs), (float) Stats.median(overlapped),
                     (float) Stats.median(hidden), buckets};
-            // Then per timed step: compute, pipeline time (for busy shares).
+            if (mine.length != BenchRuns.RANK_SLOTS.length) {
+                throw new IllegalStateException("a rank's slots and their names differ in number");
+            }
+            // Then per observed step: compute, pipeline time (for busy shares).
             float[] all = BenchRuns.slots(mine, computeByStep, firstObserved, observedPipe, smp.rank(),
                     smp.size());
             final int w = all.length / smp.size();
