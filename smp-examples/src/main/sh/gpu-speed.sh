@@ -1,28 +1,54 @@
 #!/bin/bash
 # One device call for the GPU speed report, on a machine with one GPU and a bundle made by
-# ../shared/tools/gpu-bundle --tests:   bash smp-examples/src/main/sh/gpu-speed.sh OUTDIR [STEPS]
-# The GPU tests (GpuTest, CudaEventClockTest), then sections 1 (one GPU vs PyTorch eager), 2 (two stages sharing the
-# GPU, PyTorch's microbatches beside) and 6 (the gpt example vs PyTorch) of ./smp bench gpu, each merged into the
-# committed docs/benchmarks-gpu.json, so that a section cut short by the call's time limit loses only itself:
-# OUTDIR/gpt/benchmarks-gpu.md is the report (or OUTDIR/pipeline, OUTDIR/overhead, the last that finished).
+# ../shared/tools/gpu-bundle --tests:
+#   bash smp-examples/src/main/sh/gpu-speed.sh OUTDIR [STEPS [SECTION...]]
+# SECTION: gputest (GpuTest, CudaEventClockTest), overhead, pipeline, gpt (sections 1, 2 and 6 of ./smp bench gpu),
+# mps (section 2's two stages at M = 4 again with CUDA's Multi-Process Service running, where it starts); default:
+# gputest overhead pipeline gpt. Each report section is merged onto the last report that finished (first: the
+# committed docs/benchmarks-gpu.json), so that a section cut short by the call's time limit loses only itself.
+# OUTDIR gets a few files only (a device call brings back at most 8): benchmarks-gpu.md/.json (the last report),
+# timeline-gpu-pipeline-M4.svg/.json and log.txt (every step's output).
 set -u
 out=${1:?output folder}
 steps=${2:-20}
+shift $(( $# >= 2 ? 2 : $# ))
+sections=${*:-gputest overhead pipeline gpt}
+work=$(mktemp -d)
 mkdir -p "$out"
-nvidia-smi -L
-(timeout 120 bash .gpu/smp junit --select-class io.smp4j.core.gpu.GpuTest \
-  --select-class io.smp4j.core.gpu.CudaEventClockTest > "$out/gputest.txt" 2>&1; echo "rc=$?" >> "$out/gputest.txt")
-grep -E "MARKS|tests (successful|failed|found)|rc=|✘" "$out/gputest.txt" | tail -8
+log="$out/log.txt"
+nvidia-smi -L | tee -a "$log"
 from=docs/benchmarks-gpu.json
-section() { # name seconds: one section merged onto the last report that finished
-  (timeout "$2" bash .gpu/smp bench gpu --sections "$1" --steps "$steps" --merge "$from" --out "$out/$1" \
-    > "$out/$1.txt" 2>&1; echo "rc=$?" >> "$out/$1.txt")
-  tail -1 "$out/$1.txt"
-  if [ -f "$out/$1/benchmarks-gpu.json" ]; then from="$out/$1/benchmarks-gpu.json"; fi
-}
-section overhead 130
-grep -A9 "## 1\." "$out/overhead/benchmarks-gpu.md" 2>/dev/null | tail -6
-section pipeline 170
-grep -A14 "## 2\." "$out/pipeline/benchmarks-gpu.md" 2>/dev/null | tail -9
-section gpt 150
-grep -A12 "## 6\." "$out/gpt/benchmarks-gpu.md" 2>/dev/null | tail -6
+budget() { case "$1" in overhead) echo 130 ;; pipeline) echo 200 ;; gpt) echo 150 ;; *) echo 120 ;; esac; }
+for s in $sections; do
+  echo "== $s" >> "$log"
+  case "$s" in
+    gputest)
+      timeout 120 bash .gpu/smp junit --select-class io.smp4j.core.gpu.GpuTest \
+        --select-class io.smp4j.core.gpu.CudaEventClockTest > "$work/gputest.txt" 2>&1; echo "rc=$?" >> "$work/gputest.txt"
+      grep -E "MARKS|tests (successful|failed|found)|rc=|✘" "$work/gputest.txt" | tail -8 | tee -a "$log"
+      grep -E "✘|Exception|expected" "$work/gputest.txt" | head -20 >> "$log" ;;
+    mps)
+      if nvidia-cuda-mps-control -d >> "$log" 2>&1; then
+        timeout 120 bash .gpu/smp run -np 2 trainbench --image-size 224 --batch-size 64 --warmup 15 --steps "$steps" \
+          --observed-steps 5 --partitions 2 --microbatches 4 --pipeline interleaved --optimize speed \
+          --processes-per-gpu 2 --out "$work/mps-M4.json" > "$work/mps.txt" 2>&1; echo "rc=$?" >> "$work/mps.txt"
+        echo quit | nvidia-cuda-mps-control
+        tail -3 "$work/mps.txt" | tee -a "$log"
+        python3 -c "import json,sys;d=json.load(open(sys.argv[1]));print('MPS M4 median step ms',d['median_step_ms'])" \
+          "$work/mps-M4.json" 2>&1 | tee -a "$log"
+      else
+        echo "MPS did not start" | tee -a "$log"
+      fi ;;
+    *)
+      timeout "$(budget "$s")" bash .gpu/smp bench gpu --sections "$s" --steps "$steps" --merge "$from" \
+        --out "$work/$s" > "$work/$s.txt" 2>&1; echo "rc=$?" >> "$work/$s.txt"
+      grep -E "^bench|rc=|Exception|ERROR" "$work/$s.txt" | tail -20 >> "$log"
+      tail -1 "$work/$s.txt"
+      if [ -f "$work/$s/benchmarks-gpu.json" ]; then from="$work/$s/benchmarks-gpu.json"; last="$work/$s"; fi ;;
+  esac
+done
+if [ -n "${last:-}" ]; then
+  cp "$last"/benchmarks-gpu.md "$last"/benchmarks-gpu.json "$out"/
+  for r in "$work"/*/timeline-gpu-pipeline-M4.*; do [ -f "$r" ] && cp "$r" "$out"/; done
+  grep -A14 -E "^## (1|2|6)\." "$out/benchmarks-gpu.md" | grep -E "^## |^\| [a-z0-9]|^PyTorch eager in" | cut -c1-400
+fi

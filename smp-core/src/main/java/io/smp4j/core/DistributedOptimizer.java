@@ -100,24 +100,31 @@ public final class DistributedOptimizer {
     }
 
     /**
-     * Half precision: this step's gradients into the fp32 masters; with fp16, unscaled and checked for overflow on
-     * every rank (all skip together). Returns whether the update may run.
+     * Half precision: this step's gradients for the update, unscaled (fp16), and with fp16 checked for overflow on every
+     * rank (all skip together). With flat masters ({@code useFlat}) they come as one flat fp32 array, returned in
+     * {@code flatOut[0]}; else they are added into the masters' gradients. Returns whether the update may run.
      */
-    private boolean mastersReady(List<Parameter> params) {
+    private boolean mastersReady(List<Parameter> params, boolean useFlat, NDManager scope, NDArray[] flatOut) {
         HalfPrecision half = model.halfPrecision();
         if (half == null) {
             return true;
         }
         boolean fp16 = model.smp().config().fp16();
-        double magnitude = half.gradientsToMasters(params, fp16 ? 1f / scale : 1f);
+        float factor = fp16 ? 1f / scale : 1f;
+        flatOut[0] = useFlat ? half.flatGradients(flat, scope, factor) : null;
+        if (flatOut[0] == null && flat != null) {
+            half.defineMasterGradients(params); // flat views renewed by the last update have none
+        }
+        double magnitude = flatOut[0] == null ? half.gradientsToMasters(params, factor)
+                : fp16 ? flatOut[0].sum().getFloat() : 0; // the sum is not finite where any element is not
         if (!fp16) {
             return true;
         }
         float[] bad = {Double.isFinite(magnitude) ? 0 : 1};
         model.smp().world().allReduce(bad, ReduceOp.SUM);
         if (bad[0] > 0) {
-            for (Parameter p : params) {
-                DjlInternals.zeroGradient(p.getArray());
+            for (int i = 0; flatOut[0] == null && i < params.size(); i++) {
+                DjlInternals.zeroGradient(params.get(i).getArray()); // flat: the copies' gradients are dropped
             }
             skipped++;
             goodSteps = 0;
@@ -189,7 +196,7 @@ public final class DistributedOptimizer {
      * where {@link FlatParameters#whyNot} finds nothing against it.
      */
     private void makeFlat(List<Parameter> params) {
-        if (!model.smp().config().flatParameters() || model.halfPrecision() != null) {
+        if (!model.smp().config().flatParameters()) {
             return;
         }
         String why = FlatParameters.whyNot(optimizer, params);
@@ -206,8 +213,8 @@ public final class DistributedOptimizer {
             old.release(optimizer);
         }
         model.executor().parameterArraysReplaced();
-        LOG.debug("flat parameters: {} parameters in {} floats on {}", params.size(), flat.size(),
-                flat.weights().getDevice());
+        LOG.info("flat parameters: {} parameters in {} floats on {}{}", params.size(), flat.size(),
+                flat.weights().getDevice(), model.halfPrecision() == null ? "" : ", half-precision copies cast from them");
     }
 
     /** Call after a training step. */
@@ -222,15 +229,17 @@ public final class DistributedOptimizer {
             }
         }
         Smp smp = model.smp();
-        if (!mastersReady(params)) {
-            return;
-        }
         Timeline timeline = smp.timeline();
         // A recorded interval measures the device's work: synchronise before each clock read (GPU).
         boolean timed = timeline != null && timeline.recording();
         boolean useFlat = flat != null && flat.covers(params) && flat.countsAgree(optimizer);
         try (NDManager scope = model.manager().newSubManager()) {
-            NDArray flatGradients = null;
+            NDArray[] halfFlat = new NDArray[1]; // half precision's flat gradient
+            if (!mastersReady(params, useFlat, scope, halfFlat)) {
+                return;
+            }
+            NDArray flatGradients = halfFlat[0];
+            useFlat &= model.halfPrecision() == null || flatGradients != null;
             GradientAverager.Times dp = new GradientAverager.Times(0, 0);
             OverlappedAllReduce.Result overlapped = model.takeOverlapped();
             if (overlapped != null) {
@@ -243,7 +252,7 @@ public final class DistributedOptimizer {
                 }
             } else if (smp.config().ddp() && smp.dpSize() > 1) {
                 long t0 = clock(smp, timed);
-                if (useFlat) {
+                if (useFlat && flatGradients == null) {
                     flatGradients = flat.gradients(scope);
                 }
                 dp = allReduce(smp, params, flatGradients);
@@ -282,5 +291,8 @@ public final class DistributedOptimizer {
             makeFlat(params);
         }
         model.afterUpdate(optimizer, last.updateMillis());
+        if (model.halfPrecision() != null) {
+            model.halfPrecision().useFlat(flat); // the next step's copies: one cast of the flat masters
+        }
     }
 }

@@ -56,6 +56,10 @@ final class FlatParameters implements AutoCloseable {
     private final NDArray weights;
     /** Zero arrays for the gaps between gradients (null where a slot has none), concatenated between them. */
     private final List<NDArray> gaps;
+    /** The same gaps in other types (half precision's gradients), made once each. */
+    private final Map<DataType, List<NDArray>> typedGaps = new java.util.EnumMap<>(DataType.class);
+    /** Each parameter's slot. */
+    private final Map<Parameter, Integer> slots = new IdentityHashMap<>();
     private final String id = "smp4j-flat-" + UUID.randomUUID();
     private final Device device;
     /** The optimizer's state for these parameters, flat. */
@@ -69,6 +73,7 @@ final class FlatParameters implements AutoCloseable {
         this.gaps = new ArrayList<>();
         long at = 0;
         for (int i = 0; i < params.size(); i++) {
+            slots.put(params.get(i), i);
             Shape s = params.get(i).getArray().getShape();
             shapes.add(s);
             offsets[i] = at;
@@ -170,17 +175,26 @@ final class FlatParameters implements AutoCloseable {
      * concatenation of the parameters' gradients (and the zero gaps).
      */
     NDArray gradients(NDManager scope) {
+        return gradientsOf(views, scope);
+    }
+
+    /**
+     * The gradients of {@code arrays} (one per slot, in slot order, all of one type: the parameters' views, or {@link
+     * #castViews}) in one flat array of that type, zero in the gaps, attached to {@code scope}: one concatenation.
+     */
+    NDArray gradientsOf(List<NDArray> arrays, NDManager scope) {
+        List<NDArray> gapsOfType = gaps(arrays.get(0).getDataType());
         NDList parts = new NDList();
         List<NDArray> handles = new ArrayList<>();
         try {
             for (int i = 0; i < params.size(); i++) {
-                NDArray g = DjlInternals.gradient(views.get(i));
+                NDArray g = DjlInternals.gradient(arrays.get(i));
                 handles.add(g);
                 NDArray flat = g.reshape(g.size());
                 handles.add(flat);
                 parts.add(flat);
-                if (gaps.get(i) != null) {
-                    parts.add(gaps.get(i));
+                if (gapsOfType.get(i) != null) {
+                    parts.add(gapsOfType.get(i));
                 }
             }
             NDArray out = NDArrays.concat(parts);
@@ -189,6 +203,46 @@ final class FlatParameters implements AutoCloseable {
         } finally {
             handles.forEach(NDArray::close);
         }
+    }
+
+    private List<NDArray> gaps(DataType type) {
+        if (type == DataType.FLOAT32) {
+            return gaps;
+        }
+        return typedGaps.computeIfAbsent(type, t -> {
+            List<NDArray> out = new ArrayList<>();
+            for (NDArray g : gaps) {
+                NDArray c = g == null ? null : g.toType(t, true);
+                if (c != null) {
+                    c.attach(manager);
+                }
+                out.add(c);
+            }
+            return out;
+        });
+    }
+
+    /** {@code p}'s slot where its array is the view installed here (nothing replaced it since), else -1. */
+    int slotOf(Parameter p) {
+        Integer i = slots.get(p);
+        return i != null && p.getArray() == views.get(i) ? i : -1;
+    }
+
+    /**
+     * One copy of the flat weights in {@code type} (one cast, however many parameters), as a view per slot in slot
+     * order, each a leaf that requires gradients, attached to {@code scope}: half precision's copies of the fp32
+     * masters for a step.
+     */
+    List<NDArray> castViews(DataType type, NDManager scope) {
+        List<NDArray> out;
+        try (DjlInternals.GradMode off = DjlInternals.withoutGradients(); NDArray copy = weights.toType(type, true)) {
+            out = DjlInternals.views(copy, offsets, shapes); // the views keep the copy's memory
+        }
+        for (NDArray v : out) {
+            v.attach(scope);
+            v.setRequiresGradient(true);
+        }
+        return out;
     }
 
     /**
@@ -271,7 +325,9 @@ final class FlatParameters implements AutoCloseable {
     @Override
     public void close() {
         weights.close();
-        gaps.forEach(g -> {
+        List<NDArray> all = new ArrayList<>(gaps);
+        typedGaps.values().forEach(all::addAll);
+        all.forEach(g -> {
             if (g != null) {
                 g.close();
             }

@@ -22,6 +22,11 @@ import java.util.Map;
  * optimizer step. Activations and the messages between stages are half precision; the model's output is cast to fp32
  * on the last stage, so the loss is computed in fp32.
  *
+ * <p>Where the masters are flat ({@link FlatParameters}, given by {@link #useFlat}), a step's copies are one cast of the
+ * flat buffer, a view per parameter, and their gradients reach the update as one flat fp32 array
+ * ({@link #flatGradients}): a few kernels a step instead of several per parameter (on a GPU the CPU must stay ahead of
+ * the kernels). The values are those of the copies made one by one.
+ *
  * <p>Parameters that do not train (batch-norm running statistics) are used as they are, in fp32.
  */
 final class HalfPrecision extends ParameterStore {
@@ -29,8 +34,14 @@ final class HalfPrecision extends ParameterStore {
     private final NDManager copies;
     private final Map<Parameter, Copy> byParameter = new IdentityHashMap<>();
     private long step;
+    /** The masters' flat buffer (null: none, copies one by one), its copy for step {@code flatStep} and their scope. */
+    private FlatParameters flat;
+    private List<NDArray> flatCopies;
+    private NDManager flatScope;
+    private long flatStep = -1;
 
-    private record Copy(NDArray array, long step) {
+    /** {@code flat}: the copy is a view of this step's one cast of the flat masters (closed with it). */
+    private record Copy(NDArray array, long step, boolean flat) {
     }
 
     HalfPrecision(NDManager manager, DataType half) {
@@ -48,6 +59,17 @@ final class HalfPrecision extends ParameterStore {
         step++;
     }
 
+    /**
+     * The masters' flat buffer for the steps that follow (null: none): a parameter whose array is still its view there
+     * is copied as part of one cast of the whole buffer.
+     */
+    void useFlat(FlatParameters masters) {
+        if (masters != flat) {
+            flat = masters;
+            flatStep = -1;
+        }
+    }
+
     @Override
     public NDArray getValue(Parameter parameter, Device device, boolean training) {
         NDArray master = parameter.getArray();
@@ -56,19 +78,58 @@ final class HalfPrecision extends ParameterStore {
         }
         Copy c = byParameter.get(parameter);
         if (c == null || c.step() != step) {
-            if (c != null) {
+            if (c != null && !c.flat()) {
                 c.array().close();
             }
-            NDArray h;
-            try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
-                h = master.toType(half, true);
+            int slot = flat == null ? -1 : flat.slotOf(parameter);
+            if (slot >= 0) {
+                c = new Copy(flatCopies().get(slot), step, true);
+            } else {
+                NDArray h;
+                try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
+                    h = master.toType(half, true);
+                }
+                h.attach(copies);
+                h.setRequiresGradient(true);
+                c = new Copy(h, step, false);
             }
-            h.attach(copies);
-            h.setRequiresGradient(true);
-            c = new Copy(h, step);
             byParameter.put(parameter, c);
         }
         return c.array();
+    }
+
+    /** This step's copy of the flat masters, a view per slot: made at the step's first read of a flat parameter. */
+    private List<NDArray> flatCopies() {
+        if (flatStep != step) {
+            if (flatScope != null) {
+                flatScope.close(); // the last step's copy
+            }
+            flatScope = copies.newSubManager();
+            flatCopies = flat.castViews(half, flatScope);
+            flatStep = step;
+        }
+        return flatCopies;
+    }
+
+    /**
+     * This step's half-precision gradients times {@code factor} (1 / loss scale) as one flat fp32 array in the slots of
+     * {@code masters}, attached to {@code scope}: what the flat update takes in place of the masters' own gradients.
+     * Null unless this step's copies were made from {@code masters} ({@link #useFlat}): then use {@link
+     * #gradientsToMasters}.
+     */
+    NDArray flatGradients(FlatParameters masters, NDManager scope, float factor) {
+        if (masters != flat || flatStep != step) {
+            return null;
+        }
+        try (DjlInternals.GradMode off = DjlInternals.withoutGradients();
+             NDArray h = flat.gradientsOf(flatCopies, scope)) {
+            NDArray g = h.toType(DataType.FLOAT32, false);
+            g.attach(scope);
+            if (factor != 1f) {
+                g.muli(factor);
+            }
+            return g;
+        }
     }
 
     /**
@@ -140,6 +201,7 @@ final class HalfPrecision extends ParameterStore {
     /** Frees every half-precision copy. */
     void close() {
         byParameter.clear();
+        flatStep = -1;
         copies.close();
     }
 }

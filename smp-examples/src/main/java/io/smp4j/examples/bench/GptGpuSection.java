@@ -65,6 +65,14 @@ final class GptGpuSection {
             ms.add(steps.get(i).getAsDouble());
         }
         row.addProperty("median_step_ms", Stats.median(ms));
+        List<Double> queued = new ArrayList<>();
+        JsonArray q = m.has("queued_ms") ? m.getAsJsonArray("queued_ms") : new JsonArray();
+        for (int i = WARMUP; i < q.size(); i++) {
+            queued.add(q.get(i).getAsDouble());
+        }
+        if (!queued.isEmpty()) {
+            row.addProperty("median_queued_ms", Stats.median(queued));
+        }
         row.addProperty("parameters", m.get("parameters").getAsLong());
         row.add("losses", m.get("losses"));
         return row;

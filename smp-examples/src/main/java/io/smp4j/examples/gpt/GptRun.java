@@ -45,6 +45,8 @@ final class GptRun {
     private final GptSteps steps = new GptSteps();
     private final List<Float> losses = new ArrayList<>();
     private final List<Double> stepMillis = new ArrayList<>();
+    /** Per step: the CPU's time until the step's work was queued (before the loss is read, which waits for it). */
+    private final List<Double> queuedMillis = new ArrayList<>();
     /** fp16's loss scale among a step's extra values (0 without fp16). */
     private static final String LOSS_SCALE = "loss scale";
 
@@ -136,6 +138,7 @@ final class GptRun {
                     o.batchSize, o.seqLen);
             StepOutput out = smp.step(steps, "trainStep", model, b[0], b[1]);
             opt.step();
+            queuedMillis.add((System.nanoTime() - t0) / 1e6);
             loss = new float[] {out.reduceMean().getFloat()};
         }
         smp.synchronize();
@@ -186,6 +189,7 @@ final class GptRun {
         root.put("losses", losses);
         root.put("step_ms", stepMillis);
         root.put("median_step_ms", Stats.median(stepMillis));
+        root.put("queued_ms", queuedMillis);
         root.put("peak_rss_mb", peaks);
         root.put("largest_peak_rss_mb", worst);
         PartitionPlan plan = model.plan();

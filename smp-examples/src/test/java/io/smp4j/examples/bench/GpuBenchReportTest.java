@@ -92,14 +92,25 @@ class GpuBenchReportTest {
     void gptSectionComparesPerPrecisionAndKeepsTheLargeModelSectionLast() {
         String json = "{\"machine\":{\"date\":\"2026-12-07\",\"gpu\":\"G\",\"gpus\":1,\"cpu\":\"c\","
                 + "\"cores\":4,\"java\":\"j\",\"djl\":\"d\",\"mpj\":\"m\"},\"suite_minutes\":1.0,"
-                + "\"gpt\":{\"model\":\"--layers 12\",\"smp4j-fp32\":{\"median_step_ms\":60.0},"
+                + "\"gpt\":{\"model\":\"--layers 12\",\"smp4j-fp32\":{\"median_step_ms\":60.0,"
+                + "\"median_queued_ms\":55.0},"
                 + "\"smp4j-fp16\":{\"error\":\"the gpt example failed (exit 1)\"},"
                 + "\"pytorch-fp32\":{\"median_step_ms\":50.0},\"pytorch-fp16\":{\"median_step_ms\":40.0},"
                 + "\"pytorch-bf16\":{\"median_step_ms\":41.0}}}";
         String md = new GpuBenchReport(JsonParser.parseString(json).getAsJsonObject()).markdown();
-        assertTrue(md.contains("| fp32 | 50.0 | 60.0 | **1.20** |"), md);
+        assertTrue(md.contains("| fp32 | 50.0 | 60.0 | **1.20** | 55.0 |"), md);
         assertTrue(md.contains("| fp16 | 40.0 | the gpt example failed (exit 1) |  |"), md);
         assertTrue(md.contains("| bf16 | 41.0 | not available (no bfloat16 in DJL 0.35.1) |  |"), md);
+        // Which sections this run measured, which came from earlier runs (merged), and when.
+        JsonObject r = JsonParser.parseString(json).getAsJsonObject();
+        assertTrue(md.contains("This run (1.0 minutes) measured sections none. Merged from earlier runs (`--merge`): "
+                + "section 6 in an earlier run."), md);
+        r.add("measured", JsonParser.parseString("{\"gpt\":{\"date\":\"2026-12-07\",\"gpu\":\"G\"}}"));
+        assertTrue(new GpuBenchReport(r).markdown().contains("This run (1.0 minutes) measured section 6.\n"), md);
+        r.add("measured", JsonParser.parseString("{\"gpt\":{\"date\":\"2026-12-05T10:00Z\",\"gpu\":\"H\"}}"));
+        String merged = new GpuBenchReport(r).markdown();
+        assertTrue(merged.contains("measured sections none. Merged from earlier runs (`--merge`): section 6 on "
+                + "2026-12-05 (H)."), merged);
         // An older report's large-model section, under its old number, comes back under the new one.
         String kept = GpuBenchReport.largeModelSection("# r\n\n## 5. Large models: memory\n\nrows\n");
         assertTrue(kept.equals("\n## 7. Large models: memory\n\nrows\n"), kept);
@@ -120,9 +131,11 @@ class GpuBenchReportTest {
                 + ",\"interleaved-M8\":" + String.format(run, 8, 2, "20.0", rank + "," + rank)
                 + ",\"pytorch-M1\":{\"median_step_ms\":8.0},\"pytorch-M4\":{\"median_step_ms\":12.5}}}";
         String md = new GpuBenchReport(JsonParser.parseString(json).getAsJsonObject()).markdown();
-        assertTrue(md.contains("| 1 process | 4 | 12.0 | 1.20x | 60% | 100% |  |"), md);
-        assertTrue(md.contains("| 2 stages, interleaved | 4 | 14.0 | 1.40x | 60% / 60% | 80% | missed |"), md);
-        assertTrue(md.contains("| 2 stages, interleaved | 8 | 20.0 | 2.00x | 60% / 60% | 89% |  |"), md);
+        assertTrue(md.contains("| 1 process | 4 | 12.0 | 1.20x |  | 60% | 100% |  |"), md);
+        // 14 / 10 over 1.3x one process at M = 1; 14 / 12 = 1.17x one process at M = 4, within it.
+        assertTrue(md.contains("| 2 stages, interleaved | 4 | 14.0 | 1.40x | 1.17x | 60% / 60% | 80% | missed; "
+                + "against one process at M = 4 met |"), md);
+        assertTrue(md.contains("| 2 stages, interleaved | 8 | 20.0 | 2.00x |  | 60% / 60% | 89% |  |"), md);
         assertTrue(md.contains("which nothing observes"), md);
         // PyTorch's rows are no runs of ours: not in the table, but the sentence after it (12.5 / 8 = 1.56x; 14 / 12.5).
         assertTrue(!md.contains("| 1 process | 1 |"), md);

@@ -26,6 +26,8 @@ import java.util.List;
  * <p>Arguments: out partitions microbatches pipeline init(delayed|eager) precision(fp32|fp16) steps [budgetMb].
  * With {@code -Dsmp.test.moving=true} the run starts from a lopsided plan (stage 0 = the embeddings only) and
  * re-partitions from measured times after step 2: whole transformer blocks move between ranks that never held them.
+ * {@code -Dsmp.test.flat=false} turns {@code flat_parameters} off; {@code -Dsmp.test.scaling=INITIAL,WINDOW} sets fp16's
+ * loss scaling (default 1024,2).
  */
 public final class GptEquivalenceMain {
     static final Gpt.Config SHAPE = new Gpt.Config(4, 32, 2, 16, 256);
@@ -42,7 +44,9 @@ public final class GptEquivalenceMain {
         int steps = Integer.parseInt(args[6]);
         boolean moving = Boolean.getBoolean("smp.test.moving");
         SmpConfig.Builder b = SmpConfig.builder().partitions(p).microbatches(m).pipeline(args[3]).ddp(true)
-                .fp16(args[5].equals("fp16")).repartitionSteps(moving ? 2 : 0).repartitionThreshold(0);
+                .fp16(args[5].equals("fp16")).repartitionSteps(moving ? 2 : 0).repartitionThreshold(0)
+                .flatParameters(!"false".equals(System.getProperty("smp.test.flat")));
+        String[] scaling = System.getProperty("smp.test.scaling", "1024,2").split(",");
         if (args.length > 7) {
             b.memoryBudgetMb(Double.parseDouble(args[7]));
         }
@@ -64,7 +68,7 @@ public final class GptEquivalenceMain {
             }
             DistributedOptimizer opt = new DistributedOptimizer(model,
                     Optimizer.adam().optLearningRateTracker(Tracker.fixed(0.01f)).build(),
-                    new DistributedOptimizer.LossScaling(1024f, 2, 1f));
+                    new DistributedOptimizer.LossScaling(Float.parseFloat(scaling[0]), Integer.parseInt(scaling[1]), 1f));
             TextCorpus text = TextCorpus.open(null);
             GptSteps body = new GptSteps();
             StringBuilder losses = new StringBuilder();

@@ -2,6 +2,7 @@ package io.smp4j.examples.gpt;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
@@ -36,15 +37,23 @@ class GptEquivalenceTest {
 
     private Run run(int steps, boolean moving, int np, int p, int m, String pipeline, String init, String precision,
                     String... extra) throws Exception {
+        return run(steps, List.of("-Dsmp.test.moving=" + moving), np, p, m, pipeline, init, precision, extra);
+    }
+
+    /** {@code props}: the ranks' system properties ({@link GptEquivalenceMain}'s switches). */
+    private Run run(int steps, List<String> props, int np, int p, int m, String pipeline, String init,
+                    String precision, String... extra) throws Exception {
         Engine.getInstance();
-        Path out = dir.resolve("w" + np + "p" + p + "m" + m + pipeline + init + precision + steps + moving + ".params");
+        Path out = dir.resolve("w" + np + "p" + p + "m" + m + pipeline + init + precision + steps
+                + String.join("", props).replaceAll("[^A-Za-z0-9]", "") + ".params");
         List<String> args = new ArrayList<>(List.of(out.toString(), "" + p, "" + m, pipeline, init, precision,
                 "" + steps));
         args.addAll(List.of(extra));
+        List<String> jvm = new ArrayList<>(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
+                "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120"));
+        jvm.addAll(props);
         TestSupport.Result r = TestSupport.run(new LocalLauncher.Builder(np, GptEquivalenceMain.class.getName())
-                .args(args).jvmArgs(List.of("-Xmx1g", "-Dai.djl.pytorch.num_threads=1",
-                        "-Dai.djl.pytorch.num_interop_threads=1", "-Dsmp.comm.timeout.s=120",
-                        "-Dsmp.test.moving=" + moving)));
+                .args(args).jvmArgs(jvm));
         Files.writeString(Path.of("target", "gpt-" + out.getFileName() + extra.length + ".log"), r.output());
         if (r.output().contains("GPTEQ-REFUSED")) {
             return new Run(null, null, r.output());
@@ -118,6 +127,27 @@ class GptEquivalenceTest {
             float e = Float.intBitsToFloat(Integer.parseUnsignedInt(full[i], 16));
             assertTrue(Math.abs(a - e) < 0.01 * e, "microbatch loss " + i + ": fp16 " + a + ", fp32 " + e);
         }
+    }
+
+    /**
+     * fp16 with flat masters (after the first update: one cast a step for the half-precision copies, one flat fp32
+     * gradient for the update) equals fp16 parameter by parameter, bitwise, on one process and on two stages; also
+     * through steps skipped for overflow (a scale doubled after every good step overflows after a few).
+     */
+    @Test
+    void fp16WithFlatMastersEqualsFp16ParameterByParameter() throws Exception {
+        Run flat = run(1, 1, 4, "interleaved", "delayed", "fp16");
+        assertTrue(flat.output().contains("half-precision copies cast from them"), flat.output());
+        Run byParameter = run(3, List.of("-Dsmp.test.flat=false"), 1, 1, 4, "interleaved", "delayed", "fp16");
+        assertFalse(byParameter.output().contains("flat parameters:"), byParameter.output());
+        assertSame(flat, byParameter);
+        List<String> growing = List.of("-Dsmp.test.scaling=16384,1");
+        Run skipping = run(6, growing, 2, 2, 2, "interleaved", "delayed", "fp16");
+        Matcher skipped = Pattern.compile("GPTEQ rank=0 .* skipped=(\\d+)").matcher(skipping.output());
+        assertTrue(skipped.find() && Integer.parseInt(skipped.group(1)) > 0, skipping.output());
+        assertTrue(skipping.output().contains("half-precision copies cast from them"), skipping.output());
+        assertSame(run(6, List.of("-Dsmp.test.scaling=16384,1", "-Dsmp.test.flat=false"), 2, 2, 2, "interleaved",
+                "delayed", "fp16"), skipping);
     }
 
     @Test
