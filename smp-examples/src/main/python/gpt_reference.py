@@ -62,7 +62,8 @@ class Gpt(nn.Module):
 def main():
     p = argparse.ArgumentParser()
     for name, default in (("layers", 32), ("hidden", 1024), ("heads", 16), ("seq-len", 64), ("vocab", 256),
-                          ("batch-size", 4), ("microbatches", 1), ("steps", 20), ("warmup", 5)):
+                          ("batch-size", 4), ("microbatches", 1), ("steps", 20), ("warmup", 5),
+                          ("cuda-profile-step", 0)):
         p.add_argument("--" + name, type=int, default=default)
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
     p.add_argument("--device", default="cuda")
@@ -78,6 +79,9 @@ def main():
     for step in range(a.warmup + a.steps):
         if dev.type == "cuda":
             torch.cuda.synchronize()
+        if step + 1 == a.cuda_profile_step:
+            torch.cuda.synchronize()
+            torch.cuda.profiler.start()  # this step's kernels, one by one, for ncu --profile-from-start off
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         for mb in ids.chunk(a.microbatches):
@@ -89,6 +93,8 @@ def main():
         scaler.update()
         if dev.type == "cuda":
             torch.cuda.synchronize()
+        if step + 1 == a.cuda_profile_step:
+            torch.cuda.profiler.stop()
         if step >= a.warmup:
             times.append((time.perf_counter() - t0) * 1e3)
         losses.append(loss.item() * a.microbatches)

@@ -66,6 +66,9 @@ public final class GptOptions {
     @Option(names = "--eager-init", description = "initialise the whole model on every rank first (no delayed "
             + "initialisation; for comparison)")
     boolean eagerInit;
+    @Option(names = "--cuda-profile-step", paramLabel = "N", converter = CommandLines.NonNegative.class,
+            description = "run step N (from 1) inside a CUDA profiler range, for ncu --profile-from-start off (0: none)")
+    int cudaProfileStep;
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "this help")
     boolean help;
 

@@ -110,7 +110,14 @@ final class GptRun {
                 timeline.setStep(s + 1);
                 timeline.setRecording(s > start && s <= start + o.run.traceSteps);
             }
+            boolean profiled = s + 1 == o.cudaProfileStep;
+            if (profiled) {
+                io.smp4j.core.device.Cuda.profilerRange(true); // its kernels, one by one, for a profiler to time
+            }
             listeners.onStep(step(model, opt, s));
+            if (profiled) {
+                io.smp4j.core.device.Cuda.profilerRange(false);
+            }
         }
         listeners.onEpochEnd(1, o.steps);
         listeners.onTrainingEnd(o.steps);
