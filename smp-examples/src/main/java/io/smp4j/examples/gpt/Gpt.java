@@ -47,6 +47,16 @@ public final class Gpt {
         }
     }
 
+    /**
+     * GPT's LayerNorm: over each position's features (the last axis of batch x positions x features). DJL's default
+     * normalises over every axis but the batch's, here all positions of a sequence at once: statistics that mix later
+     * tokens into earlier positions (no longer causal), gamma and beta per position and feature, and a kernel with one
+     * row per sequence (on an H100, 35 times PyTorch's time for GPT-2 small's LayerNorms).
+     */
+    static LayerNorm perPosition() {
+        return LayerNorm.builder().axis(2).build();
+    }
+
     public static SequentialBlock build(Config c) {
         SequentialBlock model = new SequentialBlock();
         model.add(new Embeddings(c.vocab(), c.seqLen(), c.hidden()));
@@ -56,7 +66,7 @@ public final class Gpt {
         }
         Block head = Linear.builder().setUnits(c.vocab()).build();
         head.setInitializer(new NormalInitializer(0.02f), Parameter.Type.WEIGHT);
-        model.add(new SequentialBlock().add(LayerNorm.builder().build()).add(head));
+        model.add(new SequentialBlock().add(perPosition()).add(head));
         return model;
     }
 
@@ -107,10 +117,10 @@ public final class Gpt {
 
         TransformerLayer(int hidden, int heads, float residualStd) {
             this.heads = heads;
-            ln1 = addChildBlock("ln1", LayerNorm.builder().build());
+            ln1 = addChildBlock("ln1", perPosition());
             qkv = addChildBlock("qkv", Linear.builder().setUnits(3L * hidden).build());
             proj = addChildBlock("proj", Linear.builder().setUnits(hidden).build());
-            ln2 = addChildBlock("ln2", LayerNorm.builder().build());
+            ln2 = addChildBlock("ln2", perPosition());
             up = addChildBlock("up", Linear.builder().setUnits(4L * hidden).build());
             down = addChildBlock("down", Linear.builder().setUnits(hidden).build());
             qkv.setInitializer(new NormalInitializer(0.02f), Parameter.Type.WEIGHT);
