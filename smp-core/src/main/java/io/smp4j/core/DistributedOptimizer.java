@@ -264,10 +264,7 @@ public final class DistributedOptimizer {
             boolean measured = timed || model.executor().computeClock().measuring();
             long t0 = clock(smp, measured);
             if (useFlat) {
-                if (flatGradients == null) {
-                    flatGradients = flat.gradients(scope);
-                }
-                flat.update(optimizer, flatGradients);
+                flat.update(optimizer, flatGradients); // null: each update group concatenates its own gradients
                 model.executor().parameterArraysReplaced(); // new views, without gradients
             } else {
                 for (Parameter p : params) {

@@ -29,10 +29,14 @@ import java.util.UUID;
  *       average and the update work on. After each update every parameter gets a fresh view without a gradient, so
  *       that backward hands it its gradient rather than adding into a zeroed one (no fill, no addition per
  *       parameter).</li>
- *   <li><b>Update</b>: one {@code optimizer.update} of the flat weights with the flat gradient: DJL's own optimizer,
+ *   <li><b>Update</b>: {@code optimizer.update} of the flat weights with the flat gradient, one call per group of
+ *       consecutive slots of at most {@link #GROUP} elements (a larger parameter alone): DJL's own optimizer,
  *       elementwise, so SGD (momentum, weight decay, clipping, rescaling), Adam and AdamW keep their semantics and
- *       learning-rate trackers; a handful of kernels in place of several per parameter.</li>
- *   <li><b>Optimizer state</b> (momentum, Adam's moments) is flat too, and each parameter's entry in the optimizer's
+ *       learning-rate trackers; a handful of kernels per group in place of several per parameter. Groups bound what
+ *       an update allocates besides the model (DJL's Adam makes several temporaries the size of what it updates; one
+ *       update of a 400 M-parameter buffer tripled a rank's peak memory), and without data parallelism each group's
+ *       gradient is concatenated on its own, so no flat copy of all gradients exists.</li>
+ *   <li><b>Optimizer state</b> (momentum, Adam's moments) is flat per group, and each parameter's entry in the optimizer's
  *       own maps is a view of its slot: checkpoints ({@link OptimizerState}) keep their format. State put there from
  *       elsewhere (a checkpoint loaded, a unit moved here) is adopted into the flat state before the next update.</li>
  * </ul>
@@ -41,10 +45,16 @@ import java.util.UUID;
  * then treat every element alike wherever its stage's buffer starts, so a pipelined step stays bitwise equal to one
  * process; GPU kernels get aligned loads. Only for exactly DJL's {@code Sgd}, {@code Adam} and {@code AdamW} (whose
  * PyTorch updates are elementwise), float32 parameters on one device, on the PyTorch engine; see {@link #whyNot}.
+ *
+ * <p>Longer than 300 lines on purpose: one buffer's whole life, whose slot layout (offsets, gaps, views) every part
+ * must share: making it, its gradients (fp32, or half precision's copies), the update and the views it renews, and
+ * handing it back; the optimizer state's side lives in {@link FlatState}.
  */
 final class FlatParameters implements AutoCloseable {
     /** Slot alignment, in elements. */
     static final int ALIGN = 64;
+    /** Elements of an update group (16 MB of float32): temporaries stay small, and so do host allocations. */
+    static final long GROUP = 4L << 20;
 
     private final NDManager manager;
     private final List<Parameter> params;
@@ -62,10 +72,13 @@ final class FlatParameters implements AutoCloseable {
     private final Map<Parameter, Integer> slots = new IdentityHashMap<>();
     private final String id = "smp4j-flat-" + UUID.randomUUID();
     private final Device device;
-    /** The optimizer's state for these parameters, flat. */
-    private final FlatState state;
+    /** Consecutive slots updated together: parameters [first, end), elements [from, to) of the flat buffer. */
+    private record Group(String id, int first, int end, long from, long to, NDArray weights, FlatState state) {
+    }
 
-    private FlatParameters(NDManager manager, List<Parameter> params, Optimizer optimizer) {
+    private final List<Group> groups = new ArrayList<>();
+
+    private FlatParameters(NDManager manager, List<Parameter> params, Optimizer optimizer, long group) {
         this.manager = manager;
         this.params = List.copyOf(params);
         this.shapes = new ArrayList<>();
@@ -82,39 +95,50 @@ final class FlatParameters implements AutoCloseable {
         }
         total = Math.max(at, ALIGN);
         device = params.get(0).getArray().getDevice();
-        // The weights, copied once into the flat buffer, and the parameters' arrays replaced by views of it.
-        NDList parts = new NDList();
-        List<NDArray> reshaped = new ArrayList<>();
-        for (int i = 0; i < params.size(); i++) {
-            NDArray w = params.get(i).getArray();
-            NDArray r = w.reshape(w.size());
-            reshaped.add(r);
-            parts.add(r);
-            long gap = (i + 1 < params.size() ? offsets[i + 1] : total) - offsets[i] - w.size();
-            NDArray zeros = gap == 0 ? null : manager.zeros(new Shape(gap), DataType.FLOAT32, device);
-            gaps.add(zeros);
-            if (zeros != null) {
-                parts.add(zeros);
-            }
-        }
+        // The flat buffer, each parameter's values copied into its slot, and its array replaced by a view of it (the
+        // old one closed at once: the copy never holds two of the model).
         try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
-            weights = NDArrays.concat(parts);
+            weights = manager.zeros(new Shape(total), DataType.FLOAT32, device);
+            views = new ArrayList<>(DjlInternals.views(weights, offsets, shapes));
         }
-        weights.attach(manager);
-        reshaped.forEach(NDArray::close); // views of the old weights (the gaps stay)
-        views = new ArrayList<>(DjlInternals.views(weights, offsets, shapes));
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
             NDArray old = p.getArray();
             NDArray v = views.get(i);
+            try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
+                v.set(new ai.djl.ndarray.index.NDIndex("..."), old);
+            }
+            long gap = (i + 1 < params.size() ? offsets[i + 1] : total) - offsets[i] - old.size();
+            gaps.add(gap == 0 ? null : manager.zeros(new Shape(gap), DataType.FLOAT32, device));
             v.attach(manager);
             v.setRequiresGradient(true);
             DjlInternals.replaceArray(p, v);
             old.close();
         }
         DjlInternals.defineGradients(views); // so that every view has a gradient of its own before any backward
-        state = new FlatState(manager, this.params, offsets, shapes, total, device, id);
-        state.adopt(optimizer); // the parameters' optimizer state, into flat state
+        for (int first = 0; first < params.size(); ) {
+            int end = first + 1;
+            while (end < params.size() && offsets[end] + shapes.get(end).size() - offsets[first] <= group) {
+                end++;
+            }
+            long from = offsets[first];
+            long to = end < params.size() ? offsets[end] : total;
+            long[] rel = new long[end - first];
+            for (int i = first; i < end; i++) {
+                rel[i - first] = offsets[i] - from;
+            }
+            String gid = id + "#" + groups.size();
+            NDArray w;
+            try (DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
+                w = weights.get(new ai.djl.ndarray.index.NDIndex("{}:{}", from, to));
+            }
+            w.attach(manager);
+            FlatState st = new FlatState(manager, this.params.subList(first, end), rel, shapes.subList(first, end),
+                    to - from, device, gid);
+            st.adopt(optimizer); // the parameters' optimizer state, into flat state
+            groups.add(new Group(gid, first, end, from, to, w, st));
+            first = end;
+        }
     }
 
     /** Why {@code params} cannot be flat with {@code optimizer} (null: they can). */
@@ -144,7 +168,12 @@ final class FlatParameters implements AutoCloseable {
      * {@code optimizer} holds for them made flat too. Between steps only: their gradients start at zero.
      */
     static FlatParameters of(List<Parameter> params, NDManager parent, Optimizer optimizer) {
-        return new FlatParameters(parent.newSubManager(), params, optimizer);
+        return of(params, parent, optimizer, GROUP);
+    }
+
+    /** With update groups of at most {@code group} elements (tests: several groups on a small model). */
+    static FlatParameters of(List<Parameter> params, NDManager parent, Optimizer optimizer, long group) {
+        return new FlatParameters(parent.newSubManager(), params, optimizer, group);
     }
 
     /** Whether these are exactly {@code params}, each with the view installed here (nothing replaced them since). */
@@ -183,11 +212,16 @@ final class FlatParameters implements AutoCloseable {
      * #castViews}) in one flat array of that type, zero in the gaps, attached to {@code scope}: one concatenation.
      */
     NDArray gradientsOf(List<NDArray> arrays, NDManager scope) {
+        return gradientsOf(arrays, 0, params.size(), scope);
+    }
+
+    /** {@link #gradientsOf} for slots [first, end) only: their part of the flat buffer. */
+    private NDArray gradientsOf(List<NDArray> arrays, int first, int end, NDManager scope) {
         List<NDArray> gapsOfType = gaps(arrays.get(0).getDataType());
         NDList parts = new NDList();
         List<NDArray> handles = new ArrayList<>();
         try {
-            for (int i = 0; i < params.size(); i++) {
+            for (int i = first; i < end; i++) {
                 NDArray g = DjlInternals.gradient(arrays.get(i));
                 handles.add(g);
                 NDArray flat = g.reshape(g.size());
@@ -261,25 +295,35 @@ final class FlatParameters implements AutoCloseable {
     }
 
     /**
-     * One update of every parameter ({@link #countsAgree} first): {@code optimizer.update} on the flat weights with the
-     * flat {@code gradients}; then every parameter gets a new view without a gradient (the executor need not zero
-     * gradients, and its parameter store must be renewed).
+     * One update of every parameter ({@link #countsAgree} first): {@code optimizer.update} on each group's part of the
+     * flat weights with its part of {@code gradients} (the whole flat gradient, say the data-parallel average), or,
+     * where that is null, with its own parameters' gradients concatenated; then every parameter gets a new view without
+     * a gradient (the executor need not zero gradients, and its parameter store must be renewed).
      */
     void update(Optimizer optimizer, NDArray gradients) {
         Map<String, Integer> counts = DjlInternals.updateCounts(optimizer);
         Integer count = counts.get(params.get(0).getId());
-        if (count == null) {
-            counts.remove(id);
-        } else {
-            counts.put(id, count);
+        Integer after = null;
+        for (Group g : groups) {
+            if (count == null) {
+                counts.remove(g.id());
+            } else {
+                counts.put(g.id(), count);
+            }
+            g.state().adopt(optimizer);
+            try (NDManager scope = manager.newSubManager();
+                 DjlInternals.GradMode off = DjlInternals.withoutGradients()) {
+                NDArray grad = gradients == null ? gradientsOf(views, g.first(), g.end(), scope)
+                        : gradients.get(new ai.djl.ndarray.index.NDIndex("{}:{}", g.from(), g.to()));
+                grad.attach(scope);
+                optimizer.update(g.id(), g.weights(), grad);
+            }
+            after = counts.get(g.id());
+            g.state().installViews(optimizer);
         }
-        state.adopt(optimizer);
-        optimizer.update(id, weights, gradients);
-        Integer after = counts.get(id);
         for (Parameter p : params) {
             counts.put(p.getId(), after);
         }
-        state.installViews(optimizer);
         renewViews();
     }
 
@@ -311,13 +355,15 @@ final class FlatParameters implements AutoCloseable {
      * new arrays, or when they are trained no more.
      */
     void release(Optimizer optimizer) {
-        for (Map<String, Map<Device, NDArray>> map : DjlInternals.optimizerState(optimizer).values()) {
-            Map<Device, NDArray> flat = map.remove(id);
-            if (flat != null) {
-                flat.values().forEach(NDArray::close);
+        for (Group g : groups) {
+            for (Map<String, Map<Device, NDArray>> map : DjlInternals.optimizerState(optimizer).values()) {
+                Map<Device, NDArray> flat = map.remove(g.id());
+                if (flat != null) {
+                    flat.values().forEach(NDArray::close);
+                }
             }
+            DjlInternals.updateCounts(optimizer).remove(g.id());
         }
-        DjlInternals.updateCounts(optimizer).remove(id);
         close();
     }
 
@@ -325,6 +371,7 @@ final class FlatParameters implements AutoCloseable {
     @Override
     public void close() {
         weights.close();
+        groups.forEach(g -> g.weights().close());
         List<NDArray> all = new ArrayList<>(gaps);
         typedGaps.values().forEach(all::addAll);
         all.forEach(g -> {

@@ -103,6 +103,14 @@ class FlatParametersTest {
     }
 
     private static void equalsPerParameter(Supplier<Optimizer> make) {
+        equalsPerParameter(make, FlatParameters.GROUP, false);
+    }
+
+    /**
+     * {@code group}: update groups of at most that many elements; {@code whole}: the update gets the whole flat gradient
+     * (as after a data-parallel average), else each group concatenates its own.
+     */
+    private static void equalsPerParameter(Supplier<Optimizer> make, long group, boolean whole) {
         try (NDManager m = NDManager.newBaseManager()) {
             List<Parameter> ref = params(m, 7);
             List<Parameter> flat = params(m, 7);
@@ -115,12 +123,12 @@ class FlatParametersTest {
                 perParameter(refOpt, ref);
                 if (f == null) {
                     perParameter(flatOpt, flat); // the first step runs per parameter, as DistributedOptimizer's does
-                    f = FlatParameters.of(flat, m, flatOpt);
+                    f = FlatParameters.of(flat, m, flatOpt, group);
                     assertTrue(f.covers(flat));
                 } else {
                     assertTrue(f.countsAgree(flatOpt));
                     try (NDManager scope = m.newSubManager()) {
-                        f.update(flatOpt, f.gradients(scope));
+                        f.update(flatOpt, whole ? f.gradients(scope) : null);
                     }
                 }
                 assertSameValues(ref, flat, "weights after step " + step);
@@ -143,6 +151,19 @@ class FlatParametersTest {
     @Test
     void adamEqualsDjlsUpdatePerParameter() {
         equalsPerParameter(() -> Optimizer.adam().optLearningRateTracker(Tracker.fixed(0.01f)).build());
+    }
+
+    /**
+     * Updates in groups (here of at most 50 elements: each slot its own group, the 64-element parameter larger than that)
+     * equal DJL's update per parameter, with each group's own gradients or with slices of the whole flat gradient.
+     */
+    @Test
+    void updatesInGroupsEqualDjlsUpdatePerParameter() {
+        for (boolean whole : new boolean[] {false, true}) {
+            equalsPerParameter(() -> Optimizer.adam().optLearningRateTracker(Tracker.fixed(0.01f)).build(), 50, whole);
+            equalsPerParameter(() -> Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.05f)).optMomentum(0.9f)
+                    .optWeightDecays(0.01f).build(), 50, whole);
+        }
     }
 
     /**
