@@ -103,7 +103,7 @@ class FlatParametersTest {
     }
 
     private static void equalsPerParameter(Supplier<Optimizer> make) {
-        equalsPerParameter(make, FlatParameters.GROUP, false);
+        equalsPerParameter(make, FlatParameters.group(ai.djl.Device.cpu()), false);
     }
 
     /**
