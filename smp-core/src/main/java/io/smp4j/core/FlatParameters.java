@@ -22,6 +22,10 @@ import java.util.UUID;
  * A stage's trainable parameters in one flat buffer, so that a step's CPU work does not grow with the parameter count
  * (on a GPU the CPU must stay ahead of the kernels; DJL updates, and zeroes, one parameter at a time).
  *
+ * <p>Longer than 300 lines on purpose: one buffer's whole life, whose slot layout (offsets, gaps, views, update groups)
+ * every part shares: making it, its gradients (fp32, or half precision's copies), the update and the views it renews,
+ * handing it back; the optimizer state's side lives in {@link FlatState}.
+ *
  * <ul>
  *   <li><b>Weights</b>: each parameter's array is replaced by a view of its slot in one flat array (the values are
  *       copied once). Blocks compute with the views, autograd gives each its own gradient as before.</li>
@@ -45,10 +49,6 @@ import java.util.UUID;
  * then treat every element alike wherever its stage's buffer starts, so a pipelined step stays bitwise equal to one
  * process; GPU kernels get aligned loads. Only for exactly DJL's {@code Sgd}, {@code Adam} and {@code AdamW} (whose
  * PyTorch updates are elementwise), float32 parameters on one device, on the PyTorch engine; see {@link #whyNot}.
- *
- * <p>Longer than 300 lines on purpose: one buffer's whole life, whose slot layout (offsets, gaps, views) every part
- * must share: making it, its gradients (fp32, or half precision's copies), the update and the views it renews, and
- * handing it back; the optimizer state's side lives in {@link FlatState}.
  */
 final class FlatParameters implements AutoCloseable {
     /** Slot alignment, in elements. */
