@@ -55,10 +55,9 @@ final class FlatParameters implements AutoCloseable {
     static final int ALIGN = 64;
     /**
      * Elements of an update group on {@code device}. A GPU: 32 M (128 MB of float32), so that each group's kernels
-     * are few and large and ResNet18's 11.7 M parameters stay one group. With groups of 4 M on an H100, ResNet18 at
-     * 64 px (launch-bound) queued its step 0.8 ms later than with one update, and GPT-2 small's fp16 step, whose
-     * groups are updated after the overflow check waited for the device, took 39.8 ms against 27.8 before groups. A
-     * CPU: 4 M (16 MB), so that temporaries stay below the size the C library maps and unmaps afresh each time.
+     * are few and large and ResNet18's 11.7 M parameters stay one group (with groups of 4 M, an H100 run queued
+     * ResNet18's launch-bound 64 px step 0.8 ms later than one update did). A CPU: 4 M (16 MB), so that temporaries
+     * stay below the size the C library maps and unmaps afresh each time.
      */
     static long group(Device device) {
         return device.isGpu() ? 32L << 20 : 4L << 20;
