@@ -99,31 +99,33 @@ public final class DistributedOptimizer {
         return skipped;
     }
 
-    /**
-     * Half precision: this step's gradients for the update, unscaled (fp16), and with fp16 checked for overflow on every
-     * rank (all skip together). With flat masters ({@code useFlat}) they come as one flat fp32 array, returned in
-     * {@code flatOut[0]}; else they are added into the masters' gradients. Returns whether the update may run.
-     */
-    private boolean mastersReady(List<Parameter> params, boolean useFlat, NDManager scope, NDArray[] flatOut) {
-        HalfPrecision half = model.halfPrecision();
-        if (half == null) {
-            return true;
-        }
+    /** Half precision's gradients: one flat fp32 array, or null (added into the masters' own); fp16: their size. */
+    private record Unscaled(NDArray flat, double magnitude) {
+    }
+
+    /** This step's half-precision gradients, times 1 / loss scale with fp16 (flat where the masters are). */
+    private Unscaled unscale(HalfPrecision half, List<Parameter> params, boolean useFlat, NDManager scope) {
         boolean fp16 = model.smp().config().fp16();
         float factor = fp16 ? 1f / scale : 1f;
-        flatOut[0] = useFlat ? half.flatGradients(flat, scope, factor) : null;
-        if (flatOut[0] == null && flat != null) {
+        NDArray g = useFlat ? half.flatGradients(flat, scope, factor) : null;
+        if (g != null) {
+            return new Unscaled(g, fp16 ? g.sum().getFloat() : 0);
+        }
+        if (flat != null) {
             half.defineMasterGradients(params); // flat views renewed by the last update have none
         }
-        double magnitude = flatOut[0] == null ? half.gradientsToMasters(params, factor)
-                : fp16 ? flatOut[0].sum().getFloat() : 0; // the sum is not finite where any element is not
-        if (!fp16) {
-            return true;
-        }
-        float[] bad = {Double.isFinite(magnitude) ? 0 : 1};
+        return new Unscaled(null, half.gradientsToMasters(params, factor));
+    }
+
+    /**
+     * fp16: whether this step's gradients are finite on every rank; where not, all skip the step together (dropping
+     * the gradients) and the loss scale halves; after a window of good steps it doubles.
+     */
+    private boolean finite(List<Parameter> params, Unscaled u) {
+        float[] bad = {Double.isFinite(u.magnitude()) ? 0 : 1};
         model.smp().world().allReduce(bad, ReduceOp.SUM);
         if (bad[0] > 0) {
-            for (int i = 0; flatOut[0] == null && i < params.size(); i++) {
+            for (int i = 0; u.flat() == null && i < params.size(); i++) {
                 DjlInternals.zeroGradient(params.get(i).getArray()); // flat: the copies' gradients are dropped
             }
             skipped++;
@@ -234,12 +236,15 @@ public final class DistributedOptimizer {
         boolean timed = timeline != null && timeline.recording();
         boolean useFlat = flat != null && flat.covers(params) && flat.countsAgree(optimizer);
         try (NDManager scope = model.manager().newSubManager()) {
-            NDArray[] halfFlat = new NDArray[1]; // half precision's flat gradient
-            if (!mastersReady(params, useFlat, scope, halfFlat)) {
-                return;
+            NDArray flatGradients = null;
+            if (model.halfPrecision() != null) {
+                Unscaled u = unscale(model.halfPrecision(), params, useFlat, scope);
+                if (model.smp().config().fp16() && !finite(params, u)) {
+                    return;
+                }
+                flatGradients = u.flat();
+                useFlat = flatGradients != null;
             }
-            NDArray flatGradients = halfFlat[0];
-            useFlat &= model.halfPrecision() == null || flatGradients != null;
             GradientAverager.Times dp = new GradientAverager.Times(0, 0);
             OverlappedAllReduce.Result overlapped = model.takeOverlapped();
             if (overlapped != null) {

@@ -59,23 +59,23 @@ final class GptGpuSection {
             return row;
         }
         JsonObject m = JsonParser.parseString(Files.readString(metrics)).getAsJsonObject();
-        List<Double> ms = new ArrayList<>();
-        JsonArray steps = m.getAsJsonArray("step_ms");
-        for (int i = WARMUP; i < steps.size(); i++) {
-            ms.add(steps.get(i).getAsDouble());
-        }
-        row.addProperty("median_step_ms", Stats.median(ms));
-        List<Double> queued = new ArrayList<>();
-        JsonArray q = m.has("queued_ms") ? m.getAsJsonArray("queued_ms") : new JsonArray();
-        for (int i = WARMUP; i < q.size(); i++) {
-            queued.add(q.get(i).getAsDouble());
-        }
-        if (!queued.isEmpty()) {
-            row.addProperty("median_queued_ms", Stats.median(queued));
+        row.addProperty("median_step_ms", medianAfterWarmup(m, "step_ms"));
+        if (m.has("queued_ms")) {
+            row.addProperty("median_queued_ms", medianAfterWarmup(m, "queued_ms"));
         }
         row.addProperty("parameters", m.get("parameters").getAsLong());
         row.add("losses", m.get("losses"));
         return row;
+    }
+
+    /** The median of the per-step values under {@code key}, the warm-up steps left out. */
+    private static double medianAfterWarmup(JsonObject metrics, String key) {
+        List<Double> v = new ArrayList<>();
+        JsonArray all = metrics.getAsJsonArray(key);
+        for (int i = WARMUP; i < all.size(); i++) {
+            v.add(all.get(i).getAsDouble());
+        }
+        return Stats.median(v);
     }
 
     private static JsonElement pytorch(BenchSuite b, String precision) throws Exception {

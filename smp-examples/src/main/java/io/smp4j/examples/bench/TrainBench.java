@@ -259,10 +259,10 @@ public final class TrainBench {
             }
             double compute = Stats.median(new ArrayList<>(computeByStep.values())); // 0 when none
             double allReduce = Stats.median(new ArrayList<>(allReduceByStep.values()));
+            double[] pipeline = o.observedSteps > 0 ? observedPipe : pipe; // where the pipeline's part was timed
             float[] mine = {(float) compute, (float) allReduce, (float) Stats.median(wall),
-                    (float) Stats.median(o.observedSteps > 0 ? observedPipe : pipe),
-                    (float) ProcessMemory.peakRssMb(), (float) rssBefore, (float) Stats.median(copy),
-                    (float) Stats.median(comm), (float) (sends == 0 ? 0 : send / sends),
+                    (float) Stats.median(pipeline), (float) ProcessMemory.peakRssMb(), (float) rssBefore,
+                    (float) Stats.median(copy), (float) Stats.median(comm), (float) (sends == 0 ? 0 : send / sends),
                     (float) (recvs == 0 ? 0 : recv / recvs), (float) Stats.median(overlapped),
                     (float) Stats.median(hidden), buckets};
             if (mine.length != BenchRuns.RANK_SLOTS.length) {
@@ -290,7 +290,7 @@ public final class TrainBench {
             r.put("median_step_ms", med);
             r.put("samples_per_second", batch * smp.dpSize() / (med / 1e3));
             r.put("step_ms", wall);
-            r.put("pipeline_ms", o.observedSteps > 0 ? observedPipe : pipe);
+            r.put("pipeline_ms", pipeline);
             r.put("plans", plans);
             r.put("final_plan", dm.plan().table());
             return r;
