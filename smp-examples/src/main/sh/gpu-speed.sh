@@ -2,7 +2,7 @@
 # One device call for the GPU speed report, on a machine with one GPU and a bundle made by
 # ../shared/tools/gpu-bundle --tests:
 #   bash smp-examples/src/main/sh/gpu-speed.sh OUTDIR [STEPS [SECTION...]]
-# SECTION: gputest (GpuTest, CudaEventClockTest), overhead, pipeline, gpt (sections 1, 2 and 6 of ./smp bench gpu),
+# SECTION: gputest (GpuTest, CudaEventClockTest), gpuexamples (GpuExampleTest, GpuOutOfMemoryTest), overhead, pipeline, gpt (sections 1, 2 and 6 of ./smp bench gpu),
 # mps (section 2's two stages at M = 4 again with CUDA's Multi-Process Service running, where it starts), ncu-gpt (one
 # fp32 step of section 6's gpt, smp4j's and PyTorch's, each kernel timed by ncu: kernel time by family); default:
 # gputest overhead pipeline gpt. Each report section is merged onto the last report that finished (first: the
@@ -28,6 +28,12 @@ for s in $sections; do
         --select-class io.smp4j.core.gpu.CudaEventClockTest > "$work/gputest.txt" 2>&1; echo "rc=$?" >> "$work/gputest.txt"
       grep -E "MARKS|tests (successful|failed|found)|rc=|✘" "$work/gputest.txt" | tail -8 | tee -a "$log"
       grep -E "✘|Exception|expected" "$work/gputest.txt" | head -20 >> "$log" ;;
+    gpuexamples)
+      timeout 240 bash .gpu/smp junit --select-class io.smp4j.examples.gpu.GpuExampleTest \
+        --select-class io.smp4j.examples.gpu.GpuOutOfMemoryTest > "$work/gpuexamples.txt" 2>&1
+      echo "rc=$?" >> "$work/gpuexamples.txt"
+      grep -E "tests (successful|failed|found|skipped)|rc=|✘" "$work/gpuexamples.txt" | tail -8 | tee -a "$log"
+      grep -E "✘|Exception|expected" "$work/gpuexamples.txt" | head -20 >> "$log" ;;
     mps)
       if nvidia-cuda-mps-control -d >> "$log" 2>&1; then
         timeout 120 bash .gpu/smp run -np 2 trainbench --image-size 224 --batch-size 64 --warmup 15 --steps "$steps" \
