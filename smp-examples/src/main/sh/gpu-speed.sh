@@ -4,7 +4,8 @@
 #   bash smp-examples/src/main/sh/gpu-speed.sh OUTDIR [STEPS [SECTION...]]
 # SECTION: gputest (GpuTest, CudaEventClockTest), gpuexamples (GpuExampleTest, GpuOutOfMemoryTest), overhead, pipeline, gpt (sections 1, 2 and 6 of ./smp bench gpu),
 # mps (section 2's two stages at M = 4 again with CUDA's Multi-Process Service running, where it starts), ncu-gpt (one
-# fp32 step of section 6's gpt, smp4j's and PyTorch's, each kernel timed by ncu: kernel time by family); default:
+# fp32 step of section 6's gpt, smp4j's and PyTorch's, each kernel timed by ncu: kernel time by family), ncu-resnet (the
+# same for one step of section 1's ResNet18 at 224 px, flat parameters, cuDNN benchmark on); default:
 # gputest overhead pipeline gpt. Each report section is merged onto the last report that finished (first: the
 # committed docs/benchmarks-gpu.json), so that a section cut short by the call's time limit loses only itself.
 # OUTDIR gets a few files only (a device call brings back at most 8): benchmarks-gpu.md/.json (the last report),
@@ -57,6 +58,20 @@ for s in $sections; do
       python3 smp-examples/src/main/python/ncu_summary.py smp4j="$work/ncu-smp4j.csv" pytorch="$work/ncu-pytorch.csv" \
         2>&1 | tee -a "$log" | tail -12
       cp "$work"/ncu-smp4j.csv "$work"/ncu-pytorch.csv "$out"/ 2>/dev/null ;;
+    ncu-resnet)
+      ncu="ncu --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --csv --page raw"
+      timeout 150 $ncu --log-file "$work/ncu-resnet-smp4j.csv" bash .gpu/smp run -np 1 --cp "$PWD/.gpu/lib/*" \
+        io.smp4j.examples.bench.OverheadBench --model resnet18 --image-size 224 --batch-size 64 --rounds 2 --steps 5 \
+        --flat-parameters true --cudnn-benchmark true --cuda-profile smp --out "$work/ncu-resnet.json" \
+        > "$work/ncu-resnet-smp4j.txt" 2>&1; echo "smp4j rc=$?" | tee -a "$log"
+      timeout 90 $ncu --log-file "$work/ncu-resnet-pytorch.csv" python3 smp-examples/src/main/python/torch_bench.py \
+        single --device cuda --batch-size 64 --image-size 224 --steps 5 --warmup 5 --cudnn-benchmark true \
+        --cuda-profile --out "$work/ncu-resnet-pytorch.json" > "$work/ncu-resnet-pytorch.txt" 2>&1
+      echo "pytorch rc=$?" | tee -a "$log"
+      tail -n 3 "$work/ncu-resnet-smp4j.txt" "$work/ncu-resnet-pytorch.txt" >> "$log"
+      python3 smp-examples/src/main/python/ncu_summary.py smp4j="$work/ncu-resnet-smp4j.csv" \
+        pytorch="$work/ncu-resnet-pytorch.csv" 2>&1 | tee -a "$log" | tail -30
+      cp "$work"/ncu-resnet-smp4j.csv "$work"/ncu-resnet-pytorch.csv "$out"/ 2>/dev/null ;;
     *)
       timeout "$(budget "$s")" bash .gpu/smp bench gpu --sections "$s" --steps "$steps" --merge "$from" \
         --out "$work/$s" > "$work/$s.txt" 2>&1; echo "rc=$?" >> "$work/$s.txt"
