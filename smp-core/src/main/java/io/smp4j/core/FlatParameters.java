@@ -323,7 +323,12 @@ final class FlatParameters implements AutoCloseable {
                 NDArray grad = gradients == null ? gradientsOf(views, g.first(), g.end(), scope)
                         : gradients.get(new ai.djl.ndarray.index.NDIndex("{}:{}", g.from(), g.to()));
                 grad.attach(scope);
-                optimizer.update(g.id(), g.weights(), grad);
+                DjlInternals.SgdStep sgd = DjlInternals.sgdStep(optimizer, g.id(), g.weights());
+                if (sgd == null) {
+                    optimizer.update(g.id(), g.weights(), grad);
+                } else {
+                    sgdInPlace(sgd, g.weights(), grad);
+                }
             }
             after = counts.get(g.id());
             g.state().installViews(optimizer);
@@ -332,6 +337,27 @@ final class FlatParameters implements AutoCloseable {
             counts.put(p.getId(), after);
         }
         renewViews();
+    }
+
+    /**
+     * DJL's native {@code sgdUpdate} for plain (momentum) SGD, the same arithmetic in the same order, but in place on
+     * {@code grad}, which is this update's own (a concatenation, or a slice of the averaged flat gradient that nothing
+     * reads after the update): DJL's clones the gradient and adds {@code 0 * weight} for a weight decay of 0, two more
+     * passes over the memory than the four here ({@code g *= lr}; {@code s = s * momentum + g}; {@code w -= s}). The
+     * learning rate and momentum are CPU scalars, which a GPU kernel takes as launch arguments (a scalar made on the
+     * GPU would be a blocking host-to-device copy).
+     */
+    private void sgdInPlace(DjlInternals.SgdStep sgd, NDArray w, NDArray grad) {
+        try (NDManager host = NDManager.newBaseManager(Device.cpu(), manager.getEngine().getEngineName())) {
+            grad.muli(host.create(sgd.learningRate()));
+            NDArray state = sgd.momentumState();
+            if (state == null) {
+                w.subi(grad);
+            } else {
+                state.muli(host.create(sgd.momentum())).addi(grad);
+                w.subi(state);
+            }
+        }
     }
 
     /**

@@ -148,6 +148,28 @@ class FlatParametersTest {
                 .optWeightDecays(0.01f).build());
     }
 
+    /**
+     * Plain SGD (no weight decay, rescaling or clipping) is updated in place by smp4j ({@code DjlInternals.sgdStep}),
+     * not by DJL's native update: still bitwise DJL's, with a learning rate that changes every update (the tracker
+     * asked with DJL's update counts), with and without momentum, in one group and in several, with each group's own
+     * gradients or slices of the whole flat gradient.
+     */
+    @Test
+    void plainSgdInPlaceEqualsDjlsUpdatePerParameter() {
+        Supplier<Optimizer> momentum = () -> Optimizer.sgd().setLearningRateTracker(
+                Tracker.factor().setBaseValue(0.05f).setFactor(0.7f).build()).optMomentum(0.9f).build();
+        Supplier<Optimizer> plain = () -> Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.05f)).build();
+        for (Supplier<Optimizer> make : List.of(momentum, plain)) {
+            try (NDManager m = NDManager.newBaseManager()) {
+                NDArray w = m.create(new float[] {1, 2});
+                assertNotNull(DjlInternals.sgdStep(make.get(), "w", w), "the in-place path is the one tested");
+            }
+            equalsPerParameter(make);
+            equalsPerParameter(make, 50, false);
+            equalsPerParameter(make, 50, true);
+        }
+    }
+
     @Test
     void adamEqualsDjlsUpdatePerParameter() {
         equalsPerParameter(() -> Optimizer.adam().optLearningRateTracker(Tracker.fixed(0.01f)).build());

@@ -360,6 +360,68 @@ public final class DjlInternals {
         }
     }
 
+    /**
+     * What DJL's {@link Sgd#update} would use for one update of {@code id} (a weight like {@code weight}): counts the
+     * update and asks the learning-rate tracker as {@code update} does (so trackers, update counts and checkpoints stay
+     * DJL's), and takes or makes the momentum state as it does. Null, having counted nothing, where the update is not
+     * plain (momentum) SGD: another class than exactly {@code Sgd}, weight decay, gradient rescaling or clipping, whose
+     * arithmetic only DJL's native {@code sgdUpdate} reproduces bit for bit. What the caller then does in place must
+     * be that native update's arithmetic: {@code g * lr}, then {@code s = s * momentum + g * lr} and {@code w -= s}
+     * (or {@code w -= g * lr} without momentum).
+     */
+    public static SgdStep sgdStep(Optimizer optimizer, String id, NDArray weight) {
+        if (optimizer.getClass() != Sgd.class) {
+            return null;
+        }
+        try {
+            if (optimizerField("weightDecays").getFloat(optimizer) != 0f
+                    || optimizerField("rescaleGrad").getFloat(optimizer) != 1f
+                    || optimizerField("clipGrad").getFloat(optimizer) >= 0f) {
+                return null;
+            }
+            float momentum = sgdField("momentum").getFloat(optimizer);
+            int count = (Integer) optimizerMethod("updateCount", String.class).invoke(optimizer, id);
+            ai.djl.training.tracker.ParameterTracker tracker =
+                    (ai.djl.training.tracker.ParameterTracker) sgdField("learningRateTracker").get(optimizer);
+            float lr = tracker.getNewValue(id, count);
+            NDArray state = null;
+            if (momentum != 0f) {
+                java.util.function.Function<String, NDArray> zeros = k -> weight.zerosLike();
+                state = (NDArray) optimizerMethod("withDefaultState", Map.class, String.class, Device.class,
+                        java.util.function.Function.class).invoke(optimizer, sgdField("momentumStates").get(optimizer),
+                        id, weight.getDevice(), zeros);
+            }
+            return new SgdStep(lr, momentum, state);
+        } catch (IllegalAccessException | java.lang.reflect.InvocationTargetException e) {
+            throw new IllegalStateException("cannot read DJL's Sgd settings (see DjlInternals)", e);
+        }
+    }
+
+    /** {@link #sgdStep}'s answer: the learning rate of this update, the momentum, and the momentum state (or null). */
+    public record SgdStep(float learningRate, float momentum, NDArray momentumState) {
+    }
+
+    private static Field sgdField(String name) {
+        try {
+            Field f = Sgd.class.getDeclaredField(name);
+            f.setAccessible(true);
+            return f;
+        } catch (NoSuchFieldException e) {
+            throw new IllegalStateException("this DJL version's Sgd has no field " + name + " (see DjlInternals)", e);
+        }
+    }
+
+    private static java.lang.reflect.Method optimizerMethod(String name, Class<?>... types) {
+        try {
+            java.lang.reflect.Method m = Optimizer.class.getDeclaredMethod(name, types);
+            m.setAccessible(true);
+            return m;
+        } catch (NoSuchMethodException e) {
+            throw new IllegalStateException("this DJL version's Optimizer has no method " + name
+                    + " (see DjlInternals)", e);
+        }
+    }
+
     private static boolean isStateMap(Type t) {
         if (!(t instanceof ParameterizedType p) || p.getRawType() != Map.class) {
             return false;

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
@@ -254,6 +255,42 @@ class DjlInternalsTest {
     }
 
     /** DJL's PyTorch SGD and Adam zero the gradient after an update (so a step need not); other optimizers may not. */
+    /**
+     * sgdStep asks DJL's Sgd what its update would use: the tracker's learning rate for this update's count (counted,
+     * as Sgd.update counts), the momentum, and the momentum state in the optimizer's own map (made once, zero); null,
+     * counting nothing, for what only DJL's native update computes (weight decay, clipping, rescaling, other classes).
+     */
+    @Test
+    void sgdStepIsWhatSgdsUpdateWouldUse() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray w = m.create(new float[] {1, 2});
+            Optimizer sgd = Optimizer.sgd().setLearningRateTracker(Tracker.factor().setBaseValue(0.5f).setFactor(0.1f)
+                    .build()).optMomentum(0.9f).build();
+            DjlInternals.SgdStep first = DjlInternals.sgdStep(sgd, "w", w);
+            DjlInternals.SgdStep second = DjlInternals.sgdStep(sgd, "w", w);
+            assertEquals(0.9f, first.momentum());
+            assertEquals(0.5f * 0.1f, first.learningRate(), 1e-7f); // the factor tracker at update 1
+            assertEquals(0.5f * 0.1f * 0.1f, second.learningRate(), 1e-7f);
+            assertEquals(2, DjlInternals.updateCounts(sgd).get("w"));
+            assertSame(first.momentumState(), second.momentumState());
+            assertSame(first.momentumState(), DjlInternals.optimizerState(sgd).get("momentumStates").get("w")
+                    .get(w.getDevice()));
+            assertArrayEquals(new float[] {0, 0}, first.momentumState().toFloatArray());
+            assertNull(DjlInternals.sgdStep(Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.1f)).build(), "w", w)
+                    .momentumState());
+            Optimizer[] notPlain = {
+                Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.1f)).optWeightDecays(0.01f).build(),
+                Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.1f)).optClipGrad(1f).build(),
+                Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.1f)).setRescaleGrad(0.5f).build(),
+                Optimizer.adam().build(),
+            };
+            for (Optimizer o : notPlain) {
+                assertNull(DjlInternals.sgdStep(o, "w", w), o.toString());
+                assertNull(DjlInternals.updateCounts(o).get("w"), "nothing counted");
+            }
+        }
+    }
+
     @Test
     void sgdAndAdamUpdatesLeaveTheGradientZero() {
         Optimizer[] optimizers = {
