@@ -36,10 +36,13 @@ import java.util.UUID;
  *   <li><b>Update</b>: {@code optimizer.update} of the flat weights with the flat gradient, one call per group of
  *       consecutive slots of at most {@link #group} elements (a larger parameter alone): DJL's own optimizer,
  *       elementwise, so SGD (momentum, weight decay, clipping, rescaling), Adam and AdamW keep their semantics and
- *       learning-rate trackers; a handful of kernels per group in place of several per parameter. Groups bound what
- *       an update allocates besides the model (DJL's Adam makes several temporaries the size of what it updates; one
- *       update of a 400 M-parameter buffer tripled a rank's peak memory), and without data parallelism each group's
- *       gradient is concatenated on its own, so no flat copy of all gradients exists.</li>
+ *       learning-rate trackers; a handful of kernels per group in place of several per parameter. Plain SGD (no
+ *       weight decay, rescaling or clipping) runs DJL's native arithmetic here, in place on the update's own
+ *       gradient, without the native update's copy of it and its pass adding {@code 0 * weight} ({@link
+ *       #sgdInPlace}). Groups bound what an update allocates besides the model (DJL's Adam makes several
+ *       temporaries the size of what it updates; one update of a 400 M-parameter buffer tripled a rank's peak
+ *       memory), and without data parallelism each group's gradient is concatenated on its own, so no flat copy of
+ *       all gradients exists.</li>
  *   <li><b>Optimizer state</b> (momentum, Adam's moments) is flat per group, and each parameter's entry in the optimizer's
  *       own maps is a view of its slot: checkpoints ({@link OptimizerState}) keep their format. State put there from
  *       elsewhere (a checkpoint loaded, a unit moved here) is adopted into the flat state before the next update.</li>
