@@ -14,7 +14,9 @@ final class StepSchedules {
     private final SmpConfig config;
     private final int stages;
     private final boolean log;
-    private Schedule file;
+    /** The training schedule once made (a hand-written one read and checked, or pipeline's), and evaluation's. */
+    private Schedule training;
+    private Schedule evaluation;
 
     /** @param log whether to log a hand-written schedule once read (one rank does) */
     StepSchedules(SmpConfig config, int stages, boolean log) {
@@ -23,18 +25,26 @@ final class StepSchedules {
         this.log = log;
     }
 
-    /** The training schedule, checked by the simulator. */
+    /** The training schedule, checked by the simulator; made once (a step asks for it each time). */
     synchronized Schedule training() {
-        if (config.scheduleFile().isEmpty()) {
-            return Schedules.checked(config.pipeline(), stages, config.microbatches(), config.activeMicrobatches(),
+        if (training == null && config.scheduleFile().isEmpty()) {
+            training = Schedules.checked(config.pipeline(), stages, config.microbatches(), config.activeMicrobatches(),
                     config.virtualStages());
-        }
-        if (file == null) {
-            file = SmpConfig.schedule(config.scheduleFile(), stages, config.microbatches(), config.virtualStages());
+        } else if (training == null) {
+            training = SmpConfig.schedule(config.scheduleFile(), stages, config.microbatches(),
+                    config.virtualStages());
             if (log) {
-                LOG.info("pipeline {}", file);
+                LOG.info("pipeline {}", training);
             }
         }
-        return file;
+        return training;
+    }
+
+    /** The evaluation schedule: every stage forwards the microbatches in order; made once. */
+    synchronized Schedule evaluation() {
+        if (evaluation == null) {
+            evaluation = Schedules.forwardOnly(stages, config.microbatches(), config.virtualStages());
+        }
+        return evaluation;
     }
 }

@@ -20,8 +20,26 @@ import java.util.List;
 record StepSignature(Method method, int[] axes, int model) {
     static final int WHOLE = -1;
 
+    /**
+     * Each class's public methods, asked for once: {@code getMethods} copies every one of them on each call, which
+     * cost a step tens of microseconds before its first kernel (a GPU idles that long).
+     */
+    private static final ClassValue<Method[]> METHODS = new ClassValue<>() {
+        @Override
+        protected Method[] computeValue(Class<?> type) {
+            return type.getMethods();
+        }
+    };
+    /** Signatures already checked, by method: only the arguments are checked again. */
+    private static final java.util.Map<Method, StepSignature> CHECKED = new java.util.concurrent.ConcurrentHashMap<>();
+
     static StepSignature of(Class<?> type, String name, Object[] args) {
-        List<Method> named = Arrays.stream(type.getMethods()).filter(m -> m.getName().equals(name)).toList();
+        List<Method> named = new java.util.ArrayList<>(1);
+        for (Method m : METHODS.get(type)) {
+            if (m.getName().equals(name)) {
+                named.add(m);
+            }
+        }
         if (named.isEmpty()) {
             List<String> steps = Arrays.stream(type.getMethods()).filter(m -> m.isAnnotationPresent(Step.class))
                     .map(Method::getName).distinct().sorted().toList();
@@ -39,6 +57,32 @@ record StepSignature(Method method, int[] axes, int model) {
     }
 
     private static StepSignature check(Class<?> type, Method m, Object[] args) {
+        StepSignature known = CHECKED.get(m);
+        if (known != null) {
+            known.checkArguments(args);
+            return known;
+        }
+        StepSignature checked = checkMethod(type, m, args);
+        CHECKED.put(m, checked);
+        return checked;
+    }
+
+    /** Each argument an instance of its parameter's type (null passes). */
+    private void checkArguments(Object[] args) {
+        Class<?>[] types = method.getParameterTypes();
+        for (int i = 0; i < types.length; i++) {
+            argumentFits(method.getName(), i, types[i], args[i]);
+        }
+    }
+
+    private static void argumentFits(String name, int i, Class<?> t, Object arg) {
+        if (arg != null && !box(t).isInstance(arg)) {
+            throw new IllegalArgumentException("step " + name + ": argument " + i + " is a "
+                    + arg.getClass().getSimpleName() + " but the parameter is " + t.getSimpleName());
+        }
+    }
+
+    private static StepSignature checkMethod(Class<?> type, Method m, Object[] args) {
         String name = m.getName();
         if (!m.isAnnotationPresent(Step.class)) {
             throw new IllegalArgumentException("method " + type.getSimpleName() + "." + name
@@ -53,10 +97,7 @@ record StepSignature(Method method, int[] axes, int model) {
         int[] axes = new int[params.length];
         for (int i = 0; i < params.length; i++) {
             Class<?> t = params[i].getType();
-            if (args[i] != null && !box(t).isInstance(args[i])) {
-                throw new IllegalArgumentException("step " + name + ": argument " + i + " is a "
-                        + args[i].getClass().getSimpleName() + " but the parameter is " + t.getSimpleName());
-            }
+            argumentFits(name, i, t, args[i]);
             if (StepModel.class.isAssignableFrom(t)) {
                 models++;
                 model = i;

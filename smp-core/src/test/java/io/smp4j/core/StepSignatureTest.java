@@ -2,6 +2,7 @@ package io.smp4j.core;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
@@ -52,6 +53,18 @@ class StepSignatureTest {
         assertEquals("step good: argument 1 is a String but the parameter is NDList",
                 error("good", model, "x", x, null, 1));
         assertEquals("step good takes 5 arguments, 2 given", error("good", model, x));
+    }
+
+    /** A step's method is checked once, then remembered: each later call still checks its arguments. */
+    @Test
+    void aRememberedSignatureStillChecksItsArguments() {
+        DistributedModel model = new DistributedModel(null, null, null);
+        Object[] good = {model, new NDList(), new NDList(), null, 3};
+        assertSame(StepSignature.of(Steps.class, "good", good), StepSignature.of(Steps.class, "good", good));
+        assertEquals("step good: argument 2 is a Integer but the parameter is NDList",
+                error("good", model, new NDList(), 7, null, 1));
+        assertEquals("step good: argument 4 is a String but the parameter is int",
+                error("good", model, new NDList(), new NDList(), null, "3"));
     }
 
     @Test

@@ -3,6 +3,7 @@ package io.smp4j.pipeline.djl;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -306,6 +307,36 @@ public final class DjlInternals {
         ByteBuffer b = ByteBuffer.allocate(4 * values.length).order(ByteOrder.nativeOrder());
         b.asFloatBuffer().put(values);
         overwrite(target, b);
+    }
+
+    /** Initialised SequentialBlocks' children, by block (weakly: a stage's blocks go when it is rebuilt). */
+    private static final Map<ai.djl.nn.Block, ai.djl.nn.Block[]> SEQUENCES =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /**
+     * {@code block.forward(store, input, training)}; for exactly a {@link ai.djl.nn.SequentialBlock} (no intermediate
+     * outputs) whose parameters were all initialised when first seen here, its children's forwards in order, as its
+     * {@code forwardInternal} runs them, without {@code AbstractBaseBlock.forward}'s check that the block is
+     * initialised: that check walks every parameter below the block and builds its name, on every call (for a stage
+     * of ResNet18, 62 names and a list per nested block before the microbatch's first kernel, while a GPU waits).
+     * For a stage's block, which smp4j builds and never changes.
+     */
+    public static NDList forward(ai.djl.nn.Block block, ai.djl.training.ParameterStore store, NDList input,
+                                 boolean training) {
+        ai.djl.nn.Block[] children = SEQUENCES.get(block);
+        if (children == null) {
+            if (block.getClass() != ai.djl.nn.SequentialBlock.class
+                    || ((ai.djl.nn.SequentialBlock) block).isReturnIntermediate() || !block.isInitialized()) {
+                return block.forward(store, input, training);
+            }
+            children = block.getChildren().values().toArray(new ai.djl.nn.Block[0]);
+            SEQUENCES.put(block, children);
+        }
+        NDList current = input;
+        for (ai.djl.nn.Block child : children) {
+            current = child.forward(store, current, training);
+        }
+        return current;
     }
 
     // ------------------------------------------------------------------------------------------ optimizer state

@@ -18,6 +18,8 @@ final class RankStage {
     private final StageLink link;
     private final NDManager manager;
     private ParameterStore store;
+    /** Each chunk's {@link #describe} text, made once (a microbatch's call carries it). */
+    private final String[] described;
 
     RankStage(List<Block> chunks, int index, int stages, String description, StageLink link, NDManager manager) {
         this.chunks = List.copyOf(chunks);
@@ -27,6 +29,10 @@ final class RankStage {
         this.link = link;
         this.manager = manager;
         this.store = new ParameterStore(manager, false);
+        this.described = new String[this.chunks.size()];
+        for (int c = 0; c < described.length; c++) {
+            described[c] = "stage " + global(c) + " of " + stages * this.chunks.size() + " (" + description + ")";
+        }
     }
 
     List<Block> chunks() {
@@ -69,6 +75,6 @@ final class RankStage {
 
     /** Chunk {@code chunk} in error messages: {@code stage 3 of 4 (units 4..12 (9))}. */
     String describe(int chunk) {
-        return "stage " + global(chunk) + " of " + stages * chunks.size() + " (" + description + ")";
+        return described[chunk];
     }
 }

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
+import io.smp4j.pipeline.djl.DjlInternals;
 import io.smp4j.pipeline.wire.TensorCodec;
 import java.util.function.UnaryOperator;
 
@@ -81,7 +82,7 @@ public final class StageCall {
             if (training && this.training != null) {
                 return this.training.apply(input);
             }
-            return block.forward(store, input, training);
+            return DjlInternals.forward(block, store, input, training);
         } catch (RuntimeException e) {
             throw new IllegalStateException(stage + " cannot run on its input " + TensorCodec.Header.of(input) + ": "
                     + e.getMessage(), e);

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -288,6 +289,34 @@ class DjlInternalsTest {
                 assertNull(DjlInternals.sgdStep(o, "w", w), o.toString());
                 assertNull(DjlInternals.updateCounts(o).get("w"), "nothing counted");
             }
+        }
+    }
+
+    /**
+     * forward of an initialised SequentialBlock runs its children in order, as DJL's forward does (the same output,
+     * bitwise); a block not initialised yet is initialised by DJL's forward; one that returns its intermediate
+     * outputs still returns them.
+     */
+    @Test
+    void forwardOfASequentialBlockIsItsChildrenInOrder() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            ai.djl.training.ParameterStore store = new ai.djl.training.ParameterStore(m, false);
+            NDList x = new NDList(m.randomNormal(new Shape(4, 6)));
+            ai.djl.nn.SequentialBlock fresh = new ai.djl.nn.SequentialBlock()
+                    .add(ai.djl.nn.core.Linear.builder().setUnits(5).build()).add(ai.djl.nn.Activation::relu)
+                    .add(ai.djl.nn.core.Linear.builder().setUnits(3).build());
+            NDList first = DjlInternals.forward(fresh, store, x, true); // initialises it
+            assertTrue(fresh.isInitialized());
+            assertEquals(new Shape(4, 3), first.head().getShape());
+            for (int i = 0; i < 2; i++) { // the second time from the remembered children
+                assertArrayEquals(fresh.forward(store, x, true).head().toFloatArray(),
+                        DjlInternals.forward(fresh, store, x, true).head().toFloatArray());
+            }
+            ai.djl.nn.SequentialBlock all = new ai.djl.nn.SequentialBlock().setReturnIntermediate(true)
+                    .add(ai.djl.nn.core.Linear.builder().setUnits(5).build())
+                    .add(ai.djl.nn.core.Linear.builder().setUnits(3).build());
+            all.initialize(m, DataType.FLOAT32, new Shape(4, 6));
+            assertEquals(2, DjlInternals.forward(all, store, x, true).size());
         }
     }
 
