@@ -236,8 +236,8 @@ public final class Smp implements AutoCloseable {
      */
     public StepOutput step(Object target, String method, Object... args) {
         int m = config.microbatches();
-        StepRunner.Environment env = new StepRunner.Environment(m, trainingSchedule(), evaluationSchedule(),
-                pipelineGroup);
+        StepRunner.Environment env = new StepRunner.Environment(m, trainingSchedule(), schedules.evaluation(),
+                pipelineGroup); // trainingSchedule() made the schedules
         try {
             return StepRunner.run(env, target, method, args);
         } catch (RuntimeException e) {
@@ -267,12 +267,6 @@ public final class Smp implements AutoCloseable {
             schedules = new StepSchedules(config, ppSize(), rank() == 0);
         }
         return schedules.training();
-    }
-
-    /** The schedule an evaluation step runs: forwards only. */
-    synchronized Schedule evaluationSchedule() {
-        trainingSchedule();
-        return schedules.evaluation();
     }
 
     /** What partitioning and building this rank's stage use of the job (see {@link StageContext}). */
