@@ -53,6 +53,8 @@ public final class Smp implements AutoCloseable {
     private DeviceSelector.Selection device = new DeviceSelector.Selection(Device.cpu(), null, "not selected");
     private GpuProbe probe;
     private DeviceResources deviceResources;
+    /** The training and evaluation schedules, each made when first asked for. */
+    private final StepSchedules schedules;
 
     private Smp(SmpConfig config, LaunchInfo launch, Communicator world) {
         this.config = config;
@@ -63,6 +65,7 @@ public final class Smp implements AutoCloseable {
         // Every rank splits twice, in the same order: first the pipeline groups, then the data-parallel groups.
         this.pipelineGroup = world.split(topology.dpRank(r), topology.ppRank(r));
         this.dataParallelGroup = world.split(topology.ppRank(r), topology.dpRank(r));
+        this.schedules = new StepSchedules(config, topology.ppSize(), r == 0);
     }
 
     /** Joins the job this process was launched into, with {@code SMP_CONFIG}'s configuration. */
@@ -236,8 +239,8 @@ public final class Smp implements AutoCloseable {
      */
     public StepOutput step(Object target, String method, Object... args) {
         int m = config.microbatches();
-        StepRunner.Environment env = new StepRunner.Environment(m, trainingSchedule(), schedules.evaluation(),
-                pipelineGroup); // trainingSchedule() made the schedules
+        StepRunner.Environment env = new StepRunner.Environment(m, schedules.training(), schedules.evaluation(),
+                pipelineGroup);
         try {
             return StepRunner.run(env, target, method, args);
         } catch (RuntimeException e) {
@@ -256,16 +259,12 @@ public final class Smp implements AutoCloseable {
     }
 
     private StageContext stageContext;
-    private StepSchedules schedules;
 
     /**
      * The schedule a training step runs: the hand-written one of {@code schedule_file}, else {@code pipeline}'s (both
      * checked by the simulator).
      */
-    public synchronized Schedule trainingSchedule() {
-        if (schedules == null) {
-            schedules = new StepSchedules(config, ppSize(), rank() == 0);
-        }
+    public Schedule trainingSchedule() {
         return schedules.training();
     }
 

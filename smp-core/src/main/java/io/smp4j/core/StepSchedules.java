@@ -27,10 +27,13 @@ final class StepSchedules {
 
     /** The training schedule, checked by the simulator; made once (a step asks for it each time). */
     synchronized Schedule training() {
-        if (training == null && config.scheduleFile().isEmpty()) {
+        if (training != null) {
+            return training;
+        }
+        if (config.scheduleFile().isEmpty()) {
             training = Schedules.checked(config.pipeline(), stages, config.microbatches(), config.activeMicrobatches(),
                     config.virtualStages());
-        } else if (training == null) {
+        } else {
             training = SmpConfig.schedule(config.scheduleFile(), stages, config.microbatches(),
                     config.virtualStages());
             if (log) {

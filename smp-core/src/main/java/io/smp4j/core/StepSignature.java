@@ -41,7 +41,7 @@ record StepSignature(Method method, int[] axes, int model) {
             }
         }
         if (named.isEmpty()) {
-            List<String> steps = Arrays.stream(type.getMethods()).filter(m -> m.isAnnotationPresent(Step.class))
+            List<String> steps = Arrays.stream(METHODS.get(type)).filter(m -> m.isAnnotationPresent(Step.class))
                     .map(Method::getName).distinct().sorted().toList();
             throw new IllegalArgumentException("no public method '" + name + "' in " + type.getName()
                     + ": " + NearestName.hint(name, steps) + "a step must be a public method annotated @Step"

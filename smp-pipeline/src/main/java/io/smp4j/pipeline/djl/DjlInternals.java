@@ -405,22 +405,19 @@ public final class DjlInternals {
             return null;
         }
         try {
-            if (optimizerField("weightDecays").getFloat(optimizer) != 0f
-                    || optimizerField("rescaleGrad").getFloat(optimizer) != 1f
-                    || optimizerField("clipGrad").getFloat(optimizer) >= 0f) {
+            if (SgdAccess.WEIGHT_DECAYS.getFloat(optimizer) != 0f || SgdAccess.RESCALE_GRAD.getFloat(optimizer) != 1f
+                    || SgdAccess.CLIP_GRAD.getFloat(optimizer) >= 0f) {
                 return null;
             }
-            float momentum = sgdField("momentum").getFloat(optimizer);
-            int count = (Integer) optimizerMethod("updateCount", String.class).invoke(optimizer, id);
-            ai.djl.training.tracker.ParameterTracker tracker =
-                    (ai.djl.training.tracker.ParameterTracker) sgdField("learningRateTracker").get(optimizer);
-            float lr = tracker.getNewValue(id, count);
+            float momentum = SgdAccess.MOMENTUM.getFloat(optimizer);
+            int count = (Integer) SgdAccess.UPDATE_COUNT.invoke(optimizer, id);
+            float lr = ((ai.djl.training.tracker.ParameterTracker) SgdAccess.TRACKER.get(optimizer)).getNewValue(id,
+                    count);
             NDArray state = null;
             if (momentum != 0f) {
                 java.util.function.Function<String, NDArray> zeros = k -> weight.zerosLike();
-                state = (NDArray) optimizerMethod("withDefaultState", Map.class, String.class, Device.class,
-                        java.util.function.Function.class).invoke(optimizer, sgdField("momentumStates").get(optimizer),
-                        id, weight.getDevice(), zeros);
+                state = (NDArray) SgdAccess.WITH_DEFAULT_STATE.invoke(optimizer,
+                        SgdAccess.MOMENTUM_STATES.get(optimizer), id, weight.getDevice(), zeros);
             }
             return new SgdStep(lr, momentum, state);
         } catch (IllegalAccessException | java.lang.reflect.InvocationTargetException e) {
@@ -432,13 +429,19 @@ public final class DjlInternals {
     public record SgdStep(float learningRate, float momentum, NDArray momentumState) {
     }
 
-    private static Field sgdField(String name) {
-        try {
-            Field f = Sgd.class.getDeclaredField(name);
-            f.setAccessible(true);
-            return f;
-        } catch (NoSuchFieldException e) {
-            throw new IllegalStateException("this DJL version's Sgd has no field " + name + " (see DjlInternals)", e);
+    /** What {@link #sgdStep} reads of DJL's Sgd, looked up once (it runs every update). */
+    private static final class SgdAccess {
+        static final Field WEIGHT_DECAYS = optimizerField("weightDecays");
+        static final Field RESCALE_GRAD = optimizerField("rescaleGrad");
+        static final Field CLIP_GRAD = optimizerField("clipGrad");
+        static final Field MOMENTUM = declaredField(Sgd.class, "momentum");
+        static final Field TRACKER = declaredField(Sgd.class, "learningRateTracker");
+        static final Field MOMENTUM_STATES = declaredField(Sgd.class, "momentumStates");
+        static final java.lang.reflect.Method UPDATE_COUNT = optimizerMethod("updateCount", String.class);
+        static final java.lang.reflect.Method WITH_DEFAULT_STATE = optimizerMethod("withDefaultState", Map.class,
+                String.class, Device.class, java.util.function.Function.class);
+
+        private SgdAccess() {
         }
     }
 
@@ -478,13 +481,18 @@ public final class DjlInternals {
     }
 
     private static Field optimizerField(String name) {
+        return declaredField(Optimizer.class, name);
+    }
+
+    /** {@code owner}'s own field {@code name}, made accessible. */
+    private static Field declaredField(Class<?> owner, String name) {
         try {
-            Field f = Optimizer.class.getDeclaredField(name);
+            Field f = owner.getDeclaredField(name);
             f.setAccessible(true);
             return f;
         } catch (NoSuchFieldException e) {
-            throw new IllegalStateException("this DJL version's Optimizer has no field " + name
-                    + "; optimizer state cannot be checkpointed (see DjlInternals)", e);
+            throw new IllegalStateException("this DJL version's " + owner.getSimpleName() + " has no field " + name
+                    + "; optimizer state cannot be checkpointed nor updated flat (see DjlInternals)", e);
         }
     }
 }

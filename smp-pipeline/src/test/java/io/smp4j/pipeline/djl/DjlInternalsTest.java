@@ -255,7 +255,6 @@ class DjlInternalsTest {
         }
     }
 
-    /** DJL's PyTorch SGD and Adam zero the gradient after an update (so a step need not); other optimizers may not. */
     /**
      * sgdStep asks DJL's Sgd what its update would use: the tracker's learning rate for this update's count (counted,
      * as Sgd.update counts), the momentum, and the momentum state in the optimizer's own map (made once, zero); null,
@@ -320,6 +319,7 @@ class DjlInternalsTest {
         }
     }
 
+    /** DJL's PyTorch SGD and Adam zero the gradient after an update (so a step need not); other optimizers may not. */
     @Test
     void sgdAndAdamUpdatesLeaveTheGradientZero() {
         Optimizer[] optimizers = {
